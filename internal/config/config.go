@@ -1,0 +1,64 @@
+// Package config names every setting cspsync reads, with its environment
+// variable and default, in one place shared by the CLI, the worker, the
+// tests and the docker-compose check.
+package config
+
+import "time"
+
+// Environment variables. Each CLI flag of the same meaning reads one of these.
+const (
+	EnvDatabaseURL       = "CSPSYNC_DATABASE_URL"
+	EnvEncryptionKey     = "CSPSYNC_ENCRYPTION_KEY"
+	EnvEncryptionKeyFile = "CSPSYNC_ENCRYPTION_KEY_FILE"
+	EnvTemporalAddress   = "TEMPORAL_ADDRESS"
+	EnvTemporalNamespace = "TEMPORAL_NAMESPACE"
+	EnvTaskQueue         = "CSPSYNC_TASK_QUEUE"
+	EnvHTTPAddr          = "CSPSYNC_HTTP_ADDR"
+	EnvPublicURL         = "CSPSYNC_PUBLIC_URL"
+	EnvCAFile            = "CSPSYNC_CA_FILE"
+	EnvDataDir           = "CSPSYNC_DATA_DIR"
+	EnvSimAddr           = "CSPSYNC_SIM_ADDR"
+	EnvSimScenario       = "CSPSYNC_SIM_SCENARIO"
+	EnvSimTenants        = "CSPSYNC_SIM_TENANTS"
+)
+
+// Defaults for a local machine.
+const (
+	DefaultDatabaseURL       = "postgres://postgres@127.0.0.1:5432/cspsync?sslmode=disable"
+	DefaultTemporalAddress   = "127.0.0.1:7233"
+	DefaultTemporalNamespace = "default"
+	DefaultTaskQueue         = "cspsync"
+	DefaultHTTPAddr          = "127.0.0.1:8400"
+	DefaultPublicURL         = "http://localhost:8400"
+	DefaultDataDir           = ".data"
+	DefaultSimAddr           = "127.0.0.1:8443"
+	DefaultTemporalUIPort    = 8233
+)
+
+// Worker is what the worker process needs.
+type Worker struct {
+	DatabaseURL       string
+	EncryptionKey     string
+	EncryptionKeyFile string
+	TemporalAddress   string
+	TemporalNamespace string
+	TaskQueue         string
+	HTTPAddr          string
+	// PublicURL is where browsers reach the worker's HTTP server; the
+	// redirect URIs registered in Entra ID are PublicURL+CallbackPath and
+	// PublicURL+ConsentCallbackPath.
+	PublicURL string
+	// CAFile is an extra CA bundle to trust (the simulator's), added to the
+	// system roots. Empty for real Microsoft.
+	CAFile string
+	// DiscoveryPageSize is the Partner Center page size (1..500).
+	DiscoveryPageSize int
+	// ActivityHeartbeat bounds how long a crashed worker holds an activity.
+	ActivityHeartbeat time.Duration
+}
+
+// Paths served by the worker's HTTP server.
+const (
+	CallbackPath        = "/auth/callback"
+	ConsentCallbackPath = "/consent/callback"
+)

@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// AuthRequest is a pending browser round-trip: the partner's authorisation
+// (kind "authorise") or a customer tenant's admin consent (kind "consent").
+type AuthRequest struct {
+	State        string
+	PartnerID    string
+	Kind         string
+	TenantID     string
+	CodeVerifier string
+	RedirectURI  string
+	TTL          time.Duration
+}
+
+// Errors of ConsumeAuthRequest; the HTTP callback answers 400 to each.
+var (
+	ErrUnknownState = errors.New("unknown state: this sign-in was not started by cspsync (start again with `cspsync connect`)")
+	ErrStateUsed    = errors.New("state already used: this sign-in link was completed before (start again with `cspsync connect`)")
+	ErrStateExpired = errors.New("state expired: the sign-in took too long (start again with `cspsync connect`)")
+)
+
+func stateHash(state string) []byte { h := sha256.Sum256([]byte(state)); return h[:] }
+
+func verifierAAD(hash []byte) string { return fmt.Sprintf("auth_requests/%x", hash) }
+
+// CreateAuthRequest remembers a state value (hashed) and its PKCE verifier (sealed).
+func (s *Store) CreateAuthRequest(ctx context.Context, r AuthRequest) error {
+	h := stateHash(r.State)
+	var verifier []byte
+	if r.CodeVerifier != "" {
+		verifier = s.box.Seal([]byte(r.CodeVerifier), verifierAAD(h))
+	}
+	var tenant any
+	if r.TenantID != "" {
+		tenant = r.TenantID
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO auth_requests (state_hash, partner_id, kind, tenant_id, code_verifier, redirect_uri, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval)`,
+		h, r.PartnerID, r.Kind, tenant, verifier, r.RedirectURI, r.TTL.String())
+	return err
+}
+
+// ConsumeAuthRequest marks a state used, once, and returns what it was for.
+func (s *Store) ConsumeAuthRequest(ctx context.Context, state string) (AuthRequest, error) {
+	h := stateHash(state)
+	var r AuthRequest
+	var verifier []byte
+	var tenant *string
+	var used *time.Time
+	var expired bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT partner_id, kind, tenant_id::text, code_verifier, redirect_uri, used_at, expires_at < now()
+			FROM auth_requests WHERE state_hash = $1 FOR UPDATE`, h).
+			Scan(&r.PartnerID, &r.Kind, &tenant, &verifier, &r.RedirectURI, &used, &expired)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return ErrUnknownState
+		case err != nil:
+			return err
+		case used != nil:
+			return ErrStateUsed
+		case expired:
+			return ErrStateExpired
+		}
+		_, err = tx.Exec(ctx, `UPDATE auth_requests SET used_at = now() WHERE state_hash = $1`, h)
+		return err
+	})
+	if err != nil {
+		return AuthRequest{}, err
+	}
+	if tenant != nil {
+		r.TenantID = *tenant
+	}
+	if verifier != nil {
+		v, err := s.box.Open(verifier, verifierAAD(h))
+		if err != nil {
+			return AuthRequest{}, err
+		}
+		r.CodeVerifier = string(v)
+	}
+	r.State = state
+	return r, nil
+}

@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// IntegrationError is one classified Microsoft failure, with its fix.
+type IntegrationError struct {
+	ID          int64
+	PartnerID   string
+	TenantID    string // "" for partner-level failures
+	Operation   string
+	Code        string
+	Message     string
+	Remediation string
+	Occurrences int
+	FirstSeenAt time.Time
+	LastSeenAt  time.Time
+	ResolvedAt  *time.Time
+}
+
+// RecordError stores a failure; while the same cause stays open it only
+// bumps the count and last-seen time, so a persisting failure is one row.
+func (s *Store) RecordError(ctx context.Context, e IntegrationError) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO integration_errors (partner_id, tenant_id, operation, code, message, remediation)
+		VALUES ($1, nullif($2, '')::uuid, $3, $4, $5, $6)
+		ON CONFLICT (partner_id, coalesce(tenant_id::text, ''), operation, code) WHERE resolved_at IS NULL
+		DO UPDATE SET occurrences = integration_errors.occurrences + 1, last_seen_at = now(),
+			message = EXCLUDED.message, remediation = EXCLUDED.remediation`,
+		e.PartnerID, e.TenantID, e.Operation, e.Code, e.Message, e.Remediation)
+	return err
+}
+
+// ResolveErrors closes the open errors of an operation after it succeeded.
+func (s *Store) ResolveErrors(ctx context.Context, partnerID, tenantID, operation string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE integration_errors SET resolved_at = now()
+		WHERE partner_id = $1 AND coalesce(tenant_id::text, '') = $2 AND operation = $3 AND resolved_at IS NULL`,
+		partnerID, tenantID, operation)
+	return err
+}
+
+// ListErrors returns errors newest first; open only unless all is set.
+func (s *Store) ListErrors(ctx context.Context, partnerID string, all bool) ([]IntegrationError, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, partner_id, coalesce(tenant_id::text, ''), operation, code, message, remediation,
+			occurrences, first_seen_at, last_seen_at, resolved_at
+		FROM integration_errors WHERE ($1 = '' OR partner_id = $1) AND ($2 OR resolved_at IS NULL)
+		ORDER BY last_seen_at DESC, id DESC`, partnerID, all)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []IntegrationError
+	for rows.Next() {
+		var e IntegrationError
+		if err := rows.Scan(&e.ID, &e.PartnerID, &e.TenantID, &e.Operation, &e.Code, &e.Message, &e.Remediation,
+			&e.Occurrences, &e.FirstSeenAt, &e.LastSeenAt, &e.ResolvedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Auth states of a partner.
+const (
+	AuthPending              = "pending"
+	AuthAuthorised           = "authorised"
+	AuthNeedsReauthorisation = "needs_reauthorisation"
+)
+
+// PartnerConfig is what `cspsync connect` stores. Secrets arrive in plain
+// text and are sealed before they reach the database.
+type PartnerConfig struct {
+	ID                  string
+	DisplayName         string
+	PartnerTenantID     string
+	PCClientID          string
+	PCClientSecret      string
+	GraphClientID       string
+	GraphClientSecret   string
+	AuthorityURL        string
+	PartnerCenterURL    string
+	GraphURL            string
+	DefaultRelationship string
+}
+
+// Partner is a stored partner without its secrets; PartnerSecrets opens those.
+type Partner struct {
+	ID                  string
+	DisplayName         string
+	PartnerTenantID     string
+	PCClientID          string
+	GraphClientID       string
+	AuthorityURL        string
+	PartnerCenterURL    string
+	GraphURL            string
+	DefaultRelationship string
+	AuthState           string
+	HomeAccountID       string
+	AuthorisedAt        *time.Time
+	LastDiscoveryAt     *time.Time
+}
+
+// Secrets are a partner's decrypted client secrets.
+type Secrets struct {
+	PCClientSecret    string
+	GraphClientSecret string
+}
+
+func secretAAD(partnerID, column string) string { return "partners/" + partnerID + "/" + column }
+
+// UpsertPartner stores a partner's configuration. Reconnecting an existing
+// partner replaces its configuration and sends it back to AuthPending
+// only when the Partner Center app changed (its tokens are then worthless).
+func (s *Store) UpsertPartner(ctx context.Context, c PartnerConfig) error {
+	pcSecret := s.box.Seal([]byte(c.PCClientSecret), secretAAD(c.ID, "pc_client_secret"))
+	graphSecret := s.box.Seal([]byte(c.GraphClientSecret), secretAAD(c.ID, "graph_client_secret"))
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO partners (id, display_name, partner_tenant_id, pc_client_id, pc_client_secret,
+			graph_client_id, graph_client_secret, authority_url, partner_center_url, graph_url, default_relationship)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (id) DO UPDATE SET
+			display_name = EXCLUDED.display_name,
+			partner_tenant_id = EXCLUDED.partner_tenant_id,
+			pc_client_id = EXCLUDED.pc_client_id,
+			pc_client_secret = EXCLUDED.pc_client_secret,
+			graph_client_id = EXCLUDED.graph_client_id,
+			graph_client_secret = EXCLUDED.graph_client_secret,
+			authority_url = EXCLUDED.authority_url,
+			partner_center_url = EXCLUDED.partner_center_url,
+			graph_url = EXCLUDED.graph_url,
+			default_relationship = EXCLUDED.default_relationship,
+			auth_state = CASE WHEN partners.pc_client_id = EXCLUDED.pc_client_id
+				AND partners.partner_tenant_id = EXCLUDED.partner_tenant_id
+				AND partners.authority_url = EXCLUDED.authority_url
+				THEN partners.auth_state ELSE 'pending' END,
+			updated_at = now()`,
+		c.ID, c.DisplayName, c.PartnerTenantID, c.PCClientID, pcSecret,
+		c.GraphClientID, graphSecret, c.AuthorityURL, c.PartnerCenterURL, c.GraphURL, c.DefaultRelationship)
+	if err != nil {
+		return fmt.Errorf("storing partner %q: %w", c.ID, err)
+	}
+	return nil
+}
+
+const partnerColumns = `id, display_name, partner_tenant_id, pc_client_id, graph_client_id, authority_url,
+	partner_center_url, graph_url, default_relationship, auth_state, coalesce(home_account_id, ''),
+	authorised_at, last_discovery_at`
+
+func scanPartner(row pgx.Row) (Partner, error) {
+	var p Partner
+	err := row.Scan(&p.ID, &p.DisplayName, &p.PartnerTenantID, &p.PCClientID, &p.GraphClientID, &p.AuthorityURL,
+		&p.PartnerCenterURL, &p.GraphURL, &p.DefaultRelationship, &p.AuthState, &p.HomeAccountID,
+		&p.AuthorisedAt, &p.LastDiscoveryAt)
+	return p, err
+}
+
+// GetPartner returns one partner, or ErrNotFound.
+func (s *Store) GetPartner(ctx context.Context, id string) (Partner, error) {
+	p, err := scanPartner(s.pool.QueryRow(ctx, `SELECT `+partnerColumns+` FROM partners WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, fmt.Errorf("partner %q: %w (connect it first with `cspsync connect`)", id, ErrNotFound)
+	}
+	return p, err
+}
+
+// ListPartners returns every partner by id.
+func (s *Store) ListPartners(ctx context.Context) ([]Partner, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+partnerColumns+` FROM partners ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Partner, error) { return scanPartner(r) })
+}
+
+// PartnerSecrets decrypts a partner's client secrets.
+func (s *Store) PartnerSecrets(ctx context.Context, id string) (Secrets, error) {
+	var pc, graph []byte
+	err := s.pool.QueryRow(ctx, `SELECT pc_client_secret, graph_client_secret FROM partners WHERE id = $1`, id).Scan(&pc, &graph)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Secrets{}, fmt.Errorf("partner %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Secrets{}, err
+	}
+	pcPlain, err := s.box.Open(pc, secretAAD(id, "pc_client_secret"))
+	if err != nil {
+		return Secrets{}, err
+	}
+	graphPlain, err := s.box.Open(graph, secretAAD(id, "graph_client_secret"))
+	if err != nil {
+		return Secrets{}, err
+	}
+	return Secrets{PCClientSecret: string(pcPlain), GraphClientSecret: string(graphPlain)}, nil
+}
+
+// SetPartnerAuthorised records a successful authorisation and its MSAL account.
+func (s *Store) SetPartnerAuthorised(ctx context.Context, id, homeAccountID string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE partners SET auth_state = 'authorised', home_account_id = $2,
+		authorised_at = now(), updated_at = now() WHERE id = $1`, id, homeAccountID)
+	return err
+}
+
+// SetPartnerAuthState moves a partner to pending or needs_reauthorisation.
+func (s *Store) SetPartnerAuthState(ctx context.Context, id, state string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE partners SET auth_state = $2, updated_at = now() WHERE id = $1`, id, state)
+	return err
+}
+
+// Disconnect forgets a partner's tokens and marks it pending; its
+// configuration and customers stay.
+func (s *Store) Disconnect(ctx context.Context, id string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM token_caches WHERE partner_id = $1`, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE partners SET auth_state = 'pending', home_account_id = NULL,
+			updated_at = now() WHERE id = $1`, id)
+		return err
+	})
+}

@@ -1,0 +1,150 @@
+// Package store is cspsync's system of record in PostgreSQL: schema
+// migrations and every read and write of partners, customers, token caches,
+// pending authorisations and integration errors.
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+
+	"github.com/cspsync/cspsync/internal/secrets"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store wraps a connection pool and the key that seals secrets at rest.
+type Store struct {
+	pool *pgxpool.Pool
+	box  *secrets.Box
+}
+
+// Open connects to databaseURL, creating the database when the server is
+// reachable but the database does not exist yet. Errors name the address
+// and the fix.
+func Open(ctx context.Context, databaseURL string, box *secrets.Box) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid database URL (CSPSYNC_DATABASE_URL): %w", err)
+	}
+	pool, err := connect(ctx, cfg)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name
+		if err = createDatabase(ctx, cfg.ConnConfig); err == nil {
+			pool, err = connect(ctx, cfg)
+		}
+	}
+	if err != nil {
+		return nil, describeConnError(cfg.ConnConfig, err)
+	}
+	return &Store{pool: pool, box: box}, nil
+}
+
+func connect(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+func createDatabase(ctx context.Context, cc *pgx.ConnConfig) error {
+	admin := cc.Copy()
+	admin.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, admin)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{cc.Database}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created meanwhile by another process
+		return nil
+	}
+	return err
+}
+
+func describeConnError(cc *pgx.ConnConfig, err error) error {
+	addr := net.JoinHostPort(cc.Host, fmt.Sprint(cc.Port))
+	var netErr net.Error
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &opErr), errors.As(err, &netErr), strings.Contains(err.Error(), "connect: connection refused"):
+		return fmt.Errorf("PostgreSQL is not reachable at %s: %w (start PostgreSQL, or point CSPSYNC_DATABASE_URL at a running server)", addr, err)
+	default:
+		return fmt.Errorf("connecting to PostgreSQL at %s as %q, database %q: %w (check CSPSYNC_DATABASE_URL)", addr, cc.User, cc.Database, err)
+	}
+}
+
+// Close releases the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Pool exposes the pool to tests and health checks.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Migrate applies every pending schema migration. Concurrent callers are
+// serialised by the migration library's advisory lock.
+func (s *Store) Migrate(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	m, err := migrate.NewMigrator(ctx, conn.Conn(), "schema_version")
+	if err != nil {
+		return fmt.Errorf("preparing migrations: %w", err)
+	}
+	if err := m.LoadMigrations(mustSub(migrations, "migrations")); err != nil {
+		return fmt.Errorf("loading migrations: %w", err)
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("applying migrations: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the applied and the latest known migration numbers.
+func (s *Store) SchemaVersion(ctx context.Context) (applied, latest int32, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Release()
+	m, err := migrate.NewMigrator(ctx, conn.Conn(), "schema_version")
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := m.LoadMigrations(mustSub(migrations, "migrations")); err != nil {
+		return 0, 0, err
+	}
+	applied, err = m.GetCurrentVersion(ctx)
+	return applied, int32(len(m.Migrations)), err
+}
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // the directory is embedded at build time
+	}
+	return sub
+}

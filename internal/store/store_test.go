@@ -1,0 +1,158 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cspsync/cspsync/internal/secrets"
+	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/internal/testenv"
+)
+
+func partner(id string) store.PartnerConfig {
+	return store.PartnerConfig{ID: id, DisplayName: "Acme", PartnerTenantID: "acme.onmicrosoft.com",
+		PCClientID: "pc-app", PCClientSecret: "pc-secret-value", GraphClientID: "graph-app",
+		GraphClientSecret: "graph-secret-value", AuthorityURL: "https://login.example", PartnerCenterURL: "https://pc.example",
+		GraphURL: "https://graph.example", DefaultRelationship: "GDAP"}
+}
+
+func TestOpenCreatesMissingDatabaseAndMigrationsAreIdempotent(t *testing.T) {
+	ctx := context.Background()
+	box, err := secrets.Load(secrets.NewKeyText(), "")
+	require.NoError(t, err)
+	st, err := store.Open(ctx, testenv.MissingDatabaseURL(t), box)
+	require.NoError(t, err)
+	defer st.Close()
+	require.NoError(t, st.Migrate(ctx))
+	require.NoError(t, st.Migrate(ctx), "second migrate is a no-op")
+	applied, latest, err := st.SchemaVersion(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, latest, applied)
+}
+
+func TestUnreachableDatabaseNamesAddressAndFix(t *testing.T) {
+	box, _ := secrets.Load(secrets.NewKeyText(), "")
+	_, err := store.Open(context.Background(), "postgres://postgres@127.0.0.1:1/x?connect_timeout=2", box)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "127.0.0.1:1")
+	assert.Contains(t, err.Error(), "CSPSYNC_DATABASE_URL")
+}
+
+func TestSecretsAreSealedAtRest(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	require.NoError(t, st.UpsertPartner(ctx, partner("acme")))
+	require.NoError(t, st.SaveTokenCache(ctx, "acme", "k", []byte(`{"RefreshToken":"rt-value"}`)))
+
+	var raw string
+	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT concat(p::text, t::text) FROM partners p, token_caches t`).Scan(&raw))
+	for _, s := range []string{"pc-secret-value", "graph-secret-value", "rt-value"} {
+		assert.NotContains(t, raw, s)
+	}
+	sec, err := st.PartnerSecrets(ctx, "acme")
+	require.NoError(t, err)
+	assert.Equal(t, "pc-secret-value", sec.PCClientSecret)
+	blob, err := st.LoadTokenCache(ctx, "acme", "k")
+	require.NoError(t, err)
+	assert.Contains(t, string(blob), "rt-value")
+}
+
+func TestAuthRequestIsSingleUse(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	require.NoError(t, st.UpsertPartner(ctx, partner("acme")))
+	require.NoError(t, st.CreateAuthRequest(ctx, store.AuthRequest{State: "s1", PartnerID: "acme", Kind: "authorise",
+		CodeVerifier: "v", RedirectURI: "http://localhost/cb", TTL: time.Minute}))
+
+	r, err := st.ConsumeAuthRequest(ctx, "s1")
+	require.NoError(t, err)
+	assert.Equal(t, "v", r.CodeVerifier)
+	_, err = st.ConsumeAuthRequest(ctx, "s1")
+	assert.ErrorIs(t, err, store.ErrStateUsed)
+	_, err = st.ConsumeAuthRequest(ctx, "nope")
+	assert.ErrorIs(t, err, store.ErrUnknownState)
+
+	require.NoError(t, st.CreateAuthRequest(ctx, store.AuthRequest{State: "old", PartnerID: "acme", Kind: "authorise",
+		RedirectURI: "x", TTL: -time.Second}))
+	_, err = st.ConsumeAuthRequest(ctx, "old")
+	assert.ErrorIs(t, err, store.ErrStateExpired)
+}
+
+func TestDiscoveryMatchesByTenantThenNameAndKeepsManualTenant(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	require.NoError(t, st.UpsertPartner(ctx, partner("acme")))
+
+	byName, err := st.CreateCustomer(ctx, "Contoso Ltd")
+	require.NoError(t, err)
+	manual, err := st.CreateCustomer(ctx, "Fabrikam (PSA name)")
+	require.NoError(t, err)
+	require.NoError(t, st.SetCustomerTenant(ctx, manual, "22222222-0000-0000-0000-000000000002"))
+
+	page := []store.DiscoveredTenant{
+		{TenantID: "11111111-0000-0000-0000-000000000001", Name: "CONTOSO LTD", Domain: "contoso.onmicrosoft.com"},
+		{TenantID: "22222222-0000-0000-0000-000000000002", Name: "Fabrikam Inc", Domain: "fabrikam.onmicrosoft.com"},
+		{TenantID: "33333333-0000-0000-0000-000000000003", Name: "Northwind", Domain: "northwind.onmicrosoft.com"},
+	}
+	counts, err := st.SaveDiscoveryPage(ctx, "acme", "", "cursor-1", page)
+	require.NoError(t, err)
+	assert.Equal(t, store.PageCounts{Inserted: 1, Linked: 1, Updated: 1}, counts)
+
+	// Replaying the page from a stale cursor is refused; from the right one it only updates.
+	_, err = st.SaveDiscoveryPage(ctx, "acme", "", "cursor-1", page)
+	assert.ErrorIs(t, err, store.ErrCursorMoved)
+	counts, err = st.SaveDiscoveryPage(ctx, "acme", "cursor-1", "", page)
+	require.NoError(t, err)
+	assert.Equal(t, store.PageCounts{Updated: 3}, counts)
+	require.NoError(t, st.FinishDiscovery(ctx, "acme"))
+
+	customers, err := st.ListCustomers(ctx, "acme")
+	require.NoError(t, err)
+	require.Len(t, customers, 3)
+	got := map[int64]store.Customer{}
+	for _, c := range customers {
+		got[c.ID] = c
+	}
+	assert.Equal(t, "11111111-0000-0000-0000-000000000001", got[byName].TenantID)
+	assert.Equal(t, "Contoso Ltd", got[byName].Name, "the PSA's name is kept")
+	assert.Equal(t, "GDAP", got[byName].Relationship)
+	assert.Equal(t, "pending", got[byName].ConsentState)
+	assert.Equal(t, "manual", got[manual].TenantIDSource)
+	assert.Equal(t, "Fabrikam (PSA name)", got[manual].Name)
+}
+
+func TestSetCustomerTenantErrors(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	a, _ := st.CreateCustomer(ctx, "A")
+	b, _ := st.CreateCustomer(ctx, "B")
+	require.NoError(t, st.SetCustomerTenant(ctx, a, "44444444-0000-0000-0000-000000000004"))
+	err := st.SetCustomerTenant(ctx, b, "44444444-0000-0000-0000-000000000004")
+	assert.ErrorContains(t, err, "already belongs")
+	assert.ErrorContains(t, st.SetCustomerTenant(ctx, b, "not-a-guid"), "not a tenant id")
+	assert.ErrorContains(t, st.SetCustomerTenant(ctx, 999, "55555555-0000-0000-0000-000000000005"), "customer 999")
+}
+
+func TestRecordErrorDeduplicatesWhileOpen(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	require.NoError(t, st.UpsertPartner(ctx, partner("acme")))
+	e := store.IntegrationError{PartnerID: "acme", Operation: "discovery", Code: "AADSTS7000215", Message: "m", Remediation: "r"}
+	for i := 0; i < 3; i++ {
+		require.NoError(t, st.RecordError(ctx, e))
+	}
+	open, err := st.ListErrors(ctx, "acme", false)
+	require.NoError(t, err)
+	require.Len(t, open, 1)
+	assert.Equal(t, 3, open[0].Occurrences)
+
+	require.NoError(t, st.ResolveErrors(ctx, "acme", "", "discovery"))
+	require.NoError(t, st.RecordError(ctx, e))
+	all, err := st.ListErrors(ctx, "acme", true)
+	require.NoError(t, err)
+	assert.Len(t, all, 2, "a recurrence after resolution is a new row")
+}

@@ -1,0 +1,79 @@
+// Package testenv gives tests the real services they run against: a fresh
+// PostgreSQL database per test, the pinned Temporal dev server and the
+// simulator.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cspsync/cspsync/internal/secrets"
+	"github.com/cspsync/cspsync/internal/store"
+)
+
+// EnvTestDatabaseURL points tests at a PostgreSQL server (any database on it;
+// each test creates and drops its own).
+const EnvTestDatabaseURL = "CSPSYNC_TEST_DATABASE_URL"
+
+func adminURL() string {
+	if u := os.Getenv(EnvTestDatabaseURL); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+// DatabaseURL creates an empty database for this test, dropped when it ends,
+// and returns its URL.
+func DatabaseURL(t testing.TB) string { t.Helper(); return database(t, true) }
+
+// MissingDatabaseURL names a database that does not exist yet (dropped at the
+// end of the test if something created it).
+func MissingDatabaseURL(t testing.TB) string { t.Helper(); return database(t, false) }
+
+func database(t testing.TB, create bool) string {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := pgx.ParseConfig(adminURL())
+	require.NoError(t, err)
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	require.NoError(t, err, "tests need PostgreSQL (set %s or start it on 127.0.0.1:5432)", EnvTestDatabaseURL)
+	defer conn.Close(ctx)
+
+	name := fmt.Sprintf("cspsync_test_%d", time.Now().UnixNano())
+	if create {
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
+		require.NoError(t, err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.ConnectConfig(context.Background(), cfg)
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			_ = c.Close(context.Background())
+		}
+	})
+	u, err := url.Parse(adminURL())
+	require.NoError(t, err, "%s must be a postgres:// URL", EnvTestDatabaseURL)
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Store opens a migrated store on a fresh database, with a random key.
+func Store(t testing.TB) (*store.Store, string, string) {
+	t.Helper()
+	url := DatabaseURL(t)
+	key := secrets.NewKeyText()
+	box, err := secrets.Load(key, "")
+	require.NoError(t, err)
+	st, err := store.Open(context.Background(), url, box)
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	require.NoError(t, st.Migrate(context.Background()))
+	return st, url, key
+}
