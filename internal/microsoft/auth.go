@@ -1,0 +1,223 @@
+// Package microsoft holds cspsync's clients for Entra ID (through MSAL) and
+// Partner Center, and the catalogue that classifies every Microsoft failure.
+// Only base URLs and an optional CA file differ between real Microsoft and
+// the simulator.
+package microsoft
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
+
+	"github.com/cspsync/cspsync/internal/store"
+)
+
+// Scopes. They name Microsoft's resources, so they stay the same against the simulator.
+const (
+	PartnerCenterScope = "https://api.partnercenter.microsoft.com/user_impersonation"
+	GraphDefaultScope  = "https://graph.microsoft.com/.default"
+)
+
+// NewHTTPClient returns a client trusting the system roots plus caFile (the
+// simulator's CA), never one that skips verification.
+func NewHTTPClient(caFile string) (*http.Client, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading CA file %s (CSPSYNC_CA_FILE): %w", caFile, err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s (CSPSYNC_CA_FILE) holds no PEM certificate", caFile)
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
+}
+
+// Auth obtains tokens for a partner's two app registrations through MSAL,
+// keeping MSAL's cache encrypted in the store.
+type Auth struct {
+	Store *store.Store
+	HTTP  *http.Client
+}
+
+// tokenCache adapts MSAL's persistent cache to the store, one blob per
+// partner, app and MSAL partition.
+type tokenCache struct {
+	store     *store.Store
+	partnerID string
+	clientID  string
+}
+
+func (c tokenCache) key(partition string) string { return c.clientID + "/" + partition }
+
+func (c tokenCache) Replace(ctx context.Context, u cache.Unmarshaler, h cache.ReplaceHints) error {
+	blob, err := c.store.LoadTokenCache(ctx, c.partnerID, c.key(h.PartitionKey))
+	if err != nil || blob == nil {
+		return err
+	}
+	return u.Unmarshal(blob)
+}
+
+func (c tokenCache) Export(ctx context.Context, m cache.Marshaler, h cache.ExportHints) error {
+	blob, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	return c.store.SaveTokenCache(ctx, c.partnerID, c.key(h.PartitionKey), blob)
+}
+
+func (a *Auth) client(p store.Partner, clientID, secret, tenant string) (confidential.Client, error) {
+	cred, err := confidential.NewCredFromSecret(secret)
+	if err != nil {
+		return confidential.Client{}, fmt.Errorf("client secret of app %s: %w", clientID, err)
+	}
+	authority := strings.TrimRight(p.AuthorityURL, "/") + "/" + tenant
+	// Instance discovery would call login.microsoftonline.com whatever the
+	// authority; the authority is configured, so it is not needed.
+	return confidential.New(authority, clientID, cred,
+		confidential.WithInstanceDiscovery(false),
+		confidential.WithHTTPClient(a.HTTP),
+		confidential.WithCache(tokenCache{store: a.Store, partnerID: p.ID, clientID: clientID}))
+}
+
+// partnerCenterApp is the single-tenant app, with the partner tenant as authority.
+func (a *Auth) partnerCenterApp(ctx context.Context, partnerID string) (confidential.Client, store.Partner, error) {
+	p, err := a.Store.GetPartner(ctx, partnerID)
+	if err != nil {
+		return confidential.Client{}, p, err
+	}
+	sec, err := a.Store.PartnerSecrets(ctx, partnerID)
+	if err != nil {
+		return confidential.Client{}, p, err
+	}
+	c, err := a.client(p, p.PCClientID, sec.PCClientSecret, p.PartnerTenantID)
+	return c, p, err
+}
+
+// graphApp is the multi-tenant app; each call names the customer tenant.
+func (a *Auth) graphApp(ctx context.Context, partnerID string) (confidential.Client, error) {
+	p, err := a.Store.GetPartner(ctx, partnerID)
+	if err != nil {
+		return confidential.Client{}, err
+	}
+	sec, err := a.Store.PartnerSecrets(ctx, partnerID)
+	if err != nil {
+		return confidential.Client{}, err
+	}
+	return a.client(p, p.GraphClientID, sec.GraphClientSecret, "organizations")
+}
+
+// RandomToken returns 32 random bytes, base64url: state values and verifiers.
+func RandomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// PKCE returns a fresh code verifier and its S256 challenge.
+func PKCE() (verifier, challenge string) {
+	verifier = RandomToken()
+	sum := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// AuthorizeURL is the partner admin's sign-in link for the Partner Center app.
+func (a *Auth) AuthorizeURL(ctx context.Context, partnerID, redirectURI, state, challenge string) (string, error) {
+	app, p, err := a.partnerCenterApp(ctx, partnerID)
+	if err != nil {
+		return "", err
+	}
+	u, err := app.AuthCodeURL(ctx, p.PCClientID, redirectURI, []string{PartnerCenterScope, "offline_access", "openid", "profile"})
+	if err != nil {
+		return "", fmt.Errorf("building the authorize URL from %s: %w", p.AuthorityURL, Classify(err))
+	}
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	q := parsed.Query()
+	q.Set("state", state)
+	q.Set("code_challenge", challenge)
+	q.Set("code_challenge_method", "S256")
+	q.Set("prompt", "select_account")
+	parsed.RawQuery = q.Encode()
+	return parsed.String(), nil
+}
+
+// RedeemCode exchanges an authorization code and returns the MSAL account
+// id; the refresh token stays in the encrypted cache.
+func (a *Auth) RedeemCode(ctx context.Context, partnerID, code, verifier, redirectURI string) (string, error) {
+	app, _, err := a.partnerCenterApp(ctx, partnerID)
+	if err != nil {
+		return "", err
+	}
+	res, err := app.AcquireTokenByAuthCode(ctx, code, redirectURI, []string{PartnerCenterScope}, confidential.WithChallenge(verifier))
+	if err != nil {
+		return "", Classify(err)
+	}
+	return res.Account.HomeAccountID, nil
+}
+
+// PartnerCenterToken returns a delegated Partner Center access token,
+// refreshed silently from the cache when it has expired.
+func (a *Auth) PartnerCenterToken(ctx context.Context, partnerID string) (string, error) {
+	app, p, err := a.partnerCenterApp(ctx, partnerID)
+	if err != nil {
+		return "", err
+	}
+	if p.HomeAccountID == "" {
+		return "", FromCode("NotAuthorised", 0, "the partner has not been authorised yet", 0, nil)
+	}
+	acct, err := app.Account(ctx, p.HomeAccountID)
+	if err != nil {
+		return "", err
+	}
+	if acct.HomeAccountID == "" {
+		return "", FromCode("NotAuthorised", 0, "no cached sign-in for the partner", 0, nil)
+	}
+	res, err := app.AcquireTokenSilent(ctx, []string{PartnerCenterScope}, confidential.WithSilentAccount(acct))
+	var call msalerrors.CallErr
+	switch {
+	case errors.As(err, &call):
+		return "", Classify(err)
+	case err != nil: // MSAL found no refresh token to redeem
+		return "", FromCode("NotAuthorised", 0, err.Error(), 0, err)
+	}
+	return res.AccessToken, nil
+}
+
+// GraphAppToken returns an app-only Graph token for one customer tenant
+// (client credentials of the multi-tenant app).
+func (a *Auth) GraphAppToken(ctx context.Context, partnerID, tenantID string) (string, error) {
+	app, err := a.graphApp(ctx, partnerID)
+	if err != nil {
+		return "", err
+	}
+	res, err := app.AcquireTokenByCredential(ctx, []string{GraphDefaultScope}, confidential.WithTenantID(tenantID))
+	if err != nil {
+		return "", Classify(err)
+	}
+	return res.AccessToken, nil
+}

@@ -1,0 +1,234 @@
+package microsoft
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
+)
+
+// Reaction is what cspsync does about a failure. The values double as the
+// Temporal application-error types the workflows switch on.
+type Reaction string
+
+const (
+	// Retry: transient (throttling, 5xx, network); retried with backoff,
+	// honouring Retry-After.
+	Retry Reaction = "Transient"
+	// AwaitConsent: the customer tenant lacks admin consent for the Graph
+	// app; the tenant waits for consent.
+	AwaitConsent Reaction = "AwaitConsent"
+	// Reauthorise: the partner's credentials or grant are unusable; every
+	// tenant pauses until the partner is authorised again.
+	Reauthorise Reaction = "Reauthorise"
+	// NeedsFix: a configuration mistake a person must correct; not retried.
+	NeedsFix Reaction = "NeedsFix"
+	// Degrade: the feature is unavailable for this tenant (e.g. no premium
+	// licence); carry on without it.
+	Degrade Reaction = "Degrade"
+)
+
+// Entry is one known Microsoft failure.
+type Entry struct {
+	Code        string // AADSTS code, Graph error code or Partner Center code
+	Cause       string
+	Remediation string
+	Reaction    Reaction
+}
+
+// catalogue maps every Microsoft failure a CSP integration meets to its cause,
+// fix and reaction. AADSTS codes are keyed as "AADSTS<n>".
+var catalogue = map[string]Entry{}
+
+func init() {
+	for _, e := range []Entry{
+		{"AADSTS7000215", "Invalid client secret: the secret's ID was probably pasted instead of its value.",
+			"In Entra ID > App registrations > the app > Certificates & secrets, copy the secret's Value column (not the Secret ID), then run `cspsync connect` again with it.", Reauthorise},
+		{"AADSTS7000222", "The client secret has expired.",
+			"Create a new client secret for the app in Entra ID > App registrations > Certificates & secrets, run `cspsync connect` with it, then authorise again.", Reauthorise},
+		{"AADSTS7000229", "The app has no service principal in the customer tenant: admin consent has not been granted there.",
+			"Grant admin consent for the multi-tenant Graph app in this tenant (`cspsync consent url <tenant>`), or check that the multi-tenant app's credentials are the ones configured.", AwaitConsent},
+		{"AADSTS65001", "The app has not been consented in this tenant.",
+			"Grant admin consent for the app in this tenant (`cspsync consent url <tenant>`).", AwaitConsent},
+		{"AADSTS65004", "The administrator declined consent.",
+			"Ask a Global Administrator of the tenant to open the consent link again and accept.", AwaitConsent},
+		{"AADSTS90094", "Admin consent is required for the requested permissions.",
+			"Ask a Global Administrator of the tenant to grant admin consent (`cspsync consent url <tenant>`).", AwaitConsent},
+		{"AADSTS50076", "Multi-factor authentication is required and the sign-in did not perform it.",
+			"Authorise again with an account that completes MFA (`cspsync connect`); Partner Center requires MFA for app+user access.", Reauthorise},
+		{"AADSTS50079", "The user must register for multi-factor authentication.",
+			"Register MFA for the signing-in account (https://aka.ms/mfasetup), then authorise again with `cspsync connect`.", Reauthorise},
+		{"AADSTS700082", "The refresh token expired after 90 days of inactivity.",
+			"Authorise the partner again with `cspsync connect`.", Reauthorise},
+		{"AADSTS50173", "The grant was revoked (password changed or sessions revoked).",
+			"Authorise the partner again with `cspsync connect`.", Reauthorise},
+		{"AADSTS70043", "The refresh token expired under a Conditional Access sign-in frequency policy.",
+			"Authorise the partner again with `cspsync connect`; consider excluding the integration account from short sign-in frequency policies.", Reauthorise},
+		{"AADSTS70008", "The authorization code or refresh token has expired.",
+			"Authorise the partner again with `cspsync connect`.", Reauthorise},
+		{"AADSTS54005", "The authorization code was already redeemed.",
+			"Start the sign-in again with `cspsync connect`; each sign-in link works once.", NeedsFix},
+		{"AADSTS50011", "The redirect URI is not registered on the app.",
+			"Add cspsync's callback URL (CSPSYNC_PUBLIC_URL + /auth/callback, and /consent/callback for the Graph app) under Authentication > Web redirect URIs.", NeedsFix},
+		{"AADSTS700016", "The application was not found in the directory.",
+			"Check the client id and the partner tenant given to `cspsync connect`; the Partner Center app must live in the partner tenant.", NeedsFix},
+		{"AADSTS500011", "The resource principal was not found in the tenant (a required API is not listed).",
+			"Add the API permission (Partner Center: user_impersonation; Graph: the listed permissions) to the app and grant admin consent.", NeedsFix},
+		{"AADSTS90002", "The tenant was not found.",
+			"Check the tenant id or domain: the partner tenant in `cspsync connect`, or the customer's tenant id.", NeedsFix},
+		{"AADSTS50126", "Invalid username or password.", "Sign in again with the right credentials.", NeedsFix},
+		{"AADSTS70011", "The requested scope is invalid.",
+			"Request only scopes the app declares; for app-only Graph access use https://graph.microsoft.com/.default.", NeedsFix},
+		{"AADSTS50020", "The user account does not exist in the tenant (AD user not found).",
+			"Sign in with an account of the partner tenant that is in the AdminAgents group.", NeedsFix},
+		{"AADSTS50034", "The user account does not exist in the directory.",
+			"Sign in with an existing account of the partner tenant.", NeedsFix},
+		{"InvalidAuthenticationToken", "Graph could not parse or validate the access token (compact token parsing, expired or wrong audience).",
+			"cspsync fetches a fresh token and retries; if it persists, check that the Graph app (not the Partner Center app) is configured for Graph and authorise again.", Retry},
+		{"Authorization_IdentityNotFound", "The identity of the calling application could not be established: the app has no service principal or consent in the tenant.",
+			"Grant admin consent for the multi-tenant Graph app in this tenant (`cspsync consent url <tenant>`).", AwaitConsent},
+		{"Authorization_RequestDenied", "Insufficient privileges to complete the operation.",
+			"Add the missing Graph application permissions to the multi-tenant app, then grant admin consent in the tenant again.", AwaitConsent},
+		{"Authentication_RequestFromNonPremiumTenantOrB2CTenant", "The tenant has no Entra ID P1/P2 licence, so sign-in activity is unavailable.",
+			"Nothing to do: cspsync syncs without last sign-in dates. Buy Entra ID P1 for the tenant to get them.", Degrade},
+		{"Request_ResourceNotFound", "The object was not found in the directory.",
+			"The user or object was deleted in Microsoft 365; cspsync drops it at the next sync.", NeedsFix},
+		{"TooManyRequests", "Microsoft throttled the request.", "Nothing to do: cspsync waits as long as Retry-After asks and retries.", Retry},
+		{"ServiceUnavailable", "Microsoft's service is temporarily unavailable.", "Nothing to do: cspsync retries with backoff.", Retry},
+		{"NotAuthorised", "The partner has not been authorised yet, or its sign-in was removed.",
+			"Run `cspsync connect` and complete the sign-in in the browser.", Reauthorise},
+		{"PartnerCenterUnauthorized", "Partner Center refused the partner's token.",
+			"Authorise again with `cspsync connect` as a user in the partner tenant's AdminAgents group, with the Partner Center app's user_impersonation permission consented.", Reauthorise},
+		{"PartnerCenterForbidden", "The signed-in user may not act for the partner in Partner Center.",
+			"Add the signing-in user to the AdminAgents group of the partner tenant, then authorise again.", Reauthorise},
+	} {
+		catalogue[e.Code] = e
+	}
+}
+
+// Lookup returns the catalogue entry for a code.
+func Lookup(code string) (Entry, bool) { e, ok := catalogue[code]; return e, ok }
+
+// Failure is a Microsoft error classified against the catalogue.
+type Failure struct {
+	Entry
+	Status     int           // HTTP status, 0 if none
+	Message    string        // Microsoft's own message, first line only
+	RetryAfter time.Duration // from Retry-After, for throttling
+	Err        error
+}
+
+func (f *Failure) Error() string {
+	return fmt.Sprintf("%s: %s (%s)", f.Code, f.Message, f.Remediation)
+}
+
+func (f *Failure) Unwrap() error { return f.Err }
+
+// Classify turns any error from the Microsoft clients into a Failure.
+// Unknown HTTP errors are classified by status: 429 and 5xx are transient,
+// others need a fix. Network errors are transient.
+func Classify(err error) *Failure {
+	if err == nil {
+		return nil
+	}
+	var f *Failure
+	if errors.As(err, &f) {
+		return f
+	}
+	var call msalerrors.CallErr
+	if errors.As(err, &call) {
+		return classifyAADSTS(call, err)
+	}
+	return fromEntry("Network", 0, err.Error(), Entry{Code: "Network", Cause: "Microsoft could not be reached.",
+		Remediation: "Nothing to do if it passes: cspsync retries. If it persists, check the network, proxy and CA settings (CSPSYNC_CA_FILE).", Reaction: Retry}, err)
+}
+
+// tokenErrorBody is Entra ID's token endpoint error shape.
+type tokenErrorBody struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	ErrorCodes       []int  `json:"error_codes"`
+}
+
+var aadstsRE = regexp.MustCompile(`AADSTS(\d+)`)
+
+func classifyAADSTS(call msalerrors.CallErr, err error) *Failure {
+	status := 0
+	if call.Resp != nil {
+		status = call.Resp.StatusCode
+	}
+	text := call.Err.Error()
+	var body tokenErrorBody
+	if i := strings.Index(text, "{"); i >= 0 {
+		_ = json.Unmarshal([]byte(text[i:]), &body)
+	}
+	code := ""
+	if len(body.ErrorCodes) > 0 {
+		code = "AADSTS" + strconv.Itoa(body.ErrorCodes[0])
+	} else if m := aadstsRE.FindStringSubmatch(text); m != nil {
+		code = "AADSTS" + m[1]
+	}
+	msg := firstLine(body.ErrorDescription)
+	if msg == "" {
+		msg = firstLine(text)
+	}
+	return FromCode(code, status, msg, 0, err)
+}
+
+// FromCode classifies a failure known by its Microsoft code and HTTP status.
+func FromCode(code string, status int, message string, retryAfter time.Duration, err error) *Failure {
+	if e, ok := catalogue[code]; ok {
+		f := fromEntry(code, status, message, e, err)
+		f.RetryAfter = retryAfter
+		return f
+	}
+	e := Entry{Code: code, Reaction: NeedsFix, Cause: "Microsoft rejected the request.",
+		Remediation: "Read Microsoft's message; this error is not in cspsync's catalogue yet."}
+	switch {
+	case status == 429:
+		e = catalogue["TooManyRequests"]
+	case status >= 500:
+		e = catalogue["ServiceUnavailable"]
+	}
+	if code != "" {
+		e.Code = code
+	} else if status != 0 {
+		e.Code = "HTTP" + strconv.Itoa(status)
+	}
+	f := fromEntry(e.Code, status, message, e, err)
+	f.RetryAfter = retryAfter
+	return f
+}
+
+func fromEntry(code string, status int, message string, e Entry, err error) *Failure {
+	e.Code = code
+	return &Failure{Entry: e, Status: status, Message: message, Err: err}
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// ParseRetryAfter reads a Retry-After header in seconds (Graph sends
+// fractions such as "2.128"); HTTP dates are accepted too.
+func ParseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := time.Parse(time.RFC1123, v); err == nil {
+		return time.Until(t)
+	}
+	return 0
+}

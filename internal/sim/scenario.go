@@ -1,0 +1,253 @@
+package sim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Demo credentials baked into generated scenarios. They are public on purpose: the simulator is
+// a local test double, and fixed values let docs, demos and tests share one configuration.
+const (
+	// DefaultPCClientID is the single-tenant app registration used for Partner Center (app+user).
+	DefaultPCClientID = "5d1c8a6e-3f2b-4c7d-9e81-0a4b6c2d8e11"
+	// DefaultPCSecret is the secret value of the Partner Center app.
+	DefaultPCSecret = "pCs8Q~SimulatedPartnerCenterSecretValue1"
+	// DefaultGraphClientID is the multi-tenant app registration used for Graph in customer tenants.
+	DefaultGraphClientID = "9a7e4b20-6c1d-4f38-8b52-3e9d0c7a1f22"
+	// DefaultGraphSecret is the secret value of the Graph app.
+	DefaultGraphSecret = "gRs8Q~SimulatedGraphMultiTenantSecretVl2"
+	// DefaultSecretID is the ID (not the value) of both apps' secrets. Portals show it next to the
+	// value, and pasting it as the secret is a classic mistake: it yields AADSTS7000215.
+	DefaultSecretID = "3b6f0d2e-8a41-4c95-b7e3-1d2c4a6f8e90"
+	// DefaultAdminUPN is the partner administrator who signs in.
+	DefaultAdminUPN = "admin@cspsyncdemo.onmicrosoft.com"
+	// DefaultAdminPassword is the password of every generated administrator.
+	DefaultAdminPassword = "Sim-Demo-Passw0rd!"
+	// DefaultMFACode is the one-time code every generated MFA-registered user accepts.
+	DefaultMFACode = "123456"
+)
+
+// Relationship values of Tenant.Relationship.
+const (
+	RelationshipDAP  = "DAP"
+	RelationshipGDAP = "GDAP"
+)
+
+// Scenario is the whole simulated world: the partner tenant, its app registrations and admin, and
+// its customer tenants. It is plain data (JSON-serialisable) so a scenario can be generated,
+// saved, edited and loaded again; the server keeps runtime changes in its state directory.
+type Scenario struct {
+	PartnerTenantID string `json:"partnerTenantId"`
+	PartnerDomain   string `json:"partnerDomain"`
+	// PartnerName is the partner organisation's display name; empty means derived from the domain.
+	PartnerName string   `json:"partnerName,omitempty"`
+	Apps        []App    `json:"apps"`
+	Admin       User     `json:"admin"`
+	Tenants     []Tenant `json:"tenants"`
+	// AutoMFA completes the MFA step without asking for a code, as if the user approved an
+	// Authenticator push. Sign-ins still count as MFA-backed.
+	AutoMFA bool `json:"autoMfa,omitempty"`
+}
+
+// App is an app registration in the partner tenant.
+type App struct {
+	ClientID    string `json:"clientId"`
+	DisplayName string `json:"displayName"`
+	Secret      string `json:"secret"`
+	// SecretID identifies the secret; sending it instead of Secret fails with AADSTS7000215.
+	SecretID      string `json:"secretId"`
+	SecretExpired bool   `json:"secretExpired,omitempty"`
+	// MultiTenant apps can get tokens in customer tenants that consented; single-tenant apps only
+	// in the partner tenant, and (like apps registered after October 2018) not via /common or
+	// /organizations.
+	MultiTenant bool `json:"multiTenant"`
+	// RedirectURIs are matched exactly, except that for http loopback URIs (localhost,
+	// 127.0.0.1) the port is ignored, as Entra ID does.
+	RedirectURIs []string `json:"redirectUris"`
+}
+
+// User is an account that signs in interactively: the partner admin or a customer tenant admin.
+type User struct {
+	ID            string `json:"id"`
+	UPN           string `json:"upn"`
+	DisplayName   string `json:"displayName"`
+	Password      string `json:"password"`
+	MFACode       string `json:"mfaCode,omitempty"`
+	MFARegistered bool   `json:"mfaRegistered"`
+}
+
+// Tenant is a customer tenant of the partner.
+type Tenant struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Domain string `json:"domain"`
+	// Relationship is RelationshipDAP or RelationshipGDAP. DAP implies consent for the partner's
+	// multi-tenant apps; GDAP needs an explicit admin consent (Consented, GrantConsent or the
+	// admin-consent sign-in).
+	Relationship string `json:"relationship"`
+	Consented    bool   `json:"consented"`
+	// Admin is the customer's own administrator, who can grant admin consent.
+	Admin         User           `json:"admin"`
+	Users         []TenantUser   `json:"users"`
+	Skus          []Sku          `json:"skus"`
+	Subscriptions []Subscription `json:"subscriptions"`
+	// PremiumLicence (Entra ID P1/P2) is required to read signInActivity through Graph.
+	PremiumLicence bool `json:"premiumLicence"`
+}
+
+// TenantUser is a directory user as Graph lists it.
+type TenantUser struct {
+	ID                string    `json:"id"`
+	UserPrincipalName string    `json:"userPrincipalName"`
+	DisplayName       string    `json:"displayName"`
+	GivenName         string    `json:"givenName,omitempty"`
+	Surname           string    `json:"surname,omitempty"`
+	Mail              string    `json:"mail,omitempty"`
+	JobTitle          string    `json:"jobTitle,omitempty"`
+	AccountEnabled    bool      `json:"accountEnabled"`
+	UsageLocation     string    `json:"usageLocation,omitempty"`
+	CreatedDateTime   time.Time `json:"createdDateTime"`
+	// AssignedSkuIDs are the skuIds of the licences assigned to the user.
+	AssignedSkuIDs []string `json:"assignedSkuIds,omitempty"`
+	// LastSignIn feeds signInActivity; nil means the user never signed in.
+	LastSignIn *time.Time `json:"lastSignIn,omitempty"`
+}
+
+// Sku is a licence product the tenant owns. Seat counts come from the subscriptions that
+// reference it (active ones are the prepaid "enabled" units), as in Microsoft 365.
+type Sku struct {
+	SkuID        string        `json:"skuId"`
+	PartNumber   string        `json:"skuPartNumber"`
+	Name         string        `json:"name"`
+	ServicePlans []ServicePlan `json:"servicePlans,omitempty"`
+}
+
+// ServicePlan is one service inside a Sku.
+type ServicePlan struct {
+	ID   string `json:"servicePlanId"`
+	Name string `json:"servicePlanName"`
+}
+
+// Subscription is a Partner Center subscription that provides seats of one Sku.
+type Subscription struct {
+	ID                string    `json:"id"`
+	OfferID           string    `json:"offerId"`
+	OfferName         string    `json:"offerName"`
+	FriendlyName      string    `json:"friendlyName"`
+	SkuID             string    `json:"skuId"`
+	Quantity          int       `json:"quantity"`
+	Status            string    `json:"status"` // active|suspended|deleted|expired
+	CreationDate      time.Time `json:"creationDate"`
+	CommitmentEndDate time.Time `json:"commitmentEndDate"`
+	AutoRenewEnabled  bool      `json:"autoRenewEnabled"`
+	IsTrial           bool      `json:"isTrial"`
+	BillingCycle      string    `json:"billingCycle"` // monthly|annual
+	TermDuration      string    `json:"termDuration"` // ISO 8601, e.g. P1Y
+}
+
+// LoadScenario reads a scenario from a JSON file. Unknown fields are rejected so that a typo in
+// a hand-written scenario does not silently change behaviour.
+func LoadScenario(path string) (Scenario, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Scenario{}, fmt.Errorf("load scenario: %w", err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	var sc Scenario
+	if err := dec.Decode(&sc); err != nil {
+		return Scenario{}, fmt.Errorf("load scenario %s: %w", path, err)
+	}
+	if err := sc.validate(); err != nil {
+		return Scenario{}, fmt.Errorf("load scenario %s: %w", path, err)
+	}
+	return sc, nil
+}
+
+var guidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+func isGUID(s string) bool { return guidRE.MatchString(s) }
+
+// validate catches the inconsistencies that would otherwise surface as confusing behaviour
+// deep inside a sign-in or a sync (duplicate ids, unknown relationship kinds, …).
+func (sc Scenario) validate() error {
+	var errs []error
+	if !isGUID(sc.PartnerTenantID) {
+		errs = append(errs, fmt.Errorf("partnerTenantId %q is not a lower-case GUID", sc.PartnerTenantID))
+	}
+	if sc.PartnerDomain == "" {
+		errs = append(errs, errors.New("partnerDomain is empty"))
+	}
+	if len(sc.Apps) == 0 {
+		errs = append(errs, errors.New("no apps registered"))
+	}
+	clients := map[string]bool{}
+	for _, a := range sc.Apps {
+		if !isGUID(a.ClientID) {
+			errs = append(errs, fmt.Errorf("app %q: clientId is not a lower-case GUID", a.ClientID))
+		}
+		if clients[a.ClientID] {
+			errs = append(errs, fmt.Errorf("app %q registered twice", a.ClientID))
+		}
+		clients[a.ClientID] = true
+	}
+	ids := map[string]string{strings.ToLower(sc.PartnerTenantID): "partner"}
+	domains := map[string]string{strings.ToLower(sc.PartnerDomain): "partner"}
+	upns := map[string]bool{}
+	addUser := func(u User, where string) {
+		if u.UPN == "" {
+			return
+		}
+		k := strings.ToLower(u.UPN)
+		if upns[k] {
+			errs = append(errs, fmt.Errorf("%s: user %s appears twice", where, u.UPN))
+		}
+		upns[k] = true
+	}
+	addUser(sc.Admin, "partner admin")
+	if sc.Admin.UPN == "" {
+		errs = append(errs, errors.New("partner admin has no UPN"))
+	}
+	for i, t := range sc.Tenants {
+		where := fmt.Sprintf("tenant %d (%s)", i, t.Name)
+		if !isGUID(t.ID) {
+			errs = append(errs, fmt.Errorf("%s: id %q is not a lower-case GUID", where, t.ID))
+		}
+		if prev, dup := ids[t.ID]; dup {
+			errs = append(errs, fmt.Errorf("%s: id %s already used by %s", where, t.ID, prev))
+		}
+		ids[t.ID] = where
+		d := strings.ToLower(t.Domain)
+		if prev, dup := domains[d]; dup || d == "" {
+			errs = append(errs, fmt.Errorf("%s: domain %q empty or already used by %s", where, t.Domain, prev))
+		}
+		domains[d] = where
+		if t.Relationship != RelationshipDAP && t.Relationship != RelationshipGDAP {
+			errs = append(errs, fmt.Errorf("%s: relationship %q is neither DAP nor GDAP", where, t.Relationship))
+		}
+		addUser(t.Admin, where)
+		skus := map[string]bool{}
+		for _, k := range t.Skus {
+			skus[k.SkuID] = true
+		}
+		for _, u := range t.Users {
+			for _, id := range u.AssignedSkuIDs {
+				if !skus[id] {
+					errs = append(errs, fmt.Errorf("%s: user %s has licence %s the tenant does not own", where, u.UserPrincipalName, id))
+				}
+			}
+		}
+		for _, sub := range t.Subscriptions {
+			if !skus[sub.SkuID] {
+				errs = append(errs, fmt.Errorf("%s: subscription %s is for unknown sku %s", where, sub.ID, sub.SkuID))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
