@@ -62,3 +62,15 @@ const (
 	CallbackPath        = "/auth/callback"
 	ConsentCallbackPath = "/consent/callback"
 )
+
+// SearchAttributes are the custom search attributes cspsync's workflows set,
+// by name and Temporal type. The dev setup and tests register them; a
+// production namespace needs them too (`temporal operator search-attribute create`).
+var SearchAttributes = map[string]string{
+	"PartnerId":    "Keyword",
+	"TenantId":     "Keyword",
+	"CustomerName": "Keyword",
+	"Relationship": "Keyword",
+	"ConsentState": "Keyword",
+	"SyncState":    "Keyword",
+}

@@ -221,3 +221,11 @@ func (a *Auth) GraphAppToken(ctx context.Context, partnerID, tenantID string) (s
 	}
 	return res.AccessToken, nil
 }
+
+// PartnerCenter returns a Partner Center client acting as the partner's
+// signed-in admin.
+func (a *Auth) PartnerCenter(partnerID, baseURL string) *PartnerCenter {
+	return &PartnerCenter{BaseURL: baseURL, HTTP: a.HTTP, Token: func(ctx context.Context) (string, error) {
+		return a.PartnerCenterToken(ctx, partnerID)
+	}}
+}

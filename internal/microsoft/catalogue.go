@@ -157,6 +157,14 @@ type tokenErrorBody struct {
 
 var aadstsRE = regexp.MustCompile(`AADSTS(\d+)`)
 
+// AADSTSCode finds "AADSTSnnnn" in an error description, else returns fallback.
+func AADSTSCode(description, fallback string) string {
+	if m := aadstsRE.FindStringSubmatch(description); m != nil {
+		return "AADSTS" + m[1]
+	}
+	return fallback
+}
+
 func classifyAADSTS(call msalerrors.CallErr, err error) *Failure {
 	status := 0
 	if call.Resp != nil {
@@ -170,8 +178,8 @@ func classifyAADSTS(call msalerrors.CallErr, err error) *Failure {
 	code := ""
 	if len(body.ErrorCodes) > 0 {
 		code = "AADSTS" + strconv.Itoa(body.ErrorCodes[0])
-	} else if m := aadstsRE.FindStringSubmatch(text); m != nil {
-		code = "AADSTS" + m[1]
+	} else {
+		code = AADSTSCode(text, "")
 	}
 	msg := firstLine(body.ErrorDescription)
 	if msg == "" {

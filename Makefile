@@ -1,0 +1,39 @@
+# cspsync — the two commands that matter: `make demo` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+TEMPORAL := .bin/temporal
+
+.PHONY: demo test build tools bench stop vet clean
+
+## demo: build everything, start Temporal, the simulator and the worker, authorise a partner and import its tenants
+demo: build tools
+	bin/cspsync dev
+
+## test: unit, store and end-to-end tests (real PostgreSQL, Temporal dev server, simulator over HTTPS)
+test: tools
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 45m ./...
+
+## build: the cspsync CLI and the worker into bin/
+build:
+	$(GO) build -o bin/cspsync ./starter
+	$(GO) build -o bin/cspsync-worker ./worker
+
+## tools: the pinned Temporal CLI (dev server + UI) from the tools module
+tools: $(TEMPORAL)
+$(TEMPORAL): tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o ../$(TEMPORAL) github.com/temporalio/cli/cmd/temporal
+
+## bench: benchmarks with their figures
+bench: tools
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## stop: stop what `make demo` left running
+stop: build
+	bin/cspsync dev stop
+
+vet:
+	$(GO) vet ./...
+
+clean: stop
+	rm -rf bin .data

@@ -1,0 +1,88 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/store"
+)
+
+// OpDiscovery names tenant discovery in integration_errors.
+const OpDiscovery = "discovery"
+
+// DiscoveryResult counts what one discovery did.
+type DiscoveryResult struct {
+	Pages    int
+	Tenants  int
+	Inserted int
+	Linked   int
+	Updated  int
+	Resumed  bool // continued from a cursor left by a crashed attempt
+}
+
+// DiscoverTenants pages through the partner's customers in Partner Center
+// and upserts them as PSA customers. Each page and the cursor after it are
+// committed together, so a retry after a crash resumes at the first page not
+// yet saved.
+func (a *Activities) DiscoverTenants(ctx context.Context, partnerID string) (DiscoveryResult, error) {
+	var res DiscoveryResult
+	p, err := a.Store.GetPartner(ctx, partnerID)
+	if err != nil {
+		return res, err
+	}
+	pc := a.Auth.PartnerCenter(partnerID, p.PartnerCenterURL)
+	stored, err := a.Store.DiscoveryCursor(ctx, partnerID)
+	if err != nil {
+		return res, err
+	}
+	at, err := microsoft.DecodeCursor(stored)
+	if err != nil {
+		return res, fmt.Errorf("stored discovery cursor of %s is unreadable: %w", partnerID, err)
+	}
+	res.Resumed = stored != ""
+	if res.Resumed {
+		activity.GetLogger(ctx).Info("resuming discovery from stored cursor", "partner", partnerID)
+	}
+	for {
+		items, next, err := pc.CustomersPage(ctx, at, a.DiscoveryPageSize)
+		if err != nil {
+			return res, a.fail(ctx, partnerID, "", OpDiscovery, err)
+		}
+		tenants := make([]store.DiscoveredTenant, 0, len(items))
+		for _, c := range items {
+			tid := c.CompanyProfile.TenantID
+			if tid == "" {
+				tid = c.ID
+			}
+			tenants = append(tenants, store.DiscoveredTenant{TenantID: tid, Name: c.CompanyProfile.CompanyName, Domain: c.CompanyProfile.Domain})
+		}
+		counts, err := a.Store.SaveDiscoveryPage(ctx, partnerID, at.Encode(), next.Encode(), tenants)
+		if errors.Is(err, store.ErrCursorMoved) {
+			return res, err // retried; the next attempt starts from the stored cursor
+		}
+		if err != nil {
+			return res, fmt.Errorf("saving discovery page %d of %s: %w", res.Pages+1, partnerID, err)
+		}
+		res.Pages++
+		res.Tenants += len(items)
+		res.Inserted += counts.Inserted
+		res.Linked += counts.Linked
+		res.Updated += counts.Updated
+		activity.RecordHeartbeat(ctx, res.Pages)
+		if next == (microsoft.Cursor{}) {
+			break
+		}
+		at = next
+	}
+	if err := a.Store.FinishDiscovery(ctx, partnerID); err != nil {
+		return res, err
+	}
+	if err := a.Store.ResolveErrors(ctx, partnerID, "", OpDiscovery); err != nil {
+		return res, err
+	}
+	return res, nil
+}

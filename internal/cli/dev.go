@@ -1,0 +1,345 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cspsync/cspsync/internal/config"
+	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/secrets"
+	"github.com/cspsync/cspsync/internal/sim"
+	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/workflows"
+)
+
+func devCommand() *cli.Command {
+	flags := append(simFlags(), flagHTTPAddr, flagPublicURL,
+		&cli.StringFlag{Name: "data-dir", Value: config.DefaultDataDir, Usage: "where the dev setup keeps its key, logs and Temporal state", EnvVars: []string{config.EnvDataDir}},
+		&cli.StringFlag{Name: "temporal-bin", Value: ".bin/temporal", Usage: "the pinned Temporal CLI (built by `make tools`)", EnvVars: []string{"CSPSYNC_TEMPORAL_BIN"}},
+		&cli.StringFlag{Name: "worker-bin", Usage: "the cspsync-worker binary (default: beside this executable)", EnvVars: []string{"CSPSYNC_WORKER_BIN"}},
+		&cli.StringFlag{Name: "partner", Value: "demo", Usage: "partner id to connect"},
+		&cli.StringFlag{Name: "default-relationship", Value: "DAP", Usage: "DAP or GDAP for imported tenants"},
+	)
+	return &cli.Command{
+		Name:  "dev",
+		Usage: "run everything locally on the simulator: Temporal dev server, simulator, worker; connect, authorise and discover",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			return runDev(c)
+		},
+		Subcommands: []*cli.Command{{
+			Name:  "stop",
+			Usage: "stop the background processes `cspsync dev` started",
+			Flags: flags,
+			Action: func(c *cli.Context) error {
+				for _, name := range []string{"worker", "sim", "temporal"} {
+					if stopped, err := stopProcess(c.String("data-dir"), name); err != nil {
+						return err
+					} else if stopped {
+						fmt.Fprintf(c.App.Writer, "stopped %s\n", name)
+					}
+				}
+				return nil
+			},
+		}},
+	}
+}
+
+func runDev(c *cli.Context) error {
+	ctx := c.Context
+	out := c.App.Writer
+	dataDir := c.String("data-dir")
+	if err := os.MkdirAll(filepath.Join(dataDir, "logs"), 0o700); err != nil {
+		return err
+	}
+	keyFile, err := ensureKeyFile(c, dataDir)
+	if err != nil {
+		return err
+	}
+	env := append(os.Environ(), config.EnvEncryptionKeyFile+"="+keyFile)
+
+	step(out, "PostgreSQL")
+	box, err := secrets.Load(c.String(flagKey.Name), keyFile)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, c.String(flagDatabaseURL.Name), box)
+	if err != nil {
+		return fmt.Errorf("%w\n  On Debian: apt-get install postgresql && pg_ctlcluster 15 main start", err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+
+	step(out, "Temporal dev server")
+	temporalAddr := c.String(flagTemporalAddress.Name)
+	if !reachable(temporalAddr) {
+		bin := c.String("temporal-bin")
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("Temporal CLI not found at %s: build it with `make tools` (or set --temporal-bin)", bin)
+		}
+		host, port, err := net.SplitHostPort(temporalAddr)
+		if err != nil {
+			return fmt.Errorf("--temporal-address %q: %w", temporalAddr, err)
+		}
+		args := []string{"server", "start-dev", "--ip", host, "--port", port,
+			"--ui-port", strconv.Itoa(config.DefaultTemporalUIPort), "--db-filename", filepath.Join(dataDir, "temporal.db"), "--log-level", "warn"}
+		for name, typ := range config.SearchAttributes {
+			args = append(args, "--search-attribute", name+"="+typ)
+		}
+		if err := startProcess(dataDir, "temporal", bin, nil, args...); err != nil {
+			return err
+		}
+		if err := waitFor(ctx, 90*time.Second, func() bool { return reachable(temporalAddr) }); err != nil {
+			return fmt.Errorf("Temporal did not come up on %s: see %s", temporalAddr, logFile(dataDir, "temporal"))
+		}
+	}
+	tc, err := dialTemporal(c)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+
+	step(out, "Microsoft simulator")
+	sc, err := scenarioFrom(c)
+	if err != nil {
+		return err
+	}
+	simURL := "https://" + c.String(flagSimAddr.Name)
+	caFile := filepath.Join(c.String("state-dir"), "ca.pem")
+	if !reachable(c.String(flagSimAddr.Name)) {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		args := []string{"sim", "--sim-addr", c.String(flagSimAddr.Name), "--state-dir", c.String("state-dir"),
+			"--tenants", strconv.Itoa(c.Int(flagSimTenants.Name)), "--gdap", strconv.Itoa(c.Int(flagSimGDAP.Name)),
+			"--seed", strconv.FormatInt(c.Int64(flagSimSeed.Name), 10), "--users", strconv.Itoa(c.Int(flagSimUsers.Name))}
+		if f := c.String(flagSimScenario.Name); f != "" {
+			args = append(args, "--scenario", f)
+		}
+		if err := startProcess(dataDir, "sim", self, env, args...); err != nil {
+			return err
+		}
+		if err := waitFor(ctx, 30*time.Second, func() bool { return reachable(c.String(flagSimAddr.Name)) }); err != nil {
+			return fmt.Errorf("the simulator did not come up on %s: see %s", c.String(flagSimAddr.Name), logFile(dataDir, "sim"))
+		}
+	}
+	env = append(env, config.EnvCAFile+"="+caFile)
+
+	step(out, "cspsync worker")
+	httpAddr := c.String(flagHTTPAddr.Name)
+	if !reachable(httpAddr) {
+		bin := c.String("worker-bin")
+		if bin == "" {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			bin = filepath.Join(filepath.Dir(self), "cspsync-worker")
+		}
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("worker binary not found at %s: build it with `make build` (or set --worker-bin)", bin)
+		}
+		wenv := append(env, config.EnvHTTPAddr+"="+httpAddr, config.EnvPublicURL+"="+c.String(flagPublicURL.Name),
+			config.EnvDatabaseURL+"="+c.String(flagDatabaseURL.Name), config.EnvTemporalAddress+"="+temporalAddr,
+			config.EnvTaskQueue+"="+c.String(flagTaskQueue.Name), config.EnvTemporalNamespace+"="+c.String(flagTemporalNamespace.Name))
+		if err := startProcess(dataDir, "worker", bin, wenv); err != nil {
+			return err
+		}
+		if err := waitFor(ctx, 60*time.Second, func() bool { return reachable(httpAddr) }); err != nil {
+			return fmt.Errorf("the worker did not come up on %s: see %s", httpAddr, logFile(dataDir, "worker"))
+		}
+	}
+
+	step(out, "Connecting partner "+c.String("partner")+" and signing in (with MFA) on the simulator")
+	hc, err := microsoft.NewHTTPClient(caFile)
+	if err != nil {
+		return err
+	}
+	partner := c.String("partner")
+	before := 0
+	if wf, err := workflows.QueryPartner(ctx, tc, partner); err == nil {
+		before = wf.Discoveries
+	}
+	authorizeURL, err := connectPartner(ctx, st, tc, hc, store.PartnerConfig{
+		ID: partner, DisplayName: "Demo partner", PartnerTenantID: sc.PartnerTenantID,
+		PCClientID: sim.DefaultPCClientID, PCClientSecret: sim.DefaultPCSecret,
+		GraphClientID: sim.DefaultGraphClientID, GraphClientSecret: sim.DefaultGraphSecret,
+		AuthorityURL: simURL, PartnerCenterURL: simURL, GraphURL: simURL,
+		DefaultRelationship: strings.ToUpper(c.String("default-relationship")),
+	}, c.String(flagPublicURL.Name), c.String(flagTaskQueue.Name))
+	if err != nil {
+		return err
+	}
+	if err := completeSignIn(ctx, hc, authorizeURL); err != nil {
+		return err
+	}
+
+	step(out, "Discovering customer tenants in Partner Center")
+	wf, err := waitForDiscovery(ctx, tc, partner, before, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	r := wf.LastDiscovery
+	customers, err := st.ListCustomers(ctx, partner)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nImported %d customer tenants (%d new, %d linked by name, %d updated):\n\n", r.Tenants, r.Inserted, r.Linked, r.Updated)
+	rows := [][]string{}
+	for _, cu := range customers {
+		rows = append(rows, []string{strconv.FormatInt(cu.ID, 10), cu.Name, cu.TenantID, cu.Relationship, cu.Domain})
+	}
+	if err := table(out, "ID\tNAME\tTENANT ID\tRELATIONSHIP\tDOMAIN", rows); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, `
+Temporal UI:  http://127.0.0.1:%d/namespaces/%s/workflows  (workflow %s)
+Try next:
+  bin/cspsync status
+  bin/cspsync customers list
+  bin/cspsync sync --partner %s --wait
+  bin/cspsync errors list
+  .bin/temporal workflow list
+Logs in %s/logs; stop everything with: bin/cspsync dev stop
+`, config.DefaultTemporalUIPort, c.String(flagTemporalNamespace.Name), workflows.PartnerWorkflowID(partner), partner, dataDir)
+	return nil
+}
+
+// completeSignIn plays the partner admin in the simulator's sign-in pages and
+// follows the final redirect to the worker's callback, as a browser would.
+func completeSignIn(ctx context.Context, hc *http.Client, authorizeURL string) error {
+	redirect, err := sim.SignIn(ctx, hc, authorizeURL, sim.DefaultAdminUPN, sim.DefaultAdminPassword, sim.DefaultMFACode)
+	if err != nil {
+		return fmt.Errorf("signing in on the simulator: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, redirect.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("calling the worker's callback %s: %w", redirect.Host, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the worker refused the sign-in (%s): %s (see `cspsync errors list`)", resp.Status, textOf(body))
+	}
+	return nil
+}
+
+// textOf strips tags from a small HTML page for a one-line message.
+func textOf(html []byte) string {
+	var b strings.Builder
+	in := false
+	for _, r := range string(html) {
+		switch {
+		case r == '<':
+			in = true
+		case r == '>':
+			in = false
+			b.WriteByte(' ')
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+func ensureKeyFile(c *cli.Context, dataDir string) (string, error) {
+	f := c.String(flagKeyFile.Name)
+	if !c.IsSet(flagKeyFile.Name) {
+		f = filepath.Join(dataDir, "encryption.key")
+	}
+	if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) && c.String(flagKey.Name) == "" {
+		if err := os.WriteFile(f, []byte(secrets.NewKeyText()+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("creating the local encryption key %s: %w", f, err)
+		}
+	}
+	return f, nil
+}
+
+func step(w io.Writer, s string) { fmt.Fprintf(w, "==> %s\n", s) }
+
+func reachable(addr string) bool {
+	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+func waitFor(ctx context.Context, d time.Duration, ok func() bool) error {
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			return context.DeadlineExceeded
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func logFile(dataDir, name string) string { return filepath.Join(dataDir, "logs", name+".log") }
+func pidFile(dataDir, name string) string { return filepath.Join(dataDir, name+".pid") }
+
+// startProcess runs a service detached from this command, logging to a file,
+// so `cspsync dev` can return while the services keep running.
+func startProcess(dataDir, name, bin string, env []string, args ...string) error {
+	logf, err := os.OpenFile(logFile(dataDir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s (%s): %w", name, bin, err)
+	}
+	if err := os.WriteFile(pidFile(dataDir, name), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+		return err
+	}
+	return cmd.Process.Release()
+}
+
+func stopProcess(dataDir, name string) (bool, error) {
+	b, err := os.ReadFile(pidFile(dataDir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	_ = os.Remove(pidFile(dataDir, name))
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return false, nil
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return false, nil // already gone
+	}
+	return true, nil
+}

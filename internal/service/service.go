@@ -1,0 +1,113 @@
+// Package service wires cspsync's parts together: the store, the Temporal
+// client and the worker with its HTTP server. The worker binary, the CLI's
+// dev command and the end-to-end tests all run the worker through Run.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/cspsync/cspsync/activities"
+	"github.com/cspsync/cspsync/internal/config"
+	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/secrets"
+	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/internal/web"
+	"github.com/cspsync/cspsync/workflows"
+)
+
+// OpenStore loads the encryption key and connects to PostgreSQL.
+func OpenStore(ctx context.Context, databaseURL, key, keyFile string) (*store.Store, error) {
+	box, err := secrets.Load(key, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, databaseURL, box)
+}
+
+// DialTemporal connects to the Temporal frontend, failing fast with the
+// address and the fix when it is not there.
+func DialTemporal(ctx context.Context, address, namespace string, logger *slog.Logger) (client.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  address,
+		Namespace: namespace,
+		Logger:    tlog.NewStructuredLogger(logger),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("Temporal is not reachable at %s (namespace %q): %w (start it with `make temporal`, or set TEMPORAL_ADDRESS)", address, namespace, err)
+	}
+	return c, nil
+}
+
+// Run runs the worker and its HTTP server until ctx ends. It migrates the
+// schema first, so a new release needs no separate step.
+func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
+	st, err := OpenStore(ctx, cfg.DatabaseURL, cfg.EncryptionKey, cfg.EncryptionKeyFile)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	hc, err := microsoft.NewHTTPClient(cfg.CAFile)
+	if err != nil {
+		return err
+	}
+	tc, err := DialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+
+	auth := &microsoft.Auth{Store: st, HTTP: hc}
+	w := worker.New(tc, cfg.TaskQueue, worker.Options{})
+	workflows.Register(w)
+	pageSize := cfg.DiscoveryPageSize
+	if pageSize <= 0 {
+		pageSize = 100
+	}
+	w.RegisterActivity(&activities.Activities{Store: st, Auth: auth, DiscoveryPageSize: pageSize})
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("worker HTTP server cannot listen on %s: %w (set CSPSYNC_HTTP_ADDR to a free address)", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           (&web.Server{Store: st, Auth: auth, Temporal: tc, TaskQueue: cfg.TaskQueue, Log: logger}).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("starting Temporal worker on task queue %s: %w", cfg.TaskQueue, err)
+	}
+	defer w.Stop()
+	logger.Info("cspsync worker running", "taskQueue", cfg.TaskQueue, "http", ln.Addr().String(), "temporal", cfg.TemporalAddress)
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-httpErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}

@@ -1,0 +1,351 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Microsoft Graph v1.0, the directory subset cspsync reads and writes. Requests are answered
+// for the tenant in the token's tid claim, as Graph does.
+
+type graphErrorBody struct {
+	Error graphError `json:"error"`
+}
+
+type graphError struct {
+	Code       string          `json:"code"`
+	Message    string          `json:"message"`
+	InnerError graphInnerError `json:"innerError"`
+}
+
+type graphInnerError struct {
+	Date            string `json:"date"`
+	RequestID       string `json:"request-id"`
+	ClientRequestID string `json:"client-request-id"`
+}
+
+func (s *Server) writeGraphError(w http.ResponseWriter, status int, code, format string, args ...any) {
+	writeJSON(w, status, graphErrorBody{graphError{
+		Code: code, Message: fmt.Sprintf(format, args...),
+		InnerError: graphInnerError{
+			Date:      s.now().UTC().Format("2006-01-02T15:04:05"),
+			RequestID: w.Header().Get("request-id"), ClientRequestID: w.Header().Get("client-request-id"),
+		},
+	}})
+}
+
+// graphCall is what a Graph handler needs beyond the request: the tenant and the caller.
+type graphCall struct {
+	org    *org
+	claims accessClaims
+}
+
+type graphHandler func(http.ResponseWriter, *http.Request, graphCall)
+
+// graph wraps a handler with request ids, counting, fault injection and token validation.
+func (s *Server) graph(h graphHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		reqID := newUUID()
+		clientReqID := r.Header.Get("client-request-id")
+		if clientReqID == "" {
+			clientReqID = reqID
+		}
+		w.Header().Set("request-id", reqID)
+		w.Header().Set("client-request-id", clientReqID)
+		s.mu.Lock()
+		s.stats.GraphRequests++
+		s.mu.Unlock()
+		if s.injectFault(w, r, APIGraph) {
+			return
+		}
+		call, ok := s.graphAuthenticate(w, r)
+		if !ok {
+			return
+		}
+		s.mu.Lock()
+		s.stats.GraphRequestsByTenant[call.org.ID]++
+		s.mu.Unlock()
+		h(w, r, call)
+	}
+}
+
+func (s *Server) graphAuthenticate(w http.ResponseWriter, r *http.Request) (graphCall, bool) {
+	unauthorized := func(code, msg string) (graphCall, bool) {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="", authorization_uri="%s/common/oauth2/authorize", client_id="%s"`, s.base, resGraph.appID))
+		s.writeGraphError(w, http.StatusUnauthorized, code, "%s", msg)
+		return graphCall{}, false
+	}
+	tok, ok := bearerToken(r)
+	if !ok {
+		return unauthorized("InvalidAuthenticationToken", "Access token is empty.")
+	}
+	var c accessClaims
+	switch err := s.sign.parseJWT(tok, &c); {
+	case err == errMalformed:
+		return unauthorized("InvalidAuthenticationToken", "CompactToken parsing failed with error code: 80049217")
+	case err != nil:
+		return unauthorized("InvalidAuthenticationToken", "Access token validation failure.")
+	case s.now().Unix() >= c.Exp:
+		return unauthorized("InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
+	case c.Aud != resGraph.aud && c.Aud != resGraph.appID:
+		return unauthorized("InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
+	}
+	o := s.dir.byID[c.Tid]
+	if o == nil {
+		return unauthorized("InvalidAuthenticationToken", "Access token validation failure. Invalid issuer.")
+	}
+	// An app-only token outlives the consent it was issued under; Graph then no longer finds
+	// the app's service principal in the tenant.
+	if c.IDTyp == "app" && !s.consented(o) {
+		return unauthorized("Authorization_IdentityNotFound", "The identity of the calling application could not be established.")
+	}
+	return graphCall{org: o, claims: c}, true
+}
+
+func (s *Server) graphNotFound(w http.ResponseWriter, r *http.Request, _ graphCall) {
+	seg := strings.TrimPrefix(r.URL.Path, "/v1.0/")
+	seg, _, _ = strings.Cut(seg, "/")
+	s.writeGraphError(w, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '%s'.", seg)
+}
+
+func (s *Server) graphOrganization(w http.ResponseWriter, r *http.Request, call graphCall) {
+	o := call.org
+	writeJSON(w, http.StatusOK, map[string]any{
+		"@odata.context": s.base + "/v1.0/$metadata#organization",
+		"value": []map[string]any{{
+			"id": o.ID, "displayName": o.Name, "tenantType": "AAD", "countryLetterCode": "US",
+			"businessPhones": []string{},
+			"verifiedDomains": []map[string]any{{
+				"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": true, "isInitial": true,
+				"name": o.Domain, "type": "Managed",
+			}},
+		}},
+	})
+}
+
+func (s *Server) graphSubscribedSkus(w http.ResponseWriter, r *http.Request, call graphCall) {
+	o := call.org
+	value := make([]map[string]any, 0, len(o.Skus))
+	s.mu.Lock()
+	for _, k := range o.Skus {
+		plans := make([]map[string]any, 0, len(k.ServicePlans))
+		for _, p := range k.ServicePlans {
+			plans = append(plans, map[string]any{"servicePlanId": p.ID, "servicePlanName": p.Name, "provisioningStatus": "Success", "appliesTo": "User"})
+		}
+		subIDs := []string{}
+		for _, sub := range o.Subscriptions {
+			if strings.EqualFold(sub.SkuID, k.SkuID) {
+				subIDs = append(subIDs, sub.ID)
+			}
+		}
+		account, _, _ := strings.Cut(o.Domain, ".")
+		value = append(value, map[string]any{
+			"accountName": account, "accountId": o.ID, "appliesTo": "User", "capabilityStatus": "Enabled",
+			"consumedUnits": o.consumed(k.SkuID), "id": o.ID + "_" + k.SkuID,
+			"prepaidUnits": map[string]int{
+				"enabled": o.seats(k.SkuID, "active"), "lockedOut": 0,
+				"suspended": o.seats(k.SkuID, "suspended"), "warning": 0,
+			},
+			"servicePlans": plans, "skuId": k.SkuID, "skuPartNumber": k.PartNumber, "subscriptionIds": subIDs,
+		})
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"@odata.context": s.base + "/v1.0/$metadata#subscribedSkus", "value": value})
+}
+
+// Role definition ids of Entra ID built-in roles a typical GDAP relationship grants.
+var gdapRoles = []string{
+	"62e90394-69f5-4237-9190-012177145e10", // Global Administrator
+	"fe930be7-5e62-47db-91af-98c3a49a38b1", // User Administrator
+	"729827e3-9c14-49f7-bb1b-9608f156bbb8", // Helpdesk Administrator
+}
+
+// gdapCreated anchors relationship dates; the scenario has no relationship timeline.
+var gdapCreated = time.Date(2025, time.January, 15, 10, 0, 0, 0, time.UTC)
+
+// graphRelationships lists the partner's GDAP relationships; only a token for the partner
+// tenant sees them.
+func (s *Server) graphRelationships(w http.ResponseWriter, r *http.Request, call graphCall) {
+	var items []map[string]any
+	if call.org.partner {
+		for _, o := range s.dir.customers {
+			if o.Relationship != RelationshipGDAP {
+				continue
+			}
+			roles := make([]map[string]string, len(gdapRoles))
+			for i, id := range gdapRoles {
+				roles[i] = map[string]string{"roleDefinitionId": id}
+			}
+			activated := gdapCreated.Add(time.Hour)
+			name, _, _ := strings.Cut(o.Domain, ".")
+			items = append(items, map[string]any{
+				"id":                   derivedUUID("gdap", o.ID) + "-" + derivedUUID("gdap-customer", o.ID),
+				"displayName":          "cspsync-" + name,
+				"duration":             "P730D",
+				"customer":             map[string]string{"tenantId": o.ID, "displayName": o.Name},
+				"accessDetails":        map[string]any{"unifiedRoles": roles},
+				"status":               "active",
+				"autoExtendDuration":   "P180D",
+				"createdDateTime":      gdapCreated.Format(time.RFC3339),
+				"activatedDateTime":    activated.Format(time.RFC3339),
+				"lastModifiedDateTime": activated.Format(time.RFC3339),
+				"endDateTime":          activated.AddDate(0, 0, 730).Format(time.RFC3339),
+			})
+		}
+	}
+	s.writePage(w, r, call, "tenantRelationships/delegatedAdminRelationships", items)
+}
+
+// writePage answers a collection with $top/$skiptoken paging; nextLink is absolute on this host
+// and repeats the query, as Graph's do.
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, call graphCall, path string, items []map[string]any) {
+	top, offset, ok := s.pageParams(w, r, call, path)
+	if !ok {
+		return
+	}
+	end := min(offset+top, len(items))
+	body := map[string]any{
+		"@odata.context": s.base + "/v1.0/$metadata#" + path,
+		"value":          orEmpty(items[min(offset, len(items)):end]),
+	}
+	if end < len(items) {
+		q := r.URL.Query()
+		q.Del("$skiptoken")
+		q.Set("$top", strconv.Itoa(top))
+		q.Set("$skiptoken", s.sign.seal(purposeCursor, graphCursor{Tenant: call.org.ID, Path: path, Offset: end}))
+		body["@odata.nextLink"] = s.base + "/v1.0/" + path + "?" + odataQuery(q)
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func orEmpty(v []map[string]any) []map[string]any {
+	if v == nil {
+		return []map[string]any{}
+	}
+	return v
+}
+
+// graphCursor is a $skiptoken: the offset into one tenant's collection.
+type graphCursor struct {
+	Tenant string `json:"t"`
+	Path   string `json:"p"`
+	Offset int    `json:"o"`
+}
+
+const (
+	graphDefaultPage = 100
+	graphMaxPage     = 999
+)
+
+func (s *Server) pageParams(w http.ResponseWriter, r *http.Request, call graphCall, path string) (top, offset int, ok bool) {
+	q := r.URL.Query()
+	top = graphDefaultPage
+	if v := q.Get("$top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > graphMaxPage {
+			s.writeGraphError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid page size specified: '%s'. Must be between 1 and %d inclusive.", v, graphMaxPage)
+			return 0, 0, false
+		}
+		top = n
+	}
+	if v := q.Get("$skiptoken"); v != "" {
+		var c graphCursor
+		if s.sign.open(purposeCursor, v, &c) != nil || c.Tenant != call.org.ID || c.Path != path {
+			s.writeGraphError(w, http.StatusBadRequest, "Request_BadRequest", "The specified page token value has expired and can no longer be included in your request.")
+			return 0, 0, false
+		}
+		offset = c.Offset
+	}
+	return top, offset, true
+}
+
+// odataQuery encodes a query keeping OData's "$" option names readable, like Graph's links.
+func odataQuery(q map[string][]string) string {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		for _, v := range q[k] {
+			if b.Len() > 0 {
+				b.WriteByte('&')
+			}
+			b.WriteString(strings.ReplaceAll(url.QueryEscape(k), "%24", "$"))
+			b.WriteByte('=')
+			b.WriteString(url.QueryEscape(v))
+		}
+	}
+	return b.String()
+}
+
+type assignedLicense struct {
+	DisabledPlans []string `json:"disabledPlans"`
+	SkuID         string   `json:"skuId"`
+}
+
+func (s *Server) graphAssignLicense(w http.ResponseWriter, r *http.Request, call graphCall) {
+	var body struct {
+		AddLicenses    *[]assignedLicense `json:"addLicenses"`
+		RemoveLicenses *[]string          `json:"removeLicenses"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		s.writeGraphError(w, http.StatusBadRequest, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.")
+		return
+	}
+	// Graph requires both lists, even empty; the Go SDK omits nil slices, which then fails here.
+	for _, p := range []struct {
+		name    string
+		missing bool
+	}{{"addLicenses", body.AddLicenses == nil}, {"removeLicenses", body.RemoveLicenses == nil}} {
+		if p.missing {
+			s.writeGraphError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid value specified for property '%s' of resource 'User'.", p.name)
+			return
+		}
+	}
+	o := call.org
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := o.user(r.PathValue("user"))
+	if u == nil {
+		s.writeGraphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '%s' does not exist or one of its queried reference-property objects are not present.", r.PathValue("user"))
+		return
+	}
+	next := slices.Clone(u.AssignedSkuIDs)
+	for _, id := range *body.RemoveLicenses {
+		i := slices.IndexFunc(next, func(have string) bool { return strings.EqualFold(have, id) })
+		if i < 0 {
+			s.writeGraphError(w, http.StatusBadRequest, "Request_BadRequest", "User does not have a corresponding license.")
+			return
+		}
+		next = slices.Delete(next, i, i+1)
+	}
+	for _, l := range *body.AddLicenses {
+		k := o.sku(l.SkuID)
+		switch {
+		case k == nil:
+			s.writeGraphError(w, http.StatusBadRequest, "Request_BadRequest", "License %s does not correspond to a valid company License.", l.SkuID)
+			return
+		case u.UsageLocation == "":
+			s.writeGraphError(w, http.StatusBadRequest, "Request_BadRequest", "License assignment cannot be done for user with invalid usage location.")
+			return
+		case slices.Contains(next, k.SkuID):
+			continue
+		case o.consumed(k.SkuID) >= o.seats(k.SkuID, "active"):
+			s.writeGraphError(w, http.StatusBadRequest, "Request_BadRequest", "Subscription with SKU %s does not have any available licenses.", k.SkuID)
+			return
+		}
+		next = append(next, k.SkuID)
+	}
+	u.AssignedSkuIDs = next
+	s.state.recordUser(o, u)
+	s.persistLocked()
+	writeJSON(w, http.StatusOK, s.userJSON(o, u, nil, map[string]any{"@odata.context": s.base + "/v1.0/$metadata#users/$entity"}))
+}

@@ -1,0 +1,114 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"github.com/cspsync/cspsync/internal/config"
+	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/service"
+	"github.com/cspsync/cspsync/internal/sim"
+	"github.com/cspsync/cspsync/internal/store"
+)
+
+// Stack is everything cspsync runs on, real and local: PostgreSQL (a fresh
+// database), a Temporal dev server and the Microsoft simulator over HTTPS.
+type Stack struct {
+	T        testing.TB
+	Store    *store.Store
+	Temporal *Temporal
+	Client   client.Client
+	Sim      *sim.Server
+	Scenario sim.Scenario
+	HTTP     *http.Client // trusts the simulator's CA
+	Worker   config.Worker
+}
+
+// NewStack starts the services for one test.
+func NewStack(t testing.TB, sc sim.Scenario, simOpts sim.Options) *Stack {
+	t.Helper()
+	st, dbURL, key := Store(t)
+	tp := StartTemporal(t, config.SearchAttributes)
+	if simOpts.StateDir == "" {
+		simOpts.StateDir = t.TempDir()
+	}
+	srv, err := sim.New(sc, simOpts)
+	require.NoError(t, err)
+	require.NoError(t, srv.Start())
+	t.Cleanup(func() { _ = srv.Close() })
+	hc, err := microsoft.NewHTTPClient(srv.CAFile())
+	require.NoError(t, err)
+	tc, err := service.DialTemporal(context.Background(), tp.Address, "default", quietLogger())
+	require.NoError(t, err)
+	t.Cleanup(tc.Close)
+	port := FreePort(t)
+	return &Stack{T: t, Store: st, Temporal: tp, Client: tc, Sim: srv, Scenario: sc, HTTP: hc,
+		Worker: config.Worker{
+			DatabaseURL: dbURL, EncryptionKey: key, TemporalAddress: tp.Address, TemporalNamespace: "default",
+			TaskQueue: "cspsync-test", HTTPAddr: "127.0.0.1:" + itoa(port), PublicURL: "http://localhost:" + itoa(port),
+			CAFile: srv.CAFile(), DiscoveryPageSize: 100,
+		}}
+}
+
+// WorkerEnv is the worker configuration as environment variables, for a
+// worker run as a separate process.
+func (s *Stack) WorkerEnv() []string {
+	w := s.Worker
+	return append(os.Environ(),
+		config.EnvDatabaseURL+"="+w.DatabaseURL, config.EnvEncryptionKey+"="+w.EncryptionKey,
+		config.EnvTemporalAddress+"="+w.TemporalAddress, config.EnvTemporalNamespace+"="+w.TemporalNamespace,
+		config.EnvTaskQueue+"="+w.TaskQueue, config.EnvHTTPAddr+"="+w.HTTPAddr, config.EnvPublicURL+"="+w.PublicURL,
+		config.EnvCAFile+"="+w.CAFile, "CSPSYNC_DISCOVERY_PAGE_SIZE="+itoa(w.DiscoveryPageSize))
+}
+
+// StartWorker runs the worker in-process until the returned stop is called
+// (or the test ends).
+func (s *Stack) StartWorker() (stop func()) {
+	s.T.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- service.Run(ctx, s.Worker, quietLogger()) }()
+	require.NoError(s.T, WaitReachable(s.Worker.HTTPAddr, 30*time.Second))
+	var once bool
+	stop = func() {
+		if once {
+			return
+		}
+		once = true
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			s.T.Errorf("worker stopped with error: %v", err)
+		}
+	}
+	s.T.Cleanup(stop)
+	return stop
+}
+
+// FollowRedirect GETs a redirect target (the worker's callback) as a browser would.
+func (s *Stack) FollowRedirect(u string) (int, string) {
+	s.T.Helper()
+	resp, err := s.HTTP.Get(u)
+	require.NoError(s.T, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func quietLogger() *slog.Logger {
+	if os.Getenv("CSPSYNC_TEST_VERBOSE") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,120 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cspsync/cspsync/activities"
+	"github.com/cspsync/cspsync/workflows"
+)
+
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	return env
+}
+
+func continuedState(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.PartnerState {
+	t.Helper()
+	require.True(t, env.IsWorkflowCompleted())
+	var can *workflow.ContinueAsNewError
+	require.True(t, errors.As(env.GetWorkflowError(), &can), "want continue-as-new, got %v", env.GetWorkflowError())
+	var in workflows.PartnerInput
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+	return in.State
+}
+
+func TestPartnerWaitsForAuthorisationThenDiscoversAndContinuesAsNew(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Activities
+	env.OnActivity(a.DiscoverTenants, mock.Anything, "acme").
+		Return(activities.DiscoveryResult{Pages: 2, Tenants: 7, Inserted: 7}, nil).Once()
+
+	env.RegisterDelayedCallback(func() {
+		// Nothing ran before authorisation.
+		v, err := env.QueryWorkflow(workflows.QueryPartnerState)
+		require.NoError(t, err)
+		var st workflows.PartnerState
+		require.NoError(t, v.Get(&st))
+		assert.Equal(t, workflows.AuthPending, st.Auth)
+		env.SignalWorkflow(workflows.SignalAuthorised.Name, struct{}{})
+	}, time.Hour)
+	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme"})
+
+	st := continuedState(t, env)
+	assert.Equal(t, workflows.AuthAuthorised, st.Auth)
+	assert.Equal(t, 1, st.Discoveries)
+	assert.Equal(t, 7, st.LastDiscovery.Tenants)
+	assert.False(t, st.DiscoveryRequested)
+	env.AssertExpectations(t)
+}
+
+func TestPartnerReauthoriseFailureStopsWithoutRetrying(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Activities
+	calls := 0
+	env.OnActivity(a.DiscoverTenants, mock.Anything, "acme").Return(func(context.Context, string) (activities.DiscoveryResult, error) {
+		calls++
+		return activities.DiscoveryResult{}, temporal.NewNonRetryableApplicationError("AADSTS50173: revoked", activities.ErrReauthorise, nil,
+			activities.ErrorInfo{Code: "AADSTS50173", Remediation: "Authorise again"})
+	})
+	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme",
+		State: workflows.PartnerState{Auth: workflows.AuthAuthorised, DiscoveryRequested: true}})
+
+	st := continuedState(t, env)
+	assert.Equal(t, 1, calls)
+	assert.Equal(t, workflows.AuthNeedsReauthorisation, st.Auth)
+	require.NotNil(t, st.LastError)
+	assert.Equal(t, "AADSTS50173", st.LastError.Code)
+	assert.Equal(t, 0, st.Discoveries)
+}
+
+func TestPartnerTransientFailureIsRetriedThenSucceeds(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Activities
+	calls := 0
+	env.OnActivity(a.DiscoverTenants, mock.Anything, "acme").Return(func(context.Context, string) (activities.DiscoveryResult, error) {
+		calls++
+		if calls < 3 {
+			return activities.DiscoveryResult{}, temporal.NewApplicationErrorWithOptions("throttled", activities.ErrTransient,
+				temporal.ApplicationErrorOptions{NextRetryDelay: 57 * time.Second})
+		}
+		return activities.DiscoveryResult{Tenants: 1}, nil
+	})
+	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme",
+		State: workflows.PartnerState{Auth: workflows.AuthAuthorised, DiscoveryRequested: true}})
+	st := continuedState(t, env)
+	assert.Equal(t, 3, calls)
+	assert.Equal(t, 1, st.Discoveries)
+}
+
+func TestPartnerAuthorisationFailureIsShownAndDiscoverRequestIsKept(t *testing.T) {
+	env := newEnv(t)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalDiscover.Name, struct{}{})
+		env.SignalWorkflow(workflows.SignalAuthorisationFailed.Name, activities.ErrorInfo{Code: "AADSTS7000215", Remediation: "copy the Value"})
+	}, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(workflows.QueryPartnerState)
+		require.NoError(t, err)
+		var st workflows.PartnerState
+		require.NoError(t, v.Get(&st))
+		assert.Equal(t, workflows.AuthNeedsReauthorisation, st.Auth)
+		assert.Equal(t, "AADSTS7000215", st.LastError.Code)
+		assert.True(t, st.DiscoveryRequested, "a discover request waits for authorisation")
+		env.CancelWorkflow()
+	}, 2*time.Minute)
+	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme"})
+	require.True(t, env.IsWorkflowCompleted())
+}
