@@ -37,6 +37,7 @@ func connectCommand() *cli.Command {
 			&cli.StringFlag{Name: "partner-center-url", Value: "https://api.partnercenter.microsoft.com", Usage: "Partner Center API base URL", EnvVars: []string{"CSPSYNC_PARTNER_CENTER_URL"}},
 			&cli.StringFlag{Name: "graph-url", Value: "https://graph.microsoft.com", Usage: "Microsoft Graph base URL", EnvVars: []string{"CSPSYNC_GRAPH_URL"}},
 			&cli.StringFlag{Name: "default-relationship", Value: "GDAP", Usage: "DAP or GDAP, for newly imported tenants", EnvVars: []string{"CSPSYNC_DEFAULT_RELATIONSHIP"}},
+			flagHeartbeat,
 		},
 		Action: func(c *cli.Context) error {
 			pc := store.PartnerConfig{
@@ -68,7 +69,8 @@ func connectCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			u, err := connectPartner(c.Context, st, tc, hc, pc, c.String(flagPublicURL.Name), c.String(flagTaskQueue.Name))
+			settings := workflows.PartnerSettings{DiscoveryHeartbeat: c.Duration(flagHeartbeat.Name)}
+			u, err := connectPartner(c.Context, st, tc, hc, pc, settings, c.String(flagPublicURL.Name), c.String(flagTaskQueue.Name))
 			if err != nil {
 				return err
 			}
@@ -80,6 +82,9 @@ func connectCommand() *cli.Command {
 		},
 	}
 }
+
+var flagHeartbeat = &cli.DurationFlag{Name: "discovery-heartbeat", Value: 30 * time.Second,
+	Usage: "how long a crashed worker may hold a discovery before another resumes it", EnvVars: []string{"CSPSYNC_DISCOVERY_HEARTBEAT"}}
 
 func validatePartner(pc *store.PartnerConfig) error {
 	if !partnerIDRE.MatchString(pc.ID) {
@@ -106,14 +111,15 @@ func validatePartner(pc *store.PartnerConfig) error {
 
 // connectPartner stores the partner, makes sure its workflow runs and returns
 // a single-use sign-in link (state and PKCE verifier kept in the store).
-func connectPartner(ctx context.Context, st *store.Store, tc client.Client, hc *http.Client, pc store.PartnerConfig, publicURL, taskQueue string) (string, error) {
+func connectPartner(ctx context.Context, st *store.Store, tc client.Client, hc *http.Client, pc store.PartnerConfig,
+	settings workflows.PartnerSettings, publicURL, taskQueue string) (string, error) {
 	if err := st.Migrate(ctx); err != nil {
 		return "", err
 	}
 	if err := st.UpsertPartner(ctx, pc); err != nil {
 		return "", err
 	}
-	if err := workflows.EnsurePartner(ctx, tc, taskQueue, pc.ID, workflows.PartnerSettings{}); err != nil {
+	if err := workflows.EnsurePartner(ctx, tc, taskQueue, pc.ID, settings); err != nil {
 		return "", err
 	}
 	state := microsoft.RandomToken()

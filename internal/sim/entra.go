@@ -233,7 +233,7 @@ type refreshClaims struct {
 	ClientID string `json:"cid"`
 	UserID   string `json:"oid"`
 	Scope    string `json:"scp"`
-	IssuedMs int64  `json:"iat"`
+	IssuedNs int64  `json:"iat"` // nanoseconds: revocation must order exactly against it
 	MFA      bool   `json:"mfa"`
 	Nonce    string `json:"n"`
 }
@@ -254,7 +254,7 @@ func (s *Server) grantRefresh(w http.ResponseWriter, r *http.Request, app *App, 
 	if rt.ClientID != app.ClientID || acct == nil {
 		return newAAD(400, "invalid_grant", 70000, "Provided grant is invalid or malformed.")
 	}
-	issued := time.UnixMilli(rt.IssuedMs).UTC()
+	issued := time.Unix(0, rt.IssuedNs).UTC()
 	s.mu.Lock()
 	validFrom := s.state.TokensValidFrom
 	s.mu.Unlock()

@@ -25,11 +25,12 @@ var generatedEpoch = time.Date(2025, time.June, 2, 9, 0, 0, 0, time.UTC)
 
 const partnerDomain = "cspsyncdemo.onmicrosoft.com"
 
-// loopbackRedirects registers the usual local callback paths; the port is free (Entra ID ignores
-// it for loopback redirect URIs), so any local port works.
+// loopbackRedirects registers cspsync's sign-in and admin-consent callback paths on both
+// loopback hosts. Entra ID ignores the port of loopback redirect URIs, so a worker on any local
+// port matches; the path must match exactly.
 var loopbackRedirects = []string{
-	"http://localhost/", "http://localhost/callback",
-	"http://127.0.0.1/", "http://127.0.0.1/callback",
+	"http://localhost/auth/callback", "http://localhost/consent/callback",
+	"http://127.0.0.1/auth/callback", "http://127.0.0.1/consent/callback",
 }
 
 // Generate builds a deterministic scenario from opts.Seed: the same options always give the same

@@ -71,6 +71,14 @@ func (s *Server) graph(h graphHandler) http.HandlerFunc {
 		s.mu.Lock()
 		s.stats.GraphRequestsByTenant[call.org.ID]++
 		s.mu.Unlock()
+		// Answering as if an unsupported option were applied would hand back wrong data, so
+		// refuse loudly instead.
+		for _, opt := range []string{"$filter", "$search", "$orderby", "$expand", "$count", "$skip"} {
+			if r.URL.Query().Has(opt) {
+				s.writeGraphError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "The cspsync simulator does not support the %s query option.", opt)
+				return
+			}
+		}
 		h(w, r, call)
 	}
 }
@@ -199,19 +207,21 @@ func (s *Server) graphRelationships(w http.ResponseWriter, r *http.Request, call
 			})
 		}
 	}
-	s.writePage(w, r, call, "tenantRelationships/delegatedAdminRelationships", items)
+	const path = "tenantRelationships/delegatedAdminRelationships"
+	s.writePage(w, r, call, path, path, items)
 }
 
 // writePage answers a collection with $top/$skiptoken paging; nextLink is absolute on this host
 // and repeats the query, as Graph's do.
-func (s *Server) writePage(w http.ResponseWriter, r *http.Request, call graphCall, path string, items []map[string]any) {
+// context is the @odata.context fragment, which differs from path when $select applies.
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, call graphCall, path, context string, items []map[string]any) {
 	top, offset, ok := s.pageParams(w, r, call, path)
 	if !ok {
 		return
 	}
 	end := min(offset+top, len(items))
 	body := map[string]any{
-		"@odata.context": s.base + "/v1.0/$metadata#" + path,
+		"@odata.context": s.base + "/v1.0/$metadata#" + context,
 		"value":          orEmpty(items[min(offset, len(items)):end]),
 	}
 	if end < len(items) {
@@ -265,7 +275,8 @@ func (s *Server) pageParams(w http.ResponseWriter, r *http.Request, call graphCa
 	return top, offset, true
 }
 
-// odataQuery encodes a query keeping OData's "$" option names readable, like Graph's links.
+// odataQuery encodes a query keeping OData's "$" option names and $select commas readable,
+// like Graph's links.
 func odataQuery(q map[string][]string) string {
 	keys := make([]string, 0, len(q))
 	for k := range q {
@@ -280,7 +291,7 @@ func odataQuery(q map[string][]string) string {
 			}
 			b.WriteString(strings.ReplaceAll(url.QueryEscape(k), "%24", "$"))
 			b.WriteByte('=')
-			b.WriteString(url.QueryEscape(v))
+			b.WriteString(strings.ReplaceAll(url.QueryEscape(v), "%2C", ","))
 		}
 	}
 	return b.String()

@@ -115,6 +115,13 @@ func nullable(s string) any {
 	return s
 }
 
+func usersContext(props []string) string {
+	if len(props) == 0 {
+		return "users"
+	}
+	return "users(" + strings.Join(props, ",") + ")"
+}
+
 func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCall) {
 	props, ok := s.parseSelect(w, r, call.org)
 	if !ok {
@@ -128,11 +135,7 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 		}
 	}
 	s.mu.Unlock()
-	path := "users"
-	if len(props) > 0 {
-		path = "users(" + strings.Join(props, ",") + ")"
-	}
-	s.writePage(w, r, call, path, items)
+	s.writePage(w, r, call, "users", usersContext(props), items)
 }
 
 func (s *Server) graphUser(w http.ResponseWriter, r *http.Request, call graphCall) {
@@ -211,9 +214,13 @@ func (s *Server) graphUsersDelta(w http.ResponseWriter, r *http.Request, call gr
 	var items []map[string]any
 	for _, u := range o.users {
 		switch {
-		case c.Full && !u.deleted:
-			items = append(items, s.userJSON(o, u, c.Select, nil))
-		case c.Full || u.version <= c.Since:
+		case c.Full:
+			// A user deleted after the round began keeps its place, so offsets of later pages
+			// do not shift past someone; the next round reports the removal.
+			if !u.deleted || u.version > c.Upto {
+				items = append(items, s.userJSON(o, u, c.Select, nil))
+			}
+		case u.version <= c.Since:
 		case u.deleted:
 			items = append(items, map[string]any{"id": u.ID, "@removed": map[string]string{"reason": "changed"}})
 		default:
@@ -223,11 +230,7 @@ func (s *Server) graphUsersDelta(w http.ResponseWriter, r *http.Request, call gr
 	s.mu.Unlock()
 
 	end := min(c.Offset+c.Top, len(items))
-	ctx := "users"
-	if len(c.Select) > 0 {
-		ctx = "users(" + strings.Join(c.Select, ",") + ")"
-	}
-	body := map[string]any{"@odata.context": s.base + "/v1.0/$metadata#" + ctx, "value": orEmpty(items[min(c.Offset, len(items)):end])}
+	body := map[string]any{"@odata.context": s.base + "/v1.0/$metadata#" + usersContext(c.Select), "value": orEmpty(items[min(c.Offset, len(items)):end])}
 	link := s.base + "/v1.0/users/delta()?"
 	if end < len(items) {
 		next := c

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -179,7 +178,7 @@ func (s *Server) issueUser(w http.ResponseWriter, app *App, acct *account, tenan
 	if sr.oidc["offline_access"] {
 		resp.RefreshToken = s.sign.seal(purposeRefresh, refreshClaims{
 			ClientID: app.ClientID, UserID: acct.ID, Scope: strings.Join(sr.all, " "),
-			IssuedMs: now.UnixMilli(), MFA: mfa, Nonce: randomToken()[:12],
+			IssuedNs: now.UnixNano(), MFA: mfa, Nonce: randomToken()[:12],
 		})
 	}
 	if sr.oidc["openid"] {
@@ -191,7 +190,7 @@ func (s *Server) issueUser(w http.ResponseWriter, app *App, acct *account, tenan
 	}
 	if clientInfo {
 		ci, _ := json.Marshal(map[string]string{"uid": acct.ID, "utid": acct.home.ID})
-		resp.ClientInfo = base64.RawURLEncoding.EncodeToString(ci)
+		resp.ClientInfo = b64.EncodeToString(ci)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -334,8 +334,8 @@ func (s *Server) mfaPage(f flowState, errMsg string) page {
 func (s *Server) consentPage(f flowState, app *App, target *org) page {
 	return page{
 		Title: "Permissions requested", Heading: "Permissions requested",
-		Lead:    "Accepting grants these permissions to the app for all users in your organization.",
-		Action:  "/" + url.PathEscape(f.Seg) + "/login", Flow: s.sealFlow(f), Stage: stageConsent,
+		Lead:   "Accepting grants these permissions to the app for all users in your organization.",
+		Action: "/" + url.PathEscape(f.Seg) + "/login", Flow: s.sealFlow(f), Stage: stageConsent,
 		AppName: app.DisplayName, TenantName: target.Name, Scopes: strings.Fields(f.Scope),
 	}
 }

@@ -170,6 +170,17 @@ func LoadScenario(path string) (Scenario, error) {
 	return sc, nil
 }
 
+// clone deep-copies the scenario; a JSON round trip is exact since Scenario is plain data.
+func (sc Scenario) clone() (Scenario, error) {
+	raw, err := json.Marshal(sc)
+	if err != nil {
+		return Scenario{}, err
+	}
+	var c Scenario
+	err = json.Unmarshal(raw, &c)
+	return c, err
+}
+
 var guidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 func isGUID(s string) bool { return guidRE.MatchString(s) }
@@ -203,6 +214,9 @@ func (sc Scenario) validate() error {
 	addUser := func(u User, where string) {
 		if u.UPN == "" {
 			return
+		}
+		if u.MFARegistered && u.MFACode == "" {
+			errs = append(errs, fmt.Errorf("%s: user %s has MFA registered but no mfaCode", where, u.UPN))
 		}
 		k := strings.ToLower(u.UPN)
 		if upns[k] {

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"compress/gzip"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -63,6 +62,10 @@ func New(sc Scenario, opts Options) (*Server, error) {
 	if err := sc.validate(); err != nil {
 		return nil, fmt.Errorf("sim: invalid scenario: %w", err)
 	}
+	sc, err := sc.clone() // the caller may go on editing its copy
+	if err != nil {
+		return nil, fmt.Errorf("sim: copy scenario: %w", err)
+	}
 	s := &Server{opts: opts, sc: sc, stateDir: opts.StateDir, log: opts.Logger,
 		codes: map[string]*authCode{}, faults: map[string]Fault{}, stats: newStats()}
 	if s.log == nil {
@@ -77,7 +80,6 @@ func New(sc Scenario, opts Options) (*Server, error) {
 	} else if err := os.MkdirAll(s.stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sim: state directory: %w", err)
 	}
-	var err error
 	if s.ca, err = loadOrCreateCA(s.stateDir); err != nil {
 		return nil, s.abandon(fmt.Errorf("sim: %w", err))
 	}
@@ -149,11 +151,9 @@ func (s *Server) CAFile() string { return filepath.Join(s.stateDir, caCertFile) 
 func (s *Server) Close() error {
 	var err error
 	if s.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err = s.srv.Shutdown(ctx); err != nil {
-			err = s.srv.Close()
-		}
+		// Close, not Shutdown: graceful HTTP/2 shutdown waits about a second for clients to
+		// act on GOAWAY, and a simulator has no work worth draining.
+		err = s.srv.Close()
 	}
 	if s.ownsDir {
 		err = errors.Join(err, os.RemoveAll(s.stateDir))

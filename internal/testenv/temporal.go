@@ -67,7 +67,9 @@ func (tp *Temporal) start(searchAttributes map[string]string) {
 		args = append(args, "--search-attribute", k+"="+v)
 	}
 	cmd := exec.Command(tp.bin, args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if os.Getenv("CSPSYNC_TEST_VERBOSE") != "" {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(tp.t, cmd.Start())
 	tp.cmd = cmd

@@ -1,0 +1,235 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cspsync/cspsync/internal/sim"
+	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/internal/testenv"
+	"github.com/cspsync/cspsync/workflows"
+)
+
+func TestAuthoriseAndDiscoverTenants(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 7, Tenants: 230, UsersPerTenant: 1})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	ctx := context.Background()
+	// A PSA customer that exists before the partner is connected is linked by name.
+	existing, err := s.Store.CreateCustomer(ctx, strings.ToUpper(sc.Tenants[3].Name))
+	require.NoError(t, err)
+	s.StartWorker()
+
+	link := connect(t, s, connectOpts{partner: "acme"})
+	st := waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.Auth == workflows.AuthPending })
+	assert.Zero(t, st.Discoveries, "nothing is discovered before authorisation")
+
+	status, page, _ := signIn(t, s, link)
+	require.Equal(t, http.StatusOK, status, page)
+
+	st = waitPartner(t, s, "acme", 60*time.Second, func(st workflows.PartnerState) bool { return st.Discoveries == 1 })
+	assert.Equal(t, workflows.AuthAuthorised, st.Auth)
+	assert.Equal(t, 230, st.LastDiscovery.Tenants)
+	assert.Equal(t, 3, st.LastDiscovery.Pages, "page size 100")
+	assert.Equal(t, 229, st.LastDiscovery.Inserted)
+	assert.Equal(t, 1, st.LastDiscovery.Linked)
+
+	customers, err := s.Store.ListCustomers(ctx, "acme")
+	require.NoError(t, err)
+	require.Len(t, customers, 230)
+	byTenant := map[string]store.Customer{}
+	for _, c := range customers {
+		byTenant[c.TenantID] = c
+	}
+	for _, tn := range sc.Tenants {
+		c, ok := byTenant[tn.ID]
+		require.True(t, ok, "tenant %s missing", tn.ID)
+		assert.Equal(t, tn.Domain, c.Domain)
+	}
+	assert.Equal(t, existing, byTenant[sc.Tenants[3].ID].ID)
+
+	// `cspsync sync --wait` discovers again: nothing new, everything updated.
+	out, err := runCLI(t, s, "sync", "--partner", "acme", "--wait", "--timeout", "1m")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "Discovered 230 tenants: 0 new, 0 linked by name, 230 updated.")
+	n, err := s.Store.CountCustomers(ctx, "acme")
+	require.NoError(t, err)
+	assert.Equal(t, 230, n)
+
+	out, err = runCLI(t, s, "status", "--json")
+	require.NoError(t, err, out)
+	var rows []struct {
+		Partner, Auth, Workflow string
+		Customers, Discoveries  int
+		NeedsAttention          bool
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &rows), out)
+	require.Len(t, rows, 1)
+	assert.Equal(t, "authorised", rows[0].Auth)
+	assert.Equal(t, workflows.AuthAuthorised, rows[0].Workflow)
+	assert.Equal(t, 230, rows[0].Customers)
+	assert.Equal(t, 2, rows[0].Discoveries)
+	assert.False(t, rows[0].NeedsAttention)
+
+	out, err = runCLI(t, s, "customers", "list", "--partner", "acme")
+	require.NoError(t, err)
+	assert.Contains(t, out, sc.Tenants[0].ID)
+	assert.Contains(t, out, "230 customers")
+}
+
+func TestSecretIDInsteadOfValueIsClassifiedOnceWithoutRetryStorm(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 1, Tenants: 3})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	s.StartWorker()
+
+	link := connect(t, s, connectOpts{partner: "acme", pcSecret: sim.DefaultSecretID})
+	before := tokenRequests(s)
+	status, page, _ := signIn(t, s, link)
+	assert.Equal(t, http.StatusBadGateway, status)
+	assert.Contains(t, page, "AADSTS7000215")
+	assert.Contains(t, page, "Value")
+
+	st := waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.Auth == workflows.AuthNeedsReauthorisation })
+	require.NotNil(t, st.LastError)
+	assert.Equal(t, "AADSTS7000215", st.LastError.Code)
+
+	errs, err := s.Store.ListErrors(context.Background(), "acme", false)
+	require.NoError(t, err)
+	require.Len(t, errs, 1)
+	assert.Equal(t, "AADSTS7000215", errs[0].Code)
+	assert.Contains(t, errs[0].Remediation, "not the Secret ID")
+	p, err := s.Store.GetPartner(context.Background(), "acme")
+	require.NoError(t, err)
+	assert.Equal(t, store.AuthNeedsReauthorisation, p.AuthState)
+
+	// No retry storm: the worker does not keep hammering the token endpoint.
+	time.Sleep(2 * time.Second) // let any (wrong) retry loop show itself
+	assert.LessOrEqual(t, tokenRequests(s)-before, 1)
+
+	out, err := runCLI(t, s, "status")
+	require.NoError(t, err)
+	assert.Contains(t, out, "needs_reauthorisation")
+	assert.Contains(t, out, "AADSTS7000215")
+	out, err = runCLI(t, s, "errors", "list")
+	require.NoError(t, err)
+	assert.Contains(t, out, "AADSTS7000215")
+}
+
+func TestCallbackRejectsUnknownAndReusedState(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 2, Tenants: 2})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	s.StartWorker()
+	ctx := context.Background()
+
+	link := connect(t, s, connectOpts{partner: "acme"})
+	status, page, redirect := signIn(t, s, link)
+	require.Equal(t, http.StatusOK, status, page)
+	waitPartner(t, s, "acme", 30*time.Second, func(st workflows.PartnerState) bool { return st.Discoveries == 1 })
+
+	// Replaying the very same callback (same state and code) is refused.
+	status, page = s.FollowRedirect(redirect)
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Contains(t, page, "already used")
+
+	// A state cspsync never issued is refused, even with a fresh, valid code.
+	u, err := url.Parse(redirect)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("state", "forged-state")
+	u.RawQuery = q.Encode()
+	status, page = s.FollowRedirect(u.String())
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Contains(t, page, "unknown state")
+
+	// Nothing was stored or signalled by either.
+	errs, err := s.Store.ListErrors(ctx, "acme", true)
+	require.NoError(t, err)
+	assert.Empty(t, errs)
+	st, err := workflows.QueryPartner(ctx, s.Client, "acme")
+	require.NoError(t, err)
+	assert.Equal(t, workflows.AuthAuthorised, st.Auth)
+	assert.Equal(t, 1, st.Discoveries)
+}
+
+func TestNoSecretOrTokenInPartnerWorkflowHistory(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 3, Tenants: 120})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	s.StartWorker()
+	ctx := context.Background()
+
+	status, page, redirect := signIn(t, s, connect(t, s, connectOpts{partner: "acme"}))
+	require.Equal(t, http.StatusOK, status, page)
+	waitPartner(t, s, "acme", 30*time.Second, func(st workflows.PartnerState) bool { return st.Discoveries == 1 })
+	_, err := runCLI(t, s, "sync", "--partner", "acme", "--wait")
+	require.NoError(t, err)
+
+	// Every value that must stay secret: client secrets, the auth code, the
+	// PKCE state, and the refresh and access tokens from MSAL's cache.
+	u, _ := url.Parse(redirect)
+	secrets := []string{sim.DefaultPCSecret, sim.DefaultGraphSecret, u.Query().Get("code"), u.Query().Get("state")}
+	rows, err := s.Store.Pool().Query(ctx, `SELECT cache_key FROM token_caches WHERE partner_id = 'acme'`)
+	require.NoError(t, err)
+	var keys []string
+	for rows.Next() {
+		var k string
+		require.NoError(t, rows.Scan(&k))
+		keys = append(keys, k)
+	}
+	require.NotEmpty(t, keys)
+	for _, k := range keys {
+		blob, err := s.Store.LoadTokenCache(ctx, "acme", k)
+		require.NoError(t, err)
+		secrets = append(secrets, cachedSecrets(t, blob)...)
+	}
+	require.GreaterOrEqual(t, len(secrets), 6, "refresh and access tokens found in the cache")
+
+	// All runs of the partner workflow (it continues as new after each discovery).
+	resp, err := s.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: "WorkflowId = '" + workflows.PartnerWorkflowID("acme") + "'"})
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(resp.Executions), 2)
+	for _, ex := range resp.Executions {
+		// Raw proto bytes hold payloads verbatim (JSON would base64 them).
+		var seen bool
+		iter := s.Client.GetWorkflowHistory(ctx, ex.Execution.WorkflowId, ex.Execution.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for iter.HasNext() {
+			ev, err := iter.Next()
+			require.NoError(t, err)
+			b, err := proto.Marshal(ev)
+			require.NoError(t, err)
+			seen = seen || strings.Contains(string(b), `"PartnerID":"acme"`)
+			for _, sec := range secrets {
+				require.NotContains(t, string(b), sec, "secret in history event %d (%s)", ev.EventId, ev.EventType)
+			}
+		}
+		assert.True(t, seen, "payloads are readable in raw history, so the check above can see secrets")
+	}
+}
+
+// cachedSecrets pulls every "secret" value out of an MSAL cache blob.
+func cachedSecrets(t *testing.T, blob []byte) []string {
+	var cache map[string]map[string]map[string]any
+	require.NoError(t, json.Unmarshal(blob, &cache))
+	var out []string
+	for kind, entries := range cache {
+		if kind != "RefreshToken" && kind != "AccessToken" {
+			continue
+		}
+		for _, e := range entries {
+			if s, ok := e["secret"].(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
