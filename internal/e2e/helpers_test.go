@@ -39,7 +39,7 @@ func runCLISplit(t *testing.T, s *testenv.Stack, args ...string) (string, string
 
 type connectOpts struct {
 	partner, pcSecret, relationship string
-	heartbeat                      time.Duration
+	heartbeat                       time.Duration
 }
 
 // connect runs `cspsync connect` for the simulator's partner and returns the sign-in link.
