@@ -68,8 +68,8 @@ func NewWorker() *cli.App {
 		Name:  "cspsync-worker",
 		Usage: "run the cspsync Temporal worker and its HTTP server (OAuth callbacks)",
 		Flags: append(append([]cli.Flag{}, globalFlags...), flagHTTPAddr, flagPublicURL, flagCAFile,
-			&cli.IntFlag{Name: "discovery-page-size", Value: 100, Usage: "Partner Center page size (1..500)", EnvVars: []string{"CSPSYNC_DISCOVERY_PAGE_SIZE"}},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"CSPSYNC_LOG_LEVEL"}},
+			&cli.IntFlag{Name: "discovery-page-size", Value: 100, Usage: "Partner Center page size (1..500)", EnvVars: []string{config.EnvDiscoveryPageSize}},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{config.EnvLogLevel}},
 		),
 		Action: func(c *cli.Context) error {
 			var level slog.Level

@@ -84,7 +84,7 @@ func connectCommand() *cli.Command {
 }
 
 var flagHeartbeat = &cli.DurationFlag{Name: "discovery-heartbeat", Value: 30 * time.Second,
-	Usage: "how long a crashed worker may hold a discovery before another resumes it", EnvVars: []string{"CSPSYNC_DISCOVERY_HEARTBEAT"}}
+	Usage: "how long a crashed worker may hold a discovery before another resumes it", EnvVars: []string{config.EnvDiscoveryHeartbeat}}
 
 func validatePartner(pc *store.PartnerConfig) error {
 	if !partnerIDRE.MatchString(pc.ID) {

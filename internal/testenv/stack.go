@@ -68,7 +68,7 @@ func (s *Stack) WorkerEnv() []string {
 		config.EnvDatabaseURL+"="+w.DatabaseURL, config.EnvEncryptionKey+"="+w.EncryptionKey,
 		config.EnvTemporalAddress+"="+w.TemporalAddress, config.EnvTemporalNamespace+"="+w.TemporalNamespace,
 		config.EnvTaskQueue+"="+w.TaskQueue, config.EnvHTTPAddr+"="+w.HTTPAddr, config.EnvPublicURL+"="+w.PublicURL,
-		config.EnvCAFile+"="+w.CAFile, "CSPSYNC_DISCOVERY_PAGE_SIZE="+itoa(w.DiscoveryPageSize))
+		config.EnvCAFile+"="+w.CAFile, config.EnvDiscoveryPageSize+"="+itoa(w.DiscoveryPageSize))
 }
 
 // StartWorker runs the worker in-process until the returned stop is called
