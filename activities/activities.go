@@ -21,6 +21,7 @@ const (
 	ErrAwaitConsent = string(microsoft.AwaitConsent)
 	ErrReauthorise  = string(microsoft.Reauthorise)
 	ErrNeedsFix     = string(microsoft.NeedsFix)
+	ErrDegrade      = string(microsoft.Degrade)
 )
 
 // ErrorInfo is a classified failure as workflows and status displays see
@@ -34,9 +35,9 @@ type ErrorInfo struct {
 
 // Activities carries the dependencies of every activity.
 type Activities struct {
-	Store         *store.Store
-	Auth          *microsoft.Auth
-	PartnerCenter func(partnerID string, baseURL string) *microsoft.PartnerCenter
+	Store   *store.Store
+	Auth    *microsoft.Auth
+	Tenants TenantControl
 	// DiscoveryPageSize is the Partner Center page size (1..500).
 	DiscoveryPageSize int
 }
@@ -54,8 +55,18 @@ func (a *Activities) fail(ctx context.Context, partnerID, tenantID, operation st
 	if rerr := a.Store.RecordError(ctx, rec); rerr != nil {
 		activity.GetLogger(ctx).Error("recording integration error failed", "error", rerr)
 	}
-	if f.Reaction == microsoft.Reauthorise {
+	switch {
+	case f.Reaction == microsoft.Reauthorise:
 		if serr := a.Store.SetPartnerAuthState(ctx, partnerID, store.AuthNeedsReauthorisation); serr != nil {
+			return serr
+		}
+	case f.Reaction == microsoft.AwaitConsent && tenantID != "":
+		// A consent that worked before was revoked; one never given is pending.
+		state := store.ConsentPending
+		if c, cerr := a.Store.GetCustomerByTenant(ctx, tenantID); cerr == nil && c.ConsentState != store.ConsentPending {
+			state = store.ConsentRevoked
+		}
+		if serr := a.Store.SetConsentState(ctx, tenantID, state); serr != nil {
 			return serr
 		}
 	}

@@ -2,10 +2,15 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/cspsync/cspsync/activities"
 )
 
 func partnerStartOptions(taskQueue, partnerID string) client.StartWorkflowOptions {
@@ -44,6 +49,72 @@ func SignalPartner[T any](ctx context.Context, c client.Client, taskQueue, partn
 func QueryPartner(ctx context.Context, c client.Client, partnerID string) (PartnerState, error) {
 	var st PartnerState
 	v, err := c.QueryWorkflow(ctx, PartnerWorkflowID(partnerID), "", QueryPartnerState)
+	if err != nil {
+		return st, err
+	}
+	return st, v.Get(&st)
+}
+
+// TenantClient starts and signals tenant workflows; the activities use it
+// through activities.TenantControl.
+type TenantClient struct {
+	Client    client.Client
+	TaskQueue string
+}
+
+var _ activities.TenantControl = TenantClient{}
+
+func (tc TenantClient) startOptions(partnerID string, t activities.TenantInfo) client.StartWorkflowOptions {
+	name := t.CustomerName
+	if name == "" {
+		name = t.TenantID
+	}
+	return client.StartWorkflowOptions{
+		ID:                       TenantWorkflowID(partnerID, t.TenantID),
+		TaskQueue:                tc.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:            "Tenant " + name,
+		StaticDetails:            "Consent, sync and recovery of tenant " + t.TenantID + " for partner " + partnerID,
+		TypedSearchAttributes: temporal.NewSearchAttributes(SearchPartnerID.ValueSet(partnerID), SearchTenantID.ValueSet(t.TenantID),
+			SearchCustomerName.ValueSet(t.CustomerName), SearchRelationship.ValueSet(t.Relationship)),
+	}
+}
+
+// EnsureTenant starts the tenant's workflow, or refreshes a running one,
+// with one SignalWithStart.
+func (tc TenantClient) EnsureTenant(ctx context.Context, partnerID string, t activities.TenantInfo, settings activities.TenantSettings) error {
+	in := TenantInput{PartnerID: partnerID, TenantID: t.TenantID, Settings: settings,
+		State: TenantState{CustomerName: t.CustomerName, Relationship: t.Relationship, Consent: t.Consent}}
+	_, err := tc.Client.SignalWithStartWorkflow(ctx, TenantWorkflowID(partnerID, t.TenantID), SignalTenantDiscovered.Name,
+		TenantDiscovered{CustomerName: t.CustomerName}, tc.startOptions(partnerID, t), TenantWorkflow, in)
+	return err
+}
+
+// PauseTenant pauses a tenant's workflow.
+func (tc TenantClient) PauseTenant(ctx context.Context, partnerID, tenantID, reason string) error {
+	return ignoreNotFound(SignalPause.Send(ctx, tc.Client, TenantWorkflowID(partnerID, tenantID), PauseRequest{Reason: reason}))
+}
+
+// ResumeTenant resumes a tenant's workflow.
+func (tc TenantClient) ResumeTenant(ctx context.Context, partnerID, tenantID string) error {
+	return ignoreNotFound(SignalResume.Send(ctx, tc.Client, TenantWorkflowID(partnerID, tenantID), struct{}{}))
+}
+
+// ignoreNotFound: a tenant whose workflow is not running yet gets one at the
+// next discovery, so there is nothing to pause or resume.
+func ignoreNotFound(err error) error {
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return nil
+	}
+	return err
+}
+
+// QueryTenant returns a tenant workflow's state.
+func QueryTenant(ctx context.Context, c client.Client, partnerID, tenantID string) (TenantState, error) {
+	var st TenantState
+	v, err := c.QueryWorkflow(ctx, TenantWorkflowID(partnerID, tenantID), "", QueryTenantState)
 	if err != nil {
 		return st, err
 	}

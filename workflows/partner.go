@@ -26,6 +26,10 @@ var (
 	SignalAuthorisationFailed = Signal[activities.ErrorInfo]{Name: "authorisation-failed"}
 	// SignalDiscover: run tenant discovery now.
 	SignalDiscover = Signal[struct{}]{Name: "discover"}
+	// SignalNeedsReauthorisation: a tenant found the partner's credentials unusable.
+	SignalNeedsReauthorisation = Signal[activities.ErrorInfo]{Name: "needs-reauthorisation"}
+	// SignalDisconnected: `cspsync disconnect` removed the partner's tokens.
+	SignalDisconnected = Signal[struct{}]{Name: "disconnected"}
 )
 
 // QueryPartnerState returns the PartnerState.
@@ -39,6 +43,8 @@ type PartnerSettings struct {
 	// DiscoveryHeartbeat is how long a crashed worker may hold a discovery
 	// before another worker resumes it.
 	DiscoveryHeartbeat time.Duration
+	// Tenant settings given to every tenant workflow the partner starts.
+	Tenant activities.TenantSettings
 }
 
 // PartnerInput starts (or continues) a partner workflow.
@@ -57,6 +63,9 @@ type PartnerState struct {
 	LastDiscovery      *activities.DiscoveryResult
 	LastDiscoveryAt    time.Time
 	LastError          *activities.ErrorInfo
+	// TenantsPaused is true while the tenant workflows are paused for lack of
+	// a usable authorisation.
+	TenantsPaused bool
 }
 
 // PartnerWorkflow is one partner's long-running entity: it waits durably for
@@ -103,9 +112,22 @@ func (w *partnerWorkflow) run(ctx workflow.Context) error {
 		SignalDiscover.Receive(ctx, c)
 		w.state.DiscoveryRequested = true
 	})
+	sel.AddReceive(SignalNeedsReauthorisation.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
+		info := SignalNeedsReauthorisation.Receive(ctx, c)
+		w.logger.Warn("a tenant reported unusable partner credentials", "code", info.Code)
+		w.state.Auth = AuthNeedsReauthorisation
+		w.state.LastError = &info
+	})
+	sel.AddReceive(SignalDisconnected.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
+		SignalDisconnected.Receive(ctx, c)
+		w.state.Auth = AuthPending
+	})
 
 	for {
 		w.showDetails(ctx)
+		if err := w.pauseOrResumeTenants(ctx); err != nil {
+			return err
+		}
 		if w.state.Auth == AuthAuthorised && w.state.DiscoveryRequested {
 			w.state.DiscoveryRequested = false
 			w.discover(ctx)
@@ -139,7 +161,11 @@ func (w *partnerWorkflow) discover(ctx workflow.Context) {
 		w.state.LastDiscovery = &res
 		w.state.LastDiscoveryAt = workflow.Now(ctx)
 		w.state.LastError = nil
-		return
+		// Every discovered tenant gets its own long-running workflow.
+		err = workflow.ExecuteActivity(w.fanOutOptions(ctx), a.EnsureTenants, w.in.PartnerID, w.in.Settings.Tenant).Get(ctx, nil)
+		if err == nil {
+			return
+		}
 	}
 	info, kind, ok := activities.ErrorInfoOf(err)
 	if !ok {
@@ -151,6 +177,38 @@ func (w *partnerWorkflow) discover(ctx workflow.Context) {
 		w.state.Auth = AuthNeedsReauthorisation
 	}
 	w.logger.Warn("discovery failed", "code", info.Code, "type", kind)
+}
+
+// pauseOrResumeTenants keeps the tenants in step with the partner: paused
+// while it cannot authenticate, resumed (with their state intact) once it can.
+func (w *partnerWorkflow) pauseOrResumeTenants(ctx workflow.Context) error {
+	var a *activities.Activities
+	switch {
+	case w.state.Auth != AuthAuthorised && !w.state.TenantsPaused && w.state.Discoveries > 0:
+		reason := "the partner is " + w.state.Auth
+		if e := w.state.LastError; e != nil {
+			reason += " (" + e.Code + ": " + e.Remediation + ")"
+		}
+		if err := workflow.ExecuteActivity(w.fanOutOptions(ctx), a.PauseTenants, w.in.PartnerID, reason).Get(ctx, nil); err != nil {
+			return err
+		}
+		w.state.TenantsPaused = true
+	case w.state.Auth == AuthAuthorised && w.state.TenantsPaused:
+		if err := workflow.ExecuteActivity(w.fanOutOptions(ctx), a.ResumeTenants, w.in.PartnerID).Get(ctx, nil); err != nil {
+			return err
+		}
+		w.state.TenantsPaused = false
+	}
+	return nil
+}
+
+// fanOutOptions suit the activities that start or signal every tenant workflow.
+func (w *partnerWorkflow) fanOutOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+	})
 }
 
 // continueAsNew drains signals that arrived meanwhile into the state, so

@@ -40,6 +40,7 @@ func TestPartnerWaitsForAuthorisationThenDiscoversAndContinuesAsNew(t *testing.T
 	var a *activities.Activities
 	env.OnActivity(a.DiscoverTenants, mock.Anything, "acme").
 		Return(activities.DiscoveryResult{Pages: 2, Tenants: 7, Inserted: 7}, nil).Once()
+	env.OnActivity(a.EnsureTenants, mock.Anything, "acme", mock.Anything).Return(7, nil).Once()
 
 	env.RegisterDelayedCallback(func() {
 		// Nothing ran before authorisation.
@@ -92,6 +93,7 @@ func TestPartnerTransientFailureIsRetriedThenSucceeds(t *testing.T) {
 		}
 		return activities.DiscoveryResult{Tenants: 1}, nil
 	})
+	env.OnActivity(a.EnsureTenants, mock.Anything, "acme", mock.Anything).Return(1, nil).Once()
 	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme",
 		State: workflows.PartnerState{Auth: workflows.AuthAuthorised, DiscoveryRequested: true}})
 	st := continuedState(t, env)
@@ -117,4 +119,42 @@ func TestPartnerAuthorisationFailureIsShownAndDiscoverRequestIsKept(t *testing.T
 	}, 2*time.Minute)
 	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme"})
 	require.True(t, env.IsWorkflowCompleted())
+}
+
+func TestPartnerPausesTenantsWhileUnauthorisedAndResumesThem(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Activities
+	var calls []string
+	env.OnActivity(a.PauseTenants, mock.Anything, "acme", mock.Anything).Return(func(_ context.Context, _, reason string) (int, error) {
+		calls = append(calls, "pause: "+reason)
+		return 3, nil
+	})
+	env.OnActivity(a.ResumeTenants, mock.Anything, "acme").Return(func(context.Context, string) (int, error) {
+		calls = append(calls, "resume")
+		return 3, nil
+	})
+	env.OnActivity(a.DiscoverTenants, mock.Anything, "acme").Return(func(context.Context, string) (activities.DiscoveryResult, error) {
+		calls = append(calls, "discover")
+		return activities.DiscoveryResult{Tenants: 3}, nil
+	})
+	env.OnActivity(a.EnsureTenants, mock.Anything, "acme", mock.Anything).Return(func(context.Context, string, activities.TenantSettings) (int, error) {
+		calls = append(calls, "ensure")
+		return 3, nil
+	})
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalNeedsReauthorisation.Name, activities.ErrorInfo{Code: "AADSTS7000222", Remediation: "new secret"})
+	}, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalNeedsReauthorisation.Name, activities.ErrorInfo{Code: "AADSTS7000222"}) // a second tenant: no second pause
+	}, 2*time.Minute)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalAuthorised.Name, struct{}{}) }, time.Hour)
+	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme",
+		State: workflows.PartnerState{Auth: workflows.AuthAuthorised, Discoveries: 1}})
+
+	st := continuedState(t, env)
+	require.Len(t, calls, 4, "%v", calls)
+	assert.Contains(t, calls[0], "pause: the partner is NeedsReauthorisation (AADSTS7000222: new secret)")
+	assert.Equal(t, []string{"resume", "discover", "ensure"}, calls[1:])
+	assert.False(t, st.TenantsPaused)
+	assert.Equal(t, workflows.AuthAuthorised, st.Auth)
 }

@@ -55,8 +55,8 @@ func New() *cli.App {
 		Usage: "keep a PSA database in step with Microsoft CSP customers, licences and users",
 		Flags: globalFlags,
 		Commands: []*cli.Command{
-			connectCommand(), syncCommand(), statusCommand(), customersCommand(), errorsCommand(),
-			migrateCommand(), simCommand(), devCommand(),
+			connectCommand(), syncCommand(), statusCommand(), checkCommand(), customersCommand(), tenantsCommand(),
+			consentCommand(), disconnectCommand(), errorsCommand(), migrateCommand(), simCommand(), devCommand(),
 		},
 		ExitErrHandler: exitErr,
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -13,15 +14,16 @@ import (
 
 // PartnerStatus is one row of `cspsync status`.
 type PartnerStatus struct {
-	Partner         string     `json:"partner"`
-	Auth            string     `json:"auth"`
-	Workflow        string     `json:"workflow"`
-	Customers       int        `json:"customers"`
-	Discoveries     int        `json:"discoveries"`
-	LastDiscoveryAt *time.Time `json:"lastDiscoveryAt"`
-	OpenErrors      int        `json:"openErrors"`
-	NeedsAttention  bool       `json:"needsAttention"`
-	Next            string     `json:"next"`
+	Partner         string         `json:"partner"`
+	Auth            string         `json:"auth"`
+	Workflow        string         `json:"workflow"`
+	Customers       int            `json:"customers"`
+	Discoveries     int            `json:"discoveries"`
+	LastDiscoveryAt *time.Time     `json:"lastDiscoveryAt"`
+	OpenErrors      int            `json:"openErrors"`
+	Tenants         map[string]int `json:"tenants"` // tenant count by lifecycle state
+	NeedsAttention  bool           `json:"needsAttention"`
+	Next            string         `json:"next"`
 }
 
 func statusCommand() *cli.Command {
@@ -50,8 +52,16 @@ func statusCommand() *cli.Command {
 				if wf, err := workflows.QueryPartner(c.Context, tc, p.ID); err == nil {
 					s.Workflow, s.Discoveries = wf.Auth, wf.Discoveries
 				}
-				if s.Customers, err = st.CountCustomers(c.Context, p.ID); err != nil {
+				customers, err := st.ListCustomers(c.Context, p.ID)
+				if err != nil {
 					return err
+				}
+				s.Tenants = map[string]int{}
+				for _, cu := range customers {
+					if cu.TenantID != "" {
+						s.Customers++
+						s.Tenants[cu.SyncState]++
+					}
 				}
 				errs, err := st.ListErrors(c.Context, p.ID, false)
 				if err != nil {
@@ -84,9 +94,10 @@ func statusCommand() *cli.Command {
 			}
 			rows := make([][]string, 0, len(out))
 			for _, s := range out {
-				rows = append(rows, []string{s.Partner, s.Auth, s.Workflow, strconv.Itoa(s.Customers), ago(s.LastDiscoveryAt), strconv.Itoa(s.OpenErrors), s.Next})
+				rows = append(rows, []string{s.Partner, s.Auth, s.Workflow, strconv.Itoa(s.Customers), tenantSummary(s.Tenants),
+					ago(s.LastDiscoveryAt), strconv.Itoa(s.OpenErrors), s.Next})
 			}
-			return table(c.App.Writer, "PARTNER\tAUTH\tWORKFLOW\tCUSTOMERS\tLAST DISCOVERY\tOPEN ERRORS\tNEXT STEP", rows)
+			return table(c.App.Writer, "PARTNER\tAUTH\tWORKFLOW\tCUSTOMERS\tTENANTS\tLAST DISCOVERY\tOPEN ERRORS\tNEXT STEP", rows)
 		},
 	}
 }
@@ -228,4 +239,18 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// tenantSummary reads like "20 Ready, 3 AwaitingConsent".
+func tenantSummary(byState map[string]int) string {
+	var parts []string
+	for _, st := range []string{"Ready", "Syncing", "AwaitingConsent", "Blocked", "Paused", "New"} {
+		if n := byState[st]; n > 0 {
+			parts = append(parts, strconv.Itoa(n)+" "+st)
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }

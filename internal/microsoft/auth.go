@@ -229,3 +229,14 @@ func (a *Auth) PartnerCenter(partnerID, baseURL string) *PartnerCenter {
 		return a.PartnerCenterToken(ctx, partnerID)
 	}}
 }
+
+// AdminConsentURL is the link a customer tenant's Global Administrator opens
+// to consent the multi-tenant Graph app in that tenant (GDAP).
+func (a *Auth) AdminConsentURL(ctx context.Context, partnerID, tenantID, redirectURI, state string) (string, error) {
+	p, err := a.Store.GetPartner(ctx, partnerID)
+	if err != nil {
+		return "", err
+	}
+	q := url.Values{"client_id": {p.GraphClientID}, "scope": {GraphDefaultScope}, "redirect_uri": {redirectURI}, "state": {state}}
+	return strings.TrimRight(p.AuthorityURL, "/") + "/" + url.PathEscape(tenantID) + "/v2.0/adminconsent?" + q.Encode(), nil
+}

@@ -78,14 +78,16 @@ func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
 	if pageSize <= 0 {
 		pageSize = 100
 	}
-	w.RegisterActivity(&activities.Activities{Store: st, Auth: auth, DiscoveryPageSize: pageSize})
+	w.RegisterActivity(&activities.Activities{Store: st, Auth: auth, DiscoveryPageSize: pageSize,
+		Tenants: workflows.TenantClient{Client: tc, TaskQueue: cfg.TaskQueue}})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("worker HTTP server cannot listen on %s: %w (set CSPSYNC_HTTP_ADDR to a free address)", cfg.HTTPAddr, err)
 	}
 	srv := &http.Server{
-		Handler:           (&web.Server{Store: st, Auth: auth, Temporal: tc, TaskQueue: cfg.TaskQueue, Log: logger}).Handler(),
+		Handler: (&web.Server{Store: st, Auth: auth, Temporal: tc, TaskQueue: cfg.TaskQueue, PublicURL: cfg.PublicURL,
+			Log: logger}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	httpErr := make(chan error, 1)

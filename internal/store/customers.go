@@ -22,6 +22,11 @@ type Customer struct {
 	Relationship   string
 	ConsentState   string
 	DiscoveredAt   *time.Time
+	// Lifecycle, mirrored from the tenant's workflow.
+	RelationshipSource string
+	SyncState          string
+	SyncReason         string
+	LastSyncAt         *time.Time
 }
 
 // DiscoveredTenant is one customer tenant as Partner Center lists it.
@@ -134,12 +139,13 @@ func (s *Store) FinishDiscovery(ctx context.Context, partnerID string) error {
 }
 
 const customerColumns = `id, coalesce(partner_id, ''), name, coalesce(azure_tenant_id::text, ''), coalesce(tenant_id_source, ''),
-	coalesce(domain, ''), top_level, coalesce(relationship, ''), consent_state, discovered_at`
+	coalesce(domain, ''), top_level, coalesce(relationship, ''), consent_state, discovered_at,
+	relationship_source, sync_state, sync_reason, last_sync_at`
 
 func scanCustomer(row pgx.CollectableRow) (Customer, error) {
 	var c Customer
 	err := row.Scan(&c.ID, &c.PartnerID, &c.Name, &c.TenantID, &c.TenantIDSource, &c.Domain, &c.TopLevel,
-		&c.Relationship, &c.ConsentState, &c.DiscoveredAt)
+		&c.Relationship, &c.ConsentState, &c.DiscoveredAt, &c.RelationshipSource, &c.SyncState, &c.SyncReason, &c.LastSyncAt)
 	return c, err
 }
 

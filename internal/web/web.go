@@ -15,6 +15,7 @@ import (
 
 	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/internal/config"
+	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/workflows"
@@ -23,18 +24,26 @@ import (
 // OpAuthorise names the partner sign-in in integration_errors.
 const OpAuthorise = "authorise"
 
-// Server serves the browser round-trips.
+// Server serves the browser round-trips and the tenants page.
 type Server struct {
 	Store     *store.Store
 	Auth      *microsoft.Auth
 	Temporal  client.Client
 	TaskQueue string
+	PublicURL string
 	Log       *slog.Logger
+}
+
+func (s *Server) control() *control.Control {
+	return &control.Control{Store: s.Store, Temporal: s.Temporal, TaskQueue: s.TaskQueue}
 }
 
 // Handler routes the server's paths.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.tenantsPage)
+	mux.HandleFunc("GET /consent/start", s.consentStart)
+	mux.HandleFunc("GET "+config.ConsentCallbackPath, s.consentCallback)
 	mux.HandleFunc("GET "+config.CallbackPath, s.authCallback)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	return mux
@@ -110,6 +119,7 @@ func (s *Server) internal(w http.ResponseWriter, err error) {
 
 type page struct {
 	Title, Message, Problem, Fix string
+	Back                         bool // link back to the tenants page
 }
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
@@ -122,6 +132,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 {{with .Message}}<p>{{.}}</p>{{end}}
 {{with .Problem}}<section class="problem" aria-labelledby="problem"><h2 id="problem">What happened</h2><p>{{.}}</p></section>{{end}}
 {{with .Fix}}<section class="fix" aria-labelledby="fix"><h2 id="fix">How to fix it</h2><p>{{.}}</p></section>{{end}}
+{{if .Back}}<p><a href="/">Back to the tenants</a></p>{{end}}
 </main></body></html>`))
 
 func render(w http.ResponseWriter, status int, p page) {

@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cspsync/cspsync/internal/control"
+	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/store"
+)
+
+// withControl opens the store and Temporal for a command acting on tenants.
+func withControl(c *cli.Context, fn func(*control.Control) error) error {
+	st, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tc, err := dialTemporal(c)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	return fn(&control.Control{Store: st, Temporal: tc, TaskQueue: c.String(flagTaskQueue.Name)})
+}
+
+func tenantArg(c *cli.Context, usage string) (string, error) {
+	if c.NArg() != 1 {
+		return "", fmt.Errorf("usage: cspsync %s (tenant ids from `cspsync tenants list`)", usage)
+	}
+	return c.Args().First(), nil
+}
+
+func tenantsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "tenants",
+		Usage: "customer tenants: their lifecycle state, relationship and sync",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "list",
+				Usage: "list tenants with relationship, consent, state and last sync",
+				Flags: []cli.Flag{flagJSON, &cli.StringFlag{Name: "partner", Usage: "only this partner's tenants"}},
+				Action: func(c *cli.Context) error {
+					st, err := openStore(c)
+					if err != nil {
+						return err
+					}
+					defer st.Close()
+					customers, err := st.ListCustomers(c.Context, c.String("partner"))
+					if err != nil {
+						return err
+					}
+					tenants := []store.Customer{}
+					for _, cu := range customers {
+						if cu.TenantID != "" {
+							tenants = append(tenants, cu)
+						}
+					}
+					if c.Bool(flagJSON.Name) {
+						return printJSON(c.App.Writer, tenants)
+					}
+					rows := make([][]string, 0, len(tenants))
+					for _, t := range tenants {
+						rows = append(rows, []string{t.TenantID, t.Name, t.Relationship, t.ConsentState, t.SyncState, ago(t.LastSyncAt), dash(t.SyncReason)})
+					}
+					return table(c.App.Writer, "TENANT ID\tCUSTOMER\tRELATIONSHIP\tCONSENT\tSTATE\tLAST SYNC\tREASON", rows)
+				},
+			},
+			{
+				Name:      "set-relationship",
+				Usage:     "override a tenant's relationship (DAP or GDAP); the running workflow follows",
+				ArgsUsage: "TENANT-ID DAP|GDAP",
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 2 {
+						return fmt.Errorf("usage: cspsync tenants set-relationship TENANT-ID DAP|GDAP")
+					}
+					return withControl(c, func(ctl *control.Control) error {
+						cu, err := ctl.SetRelationship(c.Context, c.Args().Get(0), c.Args().Get(1))
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "%s (%s) is now %s; consent %s.\n", cu.Name, cu.TenantID, cu.Relationship, cu.ConsentState)
+						return nil
+					})
+				},
+			},
+			{
+				Name:      "sync",
+				Usage:     "sync one tenant now",
+				ArgsUsage: "TENANT-ID",
+				Action: func(c *cli.Context) error {
+					tenant, err := tenantArg(c, "tenants sync TENANT-ID")
+					if err != nil {
+						return err
+					}
+					return withControl(c, func(ctl *control.Control) error {
+						cu, err := ctl.SyncTenant(c.Context, tenant)
+						if err == nil {
+							fmt.Fprintf(c.App.Writer, "Sync of %s requested.\n", cu.Name)
+						}
+						return err
+					})
+				},
+			},
+		},
+	}
+}
+
+func consentCommand() *cli.Command {
+	setConsent := func(granted bool) cli.ActionFunc {
+		return func(c *cli.Context) error {
+			verb := map[bool]string{true: "grant", false: "revoke"}[granted]
+			tenant, err := tenantArg(c, "consent "+verb+" TENANT-ID")
+			if err != nil {
+				return err
+			}
+			return withControl(c, func(ctl *control.Control) error {
+				cu, err := ctl.SetConsent(c.Context, tenant, granted)
+				if err == nil {
+					fmt.Fprintf(c.App.Writer, "Consent for %s (%s) recorded as %s.\n", cu.Name, cu.TenantID, cu.ConsentState)
+				}
+				return err
+			})
+		}
+	}
+	return &cli.Command{
+		Name:  "consent",
+		Usage: "GDAP admin consent of the Graph app in a customer tenant",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "url",
+				Usage:     "print the tenant's admin-consent link for its Global Administrator",
+				ArgsUsage: "TENANT-ID",
+				Flags:     []cli.Flag{flagPublicURL, flagCAFile},
+				Action: func(c *cli.Context) error {
+					tenant, err := tenantArg(c, "consent url TENANT-ID")
+					if err != nil {
+						return err
+					}
+					return withControl(c, func(ctl *control.Control) error {
+						hc, err := microsoft.NewHTTPClient(c.String(flagCAFile.Name))
+						if err != nil {
+							return err
+						}
+						u, cu, err := ctl.ConsentURL(c.Context, &microsoft.Auth{Store: ctl.Store, HTTP: hc}, tenant, c.String(flagPublicURL.Name))
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "Admin consent link for %s (valid 7 days, once):\n\n  %s\n", cu.Name, u)
+						return nil
+					})
+				},
+			},
+			{Name: "grant", Usage: "record a consent given outside cspsync and resume the tenant", ArgsUsage: "TENANT-ID", Action: setConsent(true)},
+			{Name: "revoke", Usage: "record that the tenant's consent was revoked", ArgsUsage: "TENANT-ID", Action: setConsent(false)},
+		},
+	}
+}
+
+func disconnectCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "disconnect",
+		Usage: "forget the partner's tokens and pause its tenants until `cspsync connect` authorises again",
+		Flags: []cli.Flag{flagPartner},
+		Action: func(c *cli.Context) error {
+			return withControl(c, func(ctl *control.Control) error {
+				if err := ctl.Disconnect(c.Context, c.String(flagPartner.Name)); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "Partner %s disconnected; its tenants pause until it is authorised again.\n", c.String(flagPartner.Name))
+				return nil
+			})
+		},
+	}
+}

@@ -1,0 +1,291 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cspsync/cspsync/activities"
+)
+
+// Tenant lifecycle states.
+const (
+	TenantAwaitingConsent = "AwaitingConsent"
+	TenantReady           = "Ready"
+	TenantSyncing         = "Syncing"
+	TenantBlocked         = "Blocked"
+	TenantPaused          = "Paused"
+)
+
+// Consent states, as the store names them.
+const (
+	ConsentNotRequired = "not_required"
+	ConsentPending     = "pending"
+	ConsentGranted     = "granted"
+	ConsentRevoked     = "revoked"
+)
+
+// Payloads of the tenant signals.
+type (
+	// TenantDiscovered refreshes what discovery knows of the tenant.
+	TenantDiscovered struct{ CustomerName string }
+	// ConsentChange reports admin consent granted or revoked.
+	ConsentChange struct{ Granted bool }
+	// RelationshipChange overrides DAP or GDAP.
+	RelationshipChange struct{ Relationship string }
+	// PauseRequest pauses the tenant until resumed.
+	PauseRequest struct{ Reason string }
+)
+
+// Signals and query of the tenant workflow.
+var (
+	SignalTenantDiscovered = Signal[TenantDiscovered]{Name: "tenant-discovered"}
+	SignalConsent          = Signal[ConsentChange]{Name: "consent"}
+	SignalRelationship     = Signal[RelationshipChange]{Name: "relationship"}
+	SignalPause            = Signal[PauseRequest]{Name: "pause"}
+	SignalResume           = Signal[struct{}]{Name: "resume"}
+	SignalSync             = Signal[struct{}]{Name: "sync"}
+)
+
+// QueryTenantState returns the TenantState.
+const QueryTenantState = "state"
+
+// TenantWorkflowID is the readable id of a tenant's entity workflow.
+func TenantWorkflowID(partnerID, tenantID string) string {
+	return "tenant/" + partnerID + "/" + tenantID
+}
+
+// TenantInput starts (or continues) a tenant workflow.
+type TenantInput struct {
+	PartnerID string
+	TenantID  string
+	Settings  activities.TenantSettings
+	State     TenantState
+}
+
+// TenantState is carried across continue-as-new.
+type TenantState struct {
+	CustomerName  string
+	Relationship  string
+	Consent       string
+	Paused        bool
+	PauseReason   string
+	Blocked       *activities.ErrorInfo // a failure a person must fix; cleared by any signal
+	SyncRequested bool
+	Status        string // the derived lifecycle state
+	Reason        string
+	Syncs         int
+	LastSyncAt    time.Time
+	LastError     *activities.ErrorInfo
+	Runs          int
+}
+
+// derive computes the lifecycle state from the facts.
+func (s *TenantState) derive() (string, string) {
+	switch {
+	case s.Paused:
+		return TenantPaused, s.PauseReason
+	case s.Consent == ConsentPending || s.Consent == ConsentRevoked:
+		return TenantAwaitingConsent, "admin consent for the Graph app is missing: `cspsync consent url <tenant>`"
+	case s.Blocked != nil:
+		return TenantBlocked, s.Blocked.Code + ": " + s.Blocked.Remediation
+	default:
+		return TenantReady, ""
+	}
+}
+
+func (s *TenantState) setRelationship(rel string) {
+	s.Relationship = rel
+	switch {
+	case rel == "DAP" && s.Consent != ConsentGranted:
+		s.Consent = ConsentNotRequired
+	case rel == "GDAP" && s.Consent == ConsentNotRequired:
+		s.Consent = ConsentPending
+	}
+}
+
+// TenantWorkflow is one customer tenant's long-running entity. It waits for
+// what it needs (admin consent, the partner's re-authorisation), syncs when
+// Ready (on a timer or when asked), and continues as new after every sync so
+// its history stays bounded however long it lives.
+func TenantWorkflow(ctx workflow.Context, in TenantInput) error {
+	if in.Settings.SyncInterval <= 0 {
+		in.Settings.SyncInterval = time.Hour
+	}
+	w := &tenantWorkflow{in: in, s: in.State,
+		logger: log.With(workflow.GetLogger(ctx), "partner", in.PartnerID, "tenant", in.TenantID)}
+	if w.s.Consent == "" {
+		w.s.setRelationship(w.s.Relationship)
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryTenantState, func() (TenantState, error) { return w.s, nil }); err != nil {
+		return err
+	}
+	return w.run(ctx)
+}
+
+type tenantWorkflow struct {
+	in     TenantInput
+	s      TenantState
+	logger log.Logger
+	shown  string // last state written to the store and search attributes in this run
+}
+
+func (w *tenantWorkflow) selector(ctx workflow.Context) workflow.Selector {
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(SignalTenantDiscovered.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
+		if v := SignalTenantDiscovered.Receive(ctx, c); v.CustomerName != "" {
+			w.s.CustomerName = v.CustomerName
+		}
+	})
+	sel.AddReceive(SignalConsent.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
+		if SignalConsent.Receive(ctx, c).Granted {
+			w.s.Consent = ConsentGranted
+			w.s.SyncRequested = true
+		} else {
+			w.s.Consent = ConsentRevoked
+		}
+		w.s.Blocked = nil
+	})
+	sel.AddReceive(SignalRelationship.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
+		w.s.setRelationship(SignalRelationship.Receive(ctx, c).Relationship)
+		w.s.Blocked = nil
+		w.s.SyncRequested = true
+	})
+	sel.AddReceive(SignalPause.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
+		w.s.Paused, w.s.PauseReason = true, SignalPause.Receive(ctx, c).Reason
+	})
+	sel.AddReceive(SignalResume.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
+		SignalResume.Receive(ctx, c)
+		w.s.Paused, w.s.PauseReason = false, ""
+		w.s.Blocked = nil
+		w.s.SyncRequested = true
+	})
+	sel.AddReceive(SignalSync.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
+		SignalSync.Receive(ctx, c)
+		w.s.Blocked = nil
+		w.s.SyncRequested = true
+	})
+	return sel
+}
+
+func (w *tenantWorkflow) run(ctx workflow.Context) error {
+	for {
+		status, reason := w.s.derive()
+		if err := w.show(ctx, status, reason); err != nil {
+			return err
+		}
+		if status == TenantReady && (w.s.SyncRequested || w.syncDue(ctx)) {
+			if err := w.sync(ctx); err != nil {
+				return err
+			}
+			return w.continueAsNew(ctx)
+		}
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return w.continueAsNew(ctx)
+		}
+		// Wait for a signal, or for the next sync when Ready. A fresh selector
+		// each round, so a cancelled timer never fires a later Select.
+		sel := w.selector(ctx)
+		tctx, cancelTimer := workflow.WithCancel(ctx)
+		if status == TenantReady {
+			wait := w.in.Settings.SyncInterval - workflow.Now(ctx).Sub(w.s.LastSyncAt)
+			sel.AddFuture(workflow.NewTimer(tctx, wait), func(workflow.Future) {})
+		}
+		sel.Select(ctx)
+		cancelTimer()
+	}
+}
+
+func (w *tenantWorkflow) syncDue(ctx workflow.Context) bool {
+	return w.s.LastSyncAt.IsZero() || workflow.Now(ctx).Sub(w.s.LastSyncAt) >= w.in.Settings.SyncInterval
+}
+
+func (w *tenantWorkflow) sync(ctx workflow.Context) error {
+	w.s.SyncRequested = false
+	if err := w.show(ctx, TenantSyncing, ""); err != nil {
+		return err
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			MaximumAttempts:        6,
+			NonRetryableErrorTypes: []string{activities.ErrReauthorise, activities.ErrAwaitConsent, activities.ErrNeedsFix, activities.ErrDegrade},
+		},
+	})
+	var a *activities.Activities
+	var res activities.TenantSyncResult
+	err := workflow.ExecuteActivity(actx, a.SyncTenant, w.in.PartnerID, w.in.TenantID).Get(ctx, &res)
+	now := workflow.Now(ctx)
+	w.s.LastSyncAt = now // also after a failure: the next try waits for the interval or a signal
+	if err == nil {
+		w.s.Syncs++
+		w.s.LastError = nil
+		return nil
+	}
+	info, kind, _ := activities.ErrorInfoOf(err)
+	info.At = now
+	w.s.LastError = &info
+	w.logger.Warn("tenant sync failed", "code", info.Code, "type", kind)
+	switch kind {
+	case activities.ErrAwaitConsent:
+		if w.s.Consent == ConsentPending {
+			break
+		}
+		w.s.Consent = ConsentRevoked
+	case activities.ErrReauthorise:
+		w.s.Paused, w.s.PauseReason = true, "the partner needs re-authorisation ("+info.Code+")"
+		// Tell the partner, which pauses every other tenant too.
+		return workflow.SignalExternalWorkflow(ctx, PartnerWorkflowID(w.in.PartnerID), "", SignalNeedsReauthorisation.Name, info).Get(ctx, nil)
+	case activities.ErrNeedsFix, activities.ErrDegrade:
+		w.s.Blocked = &info
+	}
+	return nil
+}
+
+// continueAsNew first drains signals that arrived meanwhile into the state.
+func (w *tenantWorkflow) continueAsNew(ctx workflow.Context) error {
+	sel := w.selector(ctx)
+	for sel.HasPending() {
+		sel.Select(ctx)
+	}
+	w.s.Runs++
+	return workflow.NewContinueAsNewError(ctx, TenantWorkflow, TenantInput{
+		PartnerID: w.in.PartnerID, TenantID: w.in.TenantID, Settings: w.in.Settings, State: w.s})
+}
+
+// show publishes a state change: to the store (for the CLI and the consent
+// page), to search attributes and the UI's current details.
+func (w *tenantWorkflow) show(ctx workflow.Context, status, reason string) error {
+	w.s.Status, w.s.Reason = status, reason
+	key := status + "|" + reason + "|" + w.s.Consent + "|" + w.s.Relationship
+	if key == w.shown {
+		return nil
+	}
+	w.shown = key
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	var a *activities.Activities
+	if err := workflow.ExecuteLocalActivity(lctx, a.RecordTenantState, w.in.TenantID, status, reason).Get(ctx, nil); err != nil {
+		return err
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		SearchPartnerID.ValueSet(w.in.PartnerID), SearchTenantID.ValueSet(w.in.TenantID),
+		SearchCustomerName.ValueSet(w.s.CustomerName), SearchRelationship.ValueSet(w.s.Relationship),
+		SearchConsentState.ValueSet(w.s.Consent), SearchSyncState.ValueSet(status)); err != nil {
+		return err
+	}
+	d := fmt.Sprintf("**%s** — %s, consent %s, %d syncs", status, w.s.Relationship, w.s.Consent, w.s.Syncs)
+	if reason != "" {
+		d += "\n\n" + reason
+	}
+	if e := w.s.LastError; e != nil {
+		d += fmt.Sprintf("\n\nLast error %s: %s", e.Code, e.Remediation)
+	}
+	workflow.SetCurrentDetails(ctx, d)
+	return nil
+}

@@ -1,0 +1,144 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cspsync/cspsync/activities"
+	"github.com/cspsync/cspsync/workflows"
+)
+
+func tenantEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]string) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	var a *activities.Activities
+	var states []string
+	env.OnActivity(a.RecordTenantState, mock.Anything, "t1", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, _, state, _ string) error { states = append(states, state); return nil })
+	return env, &states
+}
+
+func continuedTenant(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.TenantInput {
+	t.Helper()
+	require.True(t, env.IsWorkflowCompleted())
+	var can *workflow.ContinueAsNewError
+	require.True(t, errors.As(env.GetWorkflowError(), &can), "want continue-as-new, got %v", env.GetWorkflowError())
+	var in workflows.TenantInput
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+	return in
+}
+
+func queryTenant(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.TenantState {
+	v, err := env.QueryWorkflow(workflows.QueryTenantState)
+	require.NoError(t, err)
+	var st workflows.TenantState
+	require.NoError(t, v.Get(&st))
+	return st
+}
+
+func TestGDAPTenantWaitsForConsentThenSyncs(t *testing.T) {
+	env, states := tenantEnv(t)
+	var a *activities.Activities
+	env.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{Organization: "Contoso"}, nil).Once()
+	env.RegisterDelayedCallback(func() {
+		st := queryTenant(t, env)
+		assert.Equal(t, workflows.TenantAwaitingConsent, st.Status)
+		env.SignalWorkflow(workflows.SignalConsent.Name, workflows.ConsentChange{Granted: true})
+	}, 48*time.Hour) // waiting costs nothing, however long
+	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
+		State: workflows.TenantState{Relationship: "GDAP", Consent: workflows.ConsentPending}})
+
+	in := continuedTenant(t, env)
+	assert.Equal(t, 1, in.State.Syncs)
+	assert.Equal(t, workflows.ConsentGranted, in.State.Consent)
+	assert.Equal(t, 1, in.State.Runs)
+	assert.Equal(t, []string{workflows.TenantAwaitingConsent, workflows.TenantReady, workflows.TenantSyncing}, *states)
+	env.AssertExpectations(t)
+}
+
+func TestDAPTenantSyncsAtOnceAndOnTheInterval(t *testing.T) {
+	env, _ := tenantEnv(t)
+	var a *activities.Activities
+	env.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{}, nil).Once()
+	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
+		Settings: activities.TenantSettings{SyncInterval: time.Hour}, State: workflows.TenantState{Relationship: "DAP"}})
+	in := continuedTenant(t, env)
+	assert.Equal(t, workflows.ConsentNotRequired, in.State.Consent)
+	assert.Equal(t, 1, in.State.Syncs)
+
+	// The continued run waits for the interval, then syncs again.
+	env2, _ := tenantEnv(t)
+	env2.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{}, nil).Once()
+	start := env2.Now()
+	env2.ExecuteWorkflow(workflows.TenantWorkflow, in)
+	in2 := continuedTenant(t, env2)
+	assert.Equal(t, 2, in2.State.Syncs)
+	assert.GreaterOrEqual(t, env2.Now().Sub(start), 59*time.Minute)
+}
+
+func TestRevokedConsentSendsTenantBackToAwaitingConsent(t *testing.T) {
+	env, _ := tenantEnv(t)
+	var a *activities.Activities
+	env.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{},
+		temporal.NewNonRetryableApplicationError("gone", activities.ErrAwaitConsent, nil, activities.ErrorInfo{Code: "Authorization_IdentityNotFound"})).Once()
+	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
+		State: workflows.TenantState{Relationship: "GDAP", Consent: workflows.ConsentGranted}})
+	in := continuedTenant(t, env)
+	assert.Equal(t, workflows.ConsentRevoked, in.State.Consent)
+	assert.Equal(t, "Authorization_IdentityNotFound", in.State.LastError.Code)
+}
+
+func TestReauthoriseFailurePausesTenantAndTellsPartner(t *testing.T) {
+	env, _ := tenantEnv(t)
+	var a *activities.Activities
+	env.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{},
+		temporal.NewNonRetryableApplicationError("expired", activities.ErrReauthorise, nil, activities.ErrorInfo{Code: "AADSTS7000222"})).Once()
+	var signalled []string
+	env.OnSignalExternalWorkflow(mock.Anything, workflows.PartnerWorkflowID("p"), "", workflows.SignalNeedsReauthorisation.Name, mock.Anything).
+		Return(func(_, workflowID, _, name string, _ any) error { signalled = append(signalled, workflowID); return nil })
+	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
+		State: workflows.TenantState{Relationship: "DAP"}})
+	in := continuedTenant(t, env)
+	assert.True(t, in.State.Paused)
+	assert.Contains(t, in.State.PauseReason, "AADSTS7000222")
+	assert.Equal(t, []string{"partner/p"}, signalled)
+
+	// Paused, it waits; resume makes it sync again.
+	env2, _ := tenantEnv(t)
+	env2.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{}, nil).Once()
+	env2.RegisterDelayedCallback(func() {
+		assert.Equal(t, workflows.TenantPaused, queryTenant(t, env2).Status)
+		env2.SignalWorkflow(workflows.SignalResume.Name, struct{}{})
+	}, 24*time.Hour)
+	env2.ExecuteWorkflow(workflows.TenantWorkflow, in)
+	in2 := continuedTenant(t, env2)
+	assert.False(t, in2.State.Paused)
+	assert.Equal(t, 1, in2.State.Syncs)
+}
+
+func TestRelationshipOverrideAppliesToRunningTenant(t *testing.T) {
+	env, _ := tenantEnv(t)
+	var a *activities.Activities
+	env.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{}, nil).Once()
+	env.RegisterDelayedCallback(func() {
+		assert.Equal(t, workflows.TenantAwaitingConsent, queryTenant(t, env).Status)
+		env.SignalWorkflow(workflows.SignalRelationship.Name, workflows.RelationshipChange{Relationship: "DAP"})
+	}, time.Minute)
+	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
+		State: workflows.TenantState{Relationship: "GDAP", Consent: workflows.ConsentPending}})
+	in := continuedTenant(t, env)
+	assert.Equal(t, "DAP", in.State.Relationship)
+	assert.Equal(t, workflows.ConsentNotRequired, in.State.Consent)
+	assert.Equal(t, 1, in.State.Syncs)
+}
