@@ -106,7 +106,10 @@ func TestReauthoriseFailurePausesTenantAndTellsPartner(t *testing.T) {
 		temporal.NewNonRetryableApplicationError("expired", activities.ErrReauthorise, nil, activities.ErrorInfo{Code: "AADSTS7000222"})).Once()
 	var signalled []string
 	env.OnSignalExternalWorkflow(mock.Anything, workflows.PartnerWorkflowID("p"), "", workflows.SignalNeedsReauthorisation.Name, mock.Anything).
-		Return(func(_, workflowID, _, name string, _ any) error { signalled = append(signalled, workflowID); return nil })
+		Return(func(_, workflowID, _, name string, _ any) error {
+			signalled = append(signalled, workflowID)
+			return nil
+		})
 	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
 		State: workflows.TenantState{Relationship: "DAP"}})
 	in := continuedTenant(t, env)

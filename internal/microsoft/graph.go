@@ -41,7 +41,7 @@ func (a *Auth) Graph(partnerID, tenantID, baseURL string) (*msgraphsdk.GraphServ
 	}
 	provider := &tokenProvider{
 		token: func(ctx context.Context) (string, error) { return a.GraphAppToken(ctx, partnerID, tenantID) },
-		hosts: absauth.NewAllowedHostsValidator([]string{base.Host}),
+		hosts: absauth.NewAllowedHostsValidator([]string{base.Hostname()}), // kiota compares host names, without port
 	}
 	opts := msgraphsdk.GetDefaultClientOptions()
 	parent := a.HTTP.Transport

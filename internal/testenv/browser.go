@@ -25,23 +25,25 @@ const defaultChromium = "/usr/bin/chromium"
 // Browser starts headless Chromium for one test and returns a chromedp context; closed at test end.
 //
 // The browser trusts the CA certificate(s) in the PEM file caFile (the
-// simulator's, say Stack.Sim.CAFile()) on top of its usual roots; caFile ""
+// simulator's: Stack.Sim.CAFile()) on top of its usual roots; caFile ""
 // adds none. The browser is already running when Browser returns, so callers
 // may derive timeouts from the context without the timeout killing the
-// browser:
+// browser. chromedp v0.2x has a generic API: Do runs steps, Run returns a
+// value, and a plain string selector is a search (XPath, CSS or text) while
+// chromedp.CSS("...") is a CSS selector:
 //
 //	ctx := testenv.Browser(t, s.Sim.CAFile())
 //	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 //	defer cancel()
-//	var body string
-//	err := chromedp.Run(ctx,
-//		chromedp.Navigate("http://127.0.0.1:8080/"),
-//		chromedp.Click(`//a[normalize-space()="Connect"]`, chromedp.BySearch),
-//		chromedp.SendKeys(`input[name="login"]`, "admin@contoso.example", chromedp.ByQuery),
-//		chromedp.Click(`button[type="submit"]`, chromedp.ByQuery),
-//		chromedp.WaitVisible(`//*[contains(., "Connected")]`, chromedp.BySearch),
-//		chromedp.Text("body", &body, chromedp.ByQuery),
+//	err := chromedp.Do(ctx,
+//		chromedp.Navigate("http://localhost:8080/"),
+//		chromedp.Click(`//a[normalize-space()="Connect"]`),
+//		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), "admin@contoso.example"),
+//		chromedp.SendKeys(`//input[@id=//label[normalize-space()="Password"]/@for]`, "secret"),
+//		chromedp.Click(`//button[normalize-space()="Sign in"]`),
+//		chromedp.WaitVisible(`//h1[contains(., "Connected")]`),
 //	)
+//	body, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
 //
 // If the test fails, the page the browser was on (URL and text) is logged.
 //

@@ -11,6 +11,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"html"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -87,6 +89,7 @@ func httpsServer(t *testing.T, ca *testCA, h http.Handler) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t)}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv
