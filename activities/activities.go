@@ -50,7 +50,11 @@ func (a *Activities) fail(ctx context.Context, partnerID, tenantID, operation st
 		return err
 	}
 	f := microsoft.Classify(err)
-	rec := store.IntegrationError{PartnerID: partnerID, TenantID: tenantID, Operation: operation,
+	recTenant := tenantID
+	if f.Reaction == microsoft.Reauthorise {
+		recTenant = "" // the partner's credentials: one row for the partner, not one per tenant
+	}
+	rec := store.IntegrationError{PartnerID: partnerID, TenantID: recTenant, Operation: operation,
 		Code: f.Code, Message: f.Message, Remediation: f.Remediation}
 	if rerr := a.Store.RecordError(ctx, rec); rerr != nil {
 		activity.GetLogger(ctx).Error("recording integration error failed", "error", rerr)

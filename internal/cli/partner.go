@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.temporal.io/sdk/client"
 
+	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/internal/config"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/store"
@@ -37,7 +38,7 @@ func connectCommand() *cli.Command {
 			&cli.StringFlag{Name: "partner-center-url", Value: "https://api.partnercenter.microsoft.com", Usage: "Partner Center API base URL", EnvVars: []string{"CSPSYNC_PARTNER_CENTER_URL"}},
 			&cli.StringFlag{Name: "graph-url", Value: "https://graph.microsoft.com", Usage: "Microsoft Graph base URL", EnvVars: []string{"CSPSYNC_GRAPH_URL"}},
 			&cli.StringFlag{Name: "default-relationship", Value: "GDAP", Usage: "DAP or GDAP, for newly imported tenants", EnvVars: []string{"CSPSYNC_DEFAULT_RELATIONSHIP"}},
-			flagHeartbeat,
+			flagHeartbeat, flagTenantSyncInterval,
 		},
 		Action: func(c *cli.Context) error {
 			pc := store.PartnerConfig{
@@ -69,7 +70,8 @@ func connectCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			settings := workflows.PartnerSettings{DiscoveryHeartbeat: c.Duration(flagHeartbeat.Name)}
+			settings := workflows.PartnerSettings{DiscoveryHeartbeat: c.Duration(flagHeartbeat.Name),
+				Tenant: activities.TenantSettings{SyncInterval: c.Duration(flagTenantSyncInterval.Name)}}
 			u, err := connectPartner(c.Context, st, tc, hc, pc, settings, c.String(flagPublicURL.Name), c.String(flagTaskQueue.Name))
 			if err != nil {
 				return err
@@ -85,6 +87,9 @@ func connectCommand() *cli.Command {
 
 var flagHeartbeat = &cli.DurationFlag{Name: "discovery-heartbeat", Value: 30 * time.Second,
 	Usage: "how long a crashed worker may hold a discovery before another resumes it", EnvVars: []string{config.EnvDiscoveryHeartbeat}}
+
+var flagTenantSyncInterval = &cli.DurationFlag{Name: "tenant-sync-interval", Value: time.Hour,
+	Usage: "how often each Ready tenant syncs on its own", EnvVars: []string{config.EnvTenantSyncInterval}}
 
 func validatePartner(pc *store.PartnerConfig) error {
 	if !partnerIDRE.MatchString(pc.ID) {

@@ -23,6 +23,7 @@ const (
 	EnvDiscoveryPageSize  = "CSPSYNC_DISCOVERY_PAGE_SIZE"
 	EnvDiscoveryHeartbeat = "CSPSYNC_DISCOVERY_HEARTBEAT"
 	EnvLogLevel           = "CSPSYNC_LOG_LEVEL"
+	EnvTenantSyncInterval = "CSPSYNC_TENANT_SYNC_INTERVAL"
 )
 
 // Defaults for a local machine.

@@ -7,6 +7,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 
 	"github.com/cspsync/cspsync/internal/cli"
 	"github.com/cspsync/cspsync/internal/sim"
+	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
 	"github.com/cspsync/cspsync/workflows"
 )
@@ -38,8 +42,8 @@ func runCLISplit(t *testing.T, s *testenv.Stack, args ...string) (string, string
 }
 
 type connectOpts struct {
-	partner, pcSecret, relationship string
-	heartbeat                       time.Duration
+	partner, pcSecret, graphSecret, relationship string
+	heartbeat, tenantSyncInterval                time.Duration
 }
 
 // connect runs `cspsync connect` for the simulator's partner and returns the sign-in link.
@@ -54,12 +58,19 @@ func connect(t *testing.T, s *testenv.Stack, o connectOpts) string {
 	if o.heartbeat == 0 {
 		o.heartbeat = 30 * time.Second
 	}
+	if o.tenantSyncInterval == 0 {
+		o.tenantSyncInterval = time.Hour
+	}
+	if o.graphSecret == "" {
+		o.graphSecret = sim.DefaultGraphSecret
+	}
 	out, errOut, err := runCLISplit(t, s, "connect", "--partner", o.partner, "--json", "--ca-file", s.Sim.CAFile(),
 		"--public-url", s.Worker.PublicURL, "--partner-tenant", s.Scenario.PartnerTenantID,
 		"--pc-client-id", sim.DefaultPCClientID, "--pc-client-secret", o.pcSecret,
-		"--graph-client-id", sim.DefaultGraphClientID, "--graph-client-secret", sim.DefaultGraphSecret,
+		"--graph-client-id", sim.DefaultGraphClientID, "--graph-client-secret", o.graphSecret,
 		"--authority-url", s.Sim.URL(), "--partner-center-url", s.Sim.URL(), "--graph-url", s.Sim.URL(),
-		"--default-relationship", o.relationship, "--discovery-heartbeat", o.heartbeat.String())
+		"--default-relationship", o.relationship, "--discovery-heartbeat", o.heartbeat.String(),
+		"--tenant-sync-interval", o.tenantSyncInterval.String())
 	require.NoError(t, err, errOut)
 	var res struct{ AuthorizeURL string }
 	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
@@ -101,4 +112,54 @@ func tokenRequests(s *testenv.Stack) int {
 		}
 	}
 	return n
+}
+
+// waitTenants polls the store's mirror of the tenant workflows until cond
+// holds for the partner's tenants, keyed by tenant id.
+func waitTenants(t *testing.T, s *testenv.Stack, d time.Duration, cond func(map[string]store.Customer) bool) map[string]store.Customer {
+	t.Helper()
+	var last map[string]store.Customer
+	require.Eventually(t, func() bool {
+		cs, err := s.Store.ListCustomers(context.Background(), "acme")
+		if err != nil {
+			return false
+		}
+		last = map[string]store.Customer{}
+		for _, c := range cs {
+			last[c.TenantID] = c
+		}
+		return cond(last)
+	}, d, 100*time.Millisecond, "tenants never reached the expected states; last: %s", describe(last))
+	return last
+}
+
+func describe(ts map[string]store.Customer) string {
+	var b strings.Builder
+	for id, c := range ts {
+		fmt.Fprintf(&b, "\n  %s %s %s consent=%s %s", id, c.Relationship, c.SyncState, c.ConsentState, c.SyncReason)
+	}
+	return b.String()
+}
+
+// allIn is true when every given tenant is in state.
+func allIn(ts map[string]store.Customer, state string, tenants ...sim.Tenant) bool {
+	for _, tn := range tenants {
+		if ts[tn.ID].SyncState != state {
+			return false
+		}
+	}
+	return true
+}
+
+// authorise connects the partner, signs in and waits for the first discovery.
+func authorise(t *testing.T, s *testenv.Stack, o connectOpts) {
+	t.Helper()
+	o.partner = "acme"
+	before := 0
+	if st, err := workflows.QueryPartner(context.Background(), s.Client, "acme"); err == nil {
+		before = st.Discoveries
+	}
+	status, page, _ := signIn(t, s, connect(t, s, o))
+	require.Equal(t, http.StatusOK, status, page)
+	waitPartner(t, s, "acme", time.Minute, func(st workflows.PartnerState) bool { return st.Discoveries > before })
 }

@@ -80,6 +80,18 @@ func (s *Server) ExpireSecret(clientID string) {
 	s.persistLocked()
 }
 
+// AddSecret adds a client secret to the app, as creating a new one in the portal does. The
+// earlier secret keeps its state, so an expired one stays expired.
+func (s *Server) AddSecret(clientID, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state.AddedSecrets == nil {
+		s.state.AddedSecrets = map[string][]string{}
+	}
+	s.state.AddedSecrets[clientID] = append(s.state.AddedSecrets[clientID], secret)
+	s.persistLocked()
+}
+
 // snapshot is the scenario as it stands now: consent and directory changes applied.
 func (s *Server) snapshot() Scenario {
 	s.mu.Lock()

@@ -108,6 +108,14 @@ func (s *Server) authenticateClient(form url.Values, seg string, target *org) (*
 	if secret == "" {
 		return nil, newAAD(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 	}
+	s.mu.Lock()
+	added := s.state.AddedSecrets[app.ClientID]
+	s.mu.Unlock()
+	for _, a := range added {
+		if equalSecret(secret, a) {
+			return app, nil
+		}
+	}
 	if !equalSecret(secret, app.Secret) {
 		return nil, newAAD(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", app.ClientID)
 	}

@@ -24,6 +24,7 @@ const (
 type persistedState struct {
 	Consent         map[string]bool          `json:"consent,omitempty"` // tenant id → consent override
 	ExpiredSecrets  map[string]bool          `json:"expiredSecrets,omitempty"`
+	AddedSecrets    map[string][]string      `json:"addedSecrets,omitempty"`
 	TokensValidFrom time.Time                `json:"tokensValidFrom,omitzero"`
 	Tenants         map[string]*tenantChange `json:"tenants,omitempty"`
 }

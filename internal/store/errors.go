@@ -62,3 +62,12 @@ func (s *Store) ListErrors(ctx context.Context, partnerID string, all bool) ([]I
 	}
 	return out, rows.Err()
 }
+
+// ResolvePartnerErrors closes every open partner-level error (those without
+// a tenant): a successful authorisation settles them; what still fails
+// records a fresh row.
+func (s *Store) ResolvePartnerErrors(ctx context.Context, partnerID string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE integration_errors SET resolved_at = now()
+		WHERE partner_id = $1 AND tenant_id IS NULL AND resolved_at IS NULL`, partnerID)
+	return err
+}

@@ -79,7 +79,7 @@ func (s *Server) authCallback(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, err)
 		return
 	}
-	if err := s.Store.ResolveErrors(ctx, req.PartnerID, "", OpAuthorise); err != nil {
+	if err := s.Store.ResolvePartnerErrors(ctx, req.PartnerID); err != nil {
 		s.internal(w, err)
 		return
 	}

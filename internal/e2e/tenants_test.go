@@ -1,0 +1,269 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/cspsync/cspsync/internal/sim"
+	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/internal/testenv"
+	"github.com/cspsync/cspsync/workflows"
+)
+
+func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 11, Tenants: 6, GDAP: 3, UsersPerTenant: 1})
+	dap, gdap := sc.Tenants[:3], sc.Tenants[3:]
+	s := testenv.NewStack(t, sc, sim.Options{})
+	stopWorker := s.StartWorker()
+
+	// The partner's default is GDAP; the three DAP tenants are overridden by hand.
+	authorise(t, s, connectOpts{relationship: "GDAP"})
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
+		return allIn(ts, workflows.TenantAwaitingConsent, sc.Tenants...)
+	})
+	for _, tn := range dap {
+		out, err := runCLI(t, s, "tenants", "set-relationship", tn.ID, "DAP")
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "is now DAP; consent not_required")
+	}
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
+		return allIn(ts, workflows.TenantReady, dap...) && ts[dap[0].ID].LastSyncAt != nil
+	})
+
+	// GDAP tenant 1: consented by its Global Administrator through the tenants page.
+	byPage := gdap[0]
+	ctx := testenv.Browser(t, s.Sim.CAFile())
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(s.Worker.PublicURL+"/"),
+		chromedp.Click(`//tr[@data-tenant="`+byPage.ID+`"]//a[contains(., "Grant admin consent")]`),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="login"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), byPage.Admin.UPN),
+		chromedp.SendKeys(chromedp.CSS(`input[name="passwd"]`), byPage.Admin.Password),
+		chromedp.Click(`//button[normalize-space()="Sign in"]`),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="otc"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="otc"]`), byPage.Admin.MFACode),
+		chromedp.Click(`//button[normalize-space()="Verify"]`),
+		chromedp.Click(`//button[normalize-space()="Accept"]`),
+		chromedp.WaitVisible(`//h1[contains(., "Admin consent granted")]`),
+	))
+	body, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	require.NoError(t, err)
+	assert.Contains(t, body, byPage.ID)
+	assert.True(t, s.Sim.ConsentState(byPage.ID), "the simulator recorded the consent")
+
+	// GDAP tenant 2: consented elsewhere, recorded with the CLI.
+	byCLI := gdap[1]
+	require.NoError(t, s.Sim.GrantConsent(byCLI.ID))
+	out, err := runCLI(t, s, "consent", "grant", byCLI.ID)
+	require.NoError(t, err, out)
+
+	waiting := gdap[2]
+	ts := waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
+		return allIn(ts, workflows.TenantReady, dap[0], dap[1], dap[2], byPage, byCLI) &&
+			ts[byPage.ID].LastSyncAt != nil && ts[byCLI.ID].LastSyncAt != nil
+	})
+	assert.Equal(t, workflows.TenantAwaitingConsent, ts[waiting.ID].SyncState)
+	assert.Equal(t, store.ConsentGranted, ts[byPage.ID].ConsentState)
+
+	// The page now shows the waiting tenant with its consent link, the others without.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.Worker.PublicURL+"/")))
+	links, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tbody`)))
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(links, "Grant admin consent"))
+
+	// The third keeps waiting across a worker restart and a Temporal restart.
+	stopWorker()
+	s.Temporal.Restart(nil)
+	s.StartWorker()
+	st := queryTenantEventually(t, s, waiting.ID)
+	assert.Equal(t, workflows.TenantAwaitingConsent, st.Status)
+	assert.Equal(t, workflows.TenantReady, queryTenantEventually(t, s, byPage.ID).Status)
+	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), workflows.TenantWorkflowID("acme", waiting.ID), "")
+	require.NoError(t, err)
+	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.WorkflowExecutionInfo.Status)
+
+	// ...and still reacts: consent arrives after the restarts.
+	require.NoError(t, s.Sim.GrantConsent(waiting.ID))
+	_, err = runCLI(t, s, "consent", "grant", waiting.ID)
+	require.NoError(t, err)
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
+
+	// Search attributes make the states findable in the Temporal UI.
+	resp, err := s.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+		Query: `SyncState = "Ready" AND PartnerId = "acme" AND ExecutionStatus = "Running"`})
+	require.NoError(t, err)
+	assert.Len(t, resp.Executions, 6)
+}
+
+func queryTenantEventually(t *testing.T, s *testenv.Stack, tenantID string) workflows.TenantState {
+	t.Helper()
+	var st workflows.TenantState
+	require.Eventually(t, func() bool {
+		var err error
+		st, err = workflows.QueryTenant(context.Background(), s.Client, "acme", tenantID)
+		return err == nil
+	}, 30*time.Second, 100*time.Millisecond)
+	return st
+}
+
+func TestRevokedRefreshTokenPausesEveryTenantUntilReauthorised(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 12, Tenants: 4, UsersPerTenant: 1})
+	// Short-lived access tokens: MSAL refreshes at every call, as after an hour in production.
+	s := testenv.NewStack(t, sc, sim.Options{AccessTokenLifetime: time.Minute})
+	s.StartWorker()
+	ctx := context.Background()
+	authorise(t, s, connectOpts{})
+	first := waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
+		return allIn(ts, workflows.TenantReady, sc.Tenants...) && ts[sc.Tenants[0].ID].LastSyncAt != nil
+	})
+
+	s.Sim.RevokeRefreshTokens() // a password reset
+	_, err := runCLI(t, s, "sync", "--partner", "acme")
+	require.NoError(t, err)
+	st := waitPartner(t, s, "acme", 30*time.Second, func(st workflows.PartnerState) bool {
+		return st.Auth == workflows.AuthNeedsReauthorisation && st.TenantsPaused
+	})
+	assert.Equal(t, "AADSTS50173", st.LastError.Code)
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantPaused, sc.Tenants...) })
+	for _, tn := range sc.Tenants {
+		desc, err := s.Client.DescribeWorkflowExecution(ctx, workflows.TenantWorkflowID("acme", tn.ID), "")
+		require.NoError(t, err)
+		assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.WorkflowExecutionInfo.Status, "paused, not failed")
+	}
+	errs, err := s.Store.ListErrors(ctx, "acme", false)
+	require.NoError(t, err)
+	require.Len(t, errs, 1)
+	assert.Equal(t, "AADSTS50173", errs[0].Code)
+	assert.Contains(t, errs[0].Remediation, "cspsync connect")
+	out, err := runCLI(t, s, "status")
+	require.NoError(t, err)
+	assert.Contains(t, out, "4 Paused")
+
+	// Re-authorise: every tenant resumes with its state (its sync count) intact.
+	authorise(t, s, connectOpts{})
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
+		for _, tn := range sc.Tenants {
+			if ts[tn.ID].SyncState != workflows.TenantReady || !ts[tn.ID].LastSyncAt.After(*first[tn.ID].LastSyncAt) {
+				return false
+			}
+		}
+		return true
+	})
+	tst, err := workflows.QueryTenant(ctx, s.Client, "acme", sc.Tenants[0].ID)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, tst.Syncs, 2)
+	errs, err = s.Store.ListErrors(ctx, "acme", false)
+	require.NoError(t, err)
+	assert.Empty(t, errs, "re-authorisation resolved the error")
+}
+
+func TestExpiredSecretPausesTenantsWithoutRetryStorm(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 13, Tenants: 5, UsersPerTenant: 1})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	s.StartWorker()
+	ctx := context.Background()
+	authorise(t, s, connectOpts{})
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
+
+	s.Sim.ExpireSecret(sim.DefaultGraphClientID)
+	graphTokens := func() int { return s.Sim.Stats().TokenRequests["client_credentials"][sim.DefaultGraphClientID] }
+	before := graphTokens()
+	// One tenant syncs and meets the expired secret: all tenants pause.
+	_, err := runCLI(t, s, "tenants", "sync", sc.Tenants[2].ID)
+	require.NoError(t, err)
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantPaused, sc.Tenants...) })
+	st := waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.TenantsPaused })
+	assert.Equal(t, "AADSTS7000222", st.LastError.Code)
+
+	// Asking every tenant to sync while paused sends nothing to Microsoft.
+	for _, tn := range sc.Tenants {
+		_, err := runCLI(t, s, "tenants", "sync", tn.ID)
+		require.NoError(t, err)
+	}
+	time.Sleep(2 * time.Second) // a retry loop, if there were one, would show here
+	assert.Equal(t, 1, graphTokens()-before, "one token request met the expired secret; nothing retried it")
+
+	errs, err := s.Store.ListErrors(ctx, "acme", false)
+	require.NoError(t, err)
+	require.Len(t, errs, 1)
+	assert.Equal(t, "AADSTS7000222", errs[0].Code)
+	assert.Empty(t, errs[0].TenantID, "a partner-wide problem is one partner row")
+	assert.Contains(t, errs[0].Remediation, "new client secret")
+
+	// A new secret and a re-authorisation bring every tenant back.
+	s.Sim.AddSecret(sim.DefaultGraphClientID, "rotated-graph-secret-value")
+	authorise(t, s, connectOpts{graphSecret: "rotated-graph-secret-value"})
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
+}
+
+func TestCheckPrintsTicksAndCrossesAndFailsWhenOneFails(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 14, Tenants: 3, GDAP: 1, UsersPerTenant: 1})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	s.StartWorker()
+	authorise(t, s, connectOpts{relationship: "DAP"})
+	gdap := sc.Tenants[2]
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
+
+	out, err := runCLI(t, s, "check", "--ca-file", s.Sim.CAFile())
+	require.NoError(t, err, out)
+	assert.NotContains(t, out, "✗")
+	assert.Contains(t, out, "✓ Temporal reachable")
+	assert.Contains(t, out, "✓ partner acme: Partner Center reachable")
+	assert.Contains(t, out, "✓ partner acme: Graph reachable in 3 of 3 consented tenants")
+
+	// Mark the GDAP tenant as GDAP: it has no consent in Microsoft yet.
+	_, err = runCLI(t, s, "tenants", "set-relationship", gdap.ID, "GDAP")
+	require.NoError(t, err)
+	out, err = runCLI(t, s, "check", "--ca-file", s.Sim.CAFile())
+	require.Error(t, err)
+	assert.Contains(t, out, "✗ partner acme: GDAP tenant")
+	assert.Contains(t, out, "cspsync consent url "+gdap.ID)
+	assert.Contains(t, out, "✓ partner acme: Graph reachable in 2 of 2 consented tenants")
+
+	// A consent recorded but not real in Microsoft shows as a Graph failure with its fix.
+	_, err = runCLI(t, s, "consent", "grant", gdap.ID)
+	require.NoError(t, err)
+	out, err = runCLI(t, s, "check", "--ca-file", s.Sim.CAFile())
+	require.Error(t, err)
+	assert.Contains(t, out, "✗ partner acme: Graph reachable in")
+	assert.Contains(t, out, "AADSTS7000229")
+}
+
+func TestTenantHistoryStaysBoundedAcross100Cycles(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 15, Tenants: 1, UsersPerTenant: 1})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	s.StartWorker()
+	authorise(t, s, connectOpts{tenantSyncInterval: time.Millisecond})
+	tenant := sc.Tenants[0].ID
+	var st workflows.TenantState
+	require.Eventually(t, func() bool {
+		var err error
+		st, err = workflows.QueryTenant(context.Background(), s.Client, "acme", tenant)
+		return err == nil && st.Syncs >= 100
+	}, 3*time.Minute, 200*time.Millisecond)
+
+	ctx := context.Background()
+	resp, err := s.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1000,
+		Query: `WorkflowId = "` + workflows.TenantWorkflowID("acme", tenant) + `"`})
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(resp.Executions), 100, "one run per cycle")
+	longest := 0
+	for _, ex := range resp.Executions {
+		if ex.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			continue
+		}
+		longest = max(longest, int(ex.HistoryLength))
+	}
+	assert.LessOrEqual(t, longest, 40, "each run's history is a single cycle")
+	t.Logf("%d syncs in %d runs; longest closed run has %d events", st.Syncs, len(resp.Executions), longest)
+}
