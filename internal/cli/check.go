@@ -129,9 +129,11 @@ func checkPartner(ctx context.Context, k *checker, st *store.Store, auth *micros
 		if cu.TenantID == "" {
 			continue
 		}
-		if cu.Relationship == "GDAP" {
-			k.item(cu.ConsentState == store.ConsentGranted, fmt.Sprintf("%s: GDAP tenant %s (%s) consented", name, cu.Name, cu.TenantID),
-				map[bool]string{true: "", false: "consent " + cu.ConsentState + ": `cspsync consent url " + cu.TenantID + "`"}[cu.ConsentState == store.ConsentGranted])
+		// Every GDAP tenant, and any tenant whose consent went missing.
+		if cu.Relationship == "GDAP" || cu.ConsentState == store.ConsentPending || cu.ConsentState == store.ConsentRevoked {
+			consented := cu.ConsentState == store.ConsentGranted
+			k.item(consented, fmt.Sprintf("%s: tenant %s (%s, %s) consented", name, cu.Name, cu.TenantID, cu.Relationship),
+				map[bool]string{true: "", false: "consent " + cu.ConsentState + ": `cspsync consent url " + cu.TenantID + "`"}[consented])
 		}
 		if cu.ConsentState != store.ConsentGranted && cu.ConsentState != store.ConsentNotRequired {
 			continue

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cspsync/cspsync/internal/cli"
@@ -92,14 +93,17 @@ func signIn(t *testing.T, s *testenv.Stack, authorizeURL string) (int, string, s
 func waitPartner(t *testing.T, s *testenv.Stack, partner string, d time.Duration, cond func(workflows.PartnerState) bool) workflows.PartnerState {
 	t.Helper()
 	var last workflows.PartnerState
-	require.Eventually(t, func() bool {
+	ok := assert.Eventually(t, func() bool {
 		st, err := workflows.QueryPartner(context.Background(), s.Client, partner)
 		if err != nil {
 			return false
 		}
 		last = st
 		return cond(st)
-	}, d, 100*time.Millisecond, "partner workflow never reached the expected state; last: %+v", last)
+	}, d, 100*time.Millisecond)
+	if !ok {
+		require.FailNow(t, "partner workflow never reached the expected state", "last: %+v", last)
+	}
 	return last
 }
 
@@ -119,9 +123,10 @@ func tokenRequests(s *testenv.Stack) int {
 func waitTenants(t *testing.T, s *testenv.Stack, d time.Duration, cond func(map[string]store.Customer) bool) map[string]store.Customer {
 	t.Helper()
 	var last map[string]store.Customer
-	require.Eventually(t, func() bool {
+	ok := assert.Eventually(t, func() bool {
 		cs, err := s.Store.ListCustomers(context.Background(), "acme")
 		if err != nil {
+			t.Logf("listing tenants: %v", err)
 			return false
 		}
 		last = map[string]store.Customer{}
@@ -129,7 +134,10 @@ func waitTenants(t *testing.T, s *testenv.Stack, d time.Duration, cond func(map[
 			last[c.TenantID] = c
 		}
 		return cond(last)
-	}, d, 100*time.Millisecond, "tenants never reached the expected states; last: %s", describe(last))
+	}, d, 100*time.Millisecond)
+	if !ok {
+		require.FailNow(t, "tenants never reached the expected states", "last: %s", describe(last))
+	}
 	return last
 }
 

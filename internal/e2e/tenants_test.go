@@ -169,7 +169,8 @@ func TestRevokedRefreshTokenPausesEveryTenantUntilReauthorised(t *testing.T) {
 
 func TestExpiredSecretPausesTenantsWithoutRetryStorm(t *testing.T) {
 	sc := sim.Generate(sim.GenerateOptions{Seed: 13, Tenants: 5, UsersPerTenant: 1})
-	s := testenv.NewStack(t, sc, sim.Options{})
+	// Cached app tokens outlive an expired secret; short-lived ones meet it at once.
+	s := testenv.NewStack(t, sc, sim.Options{AccessTokenLifetime: time.Minute})
 	s.StartWorker()
 	ctx := context.Background()
 	authorise(t, s, connectOpts{})
@@ -207,7 +208,7 @@ func TestExpiredSecretPausesTenantsWithoutRetryStorm(t *testing.T) {
 }
 
 func TestCheckPrintsTicksAndCrossesAndFailsWhenOneFails(t *testing.T) {
-	sc := sim.Generate(sim.GenerateOptions{Seed: 14, Tenants: 3, GDAP: 1, UsersPerTenant: 1})
+	sc := sim.Generate(sim.GenerateOptions{Seed: 14, Tenants: 3, UsersPerTenant: 1})
 	s := testenv.NewStack(t, sc, sim.Options{})
 	s.StartWorker()
 	authorise(t, s, connectOpts{relationship: "DAP"})
@@ -221,22 +222,24 @@ func TestCheckPrintsTicksAndCrossesAndFailsWhenOneFails(t *testing.T) {
 	assert.Contains(t, out, "✓ partner acme: Partner Center reachable")
 	assert.Contains(t, out, "✓ partner acme: Graph reachable in 3 of 3 consented tenants")
 
-	// Mark the GDAP tenant as GDAP: it has no consent in Microsoft yet.
+	// Moved to GDAP, the tenant needs an admin consent cspsync has not seen.
 	_, err = runCLI(t, s, "tenants", "set-relationship", gdap.ID, "GDAP")
 	require.NoError(t, err)
 	out, err = runCLI(t, s, "check", "--ca-file", s.Sim.CAFile())
 	require.Error(t, err)
-	assert.Contains(t, out, "✗ partner acme: GDAP tenant")
+	assert.Contains(t, out, "✗ partner acme: tenant "+gdap.Name)
 	assert.Contains(t, out, "cspsync consent url "+gdap.ID)
 	assert.Contains(t, out, "✓ partner acme: Graph reachable in 2 of 2 consented tenants")
 
 	// A consent recorded but not real in Microsoft shows as a Graph failure with its fix.
+	require.NoError(t, s.Sim.RevokeConsent(gdap.ID))
 	_, err = runCLI(t, s, "consent", "grant", gdap.ID)
 	require.NoError(t, err)
 	out, err = runCLI(t, s, "check", "--ca-file", s.Sim.CAFile())
 	require.Error(t, err)
-	assert.Contains(t, out, "✗ partner acme: Graph reachable in")
-	assert.Contains(t, out, "AADSTS7000229")
+	assert.Contains(t, out, "✗ partner acme: Graph reachable in "+gdap.Name)
+	// A cached app token meets Graph's refusal; a fresh one Entra's.
+	assert.Regexp(t, `(Authorization_IdentityNotFound|AADSTS7000229): .*Grant admin consent`, out)
 }
 
 func TestTenantHistoryStaysBoundedAcross100Cycles(t *testing.T) {
