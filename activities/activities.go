@@ -65,9 +65,9 @@ func (a *Activities) fail(ctx context.Context, partnerID, tenantID, operation st
 			return serr
 		}
 	case f.Reaction == microsoft.AwaitConsent && tenantID != "":
-		// A consent that worked before was revoked; one never given is pending.
+		// A consent granted before was revoked; otherwise it was never given.
 		state := store.ConsentPending
-		if c, cerr := a.Store.GetCustomerByTenant(ctx, tenantID); cerr == nil && c.ConsentState != store.ConsentPending {
+		if c, cerr := a.Store.GetCustomerByTenant(ctx, tenantID); cerr == nil && c.ConsentState == store.ConsentGranted {
 			state = store.ConsentRevoked
 		}
 		if serr := a.Store.SetConsentState(ctx, tenantID, state); serr != nil {

@@ -234,10 +234,13 @@ func (w *tenantWorkflow) sync(ctx workflow.Context) error {
 	w.logger.Warn("tenant sync failed", "code", info.Code, "type", kind)
 	switch kind {
 	case activities.ErrAwaitConsent:
-		if w.s.Consent == ConsentPending {
-			break
+		// As the activity recorded it: a granted consent was revoked, any
+		// other (DAP's implicit one included) was never there.
+		if w.s.Consent == ConsentGranted {
+			w.s.Consent = ConsentRevoked
+		} else {
+			w.s.Consent = ConsentPending
 		}
-		w.s.Consent = ConsentRevoked
 	case activities.ErrReauthorise:
 		w.s.Paused, w.s.PauseReason = true, "the partner needs re-authorisation ("+info.Code+")"
 		// Tell the partner, which pauses every other tenant too.

@@ -196,28 +196,50 @@ func runDev(c *cli.Context) error {
 		return err
 	}
 	r := wf.LastDiscovery
-	customers, err := st.ListCustomers(ctx, partner)
+	step(out, "Waiting for each tenant's workflow to settle")
+	var customers []store.Customer
+	_ = waitFor(ctx, 60*time.Second, func() bool {
+		customers, err = st.ListCustomers(ctx, partner)
+		if err != nil {
+			return true
+		}
+		for _, cu := range customers {
+			if cu.SyncState == "New" || cu.SyncState == workflows.TenantSyncing {
+				return false
+			}
+		}
+		return true
+	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nImported %d customer tenants (%d new, %d linked by name, %d updated):\n\n", r.Tenants, r.Inserted, r.Linked, r.Updated)
 	rows := [][]string{}
+	byState := map[string]int{}
 	for _, cu := range customers {
-		rows = append(rows, []string{strconv.FormatInt(cu.ID, 10), cu.Name, cu.TenantID, cu.Relationship, cu.Domain})
+		rows = append(rows, []string{strconv.FormatInt(cu.ID, 10), cu.Name, cu.TenantID, cu.Relationship, cu.ConsentState, cu.SyncState})
+		byState[cu.SyncState]++
 	}
-	if err := table(out, "ID\tNAME\tTENANT ID\tRELATIONSHIP\tDOMAIN", rows); err != nil {
+	if err := table(out, "ID\tNAME\tTENANT ID\tRELATIONSHIP\tCONSENT\tSTATE", rows); err != nil {
 		return err
+	}
+	fmt.Fprintf(out, "\nTenants: %s.\n", tenantSummary(byState))
+	if n := byState[workflows.TenantAwaitingConsent]; n > 0 {
+		fmt.Fprintf(out, "%d tenants wait for GDAP admin consent: open %s/ and follow \"Grant admin consent\"\n"+
+			"(on the simulator each tenant's admin is admin@<its domain>, password %s, MFA code %s).\n",
+			n, strings.TrimRight(c.String(flagPublicURL.Name), "/"), sim.DefaultAdminPassword, sim.DefaultMFACode)
 	}
 	fmt.Fprintf(out, `
 Temporal UI:  http://127.0.0.1:%d/namespaces/%s/workflows  (workflow %s)
 Try next:
   bin/cspsync status
-  bin/cspsync customers list
+  bin/cspsync tenants list
+  bin/cspsync check --ca-file %s
   bin/cspsync sync --partner %s --wait
   bin/cspsync errors list
-  .bin/temporal workflow list
+  .bin/temporal workflow list --query 'SyncState="AwaitingConsent"'
 Logs in %s/logs; stop everything with: bin/cspsync dev stop
-`, config.DefaultTemporalUIPort, c.String(flagTemporalNamespace.Name), workflows.PartnerWorkflowID(partner), partner, dataDir)
+`, config.DefaultTemporalUIPort, c.String(flagTemporalNamespace.Name), workflows.PartnerWorkflowID(partner), caFile, partner, dataDir)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"sort"
 	"time"
 
 	"github.com/cspsync/cspsync/internal/store"
@@ -15,10 +16,10 @@ type tenantRow struct {
 	ConsentURL string
 }
 
-// NeedsConsent is true for a GDAP tenant still waiting for admin consent.
+// NeedsConsent is true for a tenant waiting for admin consent: a GDAP tenant
+// not yet consented, or any tenant whose consent Microsoft says is missing.
 func (t tenantRow) NeedsConsent() bool {
-	return t.Relationship == "GDAP" && t.ConsentState != store.ConsentGranted ||
-		t.ConsentState == store.ConsentRevoked
+	return t.ConsentState == store.ConsentPending || t.ConsentState == store.ConsentRevoked
 }
 
 var tenantsTmpl = template.Must(template.New("tenants").Funcs(template.FuncMap{
@@ -32,7 +33,7 @@ var tenantsTmpl = template.Must(template.New("tenants").Funcs(template.FuncMap{
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Tenants — cspsync</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem;line-height:1.4}
-table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ccc;padding:.4rem;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%}td.when{white-space:nowrap}th,td{border-bottom:1px solid #ccc;padding:.4rem;text-align:left;vertical-align:top}
 .state-Ready{color:#1b5e20}.state-AwaitingConsent{color:#8a4b00}.state-Blocked,.state-Paused{color:#b00020}
 a.button{display:inline-block;padding:.3rem .6rem;border:1px solid #0b57d0;border-radius:4px;color:#0b57d0;text-decoration:none}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}</style>
@@ -47,7 +48,7 @@ a.button{display:inline-block;padding:.3rem .6rem;border:1px solid #0b57d0;borde
 {{range .}}<tr data-tenant="{{.TenantID}}">
 <th scope="row">{{.Name}}</th><td><code>{{.TenantID}}</code></td><td>{{.Relationship}}</td><td>{{.ConsentState}}</td>
 <td class="state-{{.SyncState}}">{{.SyncState}}{{with .SyncReason}}<br><small>{{.}}</small>{{end}}</td>
-<td>{{when .LastSyncAt}}</td>
+<td class="when">{{when .LastSyncAt}}</td>
 <td>{{with .Error}}<strong>{{.Code}}</strong>: {{.Remediation}}{{else}}—{{end}}</td>
 <td>{{if .NeedsConsent}}<a class="button" href="{{.ConsentURL}}">Grant admin consent<span class="visually-hidden"> for {{.Name}}</span></a>{{end}}</td>
 </tr>
@@ -83,6 +84,8 @@ func (s *Server) tenantsPage(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, tenantRow{Customer: c, Error: latest[c.TenantID],
 			ConsentURL: "/consent/start?" + url.Values{"tenant": {c.TenantID}}.Encode()})
 	}
+	// Tenants waiting for consent first: they are why someone opens the page.
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].NeedsConsent() && !rows[j].NeedsConsent() })
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := tenantsTmpl.Execute(w, rows); err != nil {
