@@ -1,0 +1,83 @@
+package microsoft_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cspsync/cspsync/internal/microsoft"
+)
+
+// callErr builds the error MSAL returns for a non-2xx token response.
+func callErr(status int, body string) error {
+	return msalerrors.CallErr{Resp: &http.Response{StatusCode: status},
+		Err: fmt.Errorf("http call(https://login.example/t/oauth2/v2.0/token)(POST) error: reply status code was %d:\n%s", status, body)}
+}
+
+func TestClassifyTokenEndpointErrors(t *testing.T) {
+	cases := []struct {
+		body     string
+		code     string
+		reaction microsoft.Reaction
+		fix      string
+	}{
+		{`{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x","error_codes":[7000215]}`,
+			"AADSTS7000215", microsoft.Reauthorise, "not the Secret ID"},
+		{`{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys for app are expired.","error_codes":[7000222]}`,
+			"AADSTS7000222", microsoft.Reauthorise, "new client secret"},
+		{`{"error":"invalid_grant","error_description":"AADSTS50173: The provided grant has expired due to it being revoked.","error_codes":[50173]}`,
+			"AADSTS50173", microsoft.Reauthorise, "cspsync connect"},
+		{`{"error":"invalid_client","error_description":"AADSTS7000229: The client application is missing service principal in the tenant.","error_codes":[7000229]}`,
+			"AADSTS7000229", microsoft.AwaitConsent, "consent"},
+		{`{"error":"invalid_grant","error_description":"AADSTS50076: Due to a configuration change made by your administrator, you must use multi-factor authentication.","error_codes":[50076]}`,
+			"AADSTS50076", microsoft.Reauthorise, "MFA"},
+		// No error_codes: the code is read from the description.
+		{`{"error":"invalid_grant","error_description":"AADSTS700082: The refresh token has expired due to inactivity."}`,
+			"AADSTS700082", microsoft.Reauthorise, "cspsync connect"},
+	}
+	for _, c := range cases {
+		t.Run(c.code, func(t *testing.T) {
+			f := microsoft.Classify(callErr(400, c.body))
+			assert.Equal(t, c.code, f.Code)
+			assert.Equal(t, c.reaction, f.Reaction)
+			assert.Contains(t, f.Remediation, c.fix)
+			assert.NotContains(t, f.Message, "Trace ID", "only Microsoft's first line")
+		})
+	}
+}
+
+func TestUnknownErrorsFallBackByStatus(t *testing.T) {
+	f := microsoft.FromCode("", 429, "slow down", 57*time.Second, nil)
+	assert.Equal(t, microsoft.Retry, f.Reaction)
+	assert.Equal(t, "HTTP429", f.Code)
+	assert.Equal(t, 57*time.Second, f.RetryAfter)
+	assert.Equal(t, microsoft.Retry, microsoft.FromCode("", 503, "", 0, nil).Reaction)
+	f = microsoft.FromCode("SomethingNew", 400, "odd", 0, nil)
+	assert.Equal(t, microsoft.NeedsFix, f.Reaction)
+	assert.Equal(t, "SomethingNew", f.Code)
+
+	wrapped := fmt.Errorf("discovery: %w", f)
+	var got *microsoft.Failure
+	require.True(t, errors.As(wrapped, &got))
+	assert.Same(t, f, microsoft.Classify(wrapped), "an already classified failure is kept")
+	assert.Equal(t, microsoft.Retry, microsoft.Classify(errors.New("dial tcp: connection refused")).Reaction)
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	assert.Equal(t, 2128*time.Millisecond, microsoft.ParseRetryAfter("2.128"))
+	assert.Equal(t, 57*time.Second, microsoft.ParseRetryAfter("57"))
+	assert.Zero(t, microsoft.ParseRetryAfter(""))
+	assert.Zero(t, microsoft.ParseRetryAfter("soon"))
+	assert.InDelta(t, float64(time.Minute), float64(microsoft.ParseRetryAfter(time.Now().Add(time.Minute).UTC().Format(http.TimeFormat))), float64(2*time.Second))
+}
+
+func TestAADSTSCode(t *testing.T) {
+	assert.Equal(t, "AADSTS65004", microsoft.AADSTSCode("AADSTS65004: User declined to consent", "consent_required"))
+	assert.Equal(t, "consent_required", microsoft.AADSTSCode("no code here", "consent_required"))
+}
