@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/cspsync/cspsync/internal/config"
+	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/service"
 	"github.com/cspsync/cspsync/internal/store"
 )
@@ -109,6 +110,21 @@ func Main(ctx context.Context, app *cli.App, args []string) {
 // openStore opens the store from the global flags.
 func openStore(c *cli.Context) (*store.Store, error) {
 	return service.OpenStore(c.Context, c.String(flagDatabaseURL.Name), c.String(flagKey.Name), c.String(flagKeyFile.Name))
+}
+
+// withControl opens the store and Temporal for a command acting on tenants.
+func withControl(c *cli.Context, fn func(*control.Control) error) error {
+	st, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tc, err := dialTemporal(c)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	return fn(&control.Control{Store: st, Temporal: tc, TaskQueue: c.String(flagTaskQueue.Name)})
 }
 
 func dialTemporal(c *cli.Context) (client.Client, error) {

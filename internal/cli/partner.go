@@ -13,6 +13,7 @@ import (
 
 	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/internal/config"
+	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/workflows"
@@ -56,31 +57,23 @@ func connectCommand() *cli.Command {
 					fmt.Fprintf(c.App.ErrWriter, "warning: %s looks like a secret ID (a GUID), not a secret value; Entra ID will answer AADSTS7000215. Copy the Value column instead.\n", s.flag)
 				}
 			}
-			st, err := openStore(c)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			tc, err := dialTemporal(c)
-			if err != nil {
-				return err
-			}
-			defer tc.Close()
 			hc, err := microsoft.NewHTTPClient(c.String(flagCAFile.Name))
 			if err != nil {
 				return err
 			}
 			settings := workflows.PartnerSettings{DiscoveryHeartbeat: c.Duration(flagHeartbeat.Name),
 				Tenant: activities.TenantSettings{SyncInterval: c.Duration(flagTenantSyncInterval.Name)}}
-			u, err := connectPartner(c.Context, st, tc, hc, pc, settings, c.String(flagPublicURL.Name), c.String(flagTaskQueue.Name))
-			if err != nil {
-				return err
-			}
-			if c.Bool(flagJSON.Name) {
-				return printJSON(c.App.Writer, map[string]string{"partner": pc.ID, "authorizeUrl": u})
-			}
-			fmt.Fprintf(c.App.Writer, "Partner %s stored. Open this link as a partner admin (AdminAgents) and complete MFA:\n\n  %s\n\nThe link works once, for 30 minutes. Then run `cspsync status`.\n", pc.ID, u)
-			return nil
+			return withControl(c, func(ctl *control.Control) error {
+				u, err := connectPartner(c.Context, ctl.Store, ctl.Temporal, hc, pc, settings, c.String(flagPublicURL.Name), ctl.TaskQueue)
+				if err != nil {
+					return err
+				}
+				if c.Bool(flagJSON.Name) {
+					return printJSON(c.App.Writer, map[string]string{"partner": pc.ID, "authorizeUrl": u})
+				}
+				fmt.Fprintf(c.App.Writer, "Partner %s stored. Open this link as a partner admin (AdminAgents) and complete MFA:\n\n  %s\n\nThe link works once, for 30 minutes. Then run `cspsync status`.\n", pc.ID, u)
+				return nil
+			})
 		},
 	}
 }

@@ -112,19 +112,11 @@ func customersCommand() *cli.Command {
 				Usage: "list PSA customers and their tenants",
 				Flags: []cli.Flag{flagJSON, &cli.StringFlag{Name: "partner", Usage: "only this partner's customers"}},
 				Action: func(c *cli.Context) error {
-					st, err := openStore(c)
-					if err != nil {
-						return err
-					}
-					defer st.Close()
-					customers, err := st.ListCustomers(c.Context, c.String("partner"))
+					customers, err := loadCustomers(c, false)
 					if err != nil {
 						return err
 					}
 					if c.Bool(flagJSON.Name) {
-						if customers == nil {
-							customers = []store.Customer{}
-						}
 						return printJSON(c.App.Writer, customers)
 					}
 					rows := make([][]string, 0, len(customers))
@@ -253,4 +245,25 @@ func tenantSummary(byState map[string]int) string {
 		return "-"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// loadCustomers lists the --partner's customers (all partners' when empty),
+// only those linked to a tenant when tenantsOnly; never nil, for JSON.
+func loadCustomers(c *cli.Context, tenantsOnly bool) ([]store.Customer, error) {
+	st, err := openStore(c)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	all, err := st.ListCustomers(c.Context, c.String("partner"))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.Customer, 0, len(all))
+	for _, cu := range all {
+		if !tenantsOnly || cu.TenantID != "" {
+			out = append(out, cu)
+		}
+	}
+	return out, nil
 }

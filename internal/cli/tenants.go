@@ -7,23 +7,7 @@ import (
 
 	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/microsoft"
-	"github.com/cspsync/cspsync/internal/store"
 )
-
-// withControl opens the store and Temporal for a command acting on tenants.
-func withControl(c *cli.Context, fn func(*control.Control) error) error {
-	st, err := openStore(c)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	tc, err := dialTemporal(c)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	return fn(&control.Control{Store: st, Temporal: tc, TaskQueue: c.String(flagTaskQueue.Name)})
-}
 
 func tenantArg(c *cli.Context, usage string) (string, error) {
 	if c.NArg() != 1 {
@@ -42,20 +26,9 @@ func tenantsCommand() *cli.Command {
 				Usage: "list tenants with relationship, consent, state and last sync",
 				Flags: []cli.Flag{flagJSON, &cli.StringFlag{Name: "partner", Usage: "only this partner's tenants"}},
 				Action: func(c *cli.Context) error {
-					st, err := openStore(c)
+					tenants, err := loadCustomers(c, true)
 					if err != nil {
 						return err
-					}
-					defer st.Close()
-					customers, err := st.ListCustomers(c.Context, c.String("partner"))
-					if err != nil {
-						return err
-					}
-					tenants := []store.Customer{}
-					for _, cu := range customers {
-						if cu.TenantID != "" {
-							tenants = append(tenants, cu)
-						}
 					}
 					if c.Bool(flagJSON.Name) {
 						return printJSON(c.App.Writer, tenants)
