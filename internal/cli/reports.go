@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"go.temporal.io/sdk/client"
 
+	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/workflows"
 )
@@ -32,74 +34,69 @@ func statusCommand() *cli.Command {
 		Usage: "show each partner's authorisation, discovery and open errors",
 		Flags: []cli.Flag{flagJSON},
 		Action: func(c *cli.Context) error {
-			st, err := openStore(c)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			tc, err := dialTemporal(c)
-			if err != nil {
-				return err
-			}
-			defer tc.Close()
-			partners, err := st.ListPartners(c.Context)
-			if err != nil {
-				return err
-			}
-			out := []PartnerStatus{}
-			for _, p := range partners {
-				s := PartnerStatus{Partner: p.ID, Auth: p.AuthState, Workflow: "not running", LastDiscoveryAt: p.LastDiscoveryAt}
-				if wf, err := workflows.QueryPartner(c.Context, tc, p.ID); err == nil {
-					s.Workflow, s.Discoveries = wf.Auth, wf.Discoveries
-				}
-				customers, err := st.ListCustomers(c.Context, p.ID)
-				if err != nil {
-					return err
-				}
-				s.Tenants = map[string]int{}
-				for _, cu := range customers {
-					if cu.TenantID != "" {
-						s.Customers++
-						s.Tenants[cu.SyncState]++
-					}
-				}
-				errs, err := st.ListErrors(c.Context, p.ID, false)
-				if err != nil {
-					return err
-				}
-				s.OpenErrors = len(errs)
-				s.NeedsAttention = p.AuthState != store.AuthAuthorised || len(errs) > 0
-				switch {
-				case p.AuthState == store.AuthPending:
-					s.Next = "complete the sign-in from `cspsync connect`"
-				case p.AuthState == store.AuthNeedsReauthorisation && len(errs) > 0:
-					s.Next = errs[0].Code + ": " + errs[0].Remediation
-				case p.AuthState == store.AuthNeedsReauthorisation:
-					s.Next = "authorise again with `cspsync connect`"
-				case len(errs) > 0:
-					s.Next = "see `cspsync errors list`"
-				case s.Workflow == "not running":
-					s.Next = "start the worker, then `cspsync connect` to restart the workflow"
-				default:
-					s.Next = "-"
-				}
-				out = append(out, s)
-			}
-			if c.Bool(flagJSON.Name) {
-				return printJSON(c.App.Writer, out)
-			}
-			if len(out) == 0 {
-				fmt.Fprintln(c.App.Writer, "No partner connected yet: run `cspsync connect` (or `make demo` to try the simulator).")
-				return nil
-			}
-			rows := make([][]string, 0, len(out))
-			for _, s := range out {
-				rows = append(rows, []string{s.Partner, s.Auth, s.Workflow, strconv.Itoa(s.Customers), tenantSummary(s.Tenants),
-					ago(s.LastDiscoveryAt), strconv.Itoa(s.OpenErrors), s.Next})
-			}
-			return table(c.App.Writer, "PARTNER\tAUTH\tWORKFLOW\tCUSTOMERS\tTENANTS\tLAST DISCOVERY\tOPEN ERRORS\tNEXT STEP", rows)
+			return withControl(c, func(ctl *control.Control) error { return printStatus(c, ctl.Store, ctl.Temporal) })
 		},
 	}
+}
+
+// printStatus reads each partner from the store and its workflow from Temporal.
+func printStatus(c *cli.Context, st *store.Store, tc client.Client) error {
+	partners, err := st.ListPartners(c.Context)
+	if err != nil {
+		return err
+	}
+	out := []PartnerStatus{}
+	for _, p := range partners {
+		s := PartnerStatus{Partner: p.ID, Auth: p.AuthState, Workflow: "not running", LastDiscoveryAt: p.LastDiscoveryAt}
+		if wf, err := workflows.QueryPartner(c.Context, tc, p.ID); err == nil {
+			s.Workflow, s.Discoveries = wf.Auth, wf.Discoveries
+		}
+		customers, err := st.ListCustomers(c.Context, p.ID)
+		if err != nil {
+			return err
+		}
+		s.Tenants = map[string]int{}
+		for _, cu := range customers {
+			if cu.TenantID != "" {
+				s.Customers++
+				s.Tenants[cu.SyncState]++
+			}
+		}
+		errs, err := st.ListErrors(c.Context, p.ID, false)
+		if err != nil {
+			return err
+		}
+		s.OpenErrors = len(errs)
+		s.NeedsAttention = p.AuthState != store.AuthAuthorised || len(errs) > 0
+		switch {
+		case p.AuthState == store.AuthPending:
+			s.Next = "complete the sign-in from `cspsync connect`"
+		case p.AuthState == store.AuthNeedsReauthorisation && len(errs) > 0:
+			s.Next = errs[0].Code + ": " + errs[0].Remediation
+		case p.AuthState == store.AuthNeedsReauthorisation:
+			s.Next = "authorise again with `cspsync connect`"
+		case len(errs) > 0:
+			s.Next = "see `cspsync errors list`"
+		case s.Workflow == "not running":
+			s.Next = "start the worker, then `cspsync connect` to restart the workflow"
+		default:
+			s.Next = "-"
+		}
+		out = append(out, s)
+	}
+	if c.Bool(flagJSON.Name) {
+		return printJSON(c.App.Writer, out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintln(c.App.Writer, "No partner connected yet: run `cspsync connect` (or `make demo` to try the simulator).")
+		return nil
+	}
+	rows := make([][]string, 0, len(out))
+	for _, s := range out {
+		rows = append(rows, []string{s.Partner, s.Auth, s.Workflow, strconv.Itoa(s.Customers), tenantSummary(s.Tenants),
+			ago(s.LastDiscoveryAt), strconv.Itoa(s.OpenErrors), s.Next})
+	}
+	return table(c.App.Writer, "PARTNER\tAUTH\tWORKFLOW\tCUSTOMERS\tTENANTS\tLAST DISCOVERY\tOPEN ERRORS\tNEXT STEP", rows)
 }
 
 func customersCommand() *cli.Command {
