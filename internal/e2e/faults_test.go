@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cspsync/cspsync/internal/sim"
+	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/internal/testenv"
+	"github.com/cspsync/cspsync/workflows"
+)
+
+func TestThrottlingAndTransientFailuresAreRetriedAndResolved(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 21, Tenants: 3, UsersPerTenant: 1})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	s.StartWorker()
+	ctx := context.Background()
+	authorise(t, s, connectOpts{})
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
+
+	// Partner Center throttles twice, then a 503: discovery waits and still completes.
+	pcBefore := s.Sim.Stats().PartnerCenterRequests
+	s.Sim.SetFault(sim.Fault{API: sim.APIPartnerCenter, Kind: sim.FaultThrottle, Count: 2, RetryAfter: "1"})
+	out, err := runCLI(t, s, "sync", "--partner", "acme", "--wait", "--timeout", "1m")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "Discovered 3 tenants")
+	assert.Equal(t, 3, s.Sim.Stats().PartnerCenterRequests-pcBefore, "two throttled attempts, one that worked: no storm")
+
+	// The throttling was recorded once (deduplicated) and resolved by the success.
+	all, err := s.Store.ListErrors(ctx, "acme", true)
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	assert.Equal(t, "HTTP429", all[0].Code)
+	assert.Equal(t, 2, all[0].Occurrences)
+	assert.NotNil(t, all[0].ResolvedAt)
+
+	// Graph answers 503 twice: the Graph SDK retries (honouring Retry-After), the tenant syncs.
+	before := *waitTenants(t, s, time.Second, func(map[string]store.Customer) bool { return true })[sc.Tenants[0].ID].LastSyncAt
+	s.Sim.SetFault(sim.Fault{API: sim.APIGraph, Kind: sim.Fault5xx, Count: 2, RetryAfter: "0.1"})
+	_, err = runCLI(t, s, "tenants", "sync", sc.Tenants[0].ID)
+	require.NoError(t, err)
+	waitTenants(t, s, time.Minute, func(ts map[string]store.Customer) bool {
+		c := ts[sc.Tenants[0].ID]
+		return c.SyncState == workflows.TenantReady && c.LastSyncAt.After(before)
+	})
+	open, err := s.Store.ListErrors(ctx, "acme", false)
+	require.NoError(t, err)
+	assert.Empty(t, open, "transient failures leave nothing open once the sync succeeded")
+}
+
+func TestSignInWithoutMFAIsRejectedWithItsFix(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 22, Tenants: 2, UsersPerTenant: 1})
+	sc.Admin.MFARegistered = false
+	s := testenv.NewStack(t, sc, sim.Options{})
+	s.StartWorker()
+
+	redirect, err := sim.SignIn(context.Background(), s.HTTP, connect(t, s, connectOpts{partner: "acme"}),
+		sim.DefaultAdminUPN, sim.DefaultAdminPassword, "")
+	require.NoError(t, err)
+	status, page := s.FollowRedirect(redirect.String())
+	assert.Equal(t, http.StatusBadGateway, status)
+	assert.Contains(t, page, "AADSTS50076")
+	st := waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.Auth == workflows.AuthNeedsReauthorisation })
+	assert.Contains(t, st.LastError.Remediation, "MFA")
+	assert.Zero(t, st.Discoveries)
+}
