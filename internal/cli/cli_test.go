@@ -1,0 +1,55 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cspsync/cspsync/internal/cli"
+	"github.com/cspsync/cspsync/internal/secrets"
+)
+
+func run(args ...string) (string, error) {
+	app := cli.New()
+	var out bytes.Buffer
+	app.Writer, app.ErrWriter = &out, &out
+	err := app.RunContext(context.Background(), append([]string{"cspsync"}, args...))
+	return out.String(), err
+}
+
+func TestBadInputNamesCauseAndFix(t *testing.T) {
+	key := secrets.NewKeyText()
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"Temporal unreachable", []string{"--temporal-address", "127.0.0.1:1", "sync"},
+			[]string{"Temporal is not reachable at 127.0.0.1:1", "TEMPORAL_ADDRESS"}},
+		{"PostgreSQL unreachable", []string{"--encryption-key", key, "--database-url", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2", "customers", "list"},
+			[]string{"PostgreSQL is not reachable at 127.0.0.1:1", "CSPSYNC_DATABASE_URL"}},
+		{"no encryption key", []string{"--encryption-key-file", "/nonexistent/key", "migrate"},
+			[]string{"encryption key", "CSPSYNC_ENCRYPTION_KEY"}},
+		{"malformed encryption key", []string{"--encryption-key", "c2hvcnQ=", "migrate"},
+			[]string{"malformed encryption key", "openssl rand -base64 32"}},
+		{"client id not a GUID", []string{"connect", "--partner-tenant", "contoso.onmicrosoft.com", "--pc-client-id", "my-app",
+			"--pc-client-secret", "x", "--graph-client-id", "9a7e4b20-6c1d-4f38-8b52-3e9d0c7a1f22", "--graph-client-secret", "y"},
+			[]string{`--pc-client-id "my-app" is not an application (client) id`, "App registrations"}},
+		{"plain http authority", []string{"connect", "--partner-tenant", "t", "--pc-client-id", "9a7e4b20-6c1d-4f38-8b52-3e9d0c7a1f22",
+			"--pc-client-secret", "x", "--graph-client-id", "9a7e4b20-6c1d-4f38-8b52-3e9d0c7a1f22", "--graph-client-secret", "y",
+			"--authority-url", "http://login.example"}, []string{"must be an https:// URL"}},
+		{"set-tenant usage", []string{"customers", "set-tenant", "1"}, []string{"usage: cspsync customers set-tenant CUSTOMER-ID TENANT-ID"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := run(c.args...)
+			require.Error(t, err, out)
+			for _, w := range c.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
