@@ -153,7 +153,3 @@ func ago(t *time.Time) string {
 	}
 	return t.Local().Format("2006-01-02 15:04:05")
 }
-
-func withTimeout(c *cli.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(c.Context, d)
-}

@@ -28,7 +28,7 @@ func TestBadInputNamesCauseAndFix(t *testing.T) {
 		want []string
 	}{
 		{"Temporal unreachable", []string{"--temporal-address", "127.0.0.1:1", "sync"},
-			[]string{"Temporal is not reachable at 127.0.0.1:1", "TEMPORAL_ADDRESS"}},
+			[]string{"cannot reach Temporal at 127.0.0.1:1", "TEMPORAL_ADDRESS"}},
 		{"PostgreSQL unreachable", []string{"--encryption-key", key, "--database-url", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2", "customers", "list"},
 			[]string{"PostgreSQL is not reachable at 127.0.0.1:1", "CSPSYNC_DATABASE_URL"}},
 		{"no encryption key", []string{"--encryption-key-file", "/nonexistent/key", "migrate"},

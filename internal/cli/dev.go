@@ -90,7 +90,7 @@ func runDev(c *cli.Context) error {
 	if !reachable(temporalAddr) {
 		bin := c.String("temporal-bin")
 		if _, err := os.Stat(bin); err != nil {
-			return fmt.Errorf("Temporal CLI not found at %s: build it with `make tools` (or set --temporal-bin)", bin)
+			return fmt.Errorf("the Temporal CLI is not at %s: build it with `make tools` (or set --temporal-bin)", bin)
 		}
 		host, port, err := net.SplitHostPort(temporalAddr)
 		if err != nil {
@@ -105,7 +105,7 @@ func runDev(c *cli.Context) error {
 			return err
 		}
 		if err := waitFor(ctx, 90*time.Second, func() bool { return reachable(temporalAddr) }); err != nil {
-			return fmt.Errorf("Temporal did not come up on %s: see %s", temporalAddr, logFile(dataDir, "temporal"))
+			return fmt.Errorf("the Temporal dev server did not come up on %s: see %s", temporalAddr, logFile(dataDir, "temporal"))
 		}
 	}
 	tc, err := dialTemporal(c)

@@ -3,8 +3,6 @@
 // tests and the docker-compose check.
 package config
 
-import "time"
-
 // Environment variables. Each CLI flag of the same meaning reads one of these.
 const (
 	EnvDatabaseURL        = "CSPSYNC_DATABASE_URL"
@@ -57,8 +55,6 @@ type Worker struct {
 	CAFile string
 	// DiscoveryPageSize is the Partner Center page size (1..500).
 	DiscoveryPageSize int
-	// ActivityHeartbeat bounds how long a crashed worker holds an activity.
-	ActivityHeartbeat time.Duration
 }
 
 // Paths served by the worker's HTTP server.

@@ -88,9 +88,9 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 	st := queryTenantEventually(t, s, waiting.ID)
 	assert.Equal(t, workflows.TenantAwaitingConsent, st.Status)
 	assert.Equal(t, workflows.TenantReady, queryTenantEventually(t, s, byPage.ID).Status)
-	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), workflows.TenantWorkflowID("acme", waiting.ID), "")
+	desc, err := s.Client.DescribeWorkflow(context.Background(), workflows.TenantWorkflowID("acme", waiting.ID), "")
 	require.NoError(t, err)
-	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.WorkflowExecutionInfo.Status)
+	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.Status)
 
 	// ...and still reacts: consent arrives after the restarts.
 	require.NoError(t, s.Sim.GrantConsent(waiting.ID))
@@ -137,9 +137,9 @@ func TestRevokedRefreshTokenPausesEveryTenantUntilReauthorised(t *testing.T) {
 	assert.Equal(t, "AADSTS50173", st.LastError.Code)
 	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantPaused, sc.Tenants...) })
 	for _, tn := range sc.Tenants {
-		desc, err := s.Client.DescribeWorkflowExecution(ctx, workflows.TenantWorkflowID("acme", tn.ID), "")
+		desc, err := s.Client.DescribeWorkflow(ctx, workflows.TenantWorkflowID("acme", tn.ID), "")
 		require.NoError(t, err)
-		assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.WorkflowExecutionInfo.Status, "paused, not failed")
+		assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.Status, "paused, not failed")
 	}
 	errs, err := s.Store.ListErrors(ctx, "acme", false)
 	require.NoError(t, err)

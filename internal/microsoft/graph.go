@@ -39,9 +39,13 @@ func (a *Auth) Graph(partnerID, tenantID, baseURL string) (*msgraphsdk.GraphServ
 	if err != nil || base.Host == "" {
 		return nil, fmt.Errorf("graph URL %q of partner %s is not a URL", baseURL, partnerID)
 	}
+	hosts, err := absauth.NewAllowedHostsValidatorErrorCheck([]string{base.Hostname()}) // kiota compares host names, without port
+	if err != nil {
+		return nil, fmt.Errorf("graph URL %q of partner %s: %w", baseURL, partnerID, err)
+	}
 	provider := &tokenProvider{
 		token: func(ctx context.Context) (string, error) { return a.GraphAppToken(ctx, partnerID, tenantID) },
-		hosts: absauth.NewAllowedHostsValidator([]string{base.Hostname()}), // kiota compares host names, without port
+		hosts: *hosts,
 	}
 	opts := msgraphsdk.GetDefaultClientOptions()
 	parent := a.HTTP.Transport

@@ -45,7 +45,7 @@ func DialTemporal(ctx context.Context, address, namespace string, logger *slog.L
 		Logger:    tlog.NewStructuredLogger(logger),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("Temporal is not reachable at %s (namespace %q): %w (start it with `make temporal`, or set TEMPORAL_ADDRESS)", address, namespace, err)
+		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %q): %w (start it, for example with `make demo`, or set TEMPORAL_ADDRESS)", address, namespace, err)
 	}
 	return c, nil
 }
