@@ -25,14 +25,29 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	return env
 }
 
-func continuedState(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.PartnerState {
+// continuedInput decodes the input a workflow continued as new with.
+func continuedInput[T any](t *testing.T, env *testsuite.TestWorkflowEnvironment) T {
 	t.Helper()
 	require.True(t, env.IsWorkflowCompleted())
 	var can *workflow.ContinueAsNewError
 	require.True(t, errors.As(env.GetWorkflowError(), &can), "want continue-as-new, got %v", env.GetWorkflowError())
-	var in workflows.PartnerInput
+	var in T
 	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
-	return in.State
+	return in
+}
+
+// query runs a workflow query and decodes its answer.
+func query[T any](t *testing.T, env *testsuite.TestWorkflowEnvironment, name string) T {
+	t.Helper()
+	v, err := env.QueryWorkflow(name)
+	require.NoError(t, err)
+	var st T
+	require.NoError(t, v.Get(&st))
+	return st
+}
+
+func continuedState(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.PartnerState {
+	return continuedInput[workflows.PartnerInput](t, env).State
 }
 
 func TestPartnerWaitsForAuthorisationThenDiscoversAndContinuesAsNew(t *testing.T) {
@@ -44,11 +59,7 @@ func TestPartnerWaitsForAuthorisationThenDiscoversAndContinuesAsNew(t *testing.T
 
 	env.RegisterDelayedCallback(func() {
 		// Nothing ran before authorisation.
-		v, err := env.QueryWorkflow(workflows.QueryPartnerState)
-		require.NoError(t, err)
-		var st workflows.PartnerState
-		require.NoError(t, v.Get(&st))
-		assert.Equal(t, workflows.AuthPending, st.Auth)
+		assert.Equal(t, workflows.AuthPending, query[workflows.PartnerState](t, env, workflows.QueryPartnerState).Auth)
 		env.SignalWorkflow(workflows.SignalAuthorised.Name, struct{}{})
 	}, time.Hour)
 	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme"})
@@ -108,10 +119,7 @@ func TestPartnerAuthorisationFailureIsShownAndDiscoverRequestIsKept(t *testing.T
 		env.SignalWorkflow(workflows.SignalAuthorisationFailed.Name, activities.ErrorInfo{Code: "AADSTS7000215", Remediation: "copy the Value"})
 	}, time.Minute)
 	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(workflows.QueryPartnerState)
-		require.NoError(t, err)
-		var st workflows.PartnerState
-		require.NoError(t, v.Get(&st))
+		st := query[workflows.PartnerState](t, env, workflows.QueryPartnerState)
 		assert.Equal(t, workflows.AuthNeedsReauthorisation, st.Auth)
 		assert.Equal(t, "AADSTS7000215", st.LastError.Code)
 		assert.True(t, st.DiscoveryRequested, "a discover request waits for authorisation")

@@ -2,17 +2,13 @@ package workflows_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
-	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/workflows"
@@ -30,21 +26,11 @@ func tenantEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]string) {
 }
 
 func continuedTenant(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.TenantInput {
-	t.Helper()
-	require.True(t, env.IsWorkflowCompleted())
-	var can *workflow.ContinueAsNewError
-	require.True(t, errors.As(env.GetWorkflowError(), &can), "want continue-as-new, got %v", env.GetWorkflowError())
-	var in workflows.TenantInput
-	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
-	return in
+	return continuedInput[workflows.TenantInput](t, env)
 }
 
 func queryTenant(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.TenantState {
-	v, err := env.QueryWorkflow(workflows.QueryTenantState)
-	require.NoError(t, err)
-	var st workflows.TenantState
-	require.NoError(t, v.Get(&st))
-	return st
+	return query[workflows.TenantState](t, env, workflows.QueryTenantState)
 }
 
 func TestGDAPTenantWaitsForConsentThenSyncs(t *testing.T) {
