@@ -6,4 +6,5 @@ import "go.temporal.io/sdk/worker"
 func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(PartnerWorkflow)
 	r.RegisterWorkflow(TenantWorkflow)
+	r.RegisterWorkflow(DiscoveryTriggerWorkflow)
 }

@@ -182,7 +182,7 @@ func runDev(c *cli.Context) error {
 		GraphClientID: sim.DefaultGraphClientID, GraphClientSecret: sim.DefaultGraphSecret,
 		AuthorityURL: simURL, PartnerCenterURL: simURL, GraphURL: simURL,
 		DefaultRelationship: strings.ToUpper(c.String("default-relationship")),
-	}, workflows.PartnerSettings{}, c.String(flagPublicURL.Name), c.String(flagTaskQueue.Name))
+	}, workflows.PartnerSettings{}, 6*time.Hour, c.String(flagPublicURL.Name), c.String(flagTaskQueue.Name))
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func connectCommand() *cli.Command {
 			&cli.StringFlag{Name: "partner-center-url", Value: "https://api.partnercenter.microsoft.com", Usage: "Partner Center API base URL", EnvVars: []string{"CSPSYNC_PARTNER_CENTER_URL"}},
 			&cli.StringFlag{Name: "graph-url", Value: "https://graph.microsoft.com", Usage: "Microsoft Graph base URL", EnvVars: []string{"CSPSYNC_GRAPH_URL"}},
 			&cli.StringFlag{Name: "default-relationship", Value: "GDAP", Usage: "DAP or GDAP, for newly imported tenants", EnvVars: []string{"CSPSYNC_DEFAULT_RELATIONSHIP"}},
-			flagHeartbeat, flagTenantSyncInterval,
+			flagHeartbeat, flagTenantSyncInterval, flagDiscoveryInterval,
 		},
 		Action: func(c *cli.Context) error {
 			pc := store.PartnerConfig{
@@ -64,7 +64,8 @@ func connectCommand() *cli.Command {
 			settings := workflows.PartnerSettings{DiscoveryHeartbeat: c.Duration(flagHeartbeat.Name),
 				Tenant: activities.TenantSettings{SyncInterval: c.Duration(flagTenantSyncInterval.Name)}}
 			return withControl(c, func(ctl *control.Control) error {
-				u, err := connectPartner(c.Context, ctl.Store, ctl.Temporal, hc, pc, settings, c.String(flagPublicURL.Name), ctl.TaskQueue)
+				u, err := connectPartner(c.Context, ctl.Store, ctl.Temporal, hc, pc, settings, c.Duration(flagDiscoveryInterval.Name),
+					c.String(flagPublicURL.Name), ctl.TaskQueue)
 				if err != nil {
 					return err
 				}
@@ -80,6 +81,9 @@ func connectCommand() *cli.Command {
 
 var flagHeartbeat = &cli.DurationFlag{Name: "discovery-heartbeat", Value: 30 * time.Second,
 	Usage: "how long a crashed worker may hold a discovery before another resumes it", EnvVars: []string{config.EnvDiscoveryHeartbeat}}
+
+var flagDiscoveryInterval = &cli.DurationFlag{Name: "discovery-interval", Value: 6 * time.Hour,
+	Usage: "how often a Temporal schedule rediscovers the partner's tenants (0 turns it off)", EnvVars: []string{config.EnvDiscoveryInterval}}
 
 var flagTenantSyncInterval = &cli.DurationFlag{Name: "tenant-sync-interval", Value: time.Hour,
 	Usage: "how often each Ready tenant syncs on its own", EnvVars: []string{config.EnvTenantSyncInterval}}
@@ -107,10 +111,11 @@ func validatePartner(pc *store.PartnerConfig) error {
 	return nil
 }
 
-// connectPartner stores the partner, makes sure its workflow runs and returns
-// a single-use sign-in link (state and PKCE verifier kept in the store).
+// connectPartner stores the partner, makes sure its workflow and discovery
+// schedule run and returns a single-use sign-in link (state and PKCE verifier
+// kept in the store).
 func connectPartner(ctx context.Context, st *store.Store, tc client.Client, hc *http.Client, pc store.PartnerConfig,
-	settings workflows.PartnerSettings, publicURL, taskQueue string) (string, error) {
+	settings workflows.PartnerSettings, discoveryEvery time.Duration, publicURL, taskQueue string) (string, error) {
 	if err := st.Migrate(ctx); err != nil {
 		return "", err
 	}
@@ -118,6 +123,9 @@ func connectPartner(ctx context.Context, st *store.Store, tc client.Client, hc *
 		return "", err
 	}
 	if err := workflows.EnsurePartner(ctx, tc, taskQueue, pc.ID, settings); err != nil {
+		return "", err
+	}
+	if err := workflows.EnsureDiscoverySchedule(ctx, tc, taskQueue, pc.ID, discoveryEvery); err != nil {
 		return "", err
 	}
 	state := microsoft.RandomToken()

@@ -22,6 +22,7 @@ const (
 	EnvDiscoveryHeartbeat = "CSPSYNC_DISCOVERY_HEARTBEAT"
 	EnvLogLevel           = "CSPSYNC_LOG_LEVEL"
 	EnvTenantSyncInterval = "CSPSYNC_TENANT_SYNC_INTERVAL"
+	EnvDiscoveryInterval  = "CSPSYNC_DISCOVERY_INTERVAL"
 )
 
 // Defaults for a local machine.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cspsync/cspsync/internal/sim"
@@ -66,6 +67,15 @@ func TestAuthoriseAndDiscoverTenants(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 230, n)
 
+	// The schedule connect created rediscovers on its own; trigger it now.
+	sched := s.Client.ScheduleClient().GetHandle(ctx, workflows.DiscoveryScheduleID("acme"))
+	desc, err := sched.Describe(ctx)
+	require.NoError(t, err)
+	require.Len(t, desc.Schedule.Spec.Intervals, 1)
+	assert.Equal(t, 6*time.Hour, desc.Schedule.Spec.Intervals[0].Every)
+	require.NoError(t, sched.Trigger(ctx, client.ScheduleTriggerOptions{}))
+	waitPartner(t, s, "acme", 30*time.Second, func(st workflows.PartnerState) bool { return st.Discoveries == 3 })
+
 	out, err = runCLI(t, s, "status", "--json")
 	require.NoError(t, err, out)
 	var rows []struct {
@@ -78,7 +88,7 @@ func TestAuthoriseAndDiscoverTenants(t *testing.T) {
 	assert.Equal(t, "authorised", rows[0].Auth)
 	assert.Equal(t, workflows.AuthAuthorised, rows[0].Workflow)
 	assert.Equal(t, 230, rows[0].Customers)
-	assert.Equal(t, 2, rows[0].Discoveries)
+	assert.Equal(t, 3, rows[0].Discoveries)
 	assert.False(t, rows[0].NeedsAttention, func() string { out, _ := runCLI(t, s, "errors", "list"); return out }())
 
 	out, err = runCLI(t, s, "customers", "list", "--partner", "acme")

@@ -91,6 +91,9 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 	desc, err := s.Client.DescribeWorkflow(context.Background(), workflows.TenantWorkflowID("acme", waiting.ID), "")
 	require.NoError(t, err)
 	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.Status)
+	summary, err := desc.GetStaticSummary()
+	require.NoError(t, err)
+	assert.Equal(t, "Tenant "+waiting.Name, summary, "readable in the Temporal UI")
 
 	// ...and still reacts: consent arrives after the restarts.
 	require.NoError(t, s.Sim.GrantConsent(waiting.ID))
@@ -127,6 +130,9 @@ func TestRevokedRefreshTokenPausesEveryTenantUntilReauthorised(t *testing.T) {
 	first := waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
 		return allIn(ts, workflows.TenantReady, sc.Tenants...) && ts[sc.Tenants[0].ID].LastSyncAt != nil
 	})
+
+	assert.Positive(t, s.Sim.Stats().TokenRequests["refresh_token"][sim.DefaultPCClientID],
+		"expired access tokens were refreshed silently from the encrypted cache")
 
 	s.Sim.RevokeRefreshTokens() // a password reset
 	_, err := runCLI(t, s, "sync", "--partner", "acme")
