@@ -6,6 +6,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -77,7 +78,11 @@ func (a *Activities) fail(ctx context.Context, partnerID, tenantID, operation st
 	info := ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}
 	activity.GetLogger(ctx).Warn("classified Microsoft failure", "operation", operation, "code", f.Code,
 		"reaction", f.Reaction, "tenant", tenantID)
-	return temporal.NewApplicationErrorWithOptions(f.Code+": "+f.Message, string(f.Reaction), temporal.ApplicationErrorOptions{
+	msg := f.Message
+	if !strings.HasPrefix(msg, f.Code) { // Entra's descriptions already start with their AADSTS code
+		msg = f.Code + ": " + msg
+	}
+	return temporal.NewApplicationErrorWithOptions(msg, string(f.Reaction), temporal.ApplicationErrorOptions{
 		NonRetryable:   f.Reaction != microsoft.Retry,
 		NextRetryDelay: f.RetryAfter,
 		Details:        []any{info},
