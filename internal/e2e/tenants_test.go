@@ -290,3 +290,31 @@ func TestTenantHistoryStaysBoundedAcross100Cycles(t *testing.T) {
 	assert.LessOrEqual(t, longest, 40, "each run's history is a single cycle")
 	t.Logf("%d syncs in %d runs; longest closed run has %d events", st.Syncs, len(resp.Executions), longest)
 }
+
+func TestDisconnectPausesTenantsAndReauthorisationResumesThemWithTheirState(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 16, Tenants: 3, UsersPerTenant: 1})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	s.StartWorker()
+	ctx := context.Background()
+	authorise(t, s, connectOpts{})
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
+	before, err := workflows.QueryTenant(ctx, s.Client, "acme", sc.Tenants[0].ID)
+	require.NoError(t, err)
+
+	out, err := runCLI(t, s, "disconnect", "--partner", "acme")
+	require.NoError(t, err, out)
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantPaused, sc.Tenants...) })
+	var caches int
+	require.NoError(t, s.Store.Pool().QueryRow(ctx, `SELECT count(*) FROM token_caches WHERE partner_id = 'acme'`).Scan(&caches))
+	assert.Zero(t, caches, "the partner's tokens are gone")
+	p, err := s.Store.GetPartner(ctx, "acme")
+	require.NoError(t, err)
+	assert.Equal(t, store.AuthPending, p.AuthState)
+
+	authorise(t, s, connectOpts{})
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
+	after, err := workflows.QueryTenant(ctx, s.Client, "acme", sc.Tenants[0].ID)
+	require.NoError(t, err)
+	assert.Greater(t, after.Syncs, before.Syncs, "resumed and synced, counting on from where it was")
+	assert.Equal(t, before.CustomerName, after.CustomerName)
+}

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
@@ -58,6 +59,11 @@ func NewHTTPClient(caFile string) (*http.Client, error) {
 type Auth struct {
 	Store *store.Store
 	HTTP  *http.Client
+
+	// clients keeps MSAL clients between calls: each resolves its
+	// authority's endpoints once, not once per token.
+	mu      sync.Mutex
+	clients map[[sha256.Size]byte]confidential.Client
 }
 
 // tokenCache adapts MSAL's persistent cache to the store, one blob per
@@ -72,8 +78,13 @@ func (c tokenCache) key(partition string) string { return c.clientID + "/" + par
 
 func (c tokenCache) Replace(ctx context.Context, u cache.Unmarshaler, h cache.ReplaceHints) error {
 	blob, err := c.store.LoadTokenCache(ctx, c.partnerID, c.key(h.PartitionKey))
-	if err != nil || blob == nil {
+	if err != nil {
 		return err
+	}
+	if blob == nil {
+		// Nothing stored (never, or removed by disconnect): MSAL's memory
+		// must forget too, since clients live across calls.
+		blob = []byte("{}")
 	}
 	return u.Unmarshal(blob)
 }
@@ -87,17 +98,33 @@ func (c tokenCache) Export(ctx context.Context, m cache.Marshaler, h cache.Expor
 }
 
 func (a *Auth) client(p store.Partner, clientID, secret, tenant string) (confidential.Client, error) {
+	authority := strings.TrimRight(p.AuthorityURL, "/") + "/" + tenant
+	// The key covers everything the client is built from, the secret
+	// included (hashed), so reconnecting with new settings gets a new client.
+	key := sha256.Sum256([]byte(p.ID + "\x00" + clientID + "\x00" + authority + "\x00" + secret))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.clients[key]; ok {
+		return c, nil
+	}
 	cred, err := confidential.NewCredFromSecret(secret)
 	if err != nil {
 		return confidential.Client{}, fmt.Errorf("client secret of app %s: %w", clientID, err)
 	}
-	authority := strings.TrimRight(p.AuthorityURL, "/") + "/" + tenant
 	// Instance discovery would call login.microsoftonline.com whatever the
 	// authority; the authority is configured, so it is not needed.
-	return confidential.New(authority, clientID, cred,
+	c, err := confidential.New(authority, clientID, cred,
 		confidential.WithInstanceDiscovery(false),
 		confidential.WithHTTPClient(a.HTTP),
 		confidential.WithCache(tokenCache{store: a.Store, partnerID: p.ID, clientID: clientID}))
+	if err != nil {
+		return c, err
+	}
+	if a.clients == nil {
+		a.clients = map[[sha256.Size]byte]confidential.Client{}
+	}
+	a.clients[key] = c
+	return c, nil
 }
 
 // partnerCenterApp is the single-tenant app, with the partner tenant as authority.
