@@ -126,7 +126,10 @@ func (w *partnerWorkflow) run(ctx workflow.Context) error {
 	for {
 		w.showDetails(ctx)
 		if err := w.pauseOrResumeTenants(ctx); err != nil {
-			return err
+			// Tried for minutes already; the next signal tries again.
+			w.logger.Error("pausing or resuming tenants failed", "error", err)
+			w.state.LastError = &activities.ErrorInfo{Code: "Internal", Cause: err.Error(), At: workflow.Now(ctx),
+				Remediation: "Check that the worker reaches Temporal and PostgreSQL; `cspsync sync` tries again."}
 		}
 		if w.state.Auth == AuthAuthorised && w.state.DiscoveryRequested {
 			w.state.DiscoveryRequested = false
@@ -207,7 +210,7 @@ func (w *partnerWorkflow) fanOutOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Minute,
 		HeartbeatTimeout:    time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 10},
 	})
 }
 

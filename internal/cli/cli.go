@@ -44,7 +44,8 @@ var (
 		EnvVars: []string{config.EnvCAFile}}
 	flagPartner = &cli.StringFlag{Name: "partner", Usage: "partner id (lowercase letters, digits, dashes)",
 		Value: "default", EnvVars: []string{"CSPSYNC_PARTNER"}}
-	flagJSON = &cli.BoolFlag{Name: "json", Usage: "print JSON for machines"}
+	flagJSON          = &cli.BoolFlag{Name: "json", Usage: "print JSON for machines", EnvVars: []string{"CSPSYNC_JSON"}}
+	flagPartnerFilter = &cli.StringFlag{Name: "partner", Usage: "only this partner's rows (default: all partners)", EnvVars: []string{"CSPSYNC_PARTNER"}}
 )
 
 var globalFlags = []cli.Flag{flagDatabaseURL, flagKey, flagKeyFile, flagTemporalAddress, flagTemporalNamespace, flagTaskQueue}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	urfave "github.com/urfave/cli/v2"
 
 	"github.com/cspsync/cspsync/internal/cli"
 	"github.com/cspsync/cspsync/internal/secrets"
@@ -51,5 +52,27 @@ func TestBadInputNamesCauseAndFix(t *testing.T) {
 				assert.Contains(t, err.Error(), w)
 			}
 		})
+	}
+}
+
+// Every flag of every command can also be set from the environment.
+func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
+	var walk func(path string, cmds []*urfave.Command, flags []urfave.Flag)
+	check := func(path string, flags []urfave.Flag) {
+		for _, f := range flags {
+			env, ok := f.(interface{ GetEnvVars() []string })
+			if assert.True(t, ok, "%s --%s", path, f.Names()[0]) {
+				assert.NotEmpty(t, env.GetEnvVars(), "%s --%s has no environment variable", path, f.Names()[0])
+			}
+		}
+	}
+	walk = func(path string, cmds []*urfave.Command, flags []urfave.Flag) {
+		check(path, flags)
+		for _, c := range cmds {
+			walk(path+" "+c.Name, c.Subcommands, c.Flags)
+		}
+	}
+	for _, app := range []*urfave.App{cli.New(), cli.NewWorker()} {
+		walk(app.Name, app.Commands, app.Flags)
 	}
 }

@@ -30,8 +30,8 @@ func devCommand() *cli.Command {
 		&cli.StringFlag{Name: "data-dir", Value: config.DefaultDataDir, Usage: "where the dev setup keeps its key, logs and Temporal state", EnvVars: []string{config.EnvDataDir}},
 		&cli.StringFlag{Name: "temporal-bin", Value: ".bin/temporal", Usage: "the pinned Temporal CLI (built by `make tools`)", EnvVars: []string{"CSPSYNC_TEMPORAL_BIN"}},
 		&cli.StringFlag{Name: "worker-bin", Usage: "the cspsync-worker binary (default: beside this executable)", EnvVars: []string{"CSPSYNC_WORKER_BIN"}},
-		&cli.StringFlag{Name: "partner", Value: "demo", Usage: "partner id to connect"},
-		&cli.StringFlag{Name: "default-relationship", Value: "DAP", Usage: "DAP or GDAP for imported tenants"},
+		&cli.StringFlag{Name: "partner", Value: "demo", Usage: "partner id to connect", EnvVars: []string{"CSPSYNC_DEV_PARTNER"}},
+		&cli.StringFlag{Name: "default-relationship", Value: "DAP", Usage: "DAP or GDAP for imported tenants", EnvVars: []string{"CSPSYNC_DEV_RELATIONSHIP"}},
 	)
 	return &cli.Command{
 		Name:  "dev",

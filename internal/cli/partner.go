@@ -144,8 +144,8 @@ func syncCommand() *cli.Command {
 		Name:  "sync",
 		Usage: "discover the partner's customer tenants now",
 		Flags: []cli.Flag{flagPartner,
-			&cli.BoolFlag{Name: "wait", Usage: "wait until the discovery has finished"},
-			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "how long --wait waits"}},
+			&cli.BoolFlag{Name: "wait", Usage: "wait until the discovery has finished", EnvVars: []string{"CSPSYNC_SYNC_WAIT"}},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "how long --wait waits", EnvVars: []string{"CSPSYNC_SYNC_TIMEOUT"}}},
 		Action: func(c *cli.Context) error {
 			tc, err := dialTemporal(c)
 			if err != nil {

@@ -107,7 +107,7 @@ func customersCommand() *cli.Command {
 			{
 				Name:  "list",
 				Usage: "list PSA customers and their tenants",
-				Flags: []cli.Flag{flagJSON, &cli.StringFlag{Name: "partner", Usage: "only this partner's customers"}},
+				Flags: []cli.Flag{flagJSON, flagPartnerFilter},
 				Action: func(c *cli.Context) error {
 					customers, err := loadCustomers(c, false)
 					if err != nil {
@@ -163,8 +163,8 @@ func errorsCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:  "list",
 			Usage: "list open integration errors (--all includes resolved ones)",
-			Flags: []cli.Flag{flagJSON, &cli.BoolFlag{Name: "all", Usage: "include resolved errors"},
-				&cli.StringFlag{Name: "partner", Usage: "only this partner's errors"}},
+			Flags: []cli.Flag{flagJSON, flagPartnerFilter,
+				&cli.BoolFlag{Name: "all", Usage: "include resolved errors", EnvVars: []string{"CSPSYNC_ERRORS_ALL"}}},
 			Action: func(c *cli.Context) error {
 				st, err := openStore(c)
 				if err != nil {

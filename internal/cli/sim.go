@@ -26,7 +26,8 @@ var (
 
 func simFlags() []cli.Flag {
 	return []cli.Flag{flagSimAddr, flagSimScenario, flagSimTenants, flagSimGDAP, flagSimSeed, flagSimUsers,
-		&cli.StringFlag{Name: "state-dir", Value: config.DefaultDataDir + "/sim", Usage: "where the simulator keeps its CA and state"}}
+		&cli.StringFlag{Name: "state-dir", Value: config.DefaultDataDir + "/sim", Usage: "where the simulator keeps its CA and state",
+			EnvVars: []string{"CSPSYNC_SIM_STATE_DIR"}}}
 }
 
 func scenarioFrom(c *cli.Context) (sim.Scenario, error) {

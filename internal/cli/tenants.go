@@ -24,7 +24,7 @@ func tenantsCommand() *cli.Command {
 			{
 				Name:  "list",
 				Usage: "list tenants with relationship, consent, state and last sync",
-				Flags: []cli.Flag{flagJSON, &cli.StringFlag{Name: "partner", Usage: "only this partner's tenants"}},
+				Flags: []cli.Flag{flagJSON, flagPartnerFilter},
 				Action: func(c *cli.Context) error {
 					tenants, err := loadCustomers(c, true)
 					if err != nil {
