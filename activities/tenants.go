@@ -3,9 +3,11 @@ package activities
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cspsync/cspsync/internal/store"
 )
@@ -91,23 +93,34 @@ func (a *Activities) ResumeTenants(ctx context.Context, partnerID string) (int, 
 	})
 }
 
+// fanOut is how many tenant workflows are started or signalled at once.
+const fanOut = 16
+
 func (a *Activities) eachTenant(ctx context.Context, partnerID string, fn func(store.Customer) error) (int, error) {
 	customers, err := a.Store.ListCustomers(ctx, partnerID)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fanOut)
+	var done atomic.Int64
 	for _, c := range customers {
 		if c.TenantID == "" {
 			continue
 		}
-		if err := fn(c); err != nil {
-			return n, fmt.Errorf("tenant %s: %w", c.TenantID, err)
+		if gctx.Err() != nil {
+			break
 		}
-		n++
-		if n%100 == 0 {
-			activity.RecordHeartbeat(ctx, n)
-		}
+		g.Go(func() error {
+			if err := fn(c); err != nil {
+				return fmt.Errorf("tenant %s: %w", c.TenantID, err)
+			}
+			if n := done.Add(1); n%100 == 0 {
+				activity.RecordHeartbeat(ctx, n)
+			}
+			return nil
+		})
 	}
-	return n, nil
+	err = g.Wait()
+	return int(done.Load()), err
 }

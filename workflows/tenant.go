@@ -30,8 +30,6 @@ const (
 
 // Payloads of the tenant signals.
 type (
-	// TenantDiscovered refreshes what discovery knows of the tenant.
-	TenantDiscovered struct{ CustomerName string }
 	// ConsentChange reports admin consent granted or revoked.
 	ConsentChange struct{ Granted bool }
 	// RelationshipChange overrides DAP or GDAP.
@@ -42,12 +40,11 @@ type (
 
 // Signals and query of the tenant workflow.
 var (
-	SignalTenantDiscovered = Signal[TenantDiscovered]{Name: "tenant-discovered"}
-	SignalConsent          = Signal[ConsentChange]{Name: "consent"}
-	SignalRelationship     = Signal[RelationshipChange]{Name: "relationship"}
-	SignalPause            = Signal[PauseRequest]{Name: "pause"}
-	SignalResume           = Signal[struct{}]{Name: "resume"}
-	SignalSync             = Signal[struct{}]{Name: "sync"}
+	SignalConsent      = Signal[ConsentChange]{Name: "consent"}
+	SignalRelationship = Signal[RelationshipChange]{Name: "relationship"}
+	SignalPause        = Signal[PauseRequest]{Name: "pause"}
+	SignalResume       = Signal[struct{}]{Name: "resume"}
+	SignalSync         = Signal[struct{}]{Name: "sync"}
 )
 
 // QueryTenantState returns the TenantState.
@@ -135,11 +132,6 @@ type tenantWorkflow struct {
 
 func (w *tenantWorkflow) selector(ctx workflow.Context) workflow.Selector {
 	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(SignalTenantDiscovered.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
-		if v := SignalTenantDiscovered.Receive(ctx, c); v.CustomerName != "" {
-			w.s.CustomerName = v.CustomerName
-		}
-	})
 	sel.AddReceive(SignalConsent.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
 		if SignalConsent.Receive(ctx, c).Granted {
 			w.s.Consent = ConsentGranted

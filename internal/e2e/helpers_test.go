@@ -25,13 +25,13 @@ import (
 
 // runCLI runs `cspsync args...` in-process against the stack and returns
 // what it printed (stdout, then stderr).
-func runCLI(t *testing.T, s *testenv.Stack, args ...string) (string, error) {
+func runCLI(t testing.TB, s *testenv.Stack, args ...string) (string, error) {
 	t.Helper()
 	out, errOut, err := runCLISplit(t, s, args...)
 	return out + errOut, err
 }
 
-func runCLISplit(t *testing.T, s *testenv.Stack, args ...string) (string, string, error) {
+func runCLISplit(t testing.TB, s *testenv.Stack, args ...string) (string, string, error) {
 	t.Helper()
 	app := cli.New()
 	var out, errOut bytes.Buffer
@@ -48,7 +48,7 @@ type connectOpts struct {
 }
 
 // connect runs `cspsync connect` for the simulator's partner and returns the sign-in link.
-func connect(t *testing.T, s *testenv.Stack, o connectOpts) string {
+func connect(t testing.TB, s *testenv.Stack, o connectOpts) string {
 	t.Helper()
 	if o.pcSecret == "" {
 		o.pcSecret = sim.DefaultPCSecret
@@ -81,7 +81,7 @@ func connect(t *testing.T, s *testenv.Stack, o connectOpts) string {
 
 // signIn completes the simulator's sign-in (password + MFA) and delivers the
 // redirect to the worker's callback; it returns the callback's status and page.
-func signIn(t *testing.T, s *testenv.Stack, authorizeURL string) (int, string, string) {
+func signIn(t testing.TB, s *testenv.Stack, authorizeURL string) (int, string, string) {
 	t.Helper()
 	redirect, err := sim.SignIn(context.Background(), s.HTTP, authorizeURL, sim.DefaultAdminUPN, sim.DefaultAdminPassword, sim.DefaultMFACode)
 	require.NoError(t, err)
@@ -90,7 +90,7 @@ func signIn(t *testing.T, s *testenv.Stack, authorizeURL string) (int, string, s
 }
 
 // waitPartner polls the partner workflow until cond holds.
-func waitPartner(t *testing.T, s *testenv.Stack, partner string, d time.Duration, cond func(workflows.PartnerState) bool) workflows.PartnerState {
+func waitPartner(t testing.TB, s *testenv.Stack, partner string, d time.Duration, cond func(workflows.PartnerState) bool) workflows.PartnerState {
 	t.Helper()
 	var last workflows.PartnerState
 	ok := assert.Eventually(t, func() bool {
@@ -120,7 +120,7 @@ func tokenRequests(s *testenv.Stack) int {
 
 // waitTenants polls the store's mirror of the tenant workflows until cond
 // holds for the partner's tenants, keyed by tenant id.
-func waitTenants(t *testing.T, s *testenv.Stack, d time.Duration, cond func(map[string]store.Customer) bool) map[string]store.Customer {
+func waitTenants(t testing.TB, s *testenv.Stack, d time.Duration, cond func(map[string]store.Customer) bool) map[string]store.Customer {
 	t.Helper()
 	var last map[string]store.Customer
 	ok := assert.Eventually(t, func() bool {
@@ -160,7 +160,7 @@ func allIn(ts map[string]store.Customer, state string, tenants ...sim.Tenant) bo
 }
 
 // authorise connects the partner, signs in and waits for the first discovery.
-func authorise(t *testing.T, s *testenv.Stack, o connectOpts) {
+func authorise(t testing.TB, s *testenv.Stack, o connectOpts) {
 	t.Helper()
 	o.partner = "acme"
 	before := 0
