@@ -95,17 +95,17 @@ func (tc TenantClient) EnsureTenant(ctx context.Context, partnerID string, t act
 
 // PauseTenant pauses a tenant's workflow.
 func (tc TenantClient) PauseTenant(ctx context.Context, partnerID, tenantID, reason string) error {
-	return ignoreNotFound(SignalPause.Send(ctx, tc.Client, TenantWorkflowID(partnerID, tenantID), PauseRequest{Reason: reason}))
+	return IgnoreNotFound(SignalPause.Send(ctx, tc.Client, TenantWorkflowID(partnerID, tenantID), PauseRequest{Reason: reason}))
 }
 
 // ResumeTenant resumes a tenant's workflow.
 func (tc TenantClient) ResumeTenant(ctx context.Context, partnerID, tenantID string) error {
-	return ignoreNotFound(SignalResume.Send(ctx, tc.Client, TenantWorkflowID(partnerID, tenantID), struct{}{}))
+	return IgnoreNotFound(SignalResume.Send(ctx, tc.Client, TenantWorkflowID(partnerID, tenantID), struct{}{}))
 }
 
-// ignoreNotFound: a tenant whose workflow is not running yet gets one at the
-// next discovery, so there is nothing to pause or resume.
-func ignoreNotFound(err error) error {
+// IgnoreNotFound drops the error of signalling a tenant whose workflow is not
+// running yet: discovery starts it with the state the store holds.
+func IgnoreNotFound(err error) error {
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return nil

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/cspsync/cspsync/internal/config"
@@ -80,12 +79,7 @@ func (c *Control) signalTenant(ctx context.Context, cu store.Customer, send func
 	if cu.PartnerID == "" {
 		return nil
 	}
-	err := send(workflows.TenantWorkflowID(cu.PartnerID, cu.TenantID))
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return nil
-	}
-	return err
+	return workflows.IgnoreNotFound(send(workflows.TenantWorkflowID(cu.PartnerID, cu.TenantID)))
 }
 
 // Disconnect forgets the partner's tokens; its workflow pauses every tenant

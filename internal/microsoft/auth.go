@@ -129,11 +129,7 @@ func (a *Auth) client(p store.Partner, clientID, secret, tenant string) (confide
 
 // partnerCenterApp is the single-tenant app, with the partner tenant as authority.
 func (a *Auth) partnerCenterApp(ctx context.Context, partnerID string) (confidential.Client, store.Partner, error) {
-	p, err := a.Store.GetPartner(ctx, partnerID)
-	if err != nil {
-		return confidential.Client{}, p, err
-	}
-	sec, err := a.Store.PartnerSecrets(ctx, partnerID)
+	p, sec, err := a.partner(ctx, partnerID)
 	if err != nil {
 		return confidential.Client{}, p, err
 	}
@@ -143,15 +139,21 @@ func (a *Auth) partnerCenterApp(ctx context.Context, partnerID string) (confiden
 
 // graphApp is the multi-tenant app; each call names the customer tenant.
 func (a *Auth) graphApp(ctx context.Context, partnerID string) (confidential.Client, error) {
-	p, err := a.Store.GetPartner(ctx, partnerID)
-	if err != nil {
-		return confidential.Client{}, err
-	}
-	sec, err := a.Store.PartnerSecrets(ctx, partnerID)
+	p, sec, err := a.partner(ctx, partnerID)
 	if err != nil {
 		return confidential.Client{}, err
 	}
 	return a.client(p, p.GraphClientID, sec.GraphClientSecret, "organizations")
+}
+
+// partner reads a partner's configuration and opens its secrets.
+func (a *Auth) partner(ctx context.Context, partnerID string) (store.Partner, store.Secrets, error) {
+	p, err := a.Store.GetPartner(ctx, partnerID)
+	if err != nil {
+		return p, store.Secrets{}, err
+	}
+	sec, err := a.Store.PartnerSecrets(ctx, partnerID)
+	return p, sec, err
 }
 
 // RandomToken returns 32 random bytes, base64url: state values and verifiers.
