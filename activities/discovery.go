@@ -7,12 +7,10 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/store"
 )
-
-// OpDiscovery names tenant discovery in integration_errors.
-const OpDiscovery = "discovery"
 
 // DiscoveryResult counts what one discovery did.
 type DiscoveryResult struct {
@@ -30,11 +28,11 @@ type DiscoveryResult struct {
 // yet saved.
 func (a *Activities) DiscoverTenants(ctx context.Context, partnerID string) (DiscoveryResult, error) {
 	var res DiscoveryResult
-	p, err := a.Store.GetPartner(ctx, partnerID)
+	creds, err := a.Store.Credentials(ctx, partnerID)
 	if err != nil {
 		return res, err
 	}
-	pc := a.Auth.PartnerCenter(partnerID, p.PartnerCenterURL)
+	pc := a.Auth.PartnerCenter(creds)
 	stored, err := a.Store.DiscoveryCursor(ctx, partnerID)
 	if err != nil {
 		return res, err
@@ -50,7 +48,7 @@ func (a *Activities) DiscoverTenants(ctx context.Context, partnerID string) (Dis
 	for {
 		items, next, err := pc.CustomersPage(ctx, at, a.DiscoveryPageSize)
 		if err != nil {
-			return res, a.fail(ctx, partnerID, "", OpDiscovery, err)
+			return res, a.fail(ctx, partnerID, "", domain.OpDiscovery, err)
 		}
 		tenants := make([]store.DiscoveredTenant, 0, len(items))
 		for _, c := range items {
@@ -81,7 +79,7 @@ func (a *Activities) DiscoverTenants(ctx context.Context, partnerID string) (Dis
 	if err := a.Store.FinishDiscovery(ctx, partnerID); err != nil {
 		return res, err
 	}
-	if err := a.Store.ResolveErrors(ctx, partnerID, "", OpDiscovery); err != nil {
+	if err := a.Store.ResolveErrors(ctx, partnerID, "", domain.OpDiscovery); err != nil {
 		return res, err
 	}
 	return res, nil

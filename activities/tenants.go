@@ -7,13 +7,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"golang.org/x/sync/errgroup"
 
+	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/parallel"
 	"github.com/cspsync/cspsync/internal/store"
 )
-
-// OpSync names a tenant sync in integration_errors.
-const OpSync = "sync"
 
 // TenantSettings tune every tenant workflow of a partner.
 type TenantSettings struct {
@@ -34,8 +32,8 @@ type TenantControl interface {
 type TenantInfo struct {
 	TenantID     string
 	CustomerName string
-	Relationship string
-	Consent      string
+	Relationship domain.Relationship
+	Consent      domain.Consent
 }
 
 // TenantSyncResult is what one tenant sync found.
@@ -47,18 +45,18 @@ type TenantSyncResult struct {
 // are classified: missing consent sends the tenant back to AwaitingConsent,
 // unusable credentials pause the partner's tenants.
 func (a *Activities) SyncTenant(ctx context.Context, partnerID, tenantID string) (TenantSyncResult, error) {
-	p, err := a.Store.GetPartner(ctx, partnerID)
+	creds, err := a.Store.Credentials(ctx, partnerID)
 	if err != nil {
 		return TenantSyncResult{}, err
 	}
-	org, err := a.Auth.Organization(ctx, partnerID, tenantID, p.GraphURL)
+	org, err := a.Auth.Organization(ctx, creds, tenantID)
 	if err != nil {
-		return TenantSyncResult{}, a.fail(ctx, partnerID, tenantID, OpSync, err)
+		return TenantSyncResult{}, a.fail(ctx, partnerID, tenantID, domain.OpSync, err)
 	}
 	if err := a.Store.MarkTenantSynced(ctx, tenantID); err != nil {
 		return TenantSyncResult{}, err
 	}
-	if err := a.Store.ResolveErrors(ctx, partnerID, tenantID, OpSync); err != nil {
+	if err := a.Store.ResolveErrors(ctx, partnerID, tenantID, domain.OpSync); err != nil {
 		return TenantSyncResult{}, err
 	}
 	return TenantSyncResult{Organization: org}, nil
@@ -66,7 +64,7 @@ func (a *Activities) SyncTenant(ctx context.Context, partnerID, tenantID string)
 
 // RecordTenantState mirrors a tenant workflow's state into the store, for the
 // CLI, the consent page and `cspsync check`. Run as a local activity.
-func (a *Activities) RecordTenantState(ctx context.Context, tenantID, state, reason string) error {
+func (a *Activities) RecordTenantState(ctx context.Context, tenantID string, state domain.TenantState, reason string) error {
 	return a.Store.RecordTenantState(ctx, tenantID, state, reason)
 }
 
@@ -101,26 +99,21 @@ func (a *Activities) eachTenant(ctx context.Context, partnerID string, fn func(s
 	if err != nil {
 		return 0, err
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(fanOut)
-	var done atomic.Int64
+	linked := customers[:0]
 	for _, c := range customers {
-		if c.TenantID == "" {
-			continue
+		if c.TenantID != "" {
+			linked = append(linked, c)
 		}
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			if err := fn(c); err != nil {
-				return fmt.Errorf("tenant %s: %w", c.TenantID, err)
-			}
-			if n := done.Add(1); n%100 == 0 {
-				activity.RecordHeartbeat(ctx, n)
-			}
-			return nil
-		})
 	}
-	err = g.Wait()
+	var done atomic.Int64
+	err = parallel.Each(ctx, linked, fanOut, func(_ context.Context, c store.Customer) error {
+		if err := fn(c); err != nil {
+			return fmt.Errorf("tenant %s: %w", c.TenantID, err)
+		}
+		if n := done.Add(1); n%100 == 0 {
+			activity.RecordHeartbeat(ctx, n)
+		}
+		return nil
+	})
 	return int(done.Load()), err
 }

@@ -37,22 +37,11 @@ func EnsurePartner(ctx context.Context, c client.Client, taskQueue, partnerID st
 // SignalPartner delivers a signal, starting the partner's workflow first if
 // it is not running (for instance after it was terminated by hand).
 func SignalPartner[T any](ctx context.Context, c client.Client, taskQueue, partnerID string, s Signal[T], v T) error {
-	_, err := c.SignalWithStartWorkflow(ctx, PartnerWorkflowID(partnerID), s.Name, v,
-		partnerStartOptions(taskQueue, partnerID), PartnerWorkflow, PartnerInput{PartnerID: partnerID})
+	err := s.SignalWithStart(ctx, c, partnerStartOptions(taskQueue, partnerID), PartnerWorkflow, PartnerInput{PartnerID: partnerID}, v)
 	if err != nil {
 		return fmt.Errorf("signalling %s to %s: %w", s.Name, PartnerWorkflowID(partnerID), err)
 	}
 	return nil
-}
-
-// QueryPartner returns the partner workflow's state.
-func QueryPartner(ctx context.Context, c client.Client, partnerID string) (PartnerState, error) {
-	var st PartnerState
-	v, err := c.QueryWorkflow(ctx, PartnerWorkflowID(partnerID), "", QueryPartnerState)
-	if err != nil {
-		return st, err
-	}
-	return st, v.Get(&st)
 }
 
 // TenantClient starts and signals tenant workflows; the activities use it
@@ -77,7 +66,7 @@ func (tc TenantClient) startOptions(partnerID string, t activities.TenantInfo) c
 		StaticSummary:            "Tenant " + name,
 		StaticDetails:            "Consent, sync and recovery of tenant " + t.TenantID + " for partner " + partnerID,
 		TypedSearchAttributes: temporal.NewSearchAttributes(SearchPartnerID.ValueSet(partnerID), SearchTenantID.ValueSet(t.TenantID),
-			SearchCustomerName.ValueSet(t.CustomerName), SearchRelationship.ValueSet(t.Relationship)),
+			SearchCustomerName.ValueSet(t.CustomerName), SearchRelationship.ValueSet(string(t.Relationship))),
 	}
 }
 
@@ -111,14 +100,4 @@ func IgnoreNotFound(err error) error {
 		return nil
 	}
 	return err
-}
-
-// QueryTenant returns a tenant workflow's state.
-func QueryTenant(ctx context.Context, c client.Client, partnerID, tenantID string) (TenantState, error) {
-	var st TenantState
-	v, err := c.QueryWorkflow(ctx, TenantWorkflowID(partnerID, tenantID), "", QueryTenantState)
-	if err != nil {
-		return st, err
-	}
-	return st, v.Get(&st)
 }

@@ -9,31 +9,27 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cspsync/cspsync/activities"
+	"github.com/cspsync/cspsync/internal/domain"
 )
 
-// Partner authorisation states, as the workflow tracks them.
-const (
-	AuthPending              = "AwaitingAuthorisation"
-	AuthAuthorised           = "Authorised"
-	AuthNeedsReauthorisation = "NeedsReauthorisation"
-)
-
-// Signals and query of the partner workflow.
+// Messages of the partner workflow.
 var (
 	// SignalAuthorised: the partner admin completed sign-in; tokens are in the store.
 	SignalAuthorised = Signal[struct{}]{Name: "authorised"}
 	// SignalAuthorisationFailed: the sign-in came back with a Microsoft error.
-	SignalAuthorisationFailed = Signal[activities.ErrorInfo]{Name: "authorisation-failed"}
+	SignalAuthorisationFailed = Signal[domain.ErrorInfo]{Name: "authorisation-failed"}
 	// SignalDiscover: run tenant discovery now.
 	SignalDiscover = Signal[struct{}]{Name: "discover"}
 	// SignalNeedsReauthorisation: a tenant found the partner's credentials unusable.
-	SignalNeedsReauthorisation = Signal[activities.ErrorInfo]{Name: "needs-reauthorisation"}
+	SignalNeedsReauthorisation = Signal[domain.ErrorInfo]{Name: "needs-reauthorisation"}
 	// SignalDisconnected: `cspsync disconnect` removed the partner's tokens.
 	SignalDisconnected = Signal[struct{}]{Name: "disconnected"}
+	// QueryPartnerState returns the PartnerState.
+	QueryPartnerState = Query[PartnerState]{Name: "state"}
+	// UpdateDiscover runs a discovery and returns its counts once it has
+	// finished; refused while the partner is not authorised.
+	UpdateDiscover = Update[struct{}, activities.DiscoveryResult]{Name: "discover-and-wait"}
 )
-
-// QueryPartnerState returns the PartnerState.
-const QueryPartnerState = "state"
 
 // PartnerWorkflowID is the readable id of a partner's entity workflow.
 func PartnerWorkflowID(partnerID string) string { return "partner/" + partnerID }
@@ -57,12 +53,12 @@ type PartnerInput struct {
 // PartnerState is everything the partner workflow carries across
 // continue-as-new: no secrets and nothing that grows with the tenants.
 type PartnerState struct {
-	Auth               string
+	Auth               domain.AuthState
 	DiscoveryRequested bool
 	Discoveries        int
 	LastDiscovery      *activities.DiscoveryResult
 	LastDiscoveryAt    time.Time
-	LastError          *activities.ErrorInfo
+	LastError          *domain.ErrorInfo
 	// TenantsPaused is true while the tenant workflows are paused for lack of
 	// a usable authorisation.
 	TenantsPaused bool
@@ -73,15 +69,19 @@ type PartnerState struct {
 // next discovery request. It continues as new after each discovery so its
 // history stays small.
 func PartnerWorkflow(ctx workflow.Context, in PartnerInput) error {
-	w := &partnerWorkflow{in: in, state: in.State}
+	w := &partnerWorkflow{in: in, state: in.State, wake: workflow.NewBufferedChannel(ctx, 1),
+		authorisedCh: SignalAuthorised.Channel(ctx)}
 	if w.state.Auth == "" {
-		w.state.Auth = AuthPending
+		w.state.Auth = domain.AuthPending
 	}
 	if w.in.Settings.DiscoveryHeartbeat <= 0 {
 		w.in.Settings.DiscoveryHeartbeat = 30 * time.Second
 	}
 	w.logger = log.With(workflow.GetLogger(ctx), "partner", in.PartnerID)
-	if err := workflow.SetQueryHandler(ctx, QueryPartnerState, func() (PartnerState, error) { return w.state, nil }); err != nil {
+	if err := QueryPartnerState.Handle(ctx, func() (PartnerState, error) { return w.state, nil }); err != nil {
+		return err
+	}
+	if err := UpdateDiscover.Handle(ctx, w.discoverAndWait, w.validateDiscover); err != nil {
 		return err
 	}
 	return w.run(ctx)
@@ -91,59 +91,126 @@ type partnerWorkflow struct {
 	in     PartnerInput
 	state  PartnerState
 	logger log.Logger
+
+	// What Updates wait on, within this run (continue-as-new waits for them).
+	attempts    int               // discoveries tried in this run
+	lastErr     *domain.ErrorInfo // how the last of them ended
+	discovering bool
+	wanted      bool             // an Update asked for a discovery that has not started yet
+	wake        workflow.Channel // wakes the main loop for it
+	// authorisedCh holds an authorisation the main loop has not taken yet
+	// (validators cannot look channels up themselves).
+	authorisedCh workflow.ReceiveChannel
 }
 
-func (w *partnerWorkflow) run(ctx workflow.Context) error {
+func (w *partnerWorkflow) selector(ctx workflow.Context) workflow.Selector {
 	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(SignalAuthorised.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
-		SignalAuthorised.Receive(ctx, c)
+	SignalAuthorised.Select(ctx, sel, func(struct{}) {
 		w.logger.Info("partner authorised")
-		w.state.Auth = AuthAuthorised
+		w.state.Auth = domain.AuthAuthorised
 		w.state.LastError = nil
 		w.state.DiscoveryRequested = true
 	})
-	sel.AddReceive(SignalAuthorisationFailed.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
-		info := SignalAuthorisationFailed.Receive(ctx, c)
+	SignalAuthorisationFailed.Select(ctx, sel, func(info domain.ErrorInfo) {
 		w.logger.Warn("authorisation failed", "code", info.Code)
-		w.state.Auth = AuthNeedsReauthorisation
+		w.state.Auth = domain.AuthNeedsReauthorisation
 		w.state.LastError = &info
 	})
-	sel.AddReceive(SignalDiscover.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
-		SignalDiscover.Receive(ctx, c)
-		w.state.DiscoveryRequested = true
-	})
-	sel.AddReceive(SignalNeedsReauthorisation.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
-		info := SignalNeedsReauthorisation.Receive(ctx, c)
+	SignalDiscover.Select(ctx, sel, func(struct{}) { w.state.DiscoveryRequested = true })
+	SignalNeedsReauthorisation.Select(ctx, sel, func(info domain.ErrorInfo) {
 		w.logger.Warn("a tenant reported unusable partner credentials", "code", info.Code)
-		w.state.Auth = AuthNeedsReauthorisation
+		w.state.Auth = domain.AuthNeedsReauthorisation
 		w.state.LastError = &info
 	})
-	sel.AddReceive(SignalDisconnected.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
-		SignalDisconnected.Receive(ctx, c)
-		w.state.Auth = AuthPending
-	})
+	SignalDisconnected.Select(ctx, sel, func(struct{}) { w.state.Auth = domain.AuthPending })
+	sel.AddReceive(w.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+	return sel
+}
 
+func (w *partnerWorkflow) run(ctx workflow.Context) error {
+	sel := w.selector(ctx)
 	for {
 		w.showDetails(ctx)
 		if err := w.pauseOrResumeTenants(ctx); err != nil {
 			// Tried for minutes already; the next signal tries again.
 			w.logger.Error("pausing or resuming tenants failed", "error", err)
-			w.state.LastError = &activities.ErrorInfo{Code: "Internal", Cause: err.Error(), At: workflow.Now(ctx),
+			w.state.LastError = &domain.ErrorInfo{Code: "Internal", Cause: err.Error(), At: workflow.Now(ctx),
 				Remediation: "Check that the worker reaches Temporal and PostgreSQL; `cspsync sync` tries again."}
 		}
-		if w.state.Auth == AuthAuthorised && w.state.DiscoveryRequested {
-			w.state.DiscoveryRequested = false
+		if w.state.Auth == domain.AuthAuthorised && (w.state.DiscoveryRequested || w.wanted) {
+			w.state.DiscoveryRequested, w.wanted = false, false
 			w.discover(ctx)
-			return w.continueAsNew(ctx, sel)
+			if w.wanted {
+				continue // an Update asked for another discovery meanwhile: run it in this run
+			}
+			if done, err := w.continueAsNew(ctx, sel); done {
+				return err
+			}
+			continue
 		}
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			return w.continueAsNew(ctx, sel)
+			if done, err := w.continueAsNew(ctx, sel); done {
+				return err
+			}
+			continue
 		}
 		sel.Select(ctx)
 	}
 }
 
+// authorised is true when the partner is authorised, or its authorisation
+// has arrived and the main loop is about to take it.
+func (w *partnerWorkflow) authorised() bool {
+	return w.state.Auth == domain.AuthAuthorised || w.authorisedCh.Len() > 0
+}
+
+// validateDiscover refuses a discovery Update the partner cannot run now.
+func (w *partnerWorkflow) validateDiscover(workflow.Context, struct{}) error {
+	if w.authorised() {
+		return nil
+	}
+	return fmt.Errorf("partner %s is %s: %s", w.in.PartnerID, w.state.Auth, w.nextStep())
+}
+
+// discoverAndWait asks for a discovery that starts after the request and
+// returns its counts, or the failure it met.
+func (w *partnerWorkflow) discoverAndWait(ctx workflow.Context, _ struct{}) (activities.DiscoveryResult, error) {
+	target := w.attempts + 1
+	if w.discovering {
+		target++ // the running one started before this request
+	}
+	w.wanted = true
+	w.wake.SendAsync(struct{}{})
+	err := workflow.Await(ctx, func() bool { return w.attempts >= target || !w.authorised() })
+	switch {
+	case err != nil:
+		return activities.DiscoveryResult{}, err
+	case w.attempts < target:
+		return activities.DiscoveryResult{}, temporal.NewApplicationError(
+			fmt.Sprintf("partner %s became %s before the discovery ran: %s", w.in.PartnerID, w.state.Auth, w.nextStep()),
+			"NotAuthorised")
+	case w.lastErr != nil:
+		e := w.lastErr
+		return activities.DiscoveryResult{}, temporal.NewApplicationError(e.Code+": "+e.Cause+" "+e.Remediation, "DiscoveryFailed", *e)
+	}
+	return *w.state.LastDiscovery, nil
+}
+
+// nextStep says what the partner's administrator must do.
+func (w *partnerWorkflow) nextStep() string {
+	if e := w.state.LastError; e != nil && w.state.Auth == domain.AuthNeedsReauthorisation {
+		return e.Code + ": " + e.Remediation
+	}
+	if w.state.Auth == domain.AuthNeedsReauthorisation {
+		return "authorise again with `cspsync connect`"
+	}
+	return "complete the sign-in from `cspsync connect`"
+}
+
 func (w *partnerWorkflow) discover(ctx workflow.Context) {
+	w.discovering = true
+	defer func() { w.discovering = false; w.attempts++ }()
+	w.lastErr = nil
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Hour,
 		HeartbeatTimeout:    w.in.Settings.DiscoveryHeartbeat,
@@ -152,12 +219,11 @@ func (w *partnerWorkflow) discover(ctx workflow.Context) {
 			BackoffCoefficient:     2,
 			MaximumInterval:        5 * time.Minute,
 			MaximumAttempts:        12,
-			NonRetryableErrorTypes: []string{activities.ErrReauthorise, activities.ErrAwaitConsent, activities.ErrNeedsFix},
+			NonRetryableErrorTypes: domain.Permanent(),
 		},
 	})
-	var a *activities.Activities
 	var res activities.DiscoveryResult
-	err := workflow.ExecuteActivity(actx, a.DiscoverTenants, w.in.PartnerID).Get(ctx, &res)
+	err := workflow.ExecuteActivity(actx, acts.DiscoverTenants, w.in.PartnerID).Get(ctx, &res)
 	if err == nil {
 		w.logger.Info("discovery finished", "tenants", res.Tenants, "inserted", res.Inserted)
 		w.state.Discoveries++
@@ -165,19 +231,20 @@ func (w *partnerWorkflow) discover(ctx workflow.Context) {
 		w.state.LastDiscoveryAt = workflow.Now(ctx)
 		w.state.LastError = nil
 		// Every discovered tenant gets its own long-running workflow.
-		err = workflow.ExecuteActivity(w.fanOutOptions(ctx), a.EnsureTenants, w.in.PartnerID, w.in.Settings.Tenant).Get(ctx, nil)
+		err = workflow.ExecuteActivity(w.fanOutOptions(ctx), acts.EnsureTenants, w.in.PartnerID, w.in.Settings.Tenant).Get(ctx, nil)
 		if err == nil {
 			return
 		}
 	}
 	info, kind, ok := activities.ErrorInfoOf(err)
 	if !ok {
-		info = activities.ErrorInfo{Code: "Internal", Cause: err.Error(), Remediation: "See the worker log; run `cspsync sync` to try again."}
+		info = domain.ErrorInfo{Code: "Internal", Cause: err.Error(), Remediation: "See the worker log; run `cspsync sync` to try again."}
 	}
 	info.At = workflow.Now(ctx)
 	w.state.LastError = &info
-	if kind == activities.ErrReauthorise {
-		w.state.Auth = AuthNeedsReauthorisation
+	w.lastErr = &info
+	if kind == domain.Reauthorise {
+		w.state.Auth = domain.AuthNeedsReauthorisation
 	}
 	w.logger.Warn("discovery failed", "code", info.Code, "type", kind)
 }
@@ -185,19 +252,18 @@ func (w *partnerWorkflow) discover(ctx workflow.Context) {
 // pauseOrResumeTenants keeps the tenants in step with the partner: paused
 // while it cannot authenticate, resumed (with their state intact) once it can.
 func (w *partnerWorkflow) pauseOrResumeTenants(ctx workflow.Context) error {
-	var a *activities.Activities
 	switch {
-	case w.state.Auth != AuthAuthorised && !w.state.TenantsPaused && w.state.Discoveries > 0:
-		reason := "the partner is " + w.state.Auth
+	case w.state.Auth != domain.AuthAuthorised && !w.state.TenantsPaused && w.state.Discoveries > 0:
+		reason := "the partner is " + string(w.state.Auth)
 		if e := w.state.LastError; e != nil {
 			reason += " (" + e.Code + ": " + e.Remediation + ")"
 		}
-		if err := workflow.ExecuteActivity(w.fanOutOptions(ctx), a.PauseTenants, w.in.PartnerID, reason).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(w.fanOutOptions(ctx), acts.PauseTenants, w.in.PartnerID, reason).Get(ctx, nil); err != nil {
 			return err
 		}
 		w.state.TenantsPaused = true
-	case w.state.Auth == AuthAuthorised && w.state.TenantsPaused:
-		if err := workflow.ExecuteActivity(w.fanOutOptions(ctx), a.ResumeTenants, w.in.PartnerID).Get(ctx, nil); err != nil {
+	case w.state.Auth == domain.AuthAuthorised && w.state.TenantsPaused:
+		if err := workflow.ExecuteActivity(w.fanOutOptions(ctx), acts.ResumeTenants, w.in.PartnerID).Get(ctx, nil); err != nil {
 			return err
 		}
 		w.state.TenantsPaused = false
@@ -215,15 +281,20 @@ func (w *partnerWorkflow) fanOutOptions(ctx workflow.Context) workflow.Context {
 }
 
 // continueAsNew drains signals that arrived meanwhile into the state, so
-// none is lost, and starts a fresh run with it.
-func (w *partnerWorkflow) continueAsNew(ctx workflow.Context, sel workflow.Selector) error {
+// none is lost, waits for Updates to finish and starts a fresh run. It
+// returns false, without continuing, when an Update asks for a discovery
+// meanwhile: that discovery runs in this run first.
+func (w *partnerWorkflow) continueAsNew(ctx workflow.Context, sel workflow.Selector) (bool, error) {
 	for sel.HasPending() {
 		sel.Select(ctx)
 	}
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
-		return err
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) || w.wanted }); err != nil {
+		return true, err
 	}
-	return workflow.NewContinueAsNewError(ctx, PartnerWorkflow, PartnerInput{
+	if w.wanted {
+		return false, nil
+	}
+	return true, workflow.NewContinueAsNewError(ctx, PartnerWorkflow, PartnerInput{
 		PartnerID: w.in.PartnerID, Settings: w.in.Settings, State: w.state})
 }
 

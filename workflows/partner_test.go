@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cspsync/cspsync/activities"
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/workflows"
 )
 
@@ -59,13 +60,13 @@ func TestPartnerWaitsForAuthorisationThenDiscoversAndContinuesAsNew(t *testing.T
 
 	env.RegisterDelayedCallback(func() {
 		// Nothing ran before authorisation.
-		assert.Equal(t, workflows.AuthPending, query[workflows.PartnerState](t, env, workflows.QueryPartnerState).Auth)
+		assert.Equal(t, domain.AuthPending, query[workflows.PartnerState](t, env, workflows.QueryPartnerState.Name).Auth)
 		env.SignalWorkflow(workflows.SignalAuthorised.Name, struct{}{})
 	}, time.Hour)
 	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme"})
 
 	st := continuedState(t, env)
-	assert.Equal(t, workflows.AuthAuthorised, st.Auth)
+	assert.Equal(t, domain.AuthAuthorised, st.Auth)
 	assert.Equal(t, 1, st.Discoveries)
 	assert.Equal(t, 7, st.LastDiscovery.Tenants)
 	assert.False(t, st.DiscoveryRequested)
@@ -78,15 +79,15 @@ func TestPartnerReauthoriseFailureStopsWithoutRetrying(t *testing.T) {
 	calls := 0
 	env.OnActivity(a.DiscoverTenants, mock.Anything, "acme").Return(func(context.Context, string) (activities.DiscoveryResult, error) {
 		calls++
-		return activities.DiscoveryResult{}, temporal.NewNonRetryableApplicationError("AADSTS50173: revoked", activities.ErrReauthorise, nil,
-			activities.ErrorInfo{Code: "AADSTS50173", Remediation: "Authorise again"})
+		return activities.DiscoveryResult{}, temporal.NewNonRetryableApplicationError("AADSTS50173: revoked", string(domain.Reauthorise), nil,
+			domain.ErrorInfo{Code: "AADSTS50173", Remediation: "Authorise again"})
 	})
 	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme",
-		State: workflows.PartnerState{Auth: workflows.AuthAuthorised, DiscoveryRequested: true}})
+		State: workflows.PartnerState{Auth: domain.AuthAuthorised, DiscoveryRequested: true}})
 
 	st := continuedState(t, env)
 	assert.Equal(t, 1, calls)
-	assert.Equal(t, workflows.AuthNeedsReauthorisation, st.Auth)
+	assert.Equal(t, domain.AuthNeedsReauthorisation, st.Auth)
 	require.NotNil(t, st.LastError)
 	assert.Equal(t, "AADSTS50173", st.LastError.Code)
 	assert.Equal(t, 0, st.Discoveries)
@@ -99,14 +100,14 @@ func TestPartnerTransientFailureIsRetriedThenSucceeds(t *testing.T) {
 	env.OnActivity(a.DiscoverTenants, mock.Anything, "acme").Return(func(context.Context, string) (activities.DiscoveryResult, error) {
 		calls++
 		if calls < 3 {
-			return activities.DiscoveryResult{}, temporal.NewApplicationErrorWithOptions("throttled", activities.ErrTransient,
+			return activities.DiscoveryResult{}, temporal.NewApplicationErrorWithOptions("throttled", string(domain.Retry),
 				temporal.ApplicationErrorOptions{NextRetryDelay: 57 * time.Second})
 		}
 		return activities.DiscoveryResult{Tenants: 1}, nil
 	})
 	env.OnActivity(a.EnsureTenants, mock.Anything, "acme", mock.Anything).Return(1, nil).Once()
 	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme",
-		State: workflows.PartnerState{Auth: workflows.AuthAuthorised, DiscoveryRequested: true}})
+		State: workflows.PartnerState{Auth: domain.AuthAuthorised, DiscoveryRequested: true}})
 	st := continuedState(t, env)
 	assert.Equal(t, 3, calls)
 	assert.Equal(t, 1, st.Discoveries)
@@ -116,11 +117,11 @@ func TestPartnerAuthorisationFailureIsShownAndDiscoverRequestIsKept(t *testing.T
 	env := newEnv(t)
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(workflows.SignalDiscover.Name, struct{}{})
-		env.SignalWorkflow(workflows.SignalAuthorisationFailed.Name, activities.ErrorInfo{Code: "AADSTS7000215", Remediation: "copy the Value"})
+		env.SignalWorkflow(workflows.SignalAuthorisationFailed.Name, domain.ErrorInfo{Code: "AADSTS7000215", Remediation: "copy the Value"})
 	}, time.Minute)
 	env.RegisterDelayedCallback(func() {
-		st := query[workflows.PartnerState](t, env, workflows.QueryPartnerState)
-		assert.Equal(t, workflows.AuthNeedsReauthorisation, st.Auth)
+		st := query[workflows.PartnerState](t, env, workflows.QueryPartnerState.Name)
+		assert.Equal(t, domain.AuthNeedsReauthorisation, st.Auth)
 		assert.Equal(t, "AADSTS7000215", st.LastError.Code)
 		assert.True(t, st.DiscoveryRequested, "a discover request waits for authorisation")
 		env.CancelWorkflow()
@@ -150,19 +151,19 @@ func TestPartnerPausesTenantsWhileUnauthorisedAndResumesThem(t *testing.T) {
 		return 3, nil
 	})
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalNeedsReauthorisation.Name, activities.ErrorInfo{Code: "AADSTS7000222", Remediation: "new secret"})
+		env.SignalWorkflow(workflows.SignalNeedsReauthorisation.Name, domain.ErrorInfo{Code: "AADSTS7000222", Remediation: "new secret"})
 	}, time.Minute)
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalNeedsReauthorisation.Name, activities.ErrorInfo{Code: "AADSTS7000222"}) // a second tenant: no second pause
+		env.SignalWorkflow(workflows.SignalNeedsReauthorisation.Name, domain.ErrorInfo{Code: "AADSTS7000222"}) // a second tenant: no second pause
 	}, 2*time.Minute)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalAuthorised.Name, struct{}{}) }, time.Hour)
 	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme",
-		State: workflows.PartnerState{Auth: workflows.AuthAuthorised, Discoveries: 1}})
+		State: workflows.PartnerState{Auth: domain.AuthAuthorised, Discoveries: 1}})
 
 	st := continuedState(t, env)
 	require.Len(t, calls, 4, "%v", calls)
-	assert.Contains(t, calls[0], "pause: the partner is NeedsReauthorisation (AADSTS7000222: new secret)")
+	assert.Contains(t, calls[0], "pause: the partner is "+string(domain.AuthNeedsReauthorisation)+" (AADSTS7000222: new secret)")
 	assert.Equal(t, []string{"resume", "discover", "ensure"}, calls[1:])
 	assert.False(t, st.TenantsPaused)
-	assert.Equal(t, workflows.AuthAuthorised, st.Auth)
+	assert.Equal(t, domain.AuthAuthorised, st.Auth)
 }

@@ -1,6 +1,14 @@
 package workflows
 
-import "go.temporal.io/sdk/worker"
+import (
+	"go.temporal.io/sdk/worker"
+
+	"github.com/cspsync/cspsync/activities"
+)
+
+// acts references the activities in ExecuteActivity calls, so the compiler
+// checks their names and arguments.
+var acts *activities.Activities
 
 // Register registers every workflow; the worker calls it once.
 func Register(r worker.WorkflowRegistry) {

@@ -20,7 +20,7 @@ func DiscoveryScheduleID(partnerID string) string { return "discovery/" + partne
 // workflow to discover, which keeps the partner workflow the one place that
 // runs discoveries.
 func DiscoveryTriggerWorkflow(ctx workflow.Context, partnerID string) error {
-	return workflow.SignalExternalWorkflow(ctx, PartnerWorkflowID(partnerID), "", SignalDiscover.Name, struct{}{}).Get(ctx, nil)
+	return SignalDiscover.SendExternal(ctx, PartnerWorkflowID(partnerID), struct{}{}).Get(ctx, nil)
 }
 
 // EnsureDiscoverySchedule creates or updates the partner's schedule so that

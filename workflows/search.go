@@ -1,14 +1,18 @@
 package workflows
 
-import "go.temporal.io/sdk/temporal"
+import (
+	"go.temporal.io/sdk/temporal"
 
-// Search attributes, registered by the dev setup and the compose file (see
-// config.SearchAttributes). Ids and states only: never secrets or personal data.
+	"github.com/cspsync/cspsync/internal/config"
+)
+
+// Search attributes: ids and states only, never secrets or personal data
+// (Temporal stores them in plain text).
 var (
-	SearchPartnerID    = temporal.NewSearchAttributeKeyKeyword("PartnerId")
-	SearchTenantID     = temporal.NewSearchAttributeKeyKeyword("TenantId")
-	SearchCustomerName = temporal.NewSearchAttributeKeyKeyword("CustomerName")
-	SearchRelationship = temporal.NewSearchAttributeKeyKeyword("Relationship")
-	SearchConsentState = temporal.NewSearchAttributeKeyKeyword("ConsentState")
-	SearchSyncState    = temporal.NewSearchAttributeKeyKeyword("SyncState")
+	SearchPartnerID    = temporal.NewSearchAttributeKeyKeyword(config.SearchPartnerID)
+	SearchTenantID     = temporal.NewSearchAttributeKeyKeyword(config.SearchTenantID)
+	SearchCustomerName = temporal.NewSearchAttributeKeyKeyword(config.SearchCustomerName)
+	SearchRelationship = temporal.NewSearchAttributeKeyKeyword(config.SearchRelationship)
+	SearchConsentState = temporal.NewSearchAttributeKeyKeyword(config.SearchConsentState)
+	SearchSyncState    = temporal.NewSearchAttributeKeyKeyword(config.SearchSyncState)
 )

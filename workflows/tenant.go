@@ -9,23 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cspsync/cspsync/activities"
-)
-
-// Tenant lifecycle states.
-const (
-	TenantAwaitingConsent = "AwaitingConsent"
-	TenantReady           = "Ready"
-	TenantSyncing         = "Syncing"
-	TenantBlocked         = "Blocked"
-	TenantPaused          = "Paused"
-)
-
-// Consent states, as the store names them.
-const (
-	ConsentNotRequired = "not_required"
-	ConsentPending     = "pending"
-	ConsentGranted     = "granted"
-	ConsentRevoked     = "revoked"
+	"github.com/cspsync/cspsync/internal/domain"
 )
 
 // Payloads of the tenant signals.
@@ -33,22 +17,21 @@ type (
 	// ConsentChange reports admin consent granted or revoked.
 	ConsentChange struct{ Granted bool }
 	// RelationshipChange overrides DAP or GDAP.
-	RelationshipChange struct{ Relationship string }
+	RelationshipChange struct{ Relationship domain.Relationship }
 	// PauseRequest pauses the tenant until resumed.
 	PauseRequest struct{ Reason string }
 )
 
-// Signals and query of the tenant workflow.
+// Messages of the tenant workflow.
 var (
 	SignalConsent      = Signal[ConsentChange]{Name: "consent"}
 	SignalRelationship = Signal[RelationshipChange]{Name: "relationship"}
 	SignalPause        = Signal[PauseRequest]{Name: "pause"}
 	SignalResume       = Signal[struct{}]{Name: "resume"}
 	SignalSync         = Signal[struct{}]{Name: "sync"}
+	// QueryTenantState returns the TenantState.
+	QueryTenantState = Query[TenantState]{Name: "state"}
 )
-
-// QueryTenantState returns the TenantState.
-const QueryTenantState = "state"
 
 // TenantWorkflowID is the readable id of a tenant's entity workflow.
 func TenantWorkflowID(partnerID, tenantID string) string {
@@ -66,42 +49,37 @@ type TenantInput struct {
 // TenantState is carried across continue-as-new.
 type TenantState struct {
 	CustomerName  string
-	Relationship  string
-	Consent       string
+	Relationship  domain.Relationship
+	Consent       domain.Consent
 	Paused        bool
 	PauseReason   string
-	Blocked       *activities.ErrorInfo // a failure a person must fix; cleared by any signal
+	Blocked       *domain.ErrorInfo // a failure a person must fix; cleared by any signal
 	SyncRequested bool
-	Status        string // the derived lifecycle state
+	Status        domain.TenantState // the derived lifecycle state
 	Reason        string
 	Syncs         int
 	LastSyncAt    time.Time
-	LastError     *activities.ErrorInfo
+	LastError     *domain.ErrorInfo
 	Runs          int
 }
 
 // derive computes the lifecycle state from the facts.
-func (s *TenantState) derive() (string, string) {
+func (s *TenantState) derive() (domain.TenantState, string) {
 	switch {
 	case s.Paused:
-		return TenantPaused, s.PauseReason
-	case s.Consent == ConsentPending || s.Consent == ConsentRevoked:
-		return TenantAwaitingConsent, "admin consent for the Graph app is missing: `cspsync consent url <tenant>`"
+		return domain.TenantPaused, s.PauseReason
+	case s.Consent.Missing():
+		return domain.TenantAwaitingConsent, "admin consent for the Graph app is missing: `cspsync consent url <tenant>`"
 	case s.Blocked != nil:
-		return TenantBlocked, s.Blocked.Code + ": " + s.Blocked.Remediation
+		return domain.TenantBlocked, s.Blocked.Code + ": " + s.Blocked.Remediation
 	default:
-		return TenantReady, ""
+		return domain.TenantReady, ""
 	}
 }
 
-func (s *TenantState) setRelationship(rel string) {
+func (s *TenantState) setRelationship(rel domain.Relationship) {
 	s.Relationship = rel
-	switch {
-	case rel == "DAP" && s.Consent != ConsentGranted:
-		s.Consent = ConsentNotRequired
-	case rel == "GDAP" && s.Consent == ConsentNotRequired:
-		s.Consent = ConsentPending
-	}
+	s.Consent = domain.ConsentFor(rel, s.Consent)
 }
 
 // TenantWorkflow is one customer tenant's long-running entity. It waits for
@@ -117,7 +95,7 @@ func TenantWorkflow(ctx workflow.Context, in TenantInput) error {
 	if w.s.Consent == "" {
 		w.s.setRelationship(w.s.Relationship)
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryTenantState, func() (TenantState, error) { return w.s, nil }); err != nil {
+	if err := QueryTenantState.Handle(ctx, func() (TenantState, error) { return w.s, nil }); err != nil {
 		return err
 	}
 	return w.run(ctx)
@@ -132,31 +110,27 @@ type tenantWorkflow struct {
 
 func (w *tenantWorkflow) selector(ctx workflow.Context) workflow.Selector {
 	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(SignalConsent.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
-		if SignalConsent.Receive(ctx, c).Granted {
-			w.s.Consent = ConsentGranted
+	SignalConsent.Select(ctx, sel, func(c ConsentChange) {
+		if c.Granted {
+			w.s.Consent = domain.ConsentGranted
 			w.s.SyncRequested = true
 		} else {
-			w.s.Consent = ConsentRevoked
+			w.s.Consent = domain.ConsentRevoked
 		}
 		w.s.Blocked = nil
 	})
-	sel.AddReceive(SignalRelationship.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
-		w.s.setRelationship(SignalRelationship.Receive(ctx, c).Relationship)
+	SignalRelationship.Select(ctx, sel, func(r RelationshipChange) {
+		w.s.setRelationship(r.Relationship)
 		w.s.Blocked = nil
 		w.s.SyncRequested = true
 	})
-	sel.AddReceive(SignalPause.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
-		w.s.Paused, w.s.PauseReason = true, SignalPause.Receive(ctx, c).Reason
-	})
-	sel.AddReceive(SignalResume.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
-		SignalResume.Receive(ctx, c)
+	SignalPause.Select(ctx, sel, func(p PauseRequest) { w.s.Paused, w.s.PauseReason = true, p.Reason })
+	SignalResume.Select(ctx, sel, func(struct{}) {
 		w.s.Paused, w.s.PauseReason = false, ""
 		w.s.Blocked = nil
 		w.s.SyncRequested = true
 	})
-	sel.AddReceive(SignalSync.Channel(ctx), func(c workflow.ReceiveChannel, _ bool) {
-		SignalSync.Receive(ctx, c)
+	SignalSync.Select(ctx, sel, func(struct{}) {
 		w.s.Blocked = nil
 		w.s.SyncRequested = true
 	})
@@ -169,7 +143,7 @@ func (w *tenantWorkflow) run(ctx workflow.Context) error {
 		if err := w.show(ctx, status, reason); err != nil {
 			return err
 		}
-		if status == TenantReady && (w.s.SyncRequested || w.syncDue(ctx)) {
+		if status == domain.TenantReady && (w.s.SyncRequested || w.syncDue(ctx)) {
 			if err := w.sync(ctx); err != nil {
 				return err
 			}
@@ -182,7 +156,7 @@ func (w *tenantWorkflow) run(ctx workflow.Context) error {
 		// each round, so a cancelled timer never fires a later Select.
 		sel := w.selector(ctx)
 		tctx, cancelTimer := workflow.WithCancel(ctx)
-		if status == TenantReady {
+		if status == domain.TenantReady {
 			wait := w.in.Settings.SyncInterval - workflow.Now(ctx).Sub(w.s.LastSyncAt)
 			sel.AddFuture(workflow.NewTimer(tctx, wait), func(workflow.Future) {})
 		}
@@ -197,7 +171,7 @@ func (w *tenantWorkflow) syncDue(ctx workflow.Context) bool {
 
 func (w *tenantWorkflow) sync(ctx workflow.Context) error {
 	w.s.SyncRequested = false
-	if err := w.show(ctx, TenantSyncing, ""); err != nil {
+	if err := w.show(ctx, domain.TenantSyncing, ""); err != nil {
 		return err
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -207,12 +181,11 @@ func (w *tenantWorkflow) sync(ctx workflow.Context) error {
 			BackoffCoefficient:     2,
 			MaximumInterval:        time.Minute,
 			MaximumAttempts:        6,
-			NonRetryableErrorTypes: []string{activities.ErrReauthorise, activities.ErrAwaitConsent, activities.ErrNeedsFix, activities.ErrDegrade},
+			NonRetryableErrorTypes: domain.Permanent(),
 		},
 	})
-	var a *activities.Activities
 	var res activities.TenantSyncResult
-	err := workflow.ExecuteActivity(actx, a.SyncTenant, w.in.PartnerID, w.in.TenantID).Get(ctx, &res)
+	err := workflow.ExecuteActivity(actx, acts.SyncTenant, w.in.PartnerID, w.in.TenantID).Get(ctx, &res)
 	now := workflow.Now(ctx)
 	w.s.LastSyncAt = now // also after a failure: the next try waits for the interval or a signal
 	if err == nil {
@@ -225,19 +198,19 @@ func (w *tenantWorkflow) sync(ctx workflow.Context) error {
 	w.s.LastError = &info
 	w.logger.Warn("tenant sync failed", "code", info.Code, "type", kind)
 	switch kind {
-	case activities.ErrAwaitConsent:
+	case domain.AwaitConsent:
 		// As the activity recorded it: a granted consent was revoked, any
 		// other (DAP's implicit one included) was never there.
-		if w.s.Consent == ConsentGranted {
-			w.s.Consent = ConsentRevoked
+		if w.s.Consent == domain.ConsentGranted {
+			w.s.Consent = domain.ConsentRevoked
 		} else {
-			w.s.Consent = ConsentPending
+			w.s.Consent = domain.ConsentPending
 		}
-	case activities.ErrReauthorise:
+	case domain.Reauthorise:
 		w.s.Paused, w.s.PauseReason = true, "the partner needs re-authorisation ("+info.Code+")"
 		// Tell the partner, which pauses every other tenant too.
-		return workflow.SignalExternalWorkflow(ctx, PartnerWorkflowID(w.in.PartnerID), "", SignalNeedsReauthorisation.Name, info).Get(ctx, nil)
-	case activities.ErrNeedsFix, activities.ErrDegrade:
+		return SignalNeedsReauthorisation.SendExternal(ctx, PartnerWorkflowID(w.in.PartnerID), info).Get(ctx, nil)
+	case domain.NeedsFix, domain.Degrade:
 		w.s.Blocked = &info
 	}
 	return nil
@@ -256,22 +229,21 @@ func (w *tenantWorkflow) continueAsNew(ctx workflow.Context) error {
 
 // show publishes a state change: to the store (for the CLI and the consent
 // page), to search attributes and the UI's current details.
-func (w *tenantWorkflow) show(ctx workflow.Context, status, reason string) error {
+func (w *tenantWorkflow) show(ctx workflow.Context, status domain.TenantState, reason string) error {
 	w.s.Status, w.s.Reason = status, reason
-	key := status + "|" + reason + "|" + w.s.Consent + "|" + w.s.Relationship
+	key := fmt.Sprint(status, "|", reason, "|", w.s.Consent, "|", w.s.Relationship)
 	if key == w.shown {
 		return nil
 	}
 	w.shown = key
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second})
-	var a *activities.Activities
-	if err := workflow.ExecuteLocalActivity(lctx, a.RecordTenantState, w.in.TenantID, status, reason).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(lctx, acts.RecordTenantState, w.in.TenantID, status, reason).Get(ctx, nil); err != nil {
 		return err
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx,
 		SearchPartnerID.ValueSet(w.in.PartnerID), SearchTenantID.ValueSet(w.in.TenantID),
-		SearchCustomerName.ValueSet(w.s.CustomerName), SearchRelationship.ValueSet(w.s.Relationship),
-		SearchConsentState.ValueSet(w.s.Consent), SearchSyncState.ValueSet(status)); err != nil {
+		SearchCustomerName.ValueSet(w.s.CustomerName), SearchRelationship.ValueSet(string(w.s.Relationship)),
+		SearchConsentState.ValueSet(string(w.s.Consent)), SearchSyncState.ValueSet(string(status))); err != nil {
 		return err
 	}
 	d := fmt.Sprintf("**%s** — %s, consent %s, %d syncs", status, w.s.Relationship, w.s.Consent, w.s.Syncs)

@@ -11,17 +11,21 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cspsync/cspsync/activities"
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/workflows"
 )
 
-func tenantEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]string) {
+func tenantEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]domain.TenantState) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(&activities.Activities{})
 	var a *activities.Activities
-	var states []string
+	var states []domain.TenantState
 	env.OnActivity(a.RecordTenantState, mock.Anything, "t1", mock.Anything, mock.Anything).Return(
-		func(_ context.Context, _, state, _ string) error { states = append(states, state); return nil })
+		func(_ context.Context, _ string, state domain.TenantState, _ string) error {
+			states = append(states, state)
+			return nil
+		})
 	return env, &states
 }
 
@@ -30,7 +34,7 @@ func continuedTenant(t *testing.T, env *testsuite.TestWorkflowEnvironment) workf
 }
 
 func queryTenant(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.TenantState {
-	return query[workflows.TenantState](t, env, workflows.QueryTenantState)
+	return query[workflows.TenantState](t, env, workflows.QueryTenantState.Name)
 }
 
 func TestGDAPTenantWaitsForConsentThenSyncs(t *testing.T) {
@@ -39,17 +43,17 @@ func TestGDAPTenantWaitsForConsentThenSyncs(t *testing.T) {
 	env.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{Organization: "Contoso"}, nil).Once()
 	env.RegisterDelayedCallback(func() {
 		st := queryTenant(t, env)
-		assert.Equal(t, workflows.TenantAwaitingConsent, st.Status)
+		assert.Equal(t, domain.TenantAwaitingConsent, st.Status)
 		env.SignalWorkflow(workflows.SignalConsent.Name, workflows.ConsentChange{Granted: true})
 	}, 48*time.Hour) // waiting costs nothing, however long
 	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
-		State: workflows.TenantState{Relationship: "GDAP", Consent: workflows.ConsentPending}})
+		State: workflows.TenantState{Relationship: "GDAP", Consent: domain.ConsentPending}})
 
 	in := continuedTenant(t, env)
 	assert.Equal(t, 1, in.State.Syncs)
-	assert.Equal(t, workflows.ConsentGranted, in.State.Consent)
+	assert.Equal(t, domain.ConsentGranted, in.State.Consent)
 	assert.Equal(t, 1, in.State.Runs)
-	assert.Equal(t, []string{workflows.TenantAwaitingConsent, workflows.TenantReady, workflows.TenantSyncing}, *states)
+	assert.Equal(t, []domain.TenantState{domain.TenantAwaitingConsent, domain.TenantReady, domain.TenantSyncing}, *states)
 	env.AssertExpectations(t)
 }
 
@@ -60,7 +64,7 @@ func TestDAPTenantSyncsAtOnceAndOnTheInterval(t *testing.T) {
 	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
 		Settings: activities.TenantSettings{SyncInterval: time.Hour}, State: workflows.TenantState{Relationship: "DAP"}})
 	in := continuedTenant(t, env)
-	assert.Equal(t, workflows.ConsentNotRequired, in.State.Consent)
+	assert.Equal(t, domain.ConsentNotRequired, in.State.Consent)
 	assert.Equal(t, 1, in.State.Syncs)
 
 	// The continued run waits for the interval, then syncs again.
@@ -77,11 +81,11 @@ func TestRevokedConsentSendsTenantBackToAwaitingConsent(t *testing.T) {
 	env, _ := tenantEnv(t)
 	var a *activities.Activities
 	env.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{},
-		temporal.NewNonRetryableApplicationError("gone", activities.ErrAwaitConsent, nil, activities.ErrorInfo{Code: "Authorization_IdentityNotFound"})).Once()
+		temporal.NewNonRetryableApplicationError("gone", string(domain.AwaitConsent), nil, domain.ErrorInfo{Code: "Authorization_IdentityNotFound"})).Once()
 	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
-		State: workflows.TenantState{Relationship: "GDAP", Consent: workflows.ConsentGranted}})
+		State: workflows.TenantState{Relationship: "GDAP", Consent: domain.ConsentGranted}})
 	in := continuedTenant(t, env)
-	assert.Equal(t, workflows.ConsentRevoked, in.State.Consent)
+	assert.Equal(t, domain.ConsentRevoked, in.State.Consent)
 	assert.Equal(t, "Authorization_IdentityNotFound", in.State.LastError.Code)
 }
 
@@ -89,7 +93,7 @@ func TestReauthoriseFailurePausesTenantAndTellsPartner(t *testing.T) {
 	env, _ := tenantEnv(t)
 	var a *activities.Activities
 	env.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{},
-		temporal.NewNonRetryableApplicationError("expired", activities.ErrReauthorise, nil, activities.ErrorInfo{Code: "AADSTS7000222"})).Once()
+		temporal.NewNonRetryableApplicationError("expired", string(domain.Reauthorise), nil, domain.ErrorInfo{Code: "AADSTS7000222"})).Once()
 	var signalled []string
 	env.OnSignalExternalWorkflow(mock.Anything, workflows.PartnerWorkflowID("p"), "", workflows.SignalNeedsReauthorisation.Name, mock.Anything).
 		Return(func(_, workflowID, _, name string, _ any) error {
@@ -107,7 +111,7 @@ func TestReauthoriseFailurePausesTenantAndTellsPartner(t *testing.T) {
 	env2, _ := tenantEnv(t)
 	env2.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{}, nil).Once()
 	env2.RegisterDelayedCallback(func() {
-		assert.Equal(t, workflows.TenantPaused, queryTenant(t, env2).Status)
+		assert.Equal(t, domain.TenantPaused, queryTenant(t, env2).Status)
 		env2.SignalWorkflow(workflows.SignalResume.Name, struct{}{})
 	}, 24*time.Hour)
 	env2.ExecuteWorkflow(workflows.TenantWorkflow, in)
@@ -121,13 +125,13 @@ func TestRelationshipOverrideAppliesToRunningTenant(t *testing.T) {
 	var a *activities.Activities
 	env.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{}, nil).Once()
 	env.RegisterDelayedCallback(func() {
-		assert.Equal(t, workflows.TenantAwaitingConsent, queryTenant(t, env).Status)
+		assert.Equal(t, domain.TenantAwaitingConsent, queryTenant(t, env).Status)
 		env.SignalWorkflow(workflows.SignalRelationship.Name, workflows.RelationshipChange{Relationship: "DAP"})
 	}, time.Minute)
 	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
-		State: workflows.TenantState{Relationship: "GDAP", Consent: workflows.ConsentPending}})
+		State: workflows.TenantState{Relationship: "GDAP", Consent: domain.ConsentPending}})
 	in := continuedTenant(t, env)
-	assert.Equal(t, "DAP", in.State.Relationship)
-	assert.Equal(t, workflows.ConsentNotRequired, in.State.Consent)
+	assert.Equal(t, domain.DAP, in.State.Relationship)
+	assert.Equal(t, domain.ConsentNotRequired, in.State.Consent)
 	assert.Equal(t, 1, in.State.Syncs)
 }

@@ -18,15 +18,16 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cspsync/cspsync/internal/config"
+	"github.com/cspsync/cspsync/internal/control"
+	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/flags"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/secrets"
 	"github.com/cspsync/cspsync/internal/sim"
-	"github.com/cspsync/cspsync/internal/store"
-	"github.com/cspsync/cspsync/workflows"
 )
 
 func devCommand() *cli.Command {
-	flags := append(simFlags(), flagHTTPAddr, flagPublicURL,
+	flags := append(simFlags(), flags.HTTPAddr, flags.PublicURL,
 		&cli.StringFlag{Name: "data-dir", Value: config.DefaultDataDir, Usage: "where the dev setup keeps its key, logs and Temporal state", EnvVars: []string{config.EnvDataDir}},
 		&cli.StringFlag{Name: "temporal-bin", Value: ".bin/temporal", Usage: "the pinned Temporal CLI (built by `make tools`)", EnvVars: []string{"CSPSYNC_TEMPORAL_BIN"}},
 		&cli.StringFlag{Name: "worker-bin", Usage: "the cspsync-worker binary (default: beside this executable)", EnvVars: []string{"CSPSYNC_WORKER_BIN"}},
@@ -72,21 +73,19 @@ func runDev(c *cli.Context) error {
 	env := append(os.Environ(), config.EnvEncryptionKeyFile+"="+keyFile)
 
 	step(out, "PostgreSQL")
-	box, err := secrets.Load(c.String(flagKey.Name), keyFile)
+	cfg := flags.Connection(c)
+	cfg.EncryptionKeyFile = keyFile
+	ctl, err := control.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, c.String(flagDatabaseURL.Name), box)
-	if err != nil {
+	defer ctl.Close()
+	if _, err := ctl.Migrate(ctx); err != nil {
 		return fmt.Errorf("%w\n  On Debian: apt-get install postgresql && pg_ctlcluster 15 main start", err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
 	}
 
 	step(out, "Temporal dev server")
-	temporalAddr := c.String(flagTemporalAddress.Name)
+	temporalAddr := c.String(flags.TemporalAddress.Name)
 	if !reachable(temporalAddr) {
 		bin := c.String("temporal-bin")
 		if _, err := os.Stat(bin); err != nil {
@@ -108,12 +107,6 @@ func runDev(c *cli.Context) error {
 			return fmt.Errorf("the Temporal dev server did not come up on %s: see %s", temporalAddr, logFile(dataDir, "temporal"))
 		}
 	}
-	tc, err := dialTemporal(c)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-
 	step(out, "Microsoft simulator")
 	sc, err := scenarioFrom(c)
 	if err != nil {
@@ -142,7 +135,7 @@ func runDev(c *cli.Context) error {
 	env = append(env, config.EnvCAFile+"="+caFile)
 
 	step(out, "cspsync worker")
-	httpAddr := c.String(flagHTTPAddr.Name)
+	httpAddr := c.String(flags.HTTPAddr.Name)
 	if !reachable(httpAddr) {
 		bin := c.String("worker-bin")
 		if bin == "" {
@@ -155,9 +148,9 @@ func runDev(c *cli.Context) error {
 		if _, err := os.Stat(bin); err != nil {
 			return fmt.Errorf("worker binary not found at %s: build it with `make build` (or set --worker-bin)", bin)
 		}
-		wenv := append(env, config.EnvHTTPAddr+"="+httpAddr, config.EnvPublicURL+"="+c.String(flagPublicURL.Name),
-			config.EnvDatabaseURL+"="+c.String(flagDatabaseURL.Name), config.EnvTemporalAddress+"="+temporalAddr,
-			config.EnvTaskQueue+"="+c.String(flagTaskQueue.Name), config.EnvTemporalNamespace+"="+c.String(flagTemporalNamespace.Name))
+		wenv := append(env, config.EnvHTTPAddr+"="+httpAddr, config.EnvPublicURL+"="+c.String(flags.PublicURL.Name),
+			config.EnvDatabaseURL+"="+c.String(flags.DatabaseURL.Name), config.EnvTemporalAddress+"="+temporalAddr,
+			config.EnvTaskQueue+"="+c.String(flags.TaskQueue.Name), config.EnvTemporalNamespace+"="+c.String(flags.TemporalNamespace.Name))
 		if err := startProcess(dataDir, "worker", bin, wenv); err != nil {
 			return err
 		}
@@ -172,39 +165,34 @@ func runDev(c *cli.Context) error {
 		return err
 	}
 	partner := c.String("partner")
-	before := 0
-	if wf, err := workflows.QueryPartner(ctx, tc, partner); err == nil {
-		before = wf.Discoveries
-	}
-	authorizeURL, err := connectPartner(ctx, st, tc, hc, store.PartnerConfig{
+	conn, err := ctl.Connect(ctx, control.ConnectRequest{PartnerConfig: control.PartnerConfig{
 		ID: partner, DisplayName: "Demo partner", PartnerTenantID: sc.PartnerTenantID,
 		PCClientID: sim.DefaultPCClientID, PCClientSecret: sim.DefaultPCSecret,
 		GraphClientID: sim.DefaultGraphClientID, GraphClientSecret: sim.DefaultGraphSecret,
 		AuthorityURL: simURL, PartnerCenterURL: simURL, GraphURL: simURL,
-		DefaultRelationship: strings.ToUpper(c.String("default-relationship")),
-	}, workflows.PartnerSettings{}, 6*time.Hour, c.String(flagPublicURL.Name), c.String(flagTaskQueue.Name))
+		DefaultRelationship: domain.Relationship(c.String("default-relationship")),
+	}, DiscoveryInterval: 6 * time.Hour})
 	if err != nil {
 		return err
 	}
-	if err := completeSignIn(ctx, hc, authorizeURL); err != nil {
+	if err := completeSignIn(ctx, hc, conn.AuthorizeURL); err != nil {
 		return err
 	}
 
 	step(out, "Discovering customer tenants in Partner Center")
-	wf, err := waitForDiscovery(ctx, tc, partner, before, 5*time.Minute)
+	r, err := ctl.Discover(ctx, partner, 5*time.Minute)
 	if err != nil {
 		return err
 	}
-	r := wf.LastDiscovery
 	step(out, "Waiting for each tenant's workflow to settle")
-	var customers []store.Customer
+	var customers []control.Customer
 	_ = waitFor(ctx, 60*time.Second, func() bool {
-		customers, err = st.ListCustomers(ctx, partner)
+		customers, err = ctl.Customers(ctx, partner, true)
 		if err != nil {
 			return true
 		}
 		for _, cu := range customers {
-			if cu.SyncState == "New" || cu.SyncState == workflows.TenantSyncing {
+			if !cu.SyncState.Settled() {
 				return false
 			}
 		}
@@ -215,19 +203,19 @@ func runDev(c *cli.Context) error {
 	}
 	fmt.Fprintf(out, "\nImported %d customer tenants (%d new, %d linked by name, %d updated):\n\n", r.Tenants, r.Inserted, r.Linked, r.Updated)
 	rows := [][]string{}
-	byState := map[string]int{}
+	byState := map[domain.TenantState]int{}
 	for _, cu := range customers {
-		rows = append(rows, []string{strconv.FormatInt(cu.ID, 10), cu.Name, cu.TenantID, cu.Relationship, cu.ConsentState, cu.SyncState})
+		rows = append(rows, []string{strconv.FormatInt(cu.ID, 10), cu.Name, cu.TenantID, string(cu.Relationship), string(cu.ConsentState), string(cu.SyncState)})
 		byState[cu.SyncState]++
 	}
 	if err := table(out, "ID\tNAME\tTENANT ID\tRELATIONSHIP\tCONSENT\tSTATE", rows); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nTenants: %s.\n", tenantSummary(byState))
-	if n := byState[workflows.TenantAwaitingConsent]; n > 0 {
+	if n := byState[domain.TenantAwaitingConsent]; n > 0 {
 		fmt.Fprintf(out, "%d tenants wait for GDAP admin consent: open %s/ and follow \"Grant admin consent\"\n"+
 			"(on the simulator each tenant's admin is admin@<its domain>, password %s, MFA code %s).\n",
-			n, strings.TrimRight(c.String(flagPublicURL.Name), "/"), sim.DefaultAdminPassword, sim.DefaultMFACode)
+			n, strings.TrimRight(c.String(flags.PublicURL.Name), "/"), sim.DefaultAdminPassword, sim.DefaultMFACode)
 	}
 	fmt.Fprintf(out, `
 Temporal UI:  http://127.0.0.1:%d/namespaces/%s/workflows  (workflow %s)
@@ -239,7 +227,7 @@ Try next:
   bin/cspsync errors list
   .bin/temporal workflow list --query 'SyncState="AwaitingConsent"'
 Logs in %s/logs; stop everything with: bin/cspsync dev stop
-`, config.DefaultTemporalUIPort, c.String(flagTemporalNamespace.Name), workflows.PartnerWorkflowID(partner), caFile, partner, dataDir)
+`, config.DefaultTemporalUIPort, c.String(flags.TemporalNamespace.Name), conn.WorkflowID, caFile, partner, dataDir)
 	return nil
 }
 
@@ -285,11 +273,11 @@ func textOf(html []byte) string {
 }
 
 func ensureKeyFile(c *cli.Context, dataDir string) (string, error) {
-	f := c.String(flagKeyFile.Name)
-	if !c.IsSet(flagKeyFile.Name) {
+	f := c.String(flags.KeyFile.Name)
+	if !c.IsSet(flags.KeyFile.Name) {
 		f = filepath.Join(dataDir, "encryption.key")
 	}
-	if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) && c.String(flagKey.Name) == "" {
+	if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) && c.String(flags.Key.Name) == "" {
 		if err := os.WriteFile(f, []byte(secrets.NewKeyText()+"\n"), 0o600); err != nil {
 			return "", fmt.Errorf("creating the local encryption key %s: %w", f, err)
 		}

@@ -6,7 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cspsync/cspsync/internal/control"
-	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/flags"
 )
 
 func tenantArg(c *cli.Context, usage string) (string, error) {
@@ -26,18 +26,15 @@ func tenantsCommand() *cli.Command {
 				Usage: "list tenants with relationship, consent, state and last sync",
 				Flags: []cli.Flag{flagJSON, flagPartnerFilter},
 				Action: func(c *cli.Context) error {
-					tenants, err := loadCustomers(c, true)
-					if err != nil {
-						return err
-					}
-					if c.Bool(flagJSON.Name) {
-						return printJSON(c.App.Writer, tenants)
-					}
-					rows := make([][]string, 0, len(tenants))
-					for _, t := range tenants {
-						rows = append(rows, []string{t.TenantID, t.Name, t.Relationship, t.ConsentState, t.SyncState, ago(t.LastSyncAt), dash(t.SyncReason)})
-					}
-					return table(c.App.Writer, "TENANT ID\tCUSTOMER\tRELATIONSHIP\tCONSENT\tSTATE\tLAST SYNC\tREASON", rows)
+					return withControl(c, func(ctl *control.Control) error {
+						tenants, err := ctl.Customers(c.Context, c.String(flagPartnerFilter.Name), true)
+						if err != nil {
+							return err
+						}
+						return list(c, tenants, "TENANT ID\tCUSTOMER\tRELATIONSHIP\tCONSENT\tSTATE\tLAST SYNC\tREASON", func(t control.Customer) []string {
+							return []string{t.TenantID, t.Name, string(t.Relationship), string(t.ConsentState), string(t.SyncState), ago(t.LastSyncAt), dash(t.SyncReason)}
+						})
+					})
 				},
 			},
 			{
@@ -105,18 +102,14 @@ func consentCommand() *cli.Command {
 				Name:      "url",
 				Usage:     "print the tenant's admin-consent link for its Global Administrator",
 				ArgsUsage: "TENANT-ID",
-				Flags:     []cli.Flag{flagPublicURL, flagCAFile},
+				Flags:     []cli.Flag{flags.PublicURL, flags.CAFile},
 				Action: func(c *cli.Context) error {
 					tenant, err := tenantArg(c, "consent url TENANT-ID")
 					if err != nil {
 						return err
 					}
 					return withControl(c, func(ctl *control.Control) error {
-						hc, err := microsoft.NewHTTPClient(c.String(flagCAFile.Name))
-						if err != nil {
-							return err
-						}
-						u, cu, err := ctl.ConsentURL(c.Context, &microsoft.Auth{Store: ctl.Store, HTTP: hc}, tenant, c.String(flagPublicURL.Name))
+						u, cu, err := ctl.ConsentURL(c.Context, tenant)
 						if err != nil {
 							return err
 						}
@@ -127,23 +120,6 @@ func consentCommand() *cli.Command {
 			},
 			{Name: "grant", Usage: "record a consent given outside cspsync and resume the tenant", ArgsUsage: "TENANT-ID", Action: setConsent(true)},
 			{Name: "revoke", Usage: "record that the tenant's consent was revoked", ArgsUsage: "TENANT-ID", Action: setConsent(false)},
-		},
-	}
-}
-
-func disconnectCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "disconnect",
-		Usage: "forget the partner's tokens and pause its tenants until `cspsync connect` authorises again",
-		Flags: []cli.Flag{flagPartner},
-		Action: func(c *cli.Context) error {
-			return withControl(c, func(ctl *control.Control) error {
-				if err := ctl.Disconnect(c.Context, c.String(flagPartner.Name)); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.App.Writer, "Partner %s disconnected; its tenants pause until it is authorised again.\n", c.String(flagPartner.Name))
-				return nil
-			})
 		},
 	}
 }

@@ -38,15 +38,14 @@ const (
 	DefaultTemporalUIPort    = 8233
 )
 
-// Worker is what the worker process needs.
-type Worker struct {
+// Connection is where cspsync's parts are: what the CLI and the worker both need.
+type Connection struct {
 	DatabaseURL       string
 	EncryptionKey     string
 	EncryptionKeyFile string
 	TemporalAddress   string
 	TemporalNamespace string
 	TaskQueue         string
-	HTTPAddr          string
 	// PublicURL is where browsers reach the worker's HTTP server; the
 	// redirect URIs registered in Entra ID are PublicURL+CallbackPath and
 	// PublicURL+ConsentCallbackPath.
@@ -54,6 +53,12 @@ type Worker struct {
 	// CAFile is an extra CA bundle to trust (the simulator's), added to the
 	// system roots. Empty for real Microsoft.
 	CAFile string
+}
+
+// Worker is what the worker process needs.
+type Worker struct {
+	Connection
+	HTTPAddr string
 	// DiscoveryPageSize is the Partner Center page size (1..500).
 	DiscoveryPageSize int
 }
@@ -64,14 +69,24 @@ const (
 	ConsentCallbackPath = "/consent/callback"
 )
 
-// SearchAttributes are the custom search attributes cspsync's workflows set,
-// by name and Temporal type. The dev setup and tests register them; a
-// production namespace needs them too (`temporal operator search-attribute create`).
+// Custom search attributes cspsync's workflows set (all Keyword). The dev
+// setup and tests register them; a production namespace needs them too
+// (`temporal operator search-attribute create`).
+const (
+	SearchPartnerID    = "PartnerId"
+	SearchTenantID     = "TenantId"
+	SearchCustomerName = "CustomerName"
+	SearchRelationship = "Relationship"
+	SearchConsentState = "ConsentState"
+	SearchSyncState    = "SyncState"
+)
+
+// SearchAttributes maps each custom search attribute to its Temporal type.
 var SearchAttributes = map[string]string{
-	"PartnerId":    "Keyword",
-	"TenantId":     "Keyword",
-	"CustomerName": "Keyword",
-	"Relationship": "Keyword",
-	"ConsentState": "Keyword",
-	"SyncState":    "Keyword",
+	SearchPartnerID:    "Keyword",
+	SearchTenantID:     "Keyword",
+	SearchCustomerName: "Keyword",
+	SearchRelationship: "Keyword",
+	SearchConsentState: "Keyword",
+	SearchSyncState:    "Keyword",
 }

@@ -1,114 +1,143 @@
-// Package control carries out the partner's decisions about tenants (consent,
-// relationship, disconnection): it records them in the store and tells the
-// running workflows. The CLI and the worker's web pages both go through it.
+// Package control is cspsync's application layer: the one way the CLI and
+// the worker's web pages act. Each operation reads and records in the store,
+// talks to Microsoft through internal/microsoft and tells the running
+// workflows; callers parse input, call it and render what it returns.
 package control
 
 import (
 	"context"
-	"errors"
-	"strings"
+	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
+	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/internal/config"
 	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/secrets"
 	"github.com/cspsync/cspsync/internal/store"
-	"github.com/cspsync/cspsync/workflows"
 )
 
-// OpConsent names admin consent in integration_errors.
-const OpConsent = "consent"
+// Records the callers render; the store defines them.
+// temporalClient is the Temporal client the operations signal through.
+type temporalClient = client.Client
 
-// Control needs the store and a Temporal client.
+type (
+	Customer         = store.Customer
+	IntegrationError = store.IntegrationError
+	DiscoveryResult  = activities.DiscoveryResult
+)
+
+// Config is where the application layer finds PostgreSQL, the key, Temporal
+// and Microsoft.
+type Config = config.Connection
+
+// Control carries out operations; Open builds one for a command, New for the worker.
 type Control struct {
-	Store     *store.Store
-	Temporal  client.Client
-	TaskQueue string
+	cfg  Config
+	auth *microsoft.Auth
+
+	// PostgreSQL and Temporal are reached on first use, so a command fails
+	// only for what it needs.
+	mu       sync.Mutex
+	store    *store.Store
+	temporal client.Client
+	owned    bool // Close releases what Open opened
 }
 
-// SetConsent records a tenant's admin consent as granted or revoked and
-// signals its workflow. A tenant without a running workflow picks the state
-// up from the store when discovery starts it.
-func (c *Control) SetConsent(ctx context.Context, tenantID string, granted bool) (store.Customer, error) {
-	cu, err := c.Store.GetCustomerByTenant(ctx, tenantID)
+// Open prepares the application layer for one command.
+func Open(ctx context.Context, cfg Config) (*Control, error) {
+	hc, err := microsoft.NewHTTPClient(cfg.CAFile)
 	if err != nil {
-		return cu, err
+		return nil, err
 	}
-	state := store.ConsentRevoked
-	if granted {
-		state = store.ConsentGranted
-	}
-	if err := c.Store.SetConsentState(ctx, cu.TenantID, state); err != nil {
-		return cu, err
-	}
-	if granted {
-		if err := c.Store.ResolveErrors(ctx, cu.PartnerID, cu.TenantID, OpConsent); err != nil {
-			return cu, err
-		}
-	}
-	cu.ConsentState = state
-	return cu, c.signalTenant(ctx, cu, func(id string) error {
-		return workflows.SignalConsent.Send(ctx, c.Temporal, id, workflows.ConsentChange{Granted: granted})
-	})
+	c := &Control{cfg: cfg, auth: &microsoft.Auth{HTTP: hc}, owned: true}
+	return c, nil
 }
 
-// SetRelationship overrides a tenant's relationship (DAP or GDAP).
-func (c *Control) SetRelationship(ctx context.Context, tenantID, relationship string) (store.Customer, error) {
-	cu, err := c.Store.SetRelationship(ctx, tenantID, strings.ToUpper(relationship))
+// New wraps the worker's own store, Microsoft clients and Temporal client.
+func New(cfg Config, st *store.Store, auth *microsoft.Auth, tc client.Client) *Control {
+	return &Control{cfg: cfg, store: st, auth: auth, temporal: tc}
+}
+
+// Close releases what Open opened.
+func (c *Control) Close() {
+	if !c.owned {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.temporal != nil {
+		c.temporal.Close()
+	}
+	if c.store != nil {
+		c.store.Close()
+	}
+}
+
+func (c *Control) db(ctx context.Context) (*store.Store, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.store != nil {
+		return c.store, nil
+	}
+	st, err := OpenStore(ctx, c.cfg)
 	if err != nil {
-		return cu, err
+		return nil, err
 	}
-	return cu, c.signalTenant(ctx, cu, func(id string) error {
-		return workflows.SignalRelationship.Send(ctx, c.Temporal, id, workflows.RelationshipChange{Relationship: cu.Relationship})
-	})
+	c.store, c.auth.Cache = st, st
+	return st, nil
 }
 
-// SyncTenant asks a tenant's workflow to sync now.
-func (c *Control) SyncTenant(ctx context.Context, tenantID string) (store.Customer, error) {
-	cu, err := c.Store.GetCustomerByTenant(ctx, tenantID)
+func (c *Control) client(ctx context.Context) (client.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.temporal != nil {
+		return c.temporal, nil
+	}
+	tc, err := DialTemporal(ctx, c.cfg.TemporalAddress, c.cfg.TemporalNamespace, discardLogger)
 	if err != nil {
-		return cu, err
+		return nil, err
 	}
-	return cu, c.signalTenant(ctx, cu, func(id string) error {
-		return workflows.SignalSync.Send(ctx, c.Temporal, id, struct{}{})
-	})
+	c.temporal = tc
+	return tc, nil
 }
 
-func (c *Control) signalTenant(ctx context.Context, cu store.Customer, send func(workflowID string) error) error {
-	if cu.PartnerID == "" {
-		return nil
-	}
-	return workflows.IgnoreNotFound(send(workflows.TenantWorkflowID(cu.PartnerID, cu.TenantID)))
-}
-
-// Disconnect forgets the partner's tokens; its workflow pauses every tenant
-// until the partner is authorised again.
-func (c *Control) Disconnect(ctx context.Context, partnerID string) error {
-	if _, err := c.Store.GetPartner(ctx, partnerID); err != nil {
-		return err
-	}
-	if err := c.Store.Disconnect(ctx, partnerID); err != nil {
-		return err
-	}
-	return workflows.SignalPartner(ctx, c.Temporal, c.TaskQueue, partnerID, workflows.SignalDisconnected, struct{}{})
-}
-
-// ConsentURL creates a single-use admin-consent link for a tenant.
-func (c *Control) ConsentURL(ctx context.Context, auth *microsoft.Auth, tenantID, publicURL string) (string, store.Customer, error) {
-	cu, err := c.Store.GetCustomerByTenant(ctx, tenantID)
+// OpenStore loads the encryption key and connects to PostgreSQL.
+func OpenStore(ctx context.Context, cfg Config) (*store.Store, error) {
+	box, err := secrets.Load(cfg.EncryptionKey, cfg.EncryptionKeyFile)
 	if err != nil {
-		return "", cu, err
+		return nil, err
 	}
-	if cu.PartnerID == "" {
-		return "", cu, errors.New("customer " + cu.Name + " is not linked to a partner yet: run `cspsync sync` first")
-	}
-	state := microsoft.RandomToken()
-	redirect := strings.TrimRight(publicURL, "/") + config.ConsentCallbackPath
-	if err := c.Store.CreateAuthRequest(ctx, store.AuthRequest{State: state, PartnerID: cu.PartnerID, Kind: "consent",
-		TenantID: cu.TenantID, RedirectURI: redirect, TTL: 7 * 24 * time.Hour}); err != nil {
-		return "", cu, err
-	}
-	u, err := auth.AdminConsentURL(ctx, cu.PartnerID, cu.TenantID, redirect, state)
-	return u, cu, err
+	return store.Open(ctx, cfg.DatabaseURL, box)
 }
+
+// DialTemporal connects to the Temporal frontend, failing fast with the
+// address and the fix when it is not there.
+func DialTemporal(ctx context.Context, address, namespace string, logger *slog.Logger) (client.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := client.DialContext(ctx, client.Options{HostPort: address, Namespace: namespace, Logger: tlog.NewStructuredLogger(logger)})
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %q): %w (start it, for example with `make demo`, or set TEMPORAL_ADDRESS)", address, namespace, err)
+	}
+	return c, nil
+}
+
+// Migrate applies the schema migrations and returns the schema version.
+func (c *Control) Migrate(ctx context.Context) (int32, error) {
+	st, err := c.db(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		return 0, err
+	}
+	v, _, err := st.SchemaVersion(ctx)
+	return v, err
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)

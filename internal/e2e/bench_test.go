@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/sim"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
@@ -28,7 +29,7 @@ func BenchmarkRediscovery(b *testing.B) {
 	waitTenants(b, s, 10*time.Minute, func(ts map[string]store.Customer) bool {
 		n := 0
 		for _, c := range ts {
-			if c.SyncState == workflows.TenantAwaitingConsent {
+			if c.SyncState == domain.TenantAwaitingConsent {
 				n++
 			}
 		}

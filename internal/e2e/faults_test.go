@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/sim"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
@@ -21,7 +22,7 @@ func TestThrottlingAndTransientFailuresAreRetriedAndResolved(t *testing.T) {
 	s.StartWorker()
 	ctx := context.Background()
 	authorise(t, s, connectOpts{})
-	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, sc.Tenants...) })
 
 	// Partner Center throttles twice, then a 503: discovery waits and still completes.
 	pcBefore := s.Sim.Stats().PartnerCenterRequests
@@ -46,7 +47,7 @@ func TestThrottlingAndTransientFailuresAreRetriedAndResolved(t *testing.T) {
 	require.NoError(t, err)
 	waitTenants(t, s, time.Minute, func(ts map[string]store.Customer) bool {
 		c := ts[sc.Tenants[0].ID]
-		return c.SyncState == workflows.TenantReady && c.LastSyncAt.After(before)
+		return c.SyncState == domain.TenantReady && c.LastSyncAt.After(before)
 	})
 	open, err := s.Store.ListErrors(ctx, "acme", false)
 	require.NoError(t, err)
@@ -65,7 +66,7 @@ func TestSignInWithoutMFAIsRejectedWithItsFix(t *testing.T) {
 	status, page := s.FollowRedirect(redirect.String())
 	assert.Equal(t, http.StatusBadGateway, status)
 	assert.Contains(t, page, "AADSTS50076")
-	st := waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.Auth == workflows.AuthNeedsReauthorisation })
+	st := waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.Auth == domain.AuthNeedsReauthorisation })
 	assert.Contains(t, st.LastError.Remediation, "MFA")
 	assert.Zero(t, st.Discoveries)
 }

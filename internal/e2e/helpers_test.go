@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cspsync/cspsync/internal/cli"
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/sim"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
@@ -94,7 +95,7 @@ func waitPartner(t testing.TB, s *testenv.Stack, partner string, d time.Duration
 	t.Helper()
 	var last workflows.PartnerState
 	ok := assert.Eventually(t, func() bool {
-		st, err := workflows.QueryPartner(context.Background(), s.Client, partner)
+		st, err := workflows.QueryPartnerState.Get(context.Background(), s.Client, workflows.PartnerWorkflowID(partner))
 		if err != nil {
 			return false
 		}
@@ -150,7 +151,7 @@ func describe(ts map[string]store.Customer) string {
 }
 
 // allIn is true when every given tenant is in state.
-func allIn(ts map[string]store.Customer, state string, tenants ...sim.Tenant) bool {
+func allIn(ts map[string]store.Customer, state domain.TenantState, tenants ...sim.Tenant) bool {
 	for _, tn := range tenants {
 		if ts[tn.ID].SyncState != state {
 			return false
@@ -164,7 +165,7 @@ func authorise(t testing.TB, s *testenv.Stack, o connectOpts) {
 	t.Helper()
 	o.partner = "acme"
 	before := 0
-	if st, err := workflows.QueryPartner(context.Background(), s.Client, "acme"); err == nil {
+	if st, err := workflows.QueryPartnerState.Get(context.Background(), s.Client, workflows.PartnerWorkflowID("acme")); err == nil {
 		before = st.Discoveries
 	}
 	status, page, _ := signIn(t, s, connect(t, s, o))

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/sim"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
@@ -32,14 +33,14 @@ func TestAuthoriseAndDiscoverTenants(t *testing.T) {
 	s.StartWorker()
 
 	link := connect(t, s, connectOpts{partner: "acme"})
-	st := waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.Auth == workflows.AuthPending })
+	st := waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.Auth == domain.AuthPending })
 	assert.Zero(t, st.Discoveries, "nothing is discovered before authorisation")
 
 	status, page, _ := signIn(t, s, link)
 	require.Equal(t, http.StatusOK, status, page)
 
 	st = waitPartner(t, s, "acme", 60*time.Second, func(st workflows.PartnerState) bool { return st.Discoveries == 1 })
-	assert.Equal(t, workflows.AuthAuthorised, st.Auth)
+	assert.Equal(t, domain.AuthAuthorised, st.Auth)
 	assert.Equal(t, 230, st.LastDiscovery.Tenants)
 	assert.Equal(t, 3, st.LastDiscovery.Pages, "page size 100")
 	assert.Equal(t, 229, st.LastDiscovery.Inserted)
@@ -86,7 +87,7 @@ func TestAuthoriseAndDiscoverTenants(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &rows), out)
 	require.Len(t, rows, 1)
 	assert.Equal(t, "authorised", rows[0].Auth)
-	assert.Equal(t, workflows.AuthAuthorised, rows[0].Workflow)
+	assert.Equal(t, string(domain.AuthAuthorised), rows[0].Workflow)
 	assert.Equal(t, 230, rows[0].Customers)
 	assert.Equal(t, 3, rows[0].Discoveries)
 	assert.False(t, rows[0].NeedsAttention, func() string { out, _ := runCLI(t, s, "errors", "list"); return out }())
@@ -95,6 +96,7 @@ func TestAuthoriseAndDiscoverTenants(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, sc.Tenants[0].ID)
 	assert.Contains(t, out, "230 customers")
+	replayAll(t, s)
 }
 
 func TestSecretIDInsteadOfValueIsClassifiedOnceWithoutRetryStorm(t *testing.T) {
@@ -109,7 +111,7 @@ func TestSecretIDInsteadOfValueIsClassifiedOnceWithoutRetryStorm(t *testing.T) {
 	assert.Contains(t, page, "AADSTS7000215")
 	assert.Contains(t, page, "Value")
 
-	st := waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.Auth == workflows.AuthNeedsReauthorisation })
+	st := waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.Auth == domain.AuthNeedsReauthorisation })
 	require.NotNil(t, st.LastError)
 	assert.Equal(t, "AADSTS7000215", st.LastError.Code)
 
@@ -120,7 +122,7 @@ func TestSecretIDInsteadOfValueIsClassifiedOnceWithoutRetryStorm(t *testing.T) {
 	assert.Contains(t, errs[0].Remediation, "not the Secret ID")
 	p, err := s.Store.GetPartner(context.Background(), "acme")
 	require.NoError(t, err)
-	assert.Equal(t, store.AuthNeedsReauthorisation, p.AuthState)
+	assert.Equal(t, domain.AuthNeedsReauthorisation, p.AuthState)
 
 	// No retry storm: the worker does not keep hammering the token endpoint.
 	time.Sleep(2 * time.Second) // let any (wrong) retry loop show itself
@@ -165,9 +167,9 @@ func TestCallbackRejectsUnknownAndReusedState(t *testing.T) {
 	errs, err := s.Store.ListErrors(ctx, "acme", true)
 	require.NoError(t, err)
 	assert.Empty(t, errs)
-	st, err := workflows.QueryPartner(ctx, s.Client, "acme")
+	st, err := workflows.QueryPartnerState.Get(ctx, s.Client, workflows.PartnerWorkflowID("acme"))
 	require.NoError(t, err)
-	assert.Equal(t, workflows.AuthAuthorised, st.Auth)
+	assert.Equal(t, domain.AuthAuthorised, st.Auth)
 	assert.Equal(t, 1, st.Discoveries)
 }
 

@@ -12,6 +12,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/sim"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
@@ -27,7 +28,7 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 	// The partner's default is GDAP; the three DAP tenants are overridden by hand.
 	authorise(t, s, connectOpts{relationship: "GDAP"})
 	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
-		return allIn(ts, workflows.TenantAwaitingConsent, sc.Tenants...)
+		return allIn(ts, domain.TenantAwaitingConsent, sc.Tenants...)
 	})
 	for _, tn := range dap {
 		out, err := runCLI(t, s, "tenants", "set-relationship", tn.ID, "DAP")
@@ -35,7 +36,7 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 		assert.Contains(t, out, "is now DAP; consent not_required")
 	}
 	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
-		return allIn(ts, workflows.TenantReady, dap...) && ts[dap[0].ID].LastSyncAt != nil
+		return allIn(ts, domain.TenantReady, dap...) && ts[dap[0].ID].LastSyncAt != nil
 	})
 
 	// GDAP tenant 1: consented by its Global Administrator through the tenants page.
@@ -69,11 +70,11 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 
 	waiting := gdap[2]
 	ts := waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
-		return allIn(ts, workflows.TenantReady, dap[0], dap[1], dap[2], byPage, byCLI) &&
+		return allIn(ts, domain.TenantReady, dap[0], dap[1], dap[2], byPage, byCLI) &&
 			ts[byPage.ID].LastSyncAt != nil && ts[byCLI.ID].LastSyncAt != nil
 	})
-	assert.Equal(t, workflows.TenantAwaitingConsent, ts[waiting.ID].SyncState)
-	assert.Equal(t, store.ConsentGranted, ts[byPage.ID].ConsentState)
+	assert.Equal(t, domain.TenantAwaitingConsent, ts[waiting.ID].SyncState)
+	assert.Equal(t, domain.ConsentGranted, ts[byPage.ID].ConsentState)
 
 	// The page now shows the waiting tenant with its consent link, the others without.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.Worker.PublicURL+"/")))
@@ -86,8 +87,8 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 	s.Temporal.Restart(nil)
 	s.StartWorker()
 	st := queryTenantEventually(t, s, waiting.ID)
-	assert.Equal(t, workflows.TenantAwaitingConsent, st.Status)
-	assert.Equal(t, workflows.TenantReady, queryTenantEventually(t, s, byPage.ID).Status)
+	assert.Equal(t, domain.TenantAwaitingConsent, st.Status)
+	assert.Equal(t, domain.TenantReady, queryTenantEventually(t, s, byPage.ID).Status)
 	desc, err := s.Client.DescribeWorkflow(context.Background(), workflows.TenantWorkflowID("acme", waiting.ID), "")
 	require.NoError(t, err)
 	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.Status)
@@ -99,7 +100,7 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 	require.NoError(t, s.Sim.GrantConsent(waiting.ID))
 	_, err = runCLI(t, s, "consent", "grant", waiting.ID)
 	require.NoError(t, err)
-	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, sc.Tenants...) })
 
 	// Search attributes make the states findable in the Temporal UI.
 	resp, err := s.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
@@ -114,7 +115,7 @@ func queryTenantEventually(t *testing.T, s *testenv.Stack, tenantID string) work
 	var st workflows.TenantState
 	require.Eventually(t, func() bool {
 		var err error
-		st, err = workflows.QueryTenant(context.Background(), s.Client, "acme", tenantID)
+		st, err = workflows.QueryTenantState.Get(context.Background(), s.Client, workflows.TenantWorkflowID("acme", tenantID))
 		return err == nil
 	}, 30*time.Second, 100*time.Millisecond)
 	return st
@@ -128,7 +129,7 @@ func TestRevokedRefreshTokenPausesEveryTenantUntilReauthorised(t *testing.T) {
 	ctx := context.Background()
 	authorise(t, s, connectOpts{})
 	first := waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
-		return allIn(ts, workflows.TenantReady, sc.Tenants...) && ts[sc.Tenants[0].ID].LastSyncAt != nil
+		return allIn(ts, domain.TenantReady, sc.Tenants...) && ts[sc.Tenants[0].ID].LastSyncAt != nil
 	})
 
 	assert.Positive(t, s.Sim.Stats().TokenRequests["refresh_token"][sim.DefaultPCClientID],
@@ -138,10 +139,10 @@ func TestRevokedRefreshTokenPausesEveryTenantUntilReauthorised(t *testing.T) {
 	_, err := runCLI(t, s, "sync", "--partner", "acme")
 	require.NoError(t, err)
 	st := waitPartner(t, s, "acme", 30*time.Second, func(st workflows.PartnerState) bool {
-		return st.Auth == workflows.AuthNeedsReauthorisation && st.TenantsPaused
+		return st.Auth == domain.AuthNeedsReauthorisation && st.TenantsPaused
 	})
 	assert.Equal(t, "AADSTS50173", st.LastError.Code)
-	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantPaused, sc.Tenants...) })
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantPaused, sc.Tenants...) })
 	for _, tn := range sc.Tenants {
 		desc, err := s.Client.DescribeWorkflow(ctx, workflows.TenantWorkflowID("acme", tn.ID), "")
 		require.NoError(t, err)
@@ -160,13 +161,13 @@ func TestRevokedRefreshTokenPausesEveryTenantUntilReauthorised(t *testing.T) {
 	authorise(t, s, connectOpts{})
 	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
 		for _, tn := range sc.Tenants {
-			if ts[tn.ID].SyncState != workflows.TenantReady || !ts[tn.ID].LastSyncAt.After(*first[tn.ID].LastSyncAt) {
+			if ts[tn.ID].SyncState != domain.TenantReady || !ts[tn.ID].LastSyncAt.After(*first[tn.ID].LastSyncAt) {
 				return false
 			}
 		}
 		return true
 	})
-	tst, err := workflows.QueryTenant(ctx, s.Client, "acme", sc.Tenants[0].ID)
+	tst, err := workflows.QueryTenantState.Get(ctx, s.Client, workflows.TenantWorkflowID("acme", sc.Tenants[0].ID))
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, tst.Syncs, 2)
 	errs, err = s.Store.ListErrors(ctx, "acme", false)
@@ -182,7 +183,7 @@ func TestExpiredSecretPausesTenantsWithoutRetryStorm(t *testing.T) {
 	s.StartWorker()
 	ctx := context.Background()
 	authorise(t, s, connectOpts{})
-	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, sc.Tenants...) })
 
 	s.Sim.ExpireSecret(sim.DefaultGraphClientID)
 	graphTokens := func() int { return s.Sim.Stats().TokenRequests["client_credentials"][sim.DefaultGraphClientID] }
@@ -190,7 +191,7 @@ func TestExpiredSecretPausesTenantsWithoutRetryStorm(t *testing.T) {
 	// One tenant syncs and meets the expired secret: all tenants pause.
 	_, err := runCLI(t, s, "tenants", "sync", sc.Tenants[2].ID)
 	require.NoError(t, err)
-	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantPaused, sc.Tenants...) })
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantPaused, sc.Tenants...) })
 	st := waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.TenantsPaused })
 	assert.Equal(t, "AADSTS7000222", st.LastError.Code)
 
@@ -212,7 +213,7 @@ func TestExpiredSecretPausesTenantsWithoutRetryStorm(t *testing.T) {
 	// A new secret and a re-authorisation bring every tenant back.
 	s.Sim.AddSecret(sim.DefaultGraphClientID, "rotated-graph-secret-value")
 	authorise(t, s, connectOpts{graphSecret: "rotated-graph-secret-value"})
-	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, sc.Tenants...) })
 }
 
 func TestCheckPrintsTicksAndCrossesAndFailsWhenOneFails(t *testing.T) {
@@ -221,7 +222,7 @@ func TestCheckPrintsTicksAndCrossesAndFailsWhenOneFails(t *testing.T) {
 	s.StartWorker()
 	authorise(t, s, connectOpts{relationship: "DAP"})
 	gdap := sc.Tenants[2]
-	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, sc.Tenants...) })
 
 	out, err := runCLI(t, s, "check", "--ca-file", s.Sim.CAFile())
 	require.NoError(t, err, out)
@@ -265,7 +266,7 @@ func TestTenantHistoryStaysBoundedAcross100Cycles(t *testing.T) {
 	for want := 1; want <= 100; want++ {
 		for {
 			var err error
-			st, err = workflows.QueryTenant(context.Background(), s.Client, "acme", tenant)
+			st, err = workflows.QueryTenantState.Get(context.Background(), s.Client, workflows.TenantWorkflowID("acme", tenant))
 			if err == nil && st.Syncs >= want && st.Runs >= want { // the next run has started
 				break
 			}
@@ -297,23 +298,23 @@ func TestDisconnectPausesTenantsAndReauthorisationResumesThemWithTheirState(t *t
 	s.StartWorker()
 	ctx := context.Background()
 	authorise(t, s, connectOpts{})
-	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
-	before, err := workflows.QueryTenant(ctx, s.Client, "acme", sc.Tenants[0].ID)
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, sc.Tenants...) })
+	before, err := workflows.QueryTenantState.Get(ctx, s.Client, workflows.TenantWorkflowID("acme", sc.Tenants[0].ID))
 	require.NoError(t, err)
 
 	out, err := runCLI(t, s, "disconnect", "--partner", "acme")
 	require.NoError(t, err, out)
-	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantPaused, sc.Tenants...) })
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantPaused, sc.Tenants...) })
 	var caches int
 	require.NoError(t, s.Store.Pool().QueryRow(ctx, `SELECT count(*) FROM token_caches WHERE partner_id = 'acme'`).Scan(&caches))
 	assert.Zero(t, caches, "the partner's tokens are gone")
 	p, err := s.Store.GetPartner(ctx, "acme")
 	require.NoError(t, err)
-	assert.Equal(t, store.AuthPending, p.AuthState)
+	assert.Equal(t, domain.AuthPending, p.AuthState)
 
 	authorise(t, s, connectOpts{})
-	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, workflows.TenantReady, sc.Tenants...) })
-	after, err := workflows.QueryTenant(ctx, s.Client, "acme", sc.Tenants[0].ID)
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, sc.Tenants...) })
+	after, err := workflows.QueryTenantState.Get(ctx, s.Client, workflows.TenantWorkflowID("acme", sc.Tenants[0].ID))
 	require.NoError(t, err)
 	assert.Greater(t, after.Syncs, before.Syncs, "resumed and synced, counting on from where it was")
 	assert.Equal(t, before.CustomerName, after.CustomerName)

@@ -23,8 +23,6 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
-
-	"github.com/cspsync/cspsync/internal/store"
 )
 
 // Scopes. They name Microsoft's resources, so they stay the same against the simulator.
@@ -54,11 +52,36 @@ func NewHTTPClient(caFile string) (*http.Client, error) {
 	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
 }
 
-// Auth obtains tokens for a partner's two app registrations through MSAL,
-// keeping MSAL's cache encrypted in the store.
+// Credentials are what one partner's two app registrations need to get
+// tokens: read once by the caller (an activity, the application layer) and
+// passed to every call, so a call costs no database round trip beyond the
+// token cache's own load and save.
+type Credentials struct {
+	PartnerID        string
+	AuthorityURL     string
+	PartnerTenantID  string
+	PartnerCenterURL string
+	GraphURL         string
+	PCClientID       string
+	PCClientSecret   string
+	GraphClientID    string
+	GraphSecret      string
+	// HomeAccountID is MSAL's account of the partner admin who signed in;
+	// empty until the partner is authorised.
+	HomeAccountID string
+}
+
+// TokenCache keeps MSAL's token cache blobs (sealed at rest by whoever
+// implements it), one per partner, app and MSAL partition.
+type TokenCache interface {
+	LoadTokenCache(ctx context.Context, partnerID, key string) ([]byte, error)
+	SaveTokenCache(ctx context.Context, partnerID, key string, blob []byte) error
+}
+
+// Auth obtains tokens for partners' app registrations through MSAL.
 type Auth struct {
-	Store *store.Store
 	HTTP  *http.Client
+	Cache TokenCache
 
 	// clients keeps MSAL clients between calls: each resolves its
 	// authority's endpoints once, not once per token.
@@ -66,10 +89,9 @@ type Auth struct {
 	clients map[[sha256.Size]byte]confidential.Client
 }
 
-// tokenCache adapts MSAL's persistent cache to the store, one blob per
-// partner, app and MSAL partition.
+// tokenCache adapts MSAL's persistent cache to a TokenCache.
 type tokenCache struct {
-	store     *store.Store
+	cache     TokenCache
 	partnerID string
 	clientID  string
 }
@@ -77,7 +99,7 @@ type tokenCache struct {
 func (c tokenCache) key(partition string) string { return c.clientID + "/" + partition }
 
 func (c tokenCache) Replace(ctx context.Context, u cache.Unmarshaler, h cache.ReplaceHints) error {
-	blob, err := c.store.LoadTokenCache(ctx, c.partnerID, c.key(h.PartitionKey))
+	blob, err := c.cache.LoadTokenCache(ctx, c.partnerID, c.key(h.PartitionKey))
 	if err != nil {
 		return err
 	}
@@ -94,14 +116,14 @@ func (c tokenCache) Export(ctx context.Context, m cache.Marshaler, h cache.Expor
 	if err != nil {
 		return err
 	}
-	return c.store.SaveTokenCache(ctx, c.partnerID, c.key(h.PartitionKey), blob)
+	return c.cache.SaveTokenCache(ctx, c.partnerID, c.key(h.PartitionKey), blob)
 }
 
-func (a *Auth) client(p store.Partner, clientID, secret, tenant string) (confidential.Client, error) {
+func (a *Auth) client(p Credentials, clientID, secret, tenant string) (confidential.Client, error) {
 	authority := strings.TrimRight(p.AuthorityURL, "/") + "/" + tenant
 	// The key covers everything the client is built from, the secret
 	// included (hashed), so reconnecting with new settings gets a new client.
-	key := sha256.Sum256([]byte(p.ID + "\x00" + clientID + "\x00" + authority + "\x00" + secret))
+	key := sha256.Sum256([]byte(p.PartnerID + "\x00" + clientID + "\x00" + authority + "\x00" + secret))
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if c, ok := a.clients[key]; ok {
@@ -116,7 +138,7 @@ func (a *Auth) client(p store.Partner, clientID, secret, tenant string) (confide
 	c, err := confidential.New(authority, clientID, cred,
 		confidential.WithInstanceDiscovery(false),
 		confidential.WithHTTPClient(a.HTTP),
-		confidential.WithCache(tokenCache{store: a.Store, partnerID: p.ID, clientID: clientID}))
+		confidential.WithCache(tokenCache{cache: a.Cache, partnerID: p.PartnerID, clientID: clientID}))
 	if err != nil {
 		return c, err
 	}
@@ -128,32 +150,13 @@ func (a *Auth) client(p store.Partner, clientID, secret, tenant string) (confide
 }
 
 // partnerCenterApp is the single-tenant app, with the partner tenant as authority.
-func (a *Auth) partnerCenterApp(ctx context.Context, partnerID string) (confidential.Client, store.Partner, error) {
-	p, sec, err := a.partner(ctx, partnerID)
-	if err != nil {
-		return confidential.Client{}, p, err
-	}
-	c, err := a.client(p, p.PCClientID, sec.PCClientSecret, p.PartnerTenantID)
-	return c, p, err
+func (a *Auth) partnerCenterApp(p Credentials) (confidential.Client, error) {
+	return a.client(p, p.PCClientID, p.PCClientSecret, p.PartnerTenantID)
 }
 
 // graphApp is the multi-tenant app; each call names the customer tenant.
-func (a *Auth) graphApp(ctx context.Context, partnerID string) (confidential.Client, error) {
-	p, sec, err := a.partner(ctx, partnerID)
-	if err != nil {
-		return confidential.Client{}, err
-	}
-	return a.client(p, p.GraphClientID, sec.GraphClientSecret, "organizations")
-}
-
-// partner reads a partner's configuration and opens its secrets.
-func (a *Auth) partner(ctx context.Context, partnerID string) (store.Partner, store.Secrets, error) {
-	p, err := a.Store.GetPartner(ctx, partnerID)
-	if err != nil {
-		return p, store.Secrets{}, err
-	}
-	sec, err := a.Store.PartnerSecrets(ctx, partnerID)
-	return p, sec, err
+func (a *Auth) graphApp(p Credentials) (confidential.Client, error) {
+	return a.client(p, p.GraphClientID, p.GraphSecret, "organizations")
 }
 
 // RandomToken returns 32 random bytes, base64url: state values and verifiers.
@@ -173,8 +176,8 @@ func PKCE() (verifier, challenge string) {
 }
 
 // AuthorizeURL is the partner admin's sign-in link for the Partner Center app.
-func (a *Auth) AuthorizeURL(ctx context.Context, partnerID, redirectURI, state, challenge string) (string, error) {
-	app, p, err := a.partnerCenterApp(ctx, partnerID)
+func (a *Auth) AuthorizeURL(ctx context.Context, p Credentials, redirectURI, state, challenge string) (string, error) {
+	app, err := a.partnerCenterApp(p)
 	if err != nil {
 		return "", err
 	}
@@ -197,8 +200,8 @@ func (a *Auth) AuthorizeURL(ctx context.Context, partnerID, redirectURI, state, 
 
 // RedeemCode exchanges an authorization code and returns the MSAL account
 // id; the refresh token stays in the encrypted cache.
-func (a *Auth) RedeemCode(ctx context.Context, partnerID, code, verifier, redirectURI string) (string, error) {
-	app, _, err := a.partnerCenterApp(ctx, partnerID)
+func (a *Auth) RedeemCode(ctx context.Context, p Credentials, code, verifier, redirectURI string) (string, error) {
+	app, err := a.partnerCenterApp(p)
 	if err != nil {
 		return "", err
 	}
@@ -211,8 +214,8 @@ func (a *Auth) RedeemCode(ctx context.Context, partnerID, code, verifier, redire
 
 // PartnerCenterToken returns a delegated Partner Center access token,
 // refreshed silently from the cache when it has expired.
-func (a *Auth) PartnerCenterToken(ctx context.Context, partnerID string) (string, error) {
-	app, p, err := a.partnerCenterApp(ctx, partnerID)
+func (a *Auth) PartnerCenterToken(ctx context.Context, p Credentials) (string, error) {
+	app, err := a.partnerCenterApp(p)
 	if err != nil {
 		return "", err
 	}
@@ -239,8 +242,8 @@ func (a *Auth) PartnerCenterToken(ctx context.Context, partnerID string) (string
 
 // GraphAppToken returns an app-only Graph token for one customer tenant
 // (client credentials of the multi-tenant app).
-func (a *Auth) GraphAppToken(ctx context.Context, partnerID, tenantID string) (string, error) {
-	app, err := a.graphApp(ctx, partnerID)
+func (a *Auth) GraphAppToken(ctx context.Context, p Credentials, tenantID string) (string, error) {
+	app, err := a.graphApp(p)
 	if err != nil {
 		return "", err
 	}
@@ -253,19 +256,15 @@ func (a *Auth) GraphAppToken(ctx context.Context, partnerID, tenantID string) (s
 
 // PartnerCenter returns a Partner Center client acting as the partner's
 // signed-in admin.
-func (a *Auth) PartnerCenter(partnerID, baseURL string) *PartnerCenter {
-	return &PartnerCenter{BaseURL: baseURL, HTTP: a.HTTP, Token: func(ctx context.Context) (string, error) {
-		return a.PartnerCenterToken(ctx, partnerID)
+func (a *Auth) PartnerCenter(p Credentials) *PartnerCenter {
+	return &PartnerCenter{BaseURL: p.PartnerCenterURL, HTTP: a.HTTP, Token: func(ctx context.Context) (string, error) {
+		return a.PartnerCenterToken(ctx, p)
 	}}
 }
 
 // AdminConsentURL is the link a customer tenant's Global Administrator opens
 // to consent the multi-tenant Graph app in that tenant (GDAP).
-func (a *Auth) AdminConsentURL(ctx context.Context, partnerID, tenantID, redirectURI, state string) (string, error) {
-	p, err := a.Store.GetPartner(ctx, partnerID)
-	if err != nil {
-		return "", err
-	}
+func AdminConsentURL(p Credentials, tenantID, redirectURI, state string) string {
 	q := url.Values{"client_id": {p.GraphClientID}, "scope": {GraphDefaultScope}, "redirect_uri": {redirectURI}, "state": {state}}
-	return strings.TrimRight(p.AuthorityURL, "/") + "/" + url.PathEscape(tenantID) + "/v2.0/adminconsent?" + q.Encode(), nil
+	return strings.TrimRight(p.AuthorityURL, "/") + "/" + url.PathEscape(tenantID) + "/v2.0/adminconsent?" + q.Encode()
 }

@@ -10,27 +10,8 @@ import (
 	"time"
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
-)
 
-// Reaction is what cspsync does about a failure. The values double as the
-// Temporal application-error types the workflows switch on.
-type Reaction string
-
-const (
-	// Retry: transient (throttling, 5xx, network); retried with backoff,
-	// honouring Retry-After.
-	Retry Reaction = "Transient"
-	// AwaitConsent: the customer tenant lacks admin consent for the Graph
-	// app; the tenant waits for consent.
-	AwaitConsent Reaction = "AwaitConsent"
-	// Reauthorise: the partner's credentials or grant are unusable; every
-	// tenant pauses until the partner is authorised again.
-	Reauthorise Reaction = "Reauthorise"
-	// NeedsFix: a configuration mistake a person must correct; not retried.
-	NeedsFix Reaction = "NeedsFix"
-	// Degrade: the feature is unavailable for this tenant (e.g. no premium
-	// licence); carry on without it.
-	Degrade Reaction = "Degrade"
+	"github.com/cspsync/cspsync/internal/domain"
 )
 
 // Entry is one known Microsoft failure.
@@ -38,7 +19,7 @@ type Entry struct {
 	Code        string // AADSTS code, Graph error code or Partner Center code
 	Cause       string
 	Remediation string
-	Reaction    Reaction
+	Reaction    domain.Reaction
 }
 
 // catalogue maps every Microsoft failure a CSP integration meets to its cause,
@@ -48,64 +29,64 @@ var catalogue = map[string]Entry{}
 func init() {
 	for _, e := range []Entry{
 		{"AADSTS7000215", "Invalid client secret: the secret's ID was probably pasted instead of its value.",
-			"In Entra ID > App registrations > the app > Certificates & secrets, copy the secret's Value column (not the Secret ID), then run `cspsync connect` again with it.", Reauthorise},
+			"In Entra ID > App registrations > the app > Certificates & secrets, copy the secret's Value column (not the Secret ID), then run `cspsync connect` again with it.", domain.Reauthorise},
 		{"AADSTS7000222", "The client secret has expired.",
-			"Create a new client secret for the app in Entra ID > App registrations > Certificates & secrets, run `cspsync connect` with it, then authorise again.", Reauthorise},
+			"Create a new client secret for the app in Entra ID > App registrations > Certificates & secrets, run `cspsync connect` with it, then authorise again.", domain.Reauthorise},
 		{"AADSTS7000229", "The app has no service principal in the customer tenant: admin consent has not been granted there.",
-			"Grant admin consent for the multi-tenant Graph app in this tenant (`cspsync consent url <tenant>`), or check that the multi-tenant app's credentials are the ones configured.", AwaitConsent},
+			"Grant admin consent for the multi-tenant Graph app in this tenant (`cspsync consent url <tenant>`), or check that the multi-tenant app's credentials are the ones configured.", domain.AwaitConsent},
 		{"AADSTS65001", "The app has not been consented in this tenant.",
-			"Grant admin consent for the app in this tenant (`cspsync consent url <tenant>`).", AwaitConsent},
+			"Grant admin consent for the app in this tenant (`cspsync consent url <tenant>`).", domain.AwaitConsent},
 		{"AADSTS65004", "The administrator declined consent.",
-			"Ask a Global Administrator of the tenant to open the consent link again and accept.", AwaitConsent},
+			"Ask a Global Administrator of the tenant to open the consent link again and accept.", domain.AwaitConsent},
 		{"AADSTS90094", "Admin consent is required for the requested permissions.",
-			"Ask a Global Administrator of the tenant to grant admin consent (`cspsync consent url <tenant>`).", AwaitConsent},
+			"Ask a Global Administrator of the tenant to grant admin consent (`cspsync consent url <tenant>`).", domain.AwaitConsent},
 		{"AADSTS50076", "Multi-factor authentication is required and the sign-in did not perform it.",
-			"Authorise again with an account that completes MFA (`cspsync connect`); Partner Center requires MFA for app+user access.", Reauthorise},
+			"Authorise again with an account that completes MFA (`cspsync connect`); Partner Center requires MFA for app+user access.", domain.Reauthorise},
 		{"AADSTS50079", "The user must register for multi-factor authentication.",
-			"Register MFA for the signing-in account (https://aka.ms/mfasetup), then authorise again with `cspsync connect`.", Reauthorise},
+			"Register MFA for the signing-in account (https://aka.ms/mfasetup), then authorise again with `cspsync connect`.", domain.Reauthorise},
 		{"AADSTS700082", "The refresh token expired after 90 days of inactivity.",
-			"Authorise the partner again with `cspsync connect`.", Reauthorise},
+			"Authorise the partner again with `cspsync connect`.", domain.Reauthorise},
 		{"AADSTS50173", "The grant was revoked (password changed or sessions revoked).",
-			"Authorise the partner again with `cspsync connect`.", Reauthorise},
+			"Authorise the partner again with `cspsync connect`.", domain.Reauthorise},
 		{"AADSTS70043", "The refresh token expired under a Conditional Access sign-in frequency policy.",
-			"Authorise the partner again with `cspsync connect`; consider excluding the integration account from short sign-in frequency policies.", Reauthorise},
+			"Authorise the partner again with `cspsync connect`; consider excluding the integration account from short sign-in frequency policies.", domain.Reauthorise},
 		{"AADSTS70008", "The authorization code or refresh token has expired.",
-			"Authorise the partner again with `cspsync connect`.", Reauthorise},
+			"Authorise the partner again with `cspsync connect`.", domain.Reauthorise},
 		{"AADSTS54005", "The authorization code was already redeemed.",
-			"Start the sign-in again with `cspsync connect`; each sign-in link works once.", NeedsFix},
+			"Start the sign-in again with `cspsync connect`; each sign-in link works once.", domain.NeedsFix},
 		{"AADSTS50011", "The redirect URI is not registered on the app.",
-			"Add cspsync's callback URL (CSPSYNC_PUBLIC_URL + /auth/callback, and /consent/callback for the Graph app) under Authentication > Web redirect URIs.", NeedsFix},
+			"Add cspsync's callback URL (CSPSYNC_PUBLIC_URL + /auth/callback, and /consent/callback for the Graph app) under Authentication > Web redirect URIs.", domain.NeedsFix},
 		{"AADSTS700016", "The application was not found in the directory.",
-			"Check the client id and the partner tenant given to `cspsync connect`; the Partner Center app must live in the partner tenant.", NeedsFix},
+			"Check the client id and the partner tenant given to `cspsync connect`; the Partner Center app must live in the partner tenant.", domain.NeedsFix},
 		{"AADSTS500011", "The resource principal was not found in the tenant (a required API is not listed).",
-			"Add the API permission (Partner Center: user_impersonation; Graph: the listed permissions) to the app and grant admin consent.", NeedsFix},
+			"Add the API permission (Partner Center: user_impersonation; Graph: the listed permissions) to the app and grant admin consent.", domain.NeedsFix},
 		{"AADSTS90002", "The tenant was not found.",
-			"Check the tenant id or domain: the partner tenant in `cspsync connect`, or the customer's tenant id.", NeedsFix},
-		{"AADSTS50126", "Invalid username or password.", "Sign in again with the right credentials.", NeedsFix},
+			"Check the tenant id or domain: the partner tenant in `cspsync connect`, or the customer's tenant id.", domain.NeedsFix},
+		{"AADSTS50126", "Invalid username or password.", "Sign in again with the right credentials.", domain.NeedsFix},
 		{"AADSTS70011", "The requested scope is invalid.",
-			"Request only scopes the app declares; for app-only Graph access use https://graph.microsoft.com/.default.", NeedsFix},
+			"Request only scopes the app declares; for app-only Graph access use https://graph.microsoft.com/.default.", domain.NeedsFix},
 		{"AADSTS50020", "The user account does not exist in the tenant (AD user not found).",
-			"Sign in with an account of the partner tenant that is in the AdminAgents group.", NeedsFix},
+			"Sign in with an account of the partner tenant that is in the AdminAgents group.", domain.NeedsFix},
 		{"AADSTS50034", "The user account does not exist in the directory.",
-			"Sign in with an existing account of the partner tenant.", NeedsFix},
+			"Sign in with an existing account of the partner tenant.", domain.NeedsFix},
 		{"InvalidAuthenticationToken", "Graph could not parse or validate the access token (compact token parsing, expired or wrong audience).",
-			"cspsync fetches a fresh token and retries; if it persists, check that the Graph app (not the Partner Center app) is configured for Graph and authorise again.", Retry},
+			"cspsync fetches a fresh token and retries; if it persists, check that the Graph app (not the Partner Center app) is configured for Graph and authorise again.", domain.Retry},
 		{"Authorization_IdentityNotFound", "The identity of the calling application could not be established: the app has no service principal or consent in the tenant.",
-			"Grant admin consent for the multi-tenant Graph app in this tenant (`cspsync consent url <tenant>`).", AwaitConsent},
+			"Grant admin consent for the multi-tenant Graph app in this tenant (`cspsync consent url <tenant>`).", domain.AwaitConsent},
 		{"Authorization_RequestDenied", "Insufficient privileges to complete the operation.",
-			"Add the missing Graph application permissions to the multi-tenant app, then grant admin consent in the tenant again.", AwaitConsent},
+			"Add the missing Graph application permissions to the multi-tenant app, then grant admin consent in the tenant again.", domain.AwaitConsent},
 		{"Authentication_RequestFromNonPremiumTenantOrB2CTenant", "The tenant has no Entra ID P1/P2 licence, so sign-in activity is unavailable.",
-			"Nothing to do: cspsync syncs without last sign-in dates. Buy Entra ID P1 for the tenant to get them.", Degrade},
+			"Nothing to do: cspsync syncs without last sign-in dates. Buy Entra ID P1 for the tenant to get them.", domain.Degrade},
 		{"Request_ResourceNotFound", "The object was not found in the directory.",
-			"The user or object was deleted in Microsoft 365; cspsync drops it at the next sync.", NeedsFix},
-		{"TooManyRequests", "Microsoft throttled the request.", "Nothing to do: cspsync waits as long as Retry-After asks and retries.", Retry},
-		{"ServiceUnavailable", "Microsoft's service is temporarily unavailable.", "Nothing to do: cspsync retries with backoff.", Retry},
+			"The user or object was deleted in Microsoft 365; cspsync drops it at the next sync.", domain.NeedsFix},
+		{"TooManyRequests", "Microsoft throttled the request.", "Nothing to do: cspsync waits as long as Retry-After asks and retries.", domain.Retry},
+		{"ServiceUnavailable", "Microsoft's service is temporarily unavailable.", "Nothing to do: cspsync retries with backoff.", domain.Retry},
 		{"NotAuthorised", "The partner has not been authorised yet, or its sign-in was removed.",
-			"Run `cspsync connect` and complete the sign-in in the browser.", Reauthorise},
+			"Run `cspsync connect` and complete the sign-in in the browser.", domain.Reauthorise},
 		{"PartnerCenterUnauthorized", "Partner Center refused the partner's token.",
-			"Authorise again with `cspsync connect` as a user in the partner tenant's AdminAgents group, with the Partner Center app's user_impersonation permission consented.", Reauthorise},
+			"Authorise again with `cspsync connect` as a user in the partner tenant's AdminAgents group, with the Partner Center app's user_impersonation permission consented.", domain.Reauthorise},
 		{"PartnerCenterForbidden", "The signed-in user may not act for the partner in Partner Center.",
-			"Add the signing-in user to the AdminAgents group of the partner tenant, then authorise again.", Reauthorise},
+			"Add the signing-in user to the AdminAgents group of the partner tenant, then authorise again.", domain.Reauthorise},
 	} {
 		catalogue[e.Code] = e
 	}
@@ -145,7 +126,7 @@ func Classify(err error) *Failure {
 		return classifyAADSTS(call, err)
 	}
 	return fromEntry("Network", 0, err.Error(), Entry{Code: "Network", Cause: "Microsoft could not be reached.",
-		Remediation: "Nothing to do if it passes: cspsync retries. If it persists, check the network, proxy and CA settings (CSPSYNC_CA_FILE).", Reaction: Retry}, err)
+		Remediation: "Nothing to do if it passes: cspsync retries. If it persists, check the network, proxy and CA settings (CSPSYNC_CA_FILE).", Reaction: domain.Retry}, err)
 }
 
 // tokenErrorBody is Entra ID's token endpoint error shape.
@@ -195,7 +176,7 @@ func FromCode(code string, status int, message string, retryAfter time.Duration,
 		f.RetryAfter = retryAfter
 		return f
 	}
-	e := Entry{Code: code, Reaction: NeedsFix, Cause: "Microsoft rejected the request.",
+	e := Entry{Code: code, Reaction: domain.NeedsFix, Cause: "Microsoft rejected the request.",
 		Remediation: "Read Microsoft's message; this error is not in cspsync's catalogue yet."}
 	switch {
 	case status == 429:

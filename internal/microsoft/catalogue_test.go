@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/microsoft"
 )
 
@@ -24,22 +25,22 @@ func TestClassifyTokenEndpointErrors(t *testing.T) {
 	cases := []struct {
 		body     string
 		code     string
-		reaction microsoft.Reaction
+		reaction domain.Reaction
 		fix      string
 	}{
 		{`{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x","error_codes":[7000215]}`,
-			"AADSTS7000215", microsoft.Reauthorise, "not the Secret ID"},
+			"AADSTS7000215", domain.Reauthorise, "not the Secret ID"},
 		{`{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys for app are expired.","error_codes":[7000222]}`,
-			"AADSTS7000222", microsoft.Reauthorise, "new client secret"},
+			"AADSTS7000222", domain.Reauthorise, "new client secret"},
 		{`{"error":"invalid_grant","error_description":"AADSTS50173: The provided grant has expired due to it being revoked.","error_codes":[50173]}`,
-			"AADSTS50173", microsoft.Reauthorise, "cspsync connect"},
+			"AADSTS50173", domain.Reauthorise, "cspsync connect"},
 		{`{"error":"invalid_client","error_description":"AADSTS7000229: The client application is missing service principal in the tenant.","error_codes":[7000229]}`,
-			"AADSTS7000229", microsoft.AwaitConsent, "consent"},
+			"AADSTS7000229", domain.AwaitConsent, "consent"},
 		{`{"error":"invalid_grant","error_description":"AADSTS50076: Due to a configuration change made by your administrator, you must use multi-factor authentication.","error_codes":[50076]}`,
-			"AADSTS50076", microsoft.Reauthorise, "MFA"},
+			"AADSTS50076", domain.Reauthorise, "MFA"},
 		// No error_codes: the code is read from the description.
 		{`{"error":"invalid_grant","error_description":"AADSTS700082: The refresh token has expired due to inactivity."}`,
-			"AADSTS700082", microsoft.Reauthorise, "cspsync connect"},
+			"AADSTS700082", domain.Reauthorise, "cspsync connect"},
 	}
 	for _, c := range cases {
 		t.Run(c.code, func(t *testing.T) {
@@ -54,19 +55,19 @@ func TestClassifyTokenEndpointErrors(t *testing.T) {
 
 func TestUnknownErrorsFallBackByStatus(t *testing.T) {
 	f := microsoft.FromCode("", 429, "slow down", 57*time.Second, nil)
-	assert.Equal(t, microsoft.Retry, f.Reaction)
+	assert.Equal(t, domain.Retry, f.Reaction)
 	assert.Equal(t, "HTTP429", f.Code)
 	assert.Equal(t, 57*time.Second, f.RetryAfter)
-	assert.Equal(t, microsoft.Retry, microsoft.FromCode("", 503, "", 0, nil).Reaction)
+	assert.Equal(t, domain.Retry, microsoft.FromCode("", 503, "", 0, nil).Reaction)
 	f = microsoft.FromCode("SomethingNew", 400, "odd", 0, nil)
-	assert.Equal(t, microsoft.NeedsFix, f.Reaction)
+	assert.Equal(t, domain.NeedsFix, f.Reaction)
 	assert.Equal(t, "SomethingNew", f.Code)
 
 	wrapped := fmt.Errorf("discovery: %w", f)
 	var got *microsoft.Failure
 	require.True(t, errors.As(wrapped, &got))
 	assert.Same(t, f, microsoft.Classify(wrapped), "an already classified failure is kept")
-	assert.Equal(t, microsoft.Retry, microsoft.Classify(errors.New("dial tcp: connection refused")).Reaction)
+	assert.Equal(t, domain.Retry, microsoft.Classify(errors.New("dial tcp: connection refused")).Reaction)
 }
 
 func TestParseRetryAfter(t *testing.T) {

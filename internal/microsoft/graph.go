@@ -34,7 +34,8 @@ func (p *tokenProvider) GetAllowedHostsValidator() *absauth.AllowedHostsValidato
 // Graph returns a Microsoft Graph client acting as the multi-tenant app in
 // one customer tenant (app-only, client credentials). It keeps the SDK's
 // middleware (retry on 429/503/504 honouring Retry-After, compression).
-func (a *Auth) Graph(partnerID, tenantID, baseURL string) (*msgraphsdk.GraphServiceClient, error) {
+func (a *Auth) Graph(p Credentials, tenantID string) (*msgraphsdk.GraphServiceClient, error) {
+	baseURL, partnerID := p.GraphURL, p.PartnerID
 	base, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil || base.Host == "" {
 		return nil, fmt.Errorf("graph URL %q of partner %s is not a URL", baseURL, partnerID)
@@ -44,7 +45,7 @@ func (a *Auth) Graph(partnerID, tenantID, baseURL string) (*msgraphsdk.GraphServ
 		return nil, fmt.Errorf("graph URL %q of partner %s: %w", baseURL, partnerID, err)
 	}
 	provider := &tokenProvider{
-		token: func(ctx context.Context) (string, error) { return a.GraphAppToken(ctx, partnerID, tenantID) },
+		token: func(ctx context.Context) (string, error) { return a.GraphAppToken(ctx, p, tenantID) },
 		hosts: *hosts,
 	}
 	opts := msgraphsdk.GetDefaultClientOptions()
@@ -67,8 +68,8 @@ func (a *Auth) Graph(partnerID, tenantID, baseURL string) (*msgraphsdk.GraphServ
 
 // Organization reads the tenant's organization object: the cheapest call
 // that proves the app can read the tenant.
-func (a *Auth) Organization(ctx context.Context, partnerID, tenantID, graphURL string) (string, error) {
-	gc, err := a.Graph(partnerID, tenantID, graphURL)
+func (a *Auth) Organization(ctx context.Context, p Credentials, tenantID string) (string, error) {
+	gc, err := a.Graph(p, tenantID)
 	if err != nil {
 		return "", err
 	}

@@ -1,6 +1,6 @@
-// Package service wires cspsync's parts together: the store, the Temporal
-// client and the worker with its HTTP server. The worker binary, the CLI's
-// dev command and the end-to-end tests all run the worker through Run.
+// Package service wires the worker: the store, the Microsoft clients, the
+// Temporal worker and its HTTP server. The worker binary, the CLI's dev
+// command (through that binary) and the end-to-end tests run it through Run.
 package service
 
 import (
@@ -12,48 +12,20 @@ import (
 	"net/http"
 	"time"
 
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/internal/config"
+	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/microsoft"
-	"github.com/cspsync/cspsync/internal/secrets"
-	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/web"
 	"github.com/cspsync/cspsync/workflows"
 )
 
-// OpenStore loads the encryption key and connects to PostgreSQL.
-func OpenStore(ctx context.Context, databaseURL, key, keyFile string) (*store.Store, error) {
-	box, err := secrets.Load(key, keyFile)
-	if err != nil {
-		return nil, err
-	}
-	return store.Open(ctx, databaseURL, box)
-}
-
-// DialTemporal connects to the Temporal frontend, failing fast with the
-// address and the fix when it is not there.
-func DialTemporal(ctx context.Context, address, namespace string, logger *slog.Logger) (client.Client, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  address,
-		Namespace: namespace,
-		Logger:    tlog.NewStructuredLogger(logger),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %q): %w (start it, for example with `make demo`, or set TEMPORAL_ADDRESS)", address, namespace, err)
-	}
-	return c, nil
-}
-
 // Run runs the worker and its HTTP server until ctx ends. It migrates the
 // schema first, so a new release needs no separate step.
 func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
-	st, err := OpenStore(ctx, cfg.DatabaseURL, cfg.EncryptionKey, cfg.EncryptionKeyFile)
+	st, err := control.OpenStore(ctx, cfg.Connection)
 	if err != nil {
 		return err
 	}
@@ -65,13 +37,13 @@ func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	tc, err := DialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger)
+	tc, err := control.DialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
 
-	auth := &microsoft.Auth{Store: st, HTTP: hc}
+	auth := &microsoft.Auth{HTTP: hc, Cache: st}
 	w := worker.New(tc, cfg.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	pageSize := cfg.DiscoveryPageSize
@@ -86,8 +58,7 @@ func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
 		return fmt.Errorf("worker HTTP server cannot listen on %s: %w (set CSPSYNC_HTTP_ADDR to a free address)", cfg.HTTPAddr, err)
 	}
 	srv := &http.Server{
-		Handler: (&web.Server{Store: st, Auth: auth, Temporal: tc, TaskQueue: cfg.TaskQueue, PublicURL: cfg.PublicURL,
-			Log: logger}).Handler(),
+		Handler:           (&web.Server{Control: control.New(cfg.Connection, st, auth, tc), Log: logger}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	httpErr := make(chan error, 1)

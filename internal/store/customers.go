@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cspsync/cspsync/internal/domain"
 )
 
 // Customer is a PSA customer, possibly linked to a Microsoft tenant.
@@ -19,12 +21,12 @@ type Customer struct {
 	TenantIDSource string
 	Domain         string
 	TopLevel       bool
-	Relationship   string
-	ConsentState   string
+	Relationship   domain.Relationship
+	ConsentState   domain.Consent
 	DiscoveredAt   *time.Time
 	// Lifecycle, mirrored from the tenant's workflow.
 	RelationshipSource string
-	SyncState          string
+	SyncState          domain.TenantState
 	SyncReason         string
 	LastSyncAt         *time.Time
 }
@@ -77,7 +79,7 @@ func (s *Store) SaveDiscoveryPage(ctx context.Context, partnerID, from, next str
 	var counts PageCounts
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var cur *string
-		var defaultRel string
+		var defaultRel domain.Relationship
 		if err := tx.QueryRow(ctx, `SELECT discovery_cursor, default_relationship FROM partners WHERE id = $1 FOR UPDATE`,
 			partnerID).Scan(&cur, &defaultRel); err != nil {
 			return err
@@ -85,10 +87,7 @@ func (s *Store) SaveDiscoveryPage(ctx context.Context, partnerID, from, next str
 		if (cur == nil && from != "") || (cur != nil && *cur != from) {
 			return ErrCursorMoved
 		}
-		consent := "not_required"
-		if defaultRel == "GDAP" {
-			consent = "pending"
-		}
+		consent := domain.ConsentFor(defaultRel, domain.ConsentUnknown)
 		for _, t := range tenants {
 			c, err := upsertTenant(ctx, tx, partnerID, defaultRel, consent, t)
 			if err != nil {
@@ -104,7 +103,7 @@ func (s *Store) SaveDiscoveryPage(ctx context.Context, partnerID, from, next str
 	return counts, err
 }
 
-func upsertTenant(ctx context.Context, tx pgx.Tx, partnerID, rel, consent string, t DiscoveredTenant) (PageCounts, error) {
+func upsertTenant(ctx context.Context, tx pgx.Tx, partnerID string, rel domain.Relationship, consent domain.Consent, t DiscoveredTenant) (PageCounts, error) {
 	tag, err := tx.Exec(ctx, `UPDATE customers SET partner_id = $2, domain = $3, discovered_at = now(), updated_at = now()
 		WHERE azure_tenant_id = $1`, t.TenantID, partnerID, t.Domain)
 	if err != nil {

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/cspsync/cspsync/internal/domain"
+
 	"context"
 	"time"
 )
@@ -10,7 +12,7 @@ type IntegrationError struct {
 	ID          int64
 	PartnerID   string
 	TenantID    string // "" for partner-level failures
-	Operation   string
+	Operation   domain.Operation
 	Code        string
 	Message     string
 	Remediation string
@@ -34,7 +36,7 @@ func (s *Store) RecordError(ctx context.Context, e IntegrationError) error {
 }
 
 // ResolveErrors closes the open errors of an operation after it succeeded.
-func (s *Store) ResolveErrors(ctx context.Context, partnerID, tenantID, operation string) error {
+func (s *Store) ResolveErrors(ctx context.Context, partnerID, tenantID string, operation domain.Operation) error {
 	_, err := s.pool.Exec(ctx, `UPDATE integration_errors SET resolved_at = now()
 		WHERE partner_id = $1 AND coalesce(tenant_id::text, '') = $2 AND operation = $3 AND resolved_at IS NULL`,
 		partnerID, tenantID, operation)

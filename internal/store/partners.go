@@ -7,13 +7,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// Auth states of a partner.
-const (
-	AuthPending              = "pending"
-	AuthAuthorised           = "authorised"
-	AuthNeedsReauthorisation = "needs_reauthorisation"
+	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/microsoft"
 )
 
 // PartnerConfig is what `cspsync connect` stores. Secrets arrive in plain
@@ -29,7 +25,7 @@ type PartnerConfig struct {
 	AuthorityURL        string
 	PartnerCenterURL    string
 	GraphURL            string
-	DefaultRelationship string
+	DefaultRelationship domain.Relationship
 }
 
 // Partner is a stored partner without its secrets; PartnerSecrets opens those.
@@ -42,17 +38,11 @@ type Partner struct {
 	AuthorityURL        string
 	PartnerCenterURL    string
 	GraphURL            string
-	DefaultRelationship string
-	AuthState           string
+	DefaultRelationship domain.Relationship
+	AuthState           domain.AuthState
 	HomeAccountID       string
 	AuthorisedAt        *time.Time
 	LastDiscoveryAt     *time.Time
-}
-
-// Secrets are a partner's decrypted client secrets.
-type Secrets struct {
-	PCClientSecret    string
-	GraphClientSecret string
 }
 
 func secretAAD(partnerID, column string) string { return "partners/" + partnerID + "/" + column }
@@ -81,10 +71,10 @@ func (s *Store) UpsertPartner(ctx context.Context, c PartnerConfig) error {
 			auth_state = CASE WHEN partners.pc_client_id = EXCLUDED.pc_client_id
 				AND partners.partner_tenant_id = EXCLUDED.partner_tenant_id
 				AND partners.authority_url = EXCLUDED.authority_url
-				THEN partners.auth_state ELSE 'pending' END,
+				THEN partners.auth_state ELSE $12 END,
 			updated_at = now()`,
 		c.ID, c.DisplayName, c.PartnerTenantID, c.PCClientID, pcSecret,
-		c.GraphClientID, graphSecret, c.AuthorityURL, c.PartnerCenterURL, c.GraphURL, c.DefaultRelationship)
+		c.GraphClientID, graphSecret, c.AuthorityURL, c.PartnerCenterURL, c.GraphURL, c.DefaultRelationship, domain.AuthPending)
 	if err != nil {
 		return fmt.Errorf("storing partner %q: %w", c.ID, err)
 	}
@@ -121,36 +111,42 @@ func (s *Store) ListPartners(ctx context.Context) ([]Partner, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Partner, error) { return scanPartner(r) })
 }
 
-// PartnerSecrets decrypts a partner's client secrets.
-func (s *Store) PartnerSecrets(ctx context.Context, id string) (Secrets, error) {
+// Credentials reads a partner's configuration and opens its secrets in one
+// query: what the Microsoft clients need for every call of an activity.
+func (s *Store) Credentials(ctx context.Context, id string) (microsoft.Credentials, error) {
+	var c microsoft.Credentials
 	var pc, graph []byte
-	err := s.pool.QueryRow(ctx, `SELECT pc_client_secret, graph_client_secret FROM partners WHERE id = $1`, id).Scan(&pc, &graph)
+	err := s.pool.QueryRow(ctx, `SELECT id, authority_url, partner_tenant_id, partner_center_url, graph_url,
+			pc_client_id, pc_client_secret, graph_client_id, graph_client_secret, coalesce(home_account_id, '')
+		FROM partners WHERE id = $1`, id).Scan(&c.PartnerID, &c.AuthorityURL, &c.PartnerTenantID, &c.PartnerCenterURL,
+		&c.GraphURL, &c.PCClientID, &pc, &c.GraphClientID, &graph, &c.HomeAccountID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Secrets{}, fmt.Errorf("partner %q: %w", id, ErrNotFound)
+		return c, fmt.Errorf("partner %q: %w (connect it first with `cspsync connect`)", id, ErrNotFound)
 	}
 	if err != nil {
-		return Secrets{}, err
+		return c, err
 	}
 	pcPlain, err := s.box.Open(pc, secretAAD(id, "pc_client_secret"))
 	if err != nil {
-		return Secrets{}, err
+		return c, err
 	}
 	graphPlain, err := s.box.Open(graph, secretAAD(id, "graph_client_secret"))
 	if err != nil {
-		return Secrets{}, err
+		return c, err
 	}
-	return Secrets{PCClientSecret: string(pcPlain), GraphClientSecret: string(graphPlain)}, nil
+	c.PCClientSecret, c.GraphSecret = string(pcPlain), string(graphPlain)
+	return c, nil
 }
 
 // SetPartnerAuthorised records a successful authorisation and its MSAL account.
 func (s *Store) SetPartnerAuthorised(ctx context.Context, id, homeAccountID string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE partners SET auth_state = 'authorised', home_account_id = $2,
-		authorised_at = now(), updated_at = now() WHERE id = $1`, id, homeAccountID)
+	_, err := s.pool.Exec(ctx, `UPDATE partners SET auth_state = $3, home_account_id = $2,
+		authorised_at = now(), updated_at = now() WHERE id = $1`, id, homeAccountID, domain.AuthAuthorised)
 	return err
 }
 
 // SetPartnerAuthState moves a partner to pending or needs_reauthorisation.
-func (s *Store) SetPartnerAuthState(ctx context.Context, id, state string) error {
+func (s *Store) SetPartnerAuthState(ctx context.Context, id string, state domain.AuthState) error {
 	_, err := s.pool.Exec(ctx, `UPDATE partners SET auth_state = $2, updated_at = now() WHERE id = $1`, id, state)
 	return err
 }
@@ -162,8 +158,8 @@ func (s *Store) Disconnect(ctx context.Context, id string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM token_caches WHERE partner_id = $1`, id); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE partners SET auth_state = 'pending', home_account_id = NULL,
-			updated_at = now() WHERE id = $1`, id)
+		_, err := tx.Exec(ctx, `UPDATE partners SET auth_state = $2, home_account_id = NULL,
+			updated_at = now() WHERE id = $1`, id, domain.AuthPending)
 		return err
 	})
 }

@@ -33,13 +33,24 @@ type Store struct {
 	box  *secrets.Box
 }
 
+// Option tunes Open.
+type Option func(*pgxpool.Config)
+
+// WithTracer traces every query (tests count round trips with it).
+func WithTracer(t pgx.QueryTracer) Option {
+	return func(c *pgxpool.Config) { c.ConnConfig.Tracer = t }
+}
+
 // Open connects to databaseURL, creating the database when the server is
 // reachable but the database does not exist yet. Errors name the address
 // and the fix.
-func Open(ctx context.Context, databaseURL string, box *secrets.Box) (*Store, error) {
+func Open(ctx context.Context, databaseURL string, box *secrets.Box, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("invalid database URL (CSPSYNC_DATABASE_URL): %w", err)
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	pool, err := connect(ctx, cfg)
 	var pgErr *pgconn.PgError

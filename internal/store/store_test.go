@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/secrets"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
@@ -53,9 +54,10 @@ func TestSecretsAreSealedAtRest(t *testing.T) {
 	for _, s := range []string{"pc-secret-value", "graph-secret-value", "rt-value"} {
 		assert.NotContains(t, raw, s)
 	}
-	sec, err := st.PartnerSecrets(ctx, "acme")
+	creds, err := st.Credentials(ctx, "acme")
 	require.NoError(t, err)
-	assert.Equal(t, "pc-secret-value", sec.PCClientSecret)
+	assert.Equal(t, "pc-secret-value", creds.PCClientSecret)
+	assert.Equal(t, "graph-secret-value", creds.GraphSecret)
 	blob, err := st.LoadTokenCache(ctx, "acme", "k")
 	require.NoError(t, err)
 	assert.Contains(t, string(blob), "rt-value")
@@ -119,8 +121,8 @@ func TestDiscoveryMatchesByTenantThenNameAndKeepsManualTenant(t *testing.T) {
 	}
 	assert.Equal(t, "11111111-0000-0000-0000-000000000001", got[byName].TenantID)
 	assert.Equal(t, "Contoso Ltd", got[byName].Name, "the PSA's name is kept")
-	assert.Equal(t, "GDAP", got[byName].Relationship)
-	assert.Equal(t, "pending", got[byName].ConsentState)
+	assert.Equal(t, domain.GDAP, got[byName].Relationship)
+	assert.Equal(t, domain.ConsentPending, got[byName].ConsentState)
 	assert.Equal(t, "manual", got[manual].TenantIDSource)
 	assert.Equal(t, "Fabrikam (PSA name)", got[manual].Name)
 }

@@ -65,13 +65,13 @@ func database(t testing.TB, create bool) string {
 }
 
 // Store opens a migrated store on a fresh database, with a random key.
-func Store(t testing.TB) (*store.Store, string, string) {
+func Store(t testing.TB, opts ...store.Option) (*store.Store, string, string) {
 	t.Helper()
 	url := DatabaseURL(t)
 	key := secrets.NewKeyText()
 	box, err := secrets.Load(key, "")
 	require.NoError(t, err)
-	st, err := store.Open(context.Background(), url, box)
+	st, err := store.Open(context.Background(), url, box, opts...)
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
 	require.NoError(t, st.Migrate(context.Background()))

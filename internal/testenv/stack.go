@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/cspsync/cspsync/internal/config"
+	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/service"
 	"github.com/cspsync/cspsync/internal/sim"
@@ -48,15 +49,15 @@ func NewStack(t testing.TB, sc sim.Scenario, simOpts sim.Options) *Stack {
 	t.Cleanup(func() { _ = srv.Close() })
 	hc, err := microsoft.NewHTTPClient(srv.CAFile())
 	require.NoError(t, err)
-	tc, err := service.DialTemporal(context.Background(), tp.Address, "default", quietLogger())
+	tc, err := control.DialTemporal(context.Background(), tp.Address, "default", quietLogger())
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
 	port := FreePort(t)
 	return &Stack{T: t, Store: st, Temporal: tp, Client: tc, Sim: srv, Scenario: sc, HTTP: hc,
-		Worker: config.Worker{
+		Worker: config.Worker{Connection: config.Connection{
 			DatabaseURL: dbURL, EncryptionKey: key, TemporalAddress: tp.Address, TemporalNamespace: "default",
-			TaskQueue: "cspsync-test", HTTPAddr: "127.0.0.1:" + itoa(port), PublicURL: "http://localhost:" + itoa(port),
-			CAFile: srv.CAFile(), DiscoveryPageSize: 100,
+			TaskQueue: "cspsync-test", PublicURL: "http://localhost:" + itoa(port), CAFile: srv.CAFile()},
+			HTTPAddr: "127.0.0.1:" + itoa(port), DiscoveryPageSize: 100,
 		}}
 }
 

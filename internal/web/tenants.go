@@ -4,22 +4,14 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"sort"
 	"time"
 
-	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/internal/control"
 )
 
 type tenantRow struct {
-	store.Customer
-	Error      *store.IntegrationError
+	control.TenantRow
 	ConsentURL string
-}
-
-// NeedsConsent is true for a tenant waiting for admin consent: a GDAP tenant
-// not yet consented, or any tenant whose consent Microsoft says is missing.
-func (t tenantRow) NeedsConsent() bool {
-	return t.ConsentState == store.ConsentPending || t.ConsentState == store.ConsentRevoked
 }
 
 var tenantsTmpl = template.Must(template.New("tenants").Funcs(template.FuncMap{
@@ -34,7 +26,7 @@ var tenantsTmpl = template.Must(template.New("tenants").Funcs(template.FuncMap{
 <title>Tenants — cspsync</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem;line-height:1.4}
 table{border-collapse:collapse;width:100%}td.when{white-space:nowrap}th,td{border-bottom:1px solid #ccc;padding:.4rem;text-align:left;vertical-align:top}
-.state-Ready{color:#1b5e20}.state-AwaitingConsent{color:#8a4b00}.state-Blocked,.state-Paused{color:#b00020}
+.tone-ok{color:#1b5e20}.tone-waiting{color:#8a4b00}.tone-attention{color:#b00020}
 a.button{display:inline-block;padding:.3rem .6rem;border:1px solid #0b57d0;border-radius:4px;color:#0b57d0;text-decoration:none}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}</style>
 </head><body><main>
@@ -47,45 +39,27 @@ a.button{display:inline-block;padding:.3rem .6rem;border:1px solid #0b57d0;borde
 <tbody>
 {{range .}}<tr data-tenant="{{.TenantID}}">
 <th scope="row">{{.Name}}</th><td><code>{{.TenantID}}</code></td><td>{{.Relationship}}</td><td>{{.ConsentState}}</td>
-<td class="state-{{.SyncState}}">{{.SyncState}}{{with .SyncReason}}<br><small>{{.}}</small>{{end}}</td>
+<td class="tone-{{.SyncState.Tone}}">{{.SyncState}}{{with .SyncReason}}<br><small>{{.}}</small>{{end}}</td>
 <td class="when">{{when .LastSyncAt}}</td>
 <td>{{with .Error}}<strong>{{.Code}}</strong>: {{.Remediation}}{{else}}—{{end}}</td>
-<td>{{if .NeedsConsent}}<a class="button" href="{{.ConsentURL}}">Grant admin consent<span class="visually-hidden"> for {{.Name}}</span></a>{{end}}</td>
+<td>{{if .ConsentState.Missing}}<a class="button" href="{{.ConsentURL}}">Grant admin consent<span class="visually-hidden"> for {{.Name}}</span></a>{{end}}</td>
 </tr>
 {{else}}<tr><td colspan="8">No tenants yet: connect a partner and run a discovery.</td></tr>{{end}}
 </tbody></table>
 </main></body></html>`))
 
 // tenantsPage lists every tenant with its consent and sync state, the last
-// error with its fix, and a consent link for GDAP tenants that need one.
+// error with its fix, and a consent link for tenants that need one.
 func (s *Server) tenantsPage(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	customers, err := s.Store.ListCustomers(ctx, "")
+	tenants, err := s.Control.Tenants(r.Context())
 	if err != nil {
 		s.internal(w, err)
 		return
 	}
-	errs, err := s.Store.ListErrors(ctx, "", false)
-	if err != nil {
-		s.internal(w, err)
-		return
+	rows := make([]tenantRow, 0, len(tenants))
+	for _, t := range tenants {
+		rows = append(rows, tenantRow{TenantRow: t, ConsentURL: "/consent/start?" + url.Values{"tenant": {t.TenantID}}.Encode()})
 	}
-	latest := map[string]*store.IntegrationError{}
-	for i := range errs {
-		if e := &errs[i]; e.TenantID != "" && latest[e.TenantID] == nil {
-			latest[e.TenantID] = e
-		}
-	}
-	rows := make([]tenantRow, 0, len(customers))
-	for _, c := range customers {
-		if c.TenantID == "" {
-			continue
-		}
-		rows = append(rows, tenantRow{Customer: c, Error: latest[c.TenantID],
-			ConsentURL: "/consent/start?" + url.Values{"tenant": {c.TenantID}}.Encode()})
-	}
-	// Tenants waiting for consent first: they are why someone opens the page.
-	sort.SliceStable(rows, func(i, j int) bool { return rows[i].NeedsConsent() && !rows[j].NeedsConsent() })
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := tenantsTmpl.Execute(w, rows); err != nil {

@@ -4,38 +4,19 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
-	"time"
 
-	"go.temporal.io/sdk/client"
-
-	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/internal/config"
 	"github.com/cspsync/cspsync/internal/control"
-	"github.com/cspsync/cspsync/internal/microsoft"
-	"github.com/cspsync/cspsync/internal/store"
-	"github.com/cspsync/cspsync/workflows"
 )
-
-// OpAuthorise names the partner sign-in in integration_errors.
-const OpAuthorise = "authorise"
 
 // Server serves the browser round-trips and the tenants page.
 type Server struct {
-	Store     *store.Store
-	Auth      *microsoft.Auth
-	Temporal  client.Client
-	TaskQueue string
-	PublicURL string
-	Log       *slog.Logger
-}
-
-func (s *Server) control() *control.Control {
-	return &control.Control{Store: s.Store, Temporal: s.Temporal, TaskQueue: s.TaskQueue}
+	Control *control.Control
+	Log     *slog.Logger
 }
 
 // Handler routes the server's paths.
@@ -49,66 +30,32 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// authCallback finishes the partner's sign-in: the state must be one cspsync
-// issued and not yet used (else 400, with nothing stored or signalled); the
-// code is redeemed with MSAL and the tokens kept encrypted.
-func (s *Server) authCallback(w http.ResponseWriter, r *http.Request) {
+// callback reads Microsoft's redirect.
+func callback(r *http.Request) control.Callback {
 	q := r.URL.Query()
-	req, err := s.Store.ConsumeAuthRequest(r.Context(), q.Get("state"))
-	if err != nil || req.Kind != "authorise" {
-		if err == nil {
-			err = store.ErrUnknownState
-		}
-		s.Log.Warn("rejected authorisation callback", "error", err)
-		render(w, http.StatusBadRequest, page{Title: "Sign-in not accepted", Problem: err.Error()})
-		return
-	}
-	// Microsoft redirected with an error instead of a code.
-	if code := q.Get("error"); code != "" {
-		f := microsoft.FromCode(microsoft.AADSTSCode(q.Get("error_description"), code), 0, q.Get("error_description"), 0, nil)
-		s.failAuthorisation(r.Context(), w, req.PartnerID, f)
-		return
-	}
-	account, err := s.Auth.RedeemCode(r.Context(), req.PartnerID, q.Get("code"), req.CodeVerifier, req.RedirectURI)
-	if err != nil {
-		s.failAuthorisation(r.Context(), w, req.PartnerID, microsoft.Classify(err))
-		return
-	}
-	ctx := r.Context()
-	if err := s.Store.SetPartnerAuthorised(ctx, req.PartnerID, account); err != nil {
-		s.internal(w, err)
-		return
-	}
-	if err := s.Store.ResolvePartnerErrors(ctx, req.PartnerID); err != nil {
-		s.internal(w, err)
-		return
-	}
-	if err := workflows.SignalPartner(ctx, s.Temporal, s.TaskQueue, req.PartnerID, workflows.SignalAuthorised, struct{}{}); err != nil {
-		s.internal(w, err)
-		return
-	}
-	s.Log.Info("partner authorised", "partner", req.PartnerID)
-	render(w, http.StatusOK, page{Title: "cspsync is authorised",
-		Message: "Partner " + req.PartnerID + " is connected. Tenant discovery has started; you can close this window and run `cspsync status`."})
+	return control.Callback{State: q.Get("state"), Code: q.Get("code"), Error: q.Get("error"),
+		ErrorDescription: q.Get("error_description"), AdminConsent: q.Get("admin_consent"), Tenant: q.Get("tenant")}
 }
 
-// failAuthorisation records the classified failure once, marks the partner as
-// needing attention and tells the workflow; no retry follows.
-func (s *Server) failAuthorisation(ctx context.Context, w http.ResponseWriter, partnerID string, f *microsoft.Failure) {
-	s.Log.Warn("authorisation failed", "partner", partnerID, "code", f.Code)
-	err := errors.Join(
-		s.Store.RecordError(ctx, store.IntegrationError{PartnerID: partnerID, Operation: OpAuthorise,
-			Code: f.Code, Message: f.Message, Remediation: f.Remediation}),
-		s.Store.SetPartnerAuthState(ctx, partnerID, store.AuthNeedsReauthorisation),
-		workflows.SignalPartner(ctx, s.Temporal, s.TaskQueue, partnerID, workflows.SignalAuthorisationFailed,
-			activities.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}),
-	)
-	if err != nil {
+// authCallback finishes the partner's sign-in.
+func (s *Server) authCallback(w http.ResponseWriter, r *http.Request) {
+	partner, err := s.Control.CompleteAuthorisation(r.Context(), callback(r))
+	var refused *control.Refused
+	switch {
+	case errors.Is(err, control.ErrBadCallback):
+		s.Log.Warn("rejected authorisation callback", "error", err)
+		render(w, http.StatusBadRequest, page{Title: "Sign-in not accepted", Problem: err.Error()})
+	case errors.As(err, &refused):
+		s.Log.Warn("authorisation failed", "partner", partner, "code", refused.Code)
+		render(w, http.StatusBadGateway, page{Title: "Microsoft refused the sign-in",
+			Problem: refused.Code + ": " + refused.Cause, Fix: refused.Remediation})
+	case err != nil:
 		s.internal(w, err)
-		return
+	default:
+		s.Log.Info("partner authorised", "partner", partner)
+		render(w, http.StatusOK, page{Title: "cspsync is authorised",
+			Message: "Partner " + partner + " is connected. Tenant discovery has started; you can close this window and run `cspsync status`."})
 	}
-	render(w, http.StatusBadGateway, page{Title: "Microsoft refused the sign-in",
-		Problem: f.Code + ": " + f.Cause, Fix: f.Remediation})
 }
 
 func (s *Server) internal(w http.ResponseWriter, err error) {

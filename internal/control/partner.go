@@ -1,0 +1,367 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/cspsync/cspsync/activities"
+	"github.com/cspsync/cspsync/internal/config"
+	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/workflows"
+)
+
+var (
+	guidRE      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	partnerIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+)
+
+// PartnerConfig is a partner's two app registrations, as `connect` stores them.
+type PartnerConfig = store.PartnerConfig
+
+// ConnectRequest is a partner's configuration and the settings of its workflows.
+type ConnectRequest struct {
+	PartnerConfig
+	// DiscoveryHeartbeat is how long a crashed worker may hold a discovery.
+	DiscoveryHeartbeat time.Duration
+	// TenantSyncInterval is how often each Ready tenant syncs on its own.
+	TenantSyncInterval time.Duration
+	// DiscoveryInterval is how often the schedule rediscovers (<= 0 removes it).
+	DiscoveryInterval time.Duration
+}
+
+// Connected is what Connect did.
+type Connected struct {
+	Partner      string
+	WorkflowID   string   // the partner's workflow, as the Temporal UI lists it
+	AuthorizeURL string   // single use, 30 minutes
+	Warnings     []string // likely mistakes worth a second look
+}
+
+func (r *ConnectRequest) validate() (PartnerConfig, []string, error) {
+	pc := r.PartnerConfig
+	if !partnerIDRE.MatchString(pc.ID) {
+		return pc, nil, fmt.Errorf("--partner %q: use lowercase letters, digits and dashes (at most 63)", pc.ID)
+	}
+	if pc.DisplayName == "" {
+		pc.DisplayName = pc.ID
+	}
+	if pc.PartnerTenantID == "" {
+		return pc, nil, errors.New("--partner-tenant is empty: give the partner's Entra tenant id or primary domain")
+	}
+	for _, f := range []struct{ flag, v string }{{"--pc-client-id", pc.PCClientID}, {"--graph-client-id", pc.GraphClientID}} {
+		if !guidRE.MatchString(f.v) {
+			return pc, nil, fmt.Errorf("%s %q is not an application (client) id: copy the GUID from Entra ID > App registrations > Overview", f.flag, f.v)
+		}
+	}
+	rel, err := domain.ParseRelationship(string(pc.DefaultRelationship))
+	if err != nil {
+		return pc, nil, fmt.Errorf("--default-relationship: %w", err)
+	}
+	pc.DefaultRelationship = rel
+	for _, f := range []struct{ flag, v string }{{"--authority-url", pc.AuthorityURL}, {"--partner-center-url", pc.PartnerCenterURL}, {"--graph-url", pc.GraphURL}} {
+		if !strings.HasPrefix(f.v, "https://") {
+			return pc, nil, fmt.Errorf("%s %q must be an https:// URL (MSAL and Microsoft accept nothing else)", f.flag, f.v)
+		}
+	}
+	var warnings []string
+	for _, s := range []struct{ flag, v string }{{"--pc-client-secret", pc.PCClientSecret}, {"--graph-client-secret", pc.GraphClientSecret}} {
+		if s.v == "" {
+			return pc, nil, fmt.Errorf("%s is empty: copy the secret's Value from Entra ID > App registrations > Certificates & secrets", s.flag)
+		}
+		if guidRE.MatchString(s.v) {
+			warnings = append(warnings, s.flag+" looks like a secret ID (a GUID), not a secret value; Entra ID will answer AADSTS7000215. Copy the Value column instead.")
+		}
+	}
+	return pc, warnings, nil
+}
+
+// Connect stores the partner, makes sure its workflow and discovery schedule
+// run and returns a single-use sign-in link (state and PKCE verifier kept in
+// the store).
+func (c *Control) Connect(ctx context.Context, r ConnectRequest) (Connected, error) {
+	pc, warnings, err := r.validate()
+	if err != nil {
+		return Connected{}, err
+	}
+	st, err := c.db(ctx)
+	if err != nil {
+		return Connected{}, err
+	}
+	tc, err := c.client(ctx)
+	if err != nil {
+		return Connected{}, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		return Connected{}, err
+	}
+	if err := st.UpsertPartner(ctx, pc); err != nil {
+		return Connected{}, err
+	}
+	settings := workflows.PartnerSettings{DiscoveryHeartbeat: r.DiscoveryHeartbeat,
+		Tenant: activities.TenantSettings{SyncInterval: r.TenantSyncInterval}}
+	if err := workflows.EnsurePartner(ctx, tc, c.cfg.TaskQueue, pc.ID, settings); err != nil {
+		return Connected{}, err
+	}
+	if err := workflows.EnsureDiscoverySchedule(ctx, tc, c.cfg.TaskQueue, pc.ID, r.DiscoveryInterval); err != nil {
+		return Connected{}, err
+	}
+	creds, err := st.Credentials(ctx, pc.ID)
+	if err != nil {
+		return Connected{}, err
+	}
+	state := microsoft.RandomToken()
+	verifier, challenge := microsoft.PKCE()
+	redirect := c.redirectURI(config.CallbackPath)
+	if err := st.CreateAuthRequest(ctx, store.AuthRequest{State: state, PartnerID: pc.ID, Kind: "authorise",
+		CodeVerifier: verifier, RedirectURI: redirect, TTL: 30 * time.Minute}); err != nil {
+		return Connected{}, err
+	}
+	u, err := c.auth.AuthorizeURL(ctx, creds, redirect, state, challenge)
+	return Connected{Partner: pc.ID, WorkflowID: workflows.PartnerWorkflowID(pc.ID), AuthorizeURL: u, Warnings: warnings}, err
+}
+
+func (c *Control) redirectURI(path string) string {
+	return strings.TrimRight(c.cfg.PublicURL, "/") + path
+}
+
+// ErrBadCallback means a browser redirect carried a state cspsync did not
+// issue for it, or one already used or expired: nothing was recorded.
+var ErrBadCallback = errors.New("callback not accepted")
+
+// Refused is Microsoft's refusal of a sign-in or consent, classified.
+type Refused struct{ domain.ErrorInfo }
+
+func (r *Refused) Error() string { return r.Code + ": " + r.Cause }
+
+// Callback is what Microsoft's redirect brought back.
+type Callback struct {
+	State, Code, Error, ErrorDescription string
+	// Consent callbacks only.
+	AdminConsent, Tenant string
+}
+
+func (cb Callback) refusal() *Refused {
+	f := microsoft.FromCode(microsoft.AADSTSCode(cb.ErrorDescription, cb.Error), 0, cb.ErrorDescription, 0, nil)
+	return &Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}}
+}
+
+// consume takes the single-use state of a callback of the given kind.
+func (c *Control) consume(ctx context.Context, state, kind string) (store.AuthRequest, error) {
+	st, err := c.db(ctx)
+	if err != nil {
+		return store.AuthRequest{}, err
+	}
+	req, err := st.ConsumeAuthRequest(ctx, state)
+	if err == nil && req.Kind != kind {
+		err = store.ErrUnknownState
+	}
+	if errors.Is(err, store.ErrUnknownState) || errors.Is(err, store.ErrStateUsed) || errors.Is(err, store.ErrStateExpired) {
+		return req, fmt.Errorf("%w: %w", ErrBadCallback, err)
+	}
+	return req, err
+}
+
+// CompleteAuthorisation finishes the partner's sign-in: the state must be
+// one cspsync issued and not yet used (else ErrBadCallback, with nothing
+// stored or signalled); the code is redeemed with MSAL and the tokens kept
+// encrypted. A refusal is recorded once and the partner marked as needing
+// attention; no retry follows.
+func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (string, error) {
+	st, err := c.db(ctx)
+	if err != nil {
+		return "", err
+	}
+	req, err := c.consume(ctx, cb.State, "authorise")
+	if err != nil {
+		return "", err
+	}
+	if cb.Error != "" {
+		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID, cb.refusal())
+	}
+	creds, err := st.Credentials(ctx, req.PartnerID)
+	if err != nil {
+		return req.PartnerID, err
+	}
+	account, err := c.auth.RedeemCode(ctx, creds, cb.Code, req.CodeVerifier, req.RedirectURI)
+	if err != nil {
+		f := microsoft.Classify(err)
+		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID,
+			&Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}})
+	}
+	tc, err := c.client(ctx)
+	if err != nil {
+		return req.PartnerID, err
+	}
+	if err := st.SetPartnerAuthorised(ctx, req.PartnerID, account); err != nil {
+		return req.PartnerID, err
+	}
+	if err := st.ResolvePartnerErrors(ctx, req.PartnerID); err != nil {
+		return req.PartnerID, err
+	}
+	return req.PartnerID, workflows.SignalPartner(ctx, tc, c.cfg.TaskQueue, req.PartnerID, workflows.SignalAuthorised, struct{}{})
+}
+
+func (c *Control) failAuthorisation(ctx context.Context, partnerID string, r *Refused) error {
+	st, err := c.db(ctx)
+	if err != nil {
+		return err
+	}
+	tc, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	err = errors.Join(
+		st.RecordError(ctx, store.IntegrationError{PartnerID: partnerID, Operation: domain.OpAuthorise,
+			Code: r.Code, Message: r.Cause, Remediation: r.Remediation}),
+		st.SetPartnerAuthState(ctx, partnerID, domain.AuthNeedsReauthorisation),
+		workflows.SignalPartner(ctx, tc, c.cfg.TaskQueue, partnerID, workflows.SignalAuthorisationFailed, r.ErrorInfo),
+	)
+	if err != nil {
+		return err
+	}
+	return r
+}
+
+// Disconnect forgets the partner's tokens; its workflow pauses every tenant
+// until the partner is authorised again.
+func (c *Control) Disconnect(ctx context.Context, partnerID string) error {
+	st, err := c.db(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := st.GetPartner(ctx, partnerID); err != nil {
+		return err
+	}
+	tc, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	if err := st.Disconnect(ctx, partnerID); err != nil {
+		return err
+	}
+	return workflows.SignalPartner(ctx, tc, c.cfg.TaskQueue, partnerID, workflows.SignalDisconnected, struct{}{})
+}
+
+// RequestDiscovery asks the partner's workflow to discover; it runs once the
+// partner is authorised.
+func (c *Control) RequestDiscovery(ctx context.Context, partnerID string) error {
+	tc, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := workflows.QueryPartnerState.Get(ctx, tc, workflows.PartnerWorkflowID(partnerID))
+	if err != nil {
+		return fmt.Errorf("partner %s has no running workflow (%w): run `cspsync connect` first", partnerID, err)
+	}
+	if err := workflows.SignalPartner(ctx, tc, c.cfg.TaskQueue, partnerID, workflows.SignalDiscover, struct{}{}); err != nil {
+		return err
+	}
+	if st.Auth != domain.AuthAuthorised {
+		return fmt.Errorf("partner %s is %s: discovery will run once it is authorised (`cspsync connect`)", partnerID, st.Auth)
+	}
+	return nil
+}
+
+// Discover runs a discovery and returns its counts once it has finished
+// (a Temporal Update, so nothing polls).
+func (c *Control) Discover(ctx context.Context, partnerID string, timeout time.Duration) (DiscoveryResult, error) {
+	tc, err := c.client(ctx)
+	if err != nil {
+		return DiscoveryResult{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := workflows.UpdateDiscover.Execute(ctx, tc, workflows.PartnerWorkflowID(partnerID), struct{}{})
+	var nf *serviceerror.NotFound
+	var app *temporal.ApplicationError
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.As(err, &nf):
+		return res, fmt.Errorf("partner %s has no running workflow: run `cspsync connect` first", partnerID)
+	case errors.As(err, &app):
+		return res, fmt.Errorf("discovery of %s: %s", partnerID, app.Message())
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("discovery of %s did not finish within %s (is the worker running? see `cspsync status`)", partnerID, timeout)
+	}
+	return res, fmt.Errorf("discovery of %s: %w", partnerID, err)
+}
+
+// PartnerStatus is one partner as `cspsync status` shows it.
+type PartnerStatus struct {
+	Partner         string                     `json:"partner"`
+	Auth            domain.AuthState           `json:"auth"`
+	Workflow        string                     `json:"workflow"`
+	Customers       int                        `json:"customers"`
+	Discoveries     int                        `json:"discoveries"`
+	LastDiscoveryAt *time.Time                 `json:"lastDiscoveryAt"`
+	OpenErrors      int                        `json:"openErrors"`
+	Tenants         map[domain.TenantState]int `json:"tenants"` // tenant count by lifecycle state
+	NeedsAttention  bool                       `json:"needsAttention"`
+	Next            string                     `json:"next"`
+}
+
+// Status reads each partner from the store and its workflow from Temporal.
+func (c *Control) Status(ctx context.Context) ([]PartnerStatus, error) {
+	st, err := c.db(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := c.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	partners, err := st.ListPartners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []PartnerStatus{}
+	for _, p := range partners {
+		s := PartnerStatus{Partner: p.ID, Auth: p.AuthState, Workflow: "not running", LastDiscoveryAt: p.LastDiscoveryAt}
+		if wf, err := workflows.QueryPartnerState.Get(ctx, tc, workflows.PartnerWorkflowID(p.ID)); err == nil {
+			s.Workflow, s.Discoveries = string(wf.Auth), wf.Discoveries
+		}
+		customers, err := st.ListCustomers(ctx, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		s.Tenants = map[domain.TenantState]int{}
+		for _, cu := range customers {
+			if cu.TenantID != "" {
+				s.Customers++
+				s.Tenants[cu.SyncState]++
+			}
+		}
+		errs, err := st.ListErrors(ctx, p.ID, false)
+		if err != nil {
+			return nil, err
+		}
+		s.OpenErrors = len(errs)
+		s.NeedsAttention = p.AuthState != domain.AuthAuthorised || len(errs) > 0
+		switch {
+		case p.AuthState == domain.AuthPending:
+			s.Next = "complete the sign-in from `cspsync connect`"
+		case p.AuthState == domain.AuthNeedsReauthorisation && len(errs) > 0:
+			s.Next = errs[0].Code + ": " + errs[0].Remediation
+		case p.AuthState == domain.AuthNeedsReauthorisation:
+			s.Next = "authorise again with `cspsync connect`"
+		case len(errs) > 0:
+			s.Next = "see `cspsync errors list`"
+		case s.Workflow == "not running":
+			s.Next = "start the worker, then `cspsync connect` to restart the workflow"
+		default:
+			s.Next = "-"
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

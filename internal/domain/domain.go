@@ -1,0 +1,179 @@
+// Package domain is cspsync's vocabulary: the states, relationships, operation
+// names and error information that the store, the workflows, the application
+// layer, the web pages and the CLI share. Each fact is declared here once;
+// the migrations' CHECK lists mirror these declarations (a store test proves it).
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Relationship is how the partner administers a customer tenant.
+type Relationship string
+
+const (
+	DAP  Relationship = "DAP"
+	GDAP Relationship = "GDAP"
+)
+
+// Relationships lists every relationship.
+func Relationships() []Relationship { return []Relationship{DAP, GDAP} }
+
+// ParseRelationship reads DAP or GDAP in any case.
+func ParseRelationship(s string) (Relationship, error) {
+	r := Relationship(strings.ToUpper(strings.TrimSpace(s)))
+	if r != DAP && r != GDAP {
+		return "", fmt.Errorf("relationship %q: use DAP or GDAP", s)
+	}
+	return r, nil
+}
+
+// Consent is the state of the Graph app's admin consent in a customer tenant.
+type Consent string
+
+const (
+	// ConsentUnknown: a customer not linked to a tenant yet.
+	ConsentUnknown     Consent = "unknown"
+	ConsentNotRequired Consent = "not_required"
+	ConsentPending     Consent = "pending"
+	ConsentGranted     Consent = "granted"
+	ConsentRevoked     Consent = "revoked"
+)
+
+// Consents lists every consent state.
+func Consents() []Consent {
+	return []Consent{ConsentUnknown, ConsentNotRequired, ConsentPending, ConsentGranted, ConsentRevoked}
+}
+
+// Missing is true when the tenant waits for an admin consent: a GDAP tenant
+// not consented yet, or any tenant whose consent Microsoft says is gone.
+func (c Consent) Missing() bool { return c == ConsentPending || c == ConsentRevoked }
+
+// ConsentFor is the rule that relates relationship and consent: DAP needs no
+// per-tenant consent (a grant it already has is kept), GDAP needs one and
+// keeps whatever it already knows about it.
+func ConsentFor(r Relationship, current Consent) Consent {
+	switch {
+	case r == DAP && current != ConsentGranted:
+		return ConsentNotRequired
+	case r == GDAP && (current == ConsentNotRequired || current == ConsentUnknown || current == ""):
+		return ConsentPending
+	}
+	return current
+}
+
+// AuthState is a partner's authorisation.
+type AuthState string
+
+const (
+	AuthPending              AuthState = "pending"
+	AuthAuthorised           AuthState = "authorised"
+	AuthNeedsReauthorisation AuthState = "needs_reauthorisation"
+)
+
+// AuthStates lists every authorisation state.
+func AuthStates() []AuthState {
+	return []AuthState{AuthPending, AuthAuthorised, AuthNeedsReauthorisation}
+}
+
+// legacyAuth maps the names partner workflows carried before the vocabulary
+// was unified, so running workflows continue on the new code.
+var legacyAuth = map[string]AuthState{
+	"AwaitingAuthorisation": AuthPending,
+	"Authorised":            AuthAuthorised,
+	"NeedsReauthorisation":  AuthNeedsReauthorisation,
+}
+
+// UnmarshalJSON accepts the current and the legacy names.
+func (a *AuthState) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	if l, ok := legacyAuth[s]; ok {
+		*a = l
+		return nil
+	}
+	*a = AuthState(s)
+	return nil
+}
+
+// TenantState is where a tenant's lifecycle stands.
+type TenantState string
+
+const (
+	// TenantNew: imported, its workflow has not reported yet.
+	TenantNew             TenantState = "New"
+	TenantAwaitingConsent TenantState = "AwaitingConsent"
+	TenantReady           TenantState = "Ready"
+	TenantSyncing         TenantState = "Syncing"
+	TenantBlocked         TenantState = "Blocked"
+	TenantPaused          TenantState = "Paused"
+)
+
+// TenantStates lists every tenant state, in the order reports show them.
+func TenantStates() []TenantState {
+	return []TenantState{TenantReady, TenantSyncing, TenantAwaitingConsent, TenantBlocked, TenantPaused, TenantNew}
+}
+
+// Settled is false while the tenant's workflow has yet to report or is mid-sync.
+func (s TenantState) Settled() bool { return s != TenantNew && s != TenantSyncing }
+
+// Tone groups states for display: "ok", "waiting" or "attention".
+func (s TenantState) Tone() string {
+	switch s {
+	case TenantBlocked, TenantPaused:
+		return "attention"
+	case TenantAwaitingConsent, TenantNew, TenantSyncing:
+		return "waiting"
+	}
+	return "ok"
+}
+
+// Operation names what cspsync was doing when a failure was recorded.
+type Operation string
+
+const (
+	OpAuthorise Operation = "authorise"
+	OpConsent   Operation = "consent"
+	OpDiscovery Operation = "discovery"
+	OpSync      Operation = "sync"
+)
+
+// Reaction is what cspsync does about a classified failure. The values
+// double as the Temporal application-error types the workflows switch on.
+type Reaction string
+
+const (
+	// Retry: transient (throttling, 5xx, network); retried with backoff,
+	// honouring Retry-After.
+	Retry Reaction = "Transient"
+	// AwaitConsent: the customer tenant lacks admin consent for the Graph
+	// app; the tenant waits for consent.
+	AwaitConsent Reaction = "AwaitConsent"
+	// Reauthorise: the partner's credentials or grant are unusable; every
+	// tenant pauses until the partner is authorised again.
+	Reauthorise Reaction = "Reauthorise"
+	// NeedsFix: a configuration mistake a person must correct; not retried.
+	NeedsFix Reaction = "NeedsFix"
+	// Degrade: the feature is unavailable for this tenant (e.g. no premium
+	// licence); carry on without it.
+	Degrade Reaction = "Degrade"
+)
+
+// Permanent lists the reactions that are never retried in a loop.
+func Permanent() []string {
+	return []string{string(AwaitConsent), string(Reauthorise), string(NeedsFix), string(Degrade)}
+}
+
+// ErrorInfo is a classified failure as workflows and pages show it:
+// Microsoft's code and cspsync's fix, never a secret.
+type ErrorInfo struct {
+	Code        string
+	Cause       string
+	Remediation string
+	At          time.Time
+}

@@ -1,0 +1,49 @@
+// Package flags declares the command-line flags the cspsync CLI and the
+// worker share, each bound to its environment variable (internal/config).
+package flags
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/cspsync/cspsync/internal/config"
+)
+
+var (
+	DatabaseURL = &cli.StringFlag{Name: "database-url", Usage: "PostgreSQL URL of the PSA database",
+		Value: config.DefaultDatabaseURL, EnvVars: []string{config.EnvDatabaseURL}}
+	Key = &cli.StringFlag{Name: "encryption-key", Usage: "32-byte key, base64, sealing secrets at rest",
+		EnvVars: []string{config.EnvEncryptionKey}}
+	KeyFile = &cli.StringFlag{Name: "encryption-key-file", Usage: "file holding the encryption key (used when --encryption-key is empty)",
+		Value: config.DefaultDataDir + "/encryption.key", EnvVars: []string{config.EnvEncryptionKeyFile}}
+	TemporalAddress = &cli.StringFlag{Name: "temporal-address", Usage: "Temporal frontend host:port",
+		Value: config.DefaultTemporalAddress, EnvVars: []string{config.EnvTemporalAddress}}
+	TemporalNamespace = &cli.StringFlag{Name: "temporal-namespace", Usage: "Temporal namespace",
+		Value: config.DefaultTemporalNamespace, EnvVars: []string{config.EnvTemporalNamespace}}
+	TaskQueue = &cli.StringFlag{Name: "task-queue", Usage: "Temporal task queue of the cspsync worker",
+		Value: config.DefaultTaskQueue, EnvVars: []string{config.EnvTaskQueue}}
+	PublicURL = &cli.StringFlag{Name: "public-url", Usage: "URL where browsers reach the worker's HTTP server (redirect URIs hang off it)",
+		Value: config.DefaultPublicURL, EnvVars: []string{config.EnvPublicURL}}
+	HTTPAddr = &cli.StringFlag{Name: "http-addr", Usage: "listen address of the worker's HTTP server",
+		Value: config.DefaultHTTPAddr, EnvVars: []string{config.EnvHTTPAddr}}
+	CAFile = &cli.StringFlag{Name: "ca-file", Usage: "extra CA certificate to trust (the simulator's ca.pem); empty for real Microsoft",
+		EnvVars: []string{config.EnvCAFile}}
+	DiscoveryPageSize = &cli.IntFlag{Name: "discovery-page-size", Value: 100, Usage: "Partner Center page size (1..500)",
+		EnvVars: []string{config.EnvDiscoveryPageSize}}
+	LogLevel = &cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error",
+		EnvVars: []string{config.EnvLogLevel}}
+)
+
+// Global are the flags every cspsync program takes: where the database,
+// the key and Temporal are.
+var Global = []cli.Flag{DatabaseURL, Key, KeyFile, TemporalAddress, TemporalNamespace, TaskQueue}
+
+// Connection reads the connection settings from the flags a command has
+// (the global ones, and --ca-file and --public-url where it takes them).
+func Connection(c *cli.Context) config.Connection {
+	return config.Connection{
+		DatabaseURL: c.String(DatabaseURL.Name), EncryptionKey: c.String(Key.Name),
+		EncryptionKeyFile: c.String(KeyFile.Name), TemporalAddress: c.String(TemporalAddress.Name),
+		TemporalNamespace: c.String(TemporalNamespace.Name), TaskQueue: c.String(TaskQueue.Name),
+		CAFile: c.String(CAFile.Name), PublicURL: c.String(PublicURL.Name),
+	}
+}
