@@ -75,6 +75,7 @@ func runDev(c *cli.Context) error {
 	step(out, "PostgreSQL")
 	cfg := flags.Connection(c)
 	cfg.EncryptionKeyFile = keyFile
+	cfg.CAFile = filepath.Join(c.String("state-dir"), "ca.pem") // written by the simulator, read when first needed
 	ctl, err := control.Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -113,7 +114,7 @@ func runDev(c *cli.Context) error {
 		return err
 	}
 	simURL := "https://" + c.String(flagSimAddr.Name)
-	caFile := filepath.Join(c.String("state-dir"), "ca.pem")
+	caFile := cfg.CAFile
 	if !reachable(c.String(flagSimAddr.Name)) {
 		self, err := os.Executable()
 		if err != nil {

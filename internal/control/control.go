@@ -37,12 +37,12 @@ type Config = config.Connection
 
 // Control carries out operations; Open builds one for a command, New for the worker.
 type Control struct {
-	cfg  Config
-	auth *microsoft.Auth
+	cfg Config
 
 	// PostgreSQL and Temporal are reached on first use, so a command fails
 	// only for what it needs.
 	mu       sync.Mutex
+	auth     *microsoft.Auth
 	store    *store.Store
 	temporal client.Client
 	owned    bool // Close releases what Open opened
@@ -50,12 +50,7 @@ type Control struct {
 
 // Open prepares the application layer for one command.
 func Open(ctx context.Context, cfg Config) (*Control, error) {
-	hc, err := microsoft.NewHTTPClient(cfg.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	c := &Control{cfg: cfg, auth: &microsoft.Auth{HTTP: hc}, owned: true}
-	return c, nil
+	return &Control{cfg: cfg, owned: true}, nil
 }
 
 // New wraps the worker's own store, Microsoft clients and Temporal client.
@@ -88,8 +83,27 @@ func (c *Control) db(ctx context.Context) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.store, c.auth.Cache = st, st
+	c.store = st
 	return st, nil
+}
+
+// microsoft builds the Microsoft clients on first use (the CA file may
+// appear only after the command started, as the dev setup's simulator's does).
+func (c *Control) microsoft(ctx context.Context) (*microsoft.Auth, error) {
+	st, err := c.db(ctx) // the token cache lives in the store
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.auth == nil {
+		hc, err := microsoft.NewHTTPClient(c.cfg.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		c.auth = &microsoft.Auth{HTTP: hc, Cache: st}
+	}
+	return c.auth, nil
 }
 
 func (c *Control) client(ctx context.Context) (client.Client, error) {

@@ -125,7 +125,11 @@ func (c *Control) Connect(ctx context.Context, r ConnectRequest) (Connected, err
 		CodeVerifier: verifier, RedirectURI: redirect, TTL: 30 * time.Minute}); err != nil {
 		return Connected{}, err
 	}
-	u, err := c.auth.AuthorizeURL(ctx, creds, redirect, state, challenge)
+	auth, err := c.microsoft(ctx)
+	if err != nil {
+		return Connected{}, err
+	}
+	u, err := auth.AuthorizeURL(ctx, creds, redirect, state, challenge)
 	return Connected{Partner: pc.ID, WorkflowID: workflows.PartnerWorkflowID(pc.ID), AuthorizeURL: u, Warnings: warnings}, err
 }
 
@@ -191,7 +195,11 @@ func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (strin
 	if err != nil {
 		return req.PartnerID, err
 	}
-	account, err := c.auth.RedeemCode(ctx, creds, cb.Code, req.CodeVerifier, req.RedirectURI)
+	auth, err := c.microsoft(ctx)
+	if err != nil {
+		return req.PartnerID, err
+	}
+	account, err := auth.RedeemCode(ctx, creds, cb.Code, req.CodeVerifier, req.RedirectURI)
 	if err != nil {
 		f := microsoft.Classify(err)
 		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID,
