@@ -53,8 +53,8 @@ const (
 	RelationshipGDAP = "GDAP"
 )
 
-// Scenario is the whole simulated world: the partner tenant, its app registrations and admin, and
-// its customer tenants. It is plain data (JSON-serialisable) so a scenario can be generated,
+// Scenario is the whole simulated world: the partner tenant, its app registrations, admin,
+// users and groups, and its customer tenants. It is plain data (JSON-serialisable) so a scenario can be generated,
 // saved, edited and loaded again; the server keeps runtime changes in its state directory.
 type Scenario struct {
 	PartnerTenantID string `json:"partnerTenantId"`
