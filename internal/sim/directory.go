@@ -32,10 +32,12 @@ type dirUser struct {
 	deleted bool
 }
 
-// account is someone who can sign in, with the tenant they belong to.
+// account is someone who can sign in, with the tenant they belong to and the object ids of
+// their groups there.
 type account struct {
 	User
-	home *org
+	home   *org
+	groups []string
 }
 
 func newDirectory(sc Scenario) *directory {
@@ -47,14 +49,25 @@ func newDirectory(sc Scenario) *directory {
 	if name == "" {
 		name, _, _ = strings.Cut(sc.PartnerDomain, ".")
 	}
-	d.partner = d.addOrg(Tenant{
-		ID: sc.PartnerTenantID, Name: name, Domain: sc.PartnerDomain,
-		Users: []TenantUser{{
-			ID: sc.Admin.ID, UserPrincipalName: sc.Admin.UPN, DisplayName: sc.Admin.DisplayName,
-			Mail: sc.Admin.UPN, AccountEnabled: true, UsageLocation: "US",
-		}},
-	}, true)
-	d.addAccount(sc.Admin, d.partner)
+	people := append([]User{sc.Admin}, sc.PartnerUsers...)
+	var users []TenantUser
+	for _, u := range people {
+		users = append(users, TenantUser{
+			ID: u.ID, UserPrincipalName: u.UPN, DisplayName: u.DisplayName,
+			Mail: u.UPN, AccountEnabled: true, UsageLocation: "US",
+		})
+	}
+	d.partner = d.addOrg(Tenant{ID: sc.PartnerTenantID, Name: name, Domain: sc.PartnerDomain, Users: users}, true)
+	for _, u := range people {
+		d.addAccount(u, d.partner)
+	}
+	for _, g := range sc.PartnerGroups {
+		for _, m := range g.Members {
+			if a := d.byOID[m]; a != nil {
+				a.groups = append(a.groups, g.ID)
+			}
+		}
+	}
 	for _, t := range sc.Tenants {
 		o := d.addOrg(t, false)
 		d.customers = append(d.customers, o)

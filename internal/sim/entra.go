@@ -5,47 +5,8 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 )
-
-func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
-	seg := r.PathValue("tenant")
-	endpointTenant, issuerTenant := strings.ToLower(seg), "{tenantid}"
-	if !isTenantless(seg) {
-		o := s.dir.lookup(seg)
-		if o == nil {
-			s.writeAAD(w, r, errTenantNotFound(seg))
-			return
-		}
-		// Like Entra ID, a domain authority resolves to the tenant GUID in every endpoint.
-		endpointTenant, issuerTenant = o.ID, o.ID
-	}
-	base := s.base + "/" + endpointTenant
-	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                s.base + "/" + issuerTenant + "/v2.0",
-		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
-		"token_endpoint":                        base + "/oauth2/v2.0/token",
-		"jwks_uri":                              base + "/discovery/v2.0/keys",
-		"response_types_supported":              []string{"code"},
-		"response_modes_supported":              []string{"query"},
-		"subject_types_supported":               []string{"pairwise"},
-		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_post"},
-		"id_token_signing_alg_values_supported": []string{"HS256"},
-		"code_challenge_methods_supported":      []string{"plain", "S256"},
-		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "nbf", "name", "oid",
-			"preferred_username", "tid", "ver"},
-		"msgraph_host": strings.TrimPrefix(s.base, "https://"),
-	})
-}
-
-// handleKeys serves an empty key set: simulator tokens are HMAC-signed, and a symmetric key
-// cannot be published. Clients must treat the tokens as opaque, as Microsoft asks of Graph
-// tokens anyway.
-func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"keys": []any{}})
-}
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
@@ -53,6 +14,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := r.PostForm
+	// client_secret_basic: RFC 6749 form-encodes id and secret before the Basic encoding.
+	if id, secret, ok := r.BasicAuth(); ok && form.Get("client_secret") == "" {
+		id, err1 := url.QueryUnescape(id)
+		secret, err2 := url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			s.writeAAD(w, r, errMalformedRequest())
+			return
+		}
+		form.Set("client_id", id)
+		form.Set("client_secret", secret)
+	}
 	grantType, clientID := form.Get("grant_type"), form.Get("client_id")
 	s.countToken(grantType, clientID)
 	if s.injectFault(w, r, APIToken) {
@@ -178,6 +150,7 @@ func (s *Server) consented(o *org) bool {
 type authCode struct {
 	clientID, redirectURI    string
 	challenge, method, scope string
+	nonce                    string // echoed in the ID token
 	userID, tenantID         string
 	mfa                      bool
 	expires                  time.Time
@@ -233,7 +206,7 @@ func (s *Server) grantAuthCode(w http.ResponseWriter, r *http.Request, app *App)
 	// What the user consented to at the authorize step decides whether a refresh token and an
 	// ID token come back; the token request only narrows the access token.
 	req.oidc = granted.oidc
-	s.issueUser(w, app, acct, tenant, req, c.mfa, f.Get("client_info") == "1")
+	s.issueUser(w, app, acct, tenant, req, c.mfa, f.Get("client_info") == "1", c.nonce)
 	return nil
 }
 
@@ -291,7 +264,7 @@ func (s *Server) grantRefresh(w http.ResponseWriter, r *http.Request, app *App, 
 	if e != nil {
 		return e
 	}
-	s.issueUser(w, app, acct, tenant, req, rt.MFA, f.Get("client_info") == "1")
+	s.issueUser(w, app, acct, tenant, req, rt.MFA, f.Get("client_info") == "1", "")
 	return nil
 }
 

@@ -45,7 +45,7 @@ func Generate(opts GenerateOptions) Scenario {
 			{
 				ClientID: DefaultPCClientID, DisplayName: "cspsync Partner Center",
 				Secret: DefaultPCSecret, SecretID: DefaultSecretID,
-				RedirectURIs: loopbackRedirects,
+				RedirectURIs: loopbackRedirects, GroupMembershipClaims: GroupClaimsSecurityGroup,
 			},
 			{
 				ClientID: DefaultGraphClientID, DisplayName: "cspsync Graph",
@@ -58,6 +58,18 @@ func Generate(opts GenerateOptions) Scenario {
 			Password: DefaultAdminPassword, MFACode: DefaultMFACode, MFARegistered: true,
 		},
 	}
+	// Derived rather than drawn ids keep the seed's random sequence, and so every tenant, as
+	// it was before operators existed.
+	operator := User{
+		ID: derivedUUID(sc.PartnerTenantID, DefaultOperatorUPN), UPN: DefaultOperatorUPN, DisplayName: "Partner Operator",
+		Password: DefaultAdminPassword, MFACode: DefaultMFACode, MFARegistered: true,
+	}
+	outsider := User{
+		ID: derivedUUID(sc.PartnerTenantID, DefaultOutsiderUPN), UPN: DefaultOutsiderUPN, DisplayName: "Partner Outsider",
+		Password: DefaultAdminPassword, MFACode: DefaultMFACode, MFARegistered: true,
+	}
+	sc.PartnerUsers = []User{operator, outsider}
+	sc.PartnerGroups = []Group{{ID: DefaultOperatorsGroupID, DisplayName: "cspsync operators", Members: []string{sc.Admin.ID, operator.ID}}}
 	gdap := min(max(opts.GDAP, 0), opts.Tenants)
 	for i := range opts.Tenants {
 		rel := RelationshipDAP

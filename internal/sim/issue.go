@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 )
 
 // resource is an API that tokens can be issued for.
@@ -85,6 +84,7 @@ func parseScopes(raw, tenantName string) (scopeRequest, *aadError) {
 	}
 	if res == nil { // only OpenID scopes: Entra ID issues a Graph token for signing in
 		res, sr.perms = &resGraph, []string{"User.Read"}
+		sr.all = append(sr.all, "User.Read")
 	}
 	sr.res = *res
 	return sr, nil
@@ -121,20 +121,6 @@ type accessClaims struct {
 	Ver        string   `json:"ver"`
 }
 
-type idClaims struct {
-	Aud               string `json:"aud"`
-	Iss               string `json:"iss"`
-	Iat               int64  `json:"iat"`
-	Nbf               int64  `json:"nbf"`
-	Exp               int64  `json:"exp"`
-	Name              string `json:"name"`
-	OID               string `json:"oid"`
-	PreferredUsername string `json:"preferred_username"`
-	Sub               string `json:"sub"`
-	Tid               string `json:"tid"`
-	Ver               string `json:"ver"`
-}
-
 type tokenResponse struct {
 	TokenType    string `json:"token_type"`
 	Scope        string `json:"scope,omitempty"`
@@ -146,22 +132,24 @@ type tokenResponse struct {
 	ClientInfo   string `json:"client_info,omitempty"`
 }
 
-// pairwiseSub derives the per-app subject identifier, as Entra ID's sub differs per app.
-func pairwiseSub(oid, clientID string) string {
-	h := sha256.Sum256([]byte(oid + "|" + clientID))
+// pairwiseSub derives the subject identifier, which Entra ID makes unique per user, tenant and
+// token recipient.
+func pairwiseSub(oid, tenantID, clientID string) string {
+	h := sha256.Sum256([]byte(oid + "|" + tenantID + "|" + clientID))
 	return b64.EncodeToString(h[:])
 }
 
 // issueUser writes a delegated token response for acct in tenant. A refresh token comes back
-// with offline_access, an ID token with openid, and client_info when asked for (MSAL builds the
-// account id "uid.utid" from it, utid being the user's home tenant even in a customer tenant).
-func (s *Server) issueUser(w http.ResponseWriter, app *App, acct *account, tenant *org, sr scopeRequest, mfa bool, clientInfo bool) {
+// with offline_access, an ID token (echoing nonce) with openid, and client_info when asked for
+// (MSAL builds the account id "uid.utid" from it, utid being the user's home tenant even in a
+// customer tenant).
+func (s *Server) issueUser(w http.ResponseWriter, app *App, acct *account, tenant *org, sr scopeRequest, mfa bool, clientInfo bool, nonce string) {
 	now := s.now()
 	exp := now.Add(s.tokenLifetime())
 	at := accessClaims{
 		Aud: sr.res.aud, Iss: s.base + "/" + tenant.ID + "/", Iat: now.Unix(), Nbf: now.Unix(), Exp: exp.Unix(),
 		Amr: []string{"pwd"}, AppID: app.ClientID, AppIDAcr: "1", IDTyp: "user", Name: acct.DisplayName,
-		OID: acct.ID, Scp: sr.delegated(), Sub: pairwiseSub(acct.ID, sr.res.appID), Tid: tenant.ID,
+		OID: acct.ID, Scp: sr.delegated(), Sub: pairwiseSub(acct.ID, tenant.ID, sr.res.appID), Tid: tenant.ID,
 		UniqueName: acct.UPN, UPN: acct.UPN, Ver: "1.0",
 	}
 	if mfa {
@@ -182,11 +170,7 @@ func (s *Server) issueUser(w http.ResponseWriter, app *App, acct *account, tenan
 		})
 	}
 	if sr.oidc["openid"] {
-		resp.IDToken = s.sign.jwt(idClaims{
-			Aud: app.ClientID, Iss: s.base + "/" + tenant.ID + "/v2.0", Iat: now.Unix(), Nbf: now.Unix(),
-			Exp: now.Add(time.Hour).Unix(), Name: acct.DisplayName, OID: acct.ID,
-			PreferredUsername: acct.UPN, Sub: pairwiseSub(acct.ID, app.ClientID), Tid: tenant.ID, Ver: "2.0",
-		})
+		resp.IDToken = s.idToken(app, acct, tenant, sr, nonce, now)
 	}
 	if clientInfo {
 		ci, _ := json.Marshal(map[string]string{"uid": acct.ID, "utid": acct.home.ID})

@@ -36,6 +36,7 @@ type flowState struct {
 	State       string    `json:"st,omitempty"`
 	Challenge   string    `json:"cc,omitempty"`
 	Method      string    `json:"ccm,omitempty"`
+	Nonce       string    `json:"n,omitempty"`
 	LoginHint   string    `json:"lh,omitempty"`
 	UserID      string    `json:"u,omitempty"`
 	MFA         bool      `json:"m,omitempty"`
@@ -147,7 +148,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	s.renderPage(w, http.StatusOK, s.signInPage(flowState{
 		Kind: kindAuthorize, Stage: stagePassword, Seg: seg, ClientID: in.app.ClientID,
 		RedirectURI: in.redir, Scope: q.Get("scope"), State: q.Get("state"),
-		Challenge: q.Get("code_challenge"), Method: method, LoginHint: q.Get("login_hint"),
+		Challenge: q.Get("code_challenge"), Method: method, Nonce: q.Get("nonce"), LoginHint: q.Get("login_hint"),
 	}, in.app, ""))
 }
 
@@ -195,11 +196,17 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			target = s.dir.lookup(f.Seg)
 		}
 		switch {
-		case acct == nil || target != nil && !acct.canAccess(target):
+		case acct == nil:
 			s.renderPage(w, http.StatusOK, s.signInPage(f, app, newAAD(400, "invalid_request", 50034, "The user account %s does not exist in the '%s' directory. To sign into this application, the account must be added to the directory.", upn, directoryName(f.Seg, target)).Error()))
 			return
 		case r.PostForm.Get("passwd") != acct.Password:
 			s.renderPage(w, http.StatusOK, s.signInPage(f, app, newAAD(400, "invalid_request", 50126, "Error validating credentials due to invalid username or password.").Error()))
+			return
+		case target != nil && !acct.canAccess(target):
+			// Entra ID authenticates the user at their home tenant first, then finds they have
+			// no account in the tenant of the request (a customer's user and the partner's
+			// single-tenant app, for instance).
+			s.errorPage(w, r, errUserNotInTenant(acct, target, app, s.base))
 			return
 		}
 		f.UserID = acct.ID
@@ -258,7 +265,7 @@ func (s *Server) afterSignIn(w http.ResponseWriter, r *http.Request, f flowState
 	}
 	s.codes[code] = &authCode{
 		clientID: app.ClientID, redirectURI: f.RedirectURI, challenge: f.Challenge, method: f.Method,
-		scope: f.Scope, userID: acct.ID, tenantID: target.ID, mfa: f.MFA, expires: now.Add(authCodeLifetime),
+		scope: f.Scope, nonce: f.Nonce, userID: acct.ID, tenantID: target.ID, mfa: f.MFA, expires: now.Add(authCodeLifetime),
 	}
 	s.stats.SignIns++
 	s.mu.Unlock()

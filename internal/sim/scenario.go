@@ -26,10 +26,25 @@ const (
 	DefaultSecretID = "3b6f0d2e-8a41-4c95-b7e3-1d2c4a6f8e90"
 	// DefaultAdminUPN is the partner administrator who signs in.
 	DefaultAdminUPN = "admin@cspsyncdemo.onmicrosoft.com"
-	// DefaultAdminPassword is the password of every generated administrator.
+	// DefaultOperatorUPN is a partner user in the operators group who is no administrator.
+	DefaultOperatorUPN = "operator@cspsyncdemo.onmicrosoft.com"
+	// DefaultOutsiderUPN is a partner user outside the operators group.
+	DefaultOutsiderUPN = "outsider@cspsyncdemo.onmicrosoft.com"
+	// DefaultOperatorsGroupID is the object id of the partner's "cspsync operators" security
+	// group: the admin and the operator are members.
+	DefaultOperatorsGroupID = "6f2d9c41-8b7a-4e35-a1c0-5d3e7b9f2a64"
+	// DefaultAdminPassword is the password of every generated user who signs in.
 	DefaultAdminPassword = "Sim-Demo-Passw0rd!"
 	// DefaultMFACode is the one-time code every generated MFA-registered user accepts.
 	DefaultMFACode = "123456"
+)
+
+// Values of App.GroupMembershipClaims the simulator implements; Entra ID also knows
+// "DirectoryRole" and "ApplicationGroup".
+const (
+	GroupClaimsNone          = "None"
+	GroupClaimsSecurityGroup = "SecurityGroup"
+	GroupClaimsAll           = "All"
 )
 
 // Relationship values of Tenant.Relationship.
@@ -38,8 +53,8 @@ const (
 	RelationshipGDAP = "GDAP"
 )
 
-// Scenario is the whole simulated world: the partner tenant, its app registrations and admin, and
-// its customer tenants. It is plain data (JSON-serialisable) so a scenario can be generated,
+// Scenario is the whole simulated world: the partner tenant, its app registrations, admin,
+// users and groups, and its customer tenants. It is plain data (JSON-serialisable) so a scenario can be generated,
 // saved, edited and loaded again; the server keeps runtime changes in its state directory.
 type Scenario struct {
 	PartnerTenantID string `json:"partnerTenantId"`
@@ -49,6 +64,10 @@ type Scenario struct {
 	Apps        []App    `json:"apps"`
 	Admin       User     `json:"admin"`
 	Tenants     []Tenant `json:"tenants"`
+	// PartnerUsers are further people of the partner tenant who sign in, such as operators.
+	PartnerUsers []User `json:"partnerUsers,omitempty"`
+	// PartnerGroups are the partner tenant's security groups.
+	PartnerGroups []Group `json:"partnerGroups,omitempty"`
 	// AutoMFA completes the MFA step without asking for a code, as if the user approved an
 	// Authenticator push. Sign-ins still count as MFA-backed.
 	AutoMFA bool `json:"autoMfa,omitempty"`
@@ -69,9 +88,19 @@ type App struct {
 	// RedirectURIs are matched exactly, except that for http loopback URIs (localhost,
 	// 127.0.0.1) the port is ignored, as Entra ID does.
 	RedirectURIs []string `json:"redirectUris"`
+	// GroupMembershipClaims, named as in the Entra app manifest, puts the signed-in user's
+	// group object ids in the app's ID tokens ("groups" claim): GroupClaimsSecurityGroup or
+	// GroupClaimsAll (the same here: every simulated group is a security group). Empty or
+	// GroupClaimsNone leaves the claim out.
+	GroupMembershipClaims string `json:"groupMembershipClaims,omitempty"`
 }
 
-// User is an account that signs in interactively: the partner admin or a customer tenant admin.
+func (a *App) emitsGroups() bool {
+	return a.GroupMembershipClaims == GroupClaimsSecurityGroup || a.GroupMembershipClaims == GroupClaimsAll
+}
+
+// User is an account that signs in interactively: the partner admin, a partner user or a
+// customer tenant admin.
 type User struct {
 	ID            string `json:"id"`
 	UPN           string `json:"upn"`
@@ -79,6 +108,14 @@ type User struct {
 	Password      string `json:"password"`
 	MFACode       string `json:"mfaCode,omitempty"`
 	MFARegistered bool   `json:"mfaRegistered"`
+}
+
+// Group is a security group of the partner tenant.
+type Group struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	// Members are the object ids of member users (the partner admin or partner users).
+	Members []string `json:"members"`
 }
 
 // Tenant is a customer tenant of the partner.
@@ -208,6 +245,15 @@ func (sc Scenario) validate() error {
 		}
 		clients[a.ClientID] = true
 	}
+	for _, a := range sc.Apps {
+		switch a.GroupMembershipClaims {
+		case "", GroupClaimsNone, GroupClaimsSecurityGroup, GroupClaimsAll:
+		case "DirectoryRole", "ApplicationGroup":
+			errs = append(errs, fmt.Errorf("app %q: groupMembershipClaims %q is not simulated; use %q or %q", a.ClientID, a.GroupMembershipClaims, GroupClaimsSecurityGroup, GroupClaimsAll))
+		default:
+			errs = append(errs, fmt.Errorf("app %q: groupMembershipClaims %q is none of %q, %q, %q", a.ClientID, a.GroupMembershipClaims, GroupClaimsNone, GroupClaimsSecurityGroup, GroupClaimsAll))
+		}
+	}
 	ids := map[string]string{strings.ToLower(sc.PartnerTenantID): "partner"}
 	domains := map[string]string{strings.ToLower(sc.PartnerDomain): "partner"}
 	upns := map[string]bool{}
@@ -227,6 +273,31 @@ func (sc Scenario) validate() error {
 	addUser(sc.Admin, "partner admin")
 	if sc.Admin.UPN == "" {
 		errs = append(errs, errors.New("partner admin has no UPN"))
+	}
+	partnerUsers := map[string]bool{sc.Admin.ID: true}
+	for i, u := range sc.PartnerUsers {
+		where := fmt.Sprintf("partner user %d (%s)", i, u.UPN)
+		if u.UPN == "" {
+			errs = append(errs, fmt.Errorf("%s: no UPN", where))
+		}
+		if !isGUID(u.ID) || partnerUsers[u.ID] {
+			errs = append(errs, fmt.Errorf("%s: id %q is not a lower-case GUID or is used twice", where, u.ID))
+		}
+		partnerUsers[u.ID] = true
+		addUser(u, where)
+	}
+	groups := map[string]bool{}
+	for i, g := range sc.PartnerGroups {
+		where := fmt.Sprintf("partner group %d (%s)", i, g.DisplayName)
+		if !isGUID(g.ID) || groups[g.ID] {
+			errs = append(errs, fmt.Errorf("%s: id %q is not a lower-case GUID or is used twice", where, g.ID))
+		}
+		groups[g.ID] = true
+		for _, m := range g.Members {
+			if !partnerUsers[m] {
+				errs = append(errs, fmt.Errorf("%s: member %q is neither the partner admin nor a partner user (members are user ids)", where, m))
+			}
+		}
 	}
 	for i, t := range sc.Tenants {
 		where := fmt.Sprintf("tenant %d (%s)", i, t.Name)

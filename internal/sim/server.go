@@ -22,8 +22,9 @@ type Options struct {
 	// Addr is the listen address; empty means "127.0.0.1:0" (a free port). Use a fixed port when
 	// clients keep MSAL caches across simulator restarts: MSAL keys its cache by host and port.
 	Addr string
-	// StateDir keeps the CA, the token signing key and runtime state, so a restarted simulator
-	// is trusted by the same ca.pem and accepts earlier refresh, continuation and delta tokens.
+	// StateDir keeps the CA, the token signing keys and runtime state, so a restarted simulator
+	// is trusted by the same ca.pem, publishes the same ID token key and accepts earlier
+	// refresh, continuation and delta tokens.
 	// Empty means a temporary directory removed by Close.
 	StateDir string
 	// AccessTokenLifetime is the access token lifetime; zero means 3599s as Entra ID typically
@@ -44,6 +45,7 @@ type Server struct {
 	ownsDir  bool // StateDir was a temporary directory created by New
 	ca       certAuthority
 	sign     signer
+	idKey    idTokenKey
 	dir      *directory
 	log      *slog.Logger
 
@@ -88,6 +90,9 @@ func New(sc Scenario, opts Options) (*Server, error) {
 		return nil, s.abandon(fmt.Errorf("sim: %w", err))
 	}
 	s.sign = signer{key}
+	if s.idKey, err = loadOrCreateIDTokenKey(s.stateDir); err != nil {
+		return nil, s.abandon(fmt.Errorf("sim: %w", err))
+	}
 	if s.state, err = loadState(s.stateDir); err != nil {
 		return nil, s.abandon(fmt.Errorf("sim: %w", err))
 	}
@@ -194,6 +199,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /{tenant}/v2.0/adminconsent", s.handleAdminConsent)
 	mux.HandleFunc("POST /{tenant}/login", s.handleLogin)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.handleLogout)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/logout", s.handleLogout)
 	// Partner Center
 	mux.HandleFunc("GET /v1/customers", s.partnerCenter(s.pcCustomers))
 	mux.HandleFunc("GET /v1/customers/{customer}/subscriptions", s.partnerCenter(s.pcSubscriptions))

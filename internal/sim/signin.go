@@ -82,6 +82,17 @@ func SignIn(ctx context.Context, hc *http.Client, authorizeURL string, user, pas
 	return nil, errors.New("sign-in: too many pages without a redirect")
 }
 
+// SignInAs is SignIn as the scenario's user upn (the partner admin, a partner user or a
+// customer admin) with the password and MFA code the scenario gives them, so tests sign in as
+// DefaultOperatorUPN or DefaultOutsiderUPN without repeating credentials.
+func (s *Server) SignInAs(ctx context.Context, hc *http.Client, authorizeURL, upn string) (*url.URL, error) {
+	acct := s.dir.accounts[strings.ToLower(upn)]
+	if acct == nil {
+		return nil, fmt.Errorf("sign-in: %s is not a user of the scenario (use the partner admin, a partner user or a customer admin)", upn)
+	}
+	return SignIn(ctx, hc, authorizeURL, acct.UPN, acct.Password, acct.MFACode)
+}
+
 // signInPage is what SignIn needs from one of the simulator's pages. The markup is the
 // simulator's own, so a few patterns suffice; no general HTML parser is needed.
 type signInPage struct {

@@ -70,8 +70,8 @@ func (s signer) open(purpose, tok string, v any) error {
 	return nil
 }
 
-// jwtHeader is fixed: tokens are HS256 because only the simulator itself ever verifies them
-// (clients treat Microsoft access tokens as opaque).
+// jwtHeader is fixed: access tokens are HS256 because only the simulator itself ever verifies
+// them (clients treat Microsoft access tokens as opaque). ID tokens are RS256 (see idTokenKey).
 var jwtHeader = b64.EncodeToString([]byte(`{"typ":"JWT","alg":"HS256","kid":"cspsync-sim"}`))
 
 func (s signer) jwt(claims any) string {
