@@ -13,6 +13,7 @@ type usersPage struct {
 	Context   string           `json:"@odata.context"`
 	NextLink  string           `json:"@odata.nextLink"`
 	DeltaLink string           `json:"@odata.deltaLink"`
+	Count     *int             `json:"@odata.count"`
 	Value     []map[string]any `json:"value"`
 }
 

@@ -20,6 +20,8 @@ type userProp struct {
 	value func(b []byte, u *dirUser) ([]byte, bool)
 	// listOnly properties cannot be tracked by users/delta.
 	listOnly bool
+	// absentWhenNull properties are left out rather than null.
+	absentWhenNull bool
 }
 
 func strProp(name string, get func(u *dirUser) string) userProp {
@@ -103,7 +105,7 @@ var userProps = []userProp{
 	strListProp("otherMails", func(u *dirUser) []string { return u.OtherMails }),
 	strProp("postalCode", func(u *dirUser) string { return u.PostalCode }),
 	strListProp("proxyAddresses", func(u *dirUser) []string { return u.ProxyAddresses }),
-	{name: "signInActivity", listOnly: true, value: appendSignInActivity},
+	{name: "signInActivity", listOnly: true, absentWhenNull: true, value: appendSignInActivity},
 	strProp("state", func(u *dirUser) string { return u.State }),
 	strProp("streetAddress", func(u *dirUser) string { return u.StreetAddress }),
 	strProp("usageLocation", func(u *dirUser) string { return u.UsageLocation }),
@@ -197,7 +199,7 @@ func appendUser(b []byte, u *dirUser, props []int, delta bool) []byte {
 		b = append(b, `":`...)
 		var ok bool
 		if b, ok = p.value(b, u); !ok {
-			if delta {
+			if delta || p.absentWhenNull {
 				b = b[:mark]
 				continue
 			}
