@@ -82,10 +82,9 @@ func populate(t *Tenant) {
 		r.ID = derivedUUID(t.ID, "role", r.RoleTemplateID)
 		t.DirectoryRoles = append(t.DirectoryRoles, r)
 	}
-	taken := map[string]bool{}
+	taken := map[string]int{} // special account names used so far, by name
 	for j := range t.Users {
 		u := &t.Users[j]
-		taken[strings.ToLower(u.UserPrincipalName)] = true
 		if j == 0 {
 			profile(x, t, u, j, hybrid)
 			u.Department = "IT"
@@ -176,19 +175,19 @@ func profile(x *rand.Rand, t *Tenant, u *TenantUser, j int, hybrid bool) {
 	}
 }
 
-// special turns u into a non-person account named from names (with a number when the name
-// is taken).
-func special(x *rand.Rand, t *Tenant, u *TenantUser, taken map[string]bool, names []string, prefix string) {
+// special turns u into a non-person account named from names (numbered from the second of a
+// name on; people's UPNs carry a dot and an index, so they never collide).
+func special(x *rand.Rand, t *Tenant, u *TenantUser, taken map[string]int, names []string, prefix string) {
 	name := names[x.IntN(len(names))]
 	local := prefix + slugify(name)
 	if prefix == "" {
 		local = strings.ToLower(name)
 	}
-	for n := 2; taken[strings.ToLower(local+"@"+t.Domain)]; n++ {
-		local = fmt.Sprintf("%s%d", strings.TrimRight(local, "0123456789"), n)
+	if n := taken[local]; n > 0 {
+		local = fmt.Sprintf("%s%d", local, n+1)
 	}
+	taken[strings.TrimRight(local, "0123456789")]++
 	upn := local + "@" + t.Domain
-	taken[strings.ToLower(upn)] = true
 	*u = TenantUser{
 		ID: u.ID, UserPrincipalName: upn, DisplayName: name, CreatedDateTime: u.CreatedDateTime,
 		UserType: "Member", CompanyName: t.Name, ProxyAddresses: []string{"SMTP:" + upn},

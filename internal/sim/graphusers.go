@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -87,21 +88,24 @@ func usersContext(base string, sel selection) string {
 	return base + "/v1.0/$metadata#users(" + strings.Join(sel.names, ",") + ")"
 }
 
-// graphPage is a collection response under construction; the value array is appended to
-// directly.
+// graphPage is a collection response under construction, in a pooled buffer: annotations,
+// then the value array appended to directly, then the paging link.
 type graphPage struct {
+	buf   *[]byte
 	b     []byte
 	items int
 }
 
-func newGraphPage(context string, capacity int) *graphPage {
-	p := &graphPage{b: make([]byte, 0, capacity)}
-	p.b = append(p.b, `{"@odata.context":`...)
+var pageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+func newGraphPage(context string) *graphPage {
+	p := &graphPage{buf: pageBuffers.Get().(*[]byte)}
+	p.b = append((*p.buf)[:0], `{"@odata.context":`...)
 	p.b = appendJSONString(p.b, context)
 	return p
 }
 
-// annotate adds an annotation such as @odata.count; all come before value.
+// annotate adds an annotation such as @odata.count or a link.
 func (p *graphPage) annotate(name string, value []byte) {
 	p.b = append(p.b, `,"`...)
 	p.b = append(p.b, name...)
@@ -109,24 +113,36 @@ func (p *graphPage) annotate(name string, value []byte) {
 	p.b = append(p.b, value...)
 }
 
-func (p *graphPage) link(name, u string) { p.annotate(name, appendJSONString(nil, u)) }
+func (p *graphPage) link(name, u string) {
+	p.b = append(p.b, `,"`...)
+	p.b = append(p.b, name...)
+	p.b = append(p.b, `":`...)
+	p.b = appendJSONString(p.b, u)
+}
 
 func (p *graphPage) startValue() { p.b = append(p.b, `,"value":[`...) }
 
-func (p *graphPage) sep() {
+// next starts another item of value.
+func (p *graphPage) next() {
 	if p.items > 0 {
 		p.b = append(p.b, ',')
 	}
 	p.items++
 }
 
+func (p *graphPage) endValue() { p.b = append(p.b, ']') }
+
 func (p *graphPage) write(w http.ResponseWriter) {
-	p.b = append(p.b, "]}\n"...)
+	p.b = append(p.b, "}\n"...)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store, no-cache")
 	w.Header().Set("Content-Length", strconv.Itoa(len(p.b)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(p.b)
+	if cap(p.b) <= 4<<20 { // keep ordinary pages' buffers, not freak ones
+		*p.buf = p.b[:0]
+		pageBuffers.Put(p.buf)
+	}
 }
 
 // graphUsers lists users with $select, $filter, $top and $skiptoken paging. With the advanced
@@ -151,7 +167,7 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 		top = min(top, signInActivityMaxPage)
 	}
 
-	page := newGraphPage(usersContext(s.base, sel), 256+top*512)
+	page := newGraphPage(usersContext(s.base, sel))
 	s.mu.Lock()
 	if advanced && start == 0 {
 		n := 0
@@ -162,32 +178,27 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 		}
 		page.annotate("@odata.count", strconv.AppendInt(nil, int64(n), 10))
 	}
-	// Users are written into a scratch buffer first because the nextLink precedes value.
-	var items []byte
-	next, n := -1, 0
+	page.startValue()
+	next := -1
 	for i := start; i < len(o.users); i++ {
 		u := o.users[i]
 		if !u.alive() || !match(u) {
 			continue
 		}
-		if n == top {
+		if page.items == top {
 			next = i
 			break
 		}
-		if n > 0 {
-			items = append(items, ',')
-		}
-		items = appendUser(items, u, sel.props, false)
-		n++
+		page.next()
+		page.b = appendUser(page.b, u, sel.props, false)
 	}
 	s.mu.Unlock()
+	page.endValue()
 	if next >= 0 {
 		q.Set("$top", strconv.Itoa(top))
 		q.Set("$skiptoken", s.sign.seal(purposeCursor, graphCursor{Tenant: o.ID, Path: "users", Offset: next}))
 		page.link("@odata.nextLink", s.base+"/v1.0/users?"+odataQuery(q))
 	}
-	page.startValue()
-	page.b = append(page.b, items...)
 	page.write(w)
 }
 
@@ -301,8 +312,9 @@ func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, o *org, 
 			only[id] = true
 		}
 	}
-	var items []byte
-	n, more := 0, false
+	page := newGraphPage(usersContext(s.base, sel))
+	page.startValue()
+	more := false
 	s.mu.Lock()
 	if c.Full {
 		// A user deleted or changed after the round began keeps its place and shows as it is
@@ -313,15 +325,12 @@ func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, o *org, 
 			if u.created > c.Upto || !u.alive() && u.version <= c.Upto || only != nil && !only[u.ID] {
 				continue
 			}
-			if n == size {
+			if page.items == size {
 				more = true
 				break
 			}
-			if n > 0 {
-				items = append(items, ',')
-			}
-			items = appendUser(items, u, sel.props, true)
-			n++
+			page.next()
+			page.b = appendUser(page.b, u, sel.props, true)
 		}
 		c.Pos = i
 	} else {
@@ -335,25 +344,22 @@ func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, o *org, 
 			if ch.version != ch.user.version || only != nil && !only[ch.user.ID] {
 				continue
 			}
-			if n == size {
+			if page.items == size {
 				more = true
 				break
 			}
-			if n > 0 {
-				items = append(items, ',')
-			}
+			page.next()
 			if ch.user.alive() {
-				items = appendUser(items, ch.user, sel.props, true)
+				page.b = appendUser(page.b, ch.user, sel.props, true)
 			} else {
-				items = appendRemoved(items, ch.user)
+				page.b = appendRemoved(page.b, ch.user)
 			}
 			c.After = ch.version
-			n++
 		}
 	}
 	s.mu.Unlock()
+	page.endValue()
 
-	page := newGraphPage(usersContext(s.base, sel), len(items)+1024)
 	link := s.base + "/v1.0/users/delta?"
 	if more {
 		page.link("@odata.nextLink", link+"$skiptoken="+s.sign.seal(purposeDelta, c))
@@ -361,9 +367,6 @@ func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, o *org, 
 		page.link("@odata.deltaLink", link+"$deltatoken="+s.sign.seal(purposeDelta, deltaCursor{
 			Kind: "delta", Tenant: o.ID, Upto: c.Upto, Select: c.Select, IDs: c.IDs, Issued: s.now().UnixNano()}))
 	}
-	page.startValue()
-	page.b = append(page.b, items...)
-	page.items = n
 	page.write(w)
 }
 

@@ -337,3 +337,15 @@ func TestMemberOf(t *testing.T) {
 		t.Errorf("unknown user: %d", resp.StatusCode)
 	}
 }
+
+func TestJSONStringEscaping(t *testing.T) {
+	for _, s := range []string{"plain", `quote " and \ backslash`, "tab\tnewline\n\x01", "Zoë & <Bäcker>"} {
+		var back string
+		if err := json.Unmarshal(appendJSONString(nil, s), &back); err != nil || back != s {
+			t.Errorf("%q encoded as %s: %v", s, appendJSONString(nil, s), err)
+		}
+	}
+	if !json.Valid(appendJSONString(nil, "\xff not UTF-8")) {
+		t.Error("invalid UTF-8 produced invalid JSON")
+	}
+}

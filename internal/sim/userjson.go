@@ -47,7 +47,7 @@ var userProps = []userProp{
 		if u.BusinessPhone == "" {
 			return append(b, "[]"...), true
 		}
-		return appendStringList(b, []string{u.BusinessPhone}), true
+		return append(appendJSONString(append(b, '['), u.BusinessPhone), ']'), true
 	}},
 	strProp("displayName", func(u *dirUser) string { return u.DisplayName }),
 	strProp("givenName", func(u *dirUser) string { return u.GivenName }),
@@ -245,16 +245,30 @@ func appendStringList(b []byte, vs []string) []byte {
 	return append(b, ']')
 }
 
-// appendJSONString quotes s as JSON; plain ASCII (nearly every directory value) skips
-// encoding/json.
+// appendJSONString quotes s as JSON, escaping only what JSON requires (quote, backslash,
+// control characters); text that is not valid UTF-8 goes through encoding/json.
 func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
-			raw, _ := json.Marshal(s)
-			return append(b, raw...)
-		}
+	if !utf8.ValidString(s) {
+		raw, _ := json.Marshal(s)
+		return append(b, raw...)
 	}
 	b = append(b, '"')
-	b = append(b, s...)
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		default:
+			b = append(b, `\u00`...)
+			b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }
