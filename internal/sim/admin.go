@@ -108,8 +108,8 @@ func (s *Server) snapshot() Scenario {
 		t.Consented = s.consentedLocked(o)
 		t.Users = nil
 		for _, u := range o.users {
-			if !u.deleted {
-				t.Users = append(t.Users, u.TenantUser)
+			if u.alive() {
+				t.Users = append(t.Users, cloneUser(u.TenantUser))
 			}
 		}
 		sc.Tenants[i] = t
@@ -166,8 +166,53 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		adminReply(w, nil, s.snapshot())
 	})
 	mux.HandleFunc("DELETE /_sim/tenants/{tenant}/users/{user}", func(w http.ResponseWriter, r *http.Request) {
-		adminReply(w, s.DeleteUser(r.PathValue("tenant"), r.PathValue("user")), nil)
+		del := s.DeleteUser
+		if r.URL.Query().Get("permanent") == "true" {
+			del = s.PurgeUser
+		}
+		adminReply(w, del(r.PathValue("tenant"), r.PathValue("user")), nil)
 	})
+	mux.HandleFunc("PATCH /_sim/tenants/{tenant}/users/{user}", func(w http.ResponseWriter, r *http.Request) {
+		var p UserPatch
+		if err := decodeStrict(r, &p); err != nil {
+			adminReply(w, fmt.Errorf("user patch body: %w", err), nil)
+			return
+		}
+		adminReply(w, s.UpdateUser(r.PathValue("tenant"), r.PathValue("user"), p), nil)
+	})
+	mux.HandleFunc("POST /_sim/tenants/{tenant}/users/{user}/restore", func(w http.ResponseWriter, r *http.Request) {
+		adminReply(w, s.RestoreUser(r.PathValue("tenant"), r.PathValue("user")), nil)
+	})
+	mux.HandleFunc("POST /_sim/tenants/{tenant}/user-changes", func(w http.ResponseWriter, r *http.Request) {
+		var c UserChanges
+		if err := decodeStrict(r, &c); err != nil {
+			adminReply(w, fmt.Errorf("user changes body: %w", err), nil)
+			return
+		}
+		out, err := s.ChangeUsers(r.PathValue("tenant"), c)
+		adminReply(w, err, out)
+	})
+	mux.HandleFunc("PUT /_sim/tenants/{tenant}/graph-budget", func(w http.ResponseWriter, r *http.Request) {
+		var b graphBudget
+		if err := decodeStrict(r, &b); err != nil || b.ResourceUnitsPer10s == nil {
+			adminReply(w, fmt.Errorf(`graph budget body must be {"resourceUnitsPer10s": N} (0 restores Microsoft's budget): %v`, err), nil)
+			return
+		}
+		adminReply(w, s.SetGraphBudget(r.PathValue("tenant"), *b.ResourceUnitsPer10s), nil)
+	})
+	mux.HandleFunc("POST /_sim/tenants/{tenant}/expire-delta-tokens", func(w http.ResponseWriter, r *http.Request) {
+		adminReply(w, s.ExpireDeltaTokens(r.PathValue("tenant")), nil)
+	})
+	mux.HandleFunc("POST /_sim/expire-access-tokens", func(w http.ResponseWriter, r *http.Request) {
+		adminReply(w, s.ExpireAccessTokens(), nil)
+	})
+}
+
+// decodeStrict reads a JSON body, refusing unknown fields so a typo does not pass silently.
+func decodeStrict(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 type consentStatus struct {

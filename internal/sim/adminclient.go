@@ -88,7 +88,42 @@ func (c *AdminClient) Scenario(ctx context.Context) (Scenario, error) {
 }
 
 func (c *AdminClient) DeleteUser(ctx context.Context, tenantID, userID string) error {
-	return c.do(ctx, http.MethodDelete, "/_sim/tenants/"+url.PathEscape(tenantID)+"/users/"+url.PathEscape(userID), nil, nil)
+	return c.do(ctx, http.MethodDelete, c.userPath(tenantID, userID), nil, nil)
+}
+
+// PurgeUser permanently deletes a user (delta reason "deleted").
+func (c *AdminClient) PurgeUser(ctx context.Context, tenantID, userID string) error {
+	return c.do(ctx, http.MethodDelete, c.userPath(tenantID, userID)+"?permanent=true", nil, nil)
+}
+
+func (c *AdminClient) RestoreUser(ctx context.Context, tenantID, userID string) error {
+	return c.do(ctx, http.MethodPost, c.userPath(tenantID, userID)+"/restore", nil, nil)
+}
+
+func (c *AdminClient) UpdateUser(ctx context.Context, tenantID, userID string, p UserPatch) error {
+	return c.do(ctx, http.MethodPatch, c.userPath(tenantID, userID), p, nil)
+}
+
+func (c *AdminClient) ChangeUsers(ctx context.Context, tenantID string, ch UserChanges) (ChangedUsers, error) {
+	var out ChangedUsers
+	err := c.do(ctx, http.MethodPost, "/_sim/tenants/"+url.PathEscape(tenantID)+"/user-changes", ch, &out)
+	return out, err
+}
+
+func (c *AdminClient) SetGraphBudget(ctx context.Context, tenantID string, unitsPer10s int) error {
+	return c.do(ctx, http.MethodPut, "/_sim/tenants/"+url.PathEscape(tenantID)+"/graph-budget", graphBudget{&unitsPer10s}, nil)
+}
+
+func (c *AdminClient) ExpireDeltaTokens(ctx context.Context, tenantID string) error {
+	return c.do(ctx, http.MethodPost, "/_sim/tenants/"+url.PathEscape(tenantID)+"/expire-delta-tokens", nil, nil)
+}
+
+func (c *AdminClient) ExpireAccessTokens(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/_sim/expire-access-tokens", nil, nil)
+}
+
+func (c *AdminClient) userPath(tenantID, userID string) string {
+	return "/_sim/tenants/" + url.PathEscape(tenantID) + "/users/" + url.PathEscape(userID)
 }
 
 func (c *AdminClient) do(ctx context.Context, method, path string, in, out any) error {

@@ -21,16 +21,42 @@ type directory struct {
 type org struct {
 	Tenant
 	partner bool
-	users   []*dirUser
-	// version counts directory changes in the tenant; users delta tokens record it.
+	// users are in creation order, purged ones included as tombstones, so that paging and
+	// delta cursors (indexes into users) keep their place while the directory changes.
+	users  []*dirUser
+	byID   map[string]*dirUser // users not purged, by id
+	byUPN  map[string]*dirUser // live users, by lower-case UPN
+	live   int                 // users neither deleted nor purged
+	groups map[string]memberObject
+	// version counts directory changes in the tenant; delta tokens record it. changes lists
+	// users by the version of a change, ascending; an entry is current while it carries the
+	// user's version, and superseded entries are compacted away.
 	version int64
+	changes []userVersion
+}
+
+type userVersion struct {
+	version int64
+	user    *dirUser
+}
+
+// memberObject is what a user's memberOf lists: a group or a directory role.
+type memberObject struct {
+	group *Group
+	role  *DirectoryRole
 }
 
 type dirUser struct {
 	TenantUser
+	created int64 // org version of the user's creation; 0 = in the scenario
 	version int64 // org version of the user's last change; 0 = as in the scenario
+	// deleted users are soft-deleted (restorable, delta reason "changed"); purged ones are
+	// permanently deleted (delta reason "deleted").
 	deleted bool
+	purged  bool
 }
+
+func (u *dirUser) alive() bool { return !u.deleted && !u.purged }
 
 // account is someone who can sign in, with the tenant they belong to and the object ids of
 // their groups there.
@@ -82,10 +108,18 @@ func newDirectory(sc Scenario) *directory {
 }
 
 func (d *directory) addOrg(t Tenant, partner bool) *org {
-	o := &org{Tenant: t, partner: partner}
+	o := &org{Tenant: t, partner: partner, users: make([]*dirUser, 0, len(t.Users)),
+		byID: make(map[string]*dirUser, len(t.Users)), byUPN: make(map[string]*dirUser, len(t.Users)),
+		groups: map[string]memberObject{}}
+	o.Tenant.Users = nil // the directory holds them; Server.snapshot rebuilds the list
+	for i := range t.Groups {
+		o.groups[t.Groups[i].ID] = memberObject{group: &t.Groups[i]}
+	}
+	for i := range t.DirectoryRoles {
+		o.groups[t.DirectoryRoles[i].ID] = memberObject{role: &t.DirectoryRoles[i]}
+	}
 	for _, u := range t.Users {
-		u.AssignedSkuIDs = slices.Clone(u.AssignedSkuIDs)
-		o.users = append(o.users, &dirUser{TenantUser: u})
+		o.add(&dirUser{TenantUser: cloneUser(u)})
 	}
 	d.byID[strings.ToLower(t.ID)] = o
 	d.byDomain[strings.ToLower(t.Domain)] = o
@@ -130,13 +164,80 @@ func (acct *account) canAccess(o *org) bool {
 	return acct.home == o || acct.home.partner && !o.partner
 }
 
-func (o *org) user(idOrUPN string) *dirUser {
-	for _, u := range o.users {
-		if !u.deleted && (u.ID == idOrUPN || strings.EqualFold(u.UserPrincipalName, idOrUPN)) {
-			return u
-		}
+// cloneUser copies u so that no slice is shared with the caller's scenario.
+func cloneUser(u TenantUser) TenantUser {
+	u.AssignedSkuIDs = slices.Clone(u.AssignedSkuIDs)
+	u.OtherMails = slices.Clone(u.OtherMails)
+	u.ProxyAddresses = slices.Clone(u.ProxyAddresses)
+	u.MemberOf = slices.Clone(u.MemberOf)
+	u.LastSignIn = clonePtr(u.LastSignIn)
+	u.LastNonInteractiveSignIn = clonePtr(u.LastNonInteractiveSignIn)
+	u.OnPremisesSyncEnabled = clonePtr(u.OnPremisesSyncEnabled)
+	return u
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
 	}
-	return nil
+	v := *p
+	return &v
+}
+
+// add appends a user to the tenant (at New, or created at runtime).
+func (o *org) add(u *dirUser) {
+	o.users = append(o.users, u)
+	o.byID[u.ID] = u
+	if u.alive() {
+		o.byUPN[strings.ToLower(u.UserPrincipalName)] = u
+		o.live++
+	}
+}
+
+// user finds a live user by id or UPN, as Graph's /users/{id | userPrincipalName} does.
+func (o *org) user(idOrUPN string) *dirUser {
+	if u := o.byID[idOrUPN]; u != nil && u.alive() {
+		return u
+	}
+	return o.byUPN[strings.ToLower(idOrUPN)]
+}
+
+// touch records a change to u (the caller holds Server.mu and has already changed u). Users
+// changed after a delta round began are reported by the next round.
+func (o *org) touch(u *dirUser, wasAlive bool) {
+	o.version++
+	u.version = o.version
+	o.changes = append(o.changes, userVersion{o.version, u})
+	switch alive := u.alive(); {
+	case wasAlive && !alive:
+		o.live--
+		delete(o.byUPN, strings.ToLower(u.UserPrincipalName))
+	case !wasAlive && alive:
+		o.live++
+		o.byUPN[strings.ToLower(u.UserPrincipalName)] = u
+	}
+	if u.purged {
+		delete(o.byID, u.ID)
+	}
+	if len(o.changes) > 64 && len(o.changes) > 2*len(o.users) {
+		o.changes = slices.DeleteFunc(o.changes, func(c userVersion) bool { return c.version != c.user.version })
+	}
+}
+
+// changedSince returns the index in o.changes of the first change after version v.
+func (o *org) changedSince(v int64) int {
+	i, _ := slices.BinarySearchFunc(o.changes, v+1, func(c userVersion, v int64) int { return cmpInt(c.version, v) })
+	return i
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 func (o *org) sku(id string) *Sku {
@@ -163,7 +264,7 @@ func (o *org) seats(skuID, status string) int {
 func (o *org) consumed(skuID string) int {
 	n := 0
 	for _, u := range o.users {
-		if !u.deleted && slices.Contains(u.AssignedSkuIDs, skuID) {
+		if u.alive() && slices.Contains(u.AssignedSkuIDs, skuID) {
 			n++
 		}
 	}

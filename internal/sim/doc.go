@@ -12,7 +12,7 @@
 // (generated scenarios add an operator in a "cspsync operators" group with the admin, and an
 // outsider), and the customer tenants with their users, licences and subscriptions. New
 // serves a scenario; runtime changes (consent, revocations, expired secrets, licence
-// assignments, deleted users) live in Options.StateDir next to the CA and the token signing
+// assignments, user changes) live in Options.StateDir next to the CA and the token signing
 // keys, so a restarted simulator trusts the same ca.pem, publishes the same ID token key and
 // accepts the refresh tokens, continuation tokens and delta tokens an earlier run issued.
 //
@@ -27,9 +27,50 @@
 //	/{tenant}/oauth2/v2.0/token                       authorization_code, refresh_token, client_credentials
 //	/{tenant}/oauth2/v2.0/logout                      sign-out (end_session_endpoint)
 //	/v1/customers[/{id}/subscriptions|/subscribedskus] Partner Center
-//	/v1.0/organization, /v1.0/users[/{id}], /v1.0/users/delta(), /v1.0/subscribedSkus,
-//	/v1.0/users/{id}/assignLicense, /v1.0/tenantRelationships/delegatedAdminRelationships   Graph
+//	/v1.0/organization, /v1.0/users[/{id}], /v1.0/users/delta[()], /v1.0/users/{id}/memberOf,
+//	/v1.0/subscribedSkus, /v1.0/users/{id}/assignLicense,
+//	/v1.0/tenantRelationships/delegatedAdminRelationships   Graph
 //	/_sim/…                                           control API (see AdminClient)
+//
+// # Graph users
+//
+// Generated tenants hold employees with full profiles (department, company, office, employee
+// id and type, phones, address, preferred language; samAccountName and immutable id in the
+// tenants synced from on-premises AD), plus service accounts (svc-…), scanners, shared and
+// room mailboxes (disabled), guests (#EXT#, userType Guest), disabled and unlicensed users,
+// the groups and activated directory roles memberOf lists. Users are answered as Microsoft
+// documents them:
+//
+//   - $select takes the properties of userProps (case-insensitive); an unknown one is 400
+//     BadRequest "Could not find a property named …". Without $select, the eleven defaults.
+//     Empty values are null; collections are never null.
+//   - List users: $top 1–999 (default 100), absolute nextLinks with $skiptoken; pages with
+//     signInActivity hold at most 120 users. $filter takes eq, in, startsWith (and, or,
+//     parentheses) on the properties and operators Microsoft supports by default; ne, not,
+//     endsWith and properties such as companyName need ConsistencyLevel: eventual and
+//     $count=true, which also add @odata.count. Anything else is 400 Request_UnsupportedQuery,
+//     a malformed clause 400 BadRequest.
+//   - signInActivity needs an Entra ID P1/P2 tenant (else 403); dates are null, never "", and
+//     the property is absent for users who never signed in or last did before April 2020;
+//     lastSuccessfulSignInDateTime is null before December 2023. Not trackable by delta.
+//   - users/delta: pages of at most 200 users (Prefer: odata.maxpagesize lowers it and is
+//     echoed in Preference-Applied; $top is ignored). Links have Microsoft's form
+//     (/v1.0/users/delta?$skiptoken=… and ?$deltatoken=…) and carry $select and the id scoping
+//     filter (id eq '…' or …, at most 50). The first round lists live users; later rounds
+//     list users changed since, as they are now with the selected properties (null ones left
+//     out), soft-deleted ones as @removed reason "changed", permanently deleted ones as
+//     "deleted"; a round without changes is value [] with a new deltaLink. $deltatoken=latest
+//     returns only a deltaLink. Tokens live seven days; an expired, unknown or reset
+//     (ExpireDeltaTokens) token is 410 Gone syncStateNotFound with a Location that restarts a
+//     full round. A tenant keeps a change log of user versions, not snapshots.
+//   - Throttling follows Microsoft's identity and access limits: resource units per app and
+//     tenant (3,500/5,000/8,000 per 10 s by tenant size; SetGraphBudget lowers one), per app
+//     (150,000 per 20 s) and writes per app and tenant (3,000 per 150 s), with Microsoft's
+//     request costs. Over a limit: 429 TooManyRequests with Retry-After and x-ms-throttle-*
+//     headers; other answers carry x-ms-resource-unit.
+//   - ExpireAccessTokens makes Graph refuse earlier access tokens as expired ("Lifetime
+//     validation failed, the token is expired."); ChangeUsers, UpdateUser, DeleteUser,
+//     PurgeUser and RestoreUser change a tenant's users for delta rounds to report.
 //
 // # Identity model
 //
@@ -77,7 +118,7 @@
 // Errors use the services' shapes and texts: Entra's {error, error_description "AADSTSnnnn: …
 // Trace ID … Correlation ID … Timestamp …", error_codes, …}, Graph's {error:{code, message,
 // innerError}}, Partner Center's {code, description, data, source}. SetFault injects throttling
-// (429 with Retry-After) and 503s per API.
+// (429 with Retry-After) and 503s per API, on top of Graph's own throttling.
 //
 // # Not simulated
 //
@@ -91,8 +132,15 @@
 //     verified by clients.
 //   - Group claims other than security groups ("DirectoryRole", "ApplicationGroup" are
 //     refused), the groups overage claim (over 200 groups), and groups in access tokens.
-//   - Graph beyond the endpoints above; $filter, $search, $orderby, $expand, $count and $skip
-//     are refused with 400 rather than ignored. Throttling happens only when injected.
+//   - Graph beyond the endpoints above. $search, $orderby, $expand and $skip, and $filter and
+//     $count outside users and users/delta, are refused with 400 rather than ignored. Not
+//     served for users: Prefer: return=minimal (delta rounds return every selected property),
+//     manager and other navigation properties in delta, filters on collections (any/all),
+//     ge/le, /users/$count, memberOf filters and casts, transitiveMemberOf; the per-tenant and
+//     per-app write quotas over 5 minutes.
+//   - Where Microsoft documents no number, the simulator follows its support's answers: users
+//     delta pages default to and max out at 200 users; the 410 reset is also used for tokens
+//     the simulator cannot read.
 //   - Partner Center beyond customers, subscriptions and subscribed SKUs. Its error "code" is
 //     always 3000 (the description says what went wrong), and totalCount is the number of
 //     items in the page, as Partner Center's collections report it.

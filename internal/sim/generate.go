@@ -17,6 +17,9 @@ type GenerateOptions struct {
 	GDAP int
 	// UsersPerTenant includes the tenant's admin, who is always the first user.
 	UsersPerTenant int
+	// TenantUsers, where set and positive, overrides UsersPerTenant for tenant i, e.g. one
+	// large tenant among small ones.
+	TenantUsers []int
 }
 
 // generatedEpoch anchors every generated date, so the same seed yields byte-identical scenarios
@@ -69,14 +72,18 @@ func Generate(opts GenerateOptions) Scenario {
 		Password: DefaultAdminPassword, MFACode: DefaultMFACode, MFARegistered: true,
 	}
 	sc.PartnerUsers = []User{operator, outsider}
-	sc.PartnerGroups = []Group{{ID: DefaultOperatorsGroupID, DisplayName: "cspsync operators", Members: []string{sc.Admin.ID, operator.ID}}}
+	sc.PartnerGroups = []PartnerGroup{{ID: DefaultOperatorsGroupID, DisplayName: "cspsync operators", Members: []string{sc.Admin.ID, operator.ID}}}
 	gdap := min(max(opts.GDAP, 0), opts.Tenants)
 	for i := range opts.Tenants {
 		rel := RelationshipDAP
 		if i >= opts.Tenants-gdap {
 			rel = RelationshipGDAP
 		}
-		sc.Tenants = append(sc.Tenants, g.tenant(i, rel, opts.UsersPerTenant))
+		users := opts.UsersPerTenant
+		if i < len(opts.TenantUsers) && opts.TenantUsers[i] > 0 {
+			users = opts.TenantUsers[i]
+		}
+		sc.Tenants = append(sc.Tenants, g.tenant(i, rel, users))
 	}
 	return sc
 }
@@ -111,9 +118,13 @@ func (g generator) tenant(i int, rel string, users int) Tenant {
 	if g.rng.IntN(5) < 2 {
 		t.Skus = append(t.Skus, skuCatalog[baseSkus+g.rng.IntN(len(skuCatalog)-baseSkus)])
 	}
+	t.Users = make([]TenantUser, 0, users)
 	for j := range users {
 		t.Users = append(t.Users, g.user(t, j))
 	}
+	// Profiles, kinds of account, groups and roles come from a stream of their own, so adding
+	// them left every earlier generated value as it was.
+	populate(&t)
 	// Seats: every user with a usage location holds the primary licence; a few spare seats
 	// except in roughly one tenant of four, which is full (assigning one more fails).
 	licensed := 0

@@ -73,11 +73,18 @@ func (s *Server) graph(h graphHandler) http.HandlerFunc {
 		s.mu.Unlock()
 		// Answering as if an unsupported option were applied would hand back wrong data, so
 		// refuse loudly instead.
-		for _, opt := range []string{"$filter", "$search", "$orderby", "$expand", "$count", "$skip"} {
+		refused := []string{"$search", "$orderby", "$expand", "$skip"}
+		if !usersCollection(r.URL.Path) {
+			refused = append(refused, "$filter", "$count")
+		}
+		for _, opt := range refused {
 			if r.URL.Query().Has(opt) {
-				s.writeGraphError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "The cspsync simulator does not support the %s query option.", opt)
+				s.writeGraphError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "The cspsync simulator does not support the %s query option here.", opt)
 				return
 			}
+		}
+		if !s.throttle(w, r, call) {
+			return
 		}
 		h(w, r, call)
 	}
@@ -99,7 +106,7 @@ func (s *Server) graphAuthenticate(w http.ResponseWriter, r *http.Request) (grap
 		return unauthorized("InvalidAuthenticationToken", "CompactToken parsing failed with error code: 80049217")
 	case err != nil:
 		return unauthorized("InvalidAuthenticationToken", "Access token validation failure.")
-	case s.now().Unix() >= c.Exp:
+	case s.now().Unix() >= c.Exp || c.Iat < s.accessTokensValidFrom():
 		return unauthorized("InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
 	case c.Aud != resGraph.aud && c.Aud != resGraph.appID:
 		return unauthorized("InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
@@ -114,6 +121,24 @@ func (s *Server) graphAuthenticate(w http.ResponseWriter, r *http.Request) (grap
 		return unauthorized("Authorization_IdentityNotFound", "The identity of the calling application could not be established.")
 	}
 	return graphCall{org: o, claims: c}, true
+}
+
+func (s *Server) accessTokensValidFrom() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state.AccessTokensValidFrom.IsZero() {
+		return 0
+	}
+	return s.state.AccessTokensValidFrom.Unix()
+}
+
+// usersCollection reports the paths that apply $filter and $count: list users and users/delta.
+func usersCollection(path string) bool {
+	switch strings.TrimPrefix(path, "/v1.0/users") {
+	case "", "/delta()", "/delta", "/microsoft.graph.delta()", "/microsoft.graph.delta":
+		return true
+	}
+	return false
 }
 
 func (s *Server) graphNotFound(w http.ResponseWriter, r *http.Request, _ graphCall) {
@@ -326,7 +351,7 @@ func (s *Server) graphAssignLicense(w http.ResponseWriter, r *http.Request, call
 	defer s.mu.Unlock()
 	u := o.user(r.PathValue("user"))
 	if u == nil {
-		s.writeGraphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '%s' does not exist or one of its queried reference-property objects are not present.", r.PathValue("user"))
+		s.writeUserNotFound(w, r.PathValue("user"))
 		return
 	}
 	next := slices.Clone(u.AssignedSkuIDs)
@@ -356,7 +381,9 @@ func (s *Server) graphAssignLicense(w http.ResponseWriter, r *http.Request, call
 		next = append(next, k.SkuID)
 	}
 	u.AssignedSkuIDs = next
-	s.state.recordUser(o, u)
+	s.state.recordUser(o, u, true)
 	s.persistLocked()
-	writeJSON(w, http.StatusOK, s.userJSON(o, u, nil, map[string]any{"@odata.context": s.base + "/v1.0/$metadata#users/$entity"}))
+	reply := appendJSONString([]byte(`{"@odata.context":`), s.base+"/v1.0/$metadata#users/$entity")
+	reply = append(reply, ',')
+	writeRawJSON(w, append(reply, appendUser(nil, u, defaultSelection.props, false)[1:]...))
 }

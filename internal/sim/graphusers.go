@@ -5,258 +5,447 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
-// Default properties of a Graph user when no $select is given.
-var defaultUserProps = []string{
-	"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
-	"officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id",
+// Graph users: list (GET /users), get (GET /users/{id | userPrincipalName}) and change
+// tracking (GET /users/delta).
+
+const (
+	// Listing users with signInActivity returns at most 120 users a page, whatever $top says.
+	signInActivityMaxPage = 120
+	// users/delta pages hold at most 200 users; Prefer: odata.maxpagesize lowers that. ($top
+	// is not supported by users/delta and is ignored.)
+	deltaMaxPage = 200
+	// Delta tokens of directory objects are valid for seven days.
+	deltaTokenLifetime = 7 * 24 * time.Hour
+)
+
+// selection is a parsed $select: indexes into userProps, and the canonical names for
+// @odata.context and delta tokens. Empty means Graph's default properties.
+type selection struct {
+	props []int
+	names []string
 }
 
-var selectableUserProps = append(slices.Clone(defaultUserProps),
-	"accountEnabled", "usageLocation", "assignedLicenses", "createdDateTime", "userType", "signInActivity")
-
-// parseSelect validates $select, enforcing that signInActivity needs an Entra ID P1/P2 tenant.
-func (s *Server) parseSelect(w http.ResponseWriter, r *http.Request, o *org) ([]string, bool) {
-	raw := r.URL.Query().Get("$select")
-	if raw == "" {
-		return nil, true
+var defaultSelection = func() selection {
+	var sel selection
+	for i := range defaultUserPropCount {
+		sel.props = append(sel.props, i)
 	}
-	var props []string
+	return sel
+}()
+
+func (sel selection) has(name string) bool { return slices.Contains(sel.names, name) }
+
+// parseSelect validates a $select list. signInActivity needs an Entra ID P1/P2 tenant and
+// cannot be tracked by users/delta.
+func (s *Server) parseSelect(w http.ResponseWriter, raw string, o *org, delta bool) (selection, bool) {
+	if raw == "" {
+		return defaultSelection, true
+	}
+	var sel selection
 	for _, p := range strings.Split(raw, ",") {
 		p = strings.TrimSpace(p)
-		i := slices.IndexFunc(selectableUserProps, func(k string) bool { return strings.EqualFold(k, p) })
-		if i < 0 {
-			s.writeGraphError(w, http.StatusBadRequest, "Request_BadRequest", "Could not find a property named '%s' on type 'microsoft.graph.user'.", p)
-			return nil, false
+		i, ok := userPropIndex[strings.ToLower(p)]
+		if !ok {
+			s.writeGraphError(w, http.StatusBadRequest, "BadRequest", "Could not find a property named '%s' on type 'microsoft.graph.user'.", p)
+			return selection{}, false
 		}
-		props = append(props, selectableUserProps[i])
+		if slices.Contains(sel.props, i) {
+			continue
+		}
+		if delta && userProps[i].listOnly {
+			s.writeGraphError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "Property '%s' is not supported for change tracking on resource 'User'.", userProps[i].name)
+			return selection{}, false
+		}
+		sel.props = append(sel.props, i)
+		sel.names = append(sel.names, userProps[i].name)
 	}
-	if slices.Contains(props, "signInActivity") && !o.PremiumLicence {
+	if sel.has("signInActivity") && !o.PremiumLicence {
 		s.writeGraphError(w, http.StatusForbidden, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", "Neither tenant is B2C or tenant doesn't have premium license")
-		return nil, false
+		return selection{}, false
 	}
-	return props, true
+	return sel, true
 }
 
-// userJSON projects u onto props (the defaults when empty; id is always included), merged into
-// extra. The caller holds s.mu.
-func (s *Server) userJSON(o *org, u *dirUser, props []string, extra map[string]any) map[string]any {
-	if len(props) == 0 {
-		props = defaultUserProps
+func selectionOf(names []string) selection {
+	if len(names) == 0 {
+		return defaultSelection
 	}
-	m := extra
-	if m == nil {
-		m = map[string]any{}
+	sel := selection{names: names}
+	for _, n := range names {
+		sel.props = append(sel.props, userPropIndex[strings.ToLower(n)])
 	}
-	m["id"] = u.ID
-	for _, p := range props {
-		switch p {
-		case "businessPhones":
-			m[p] = []string{}
-		case "displayName":
-			m[p] = u.DisplayName
-		case "givenName":
-			m[p] = nullable(u.GivenName)
-		case "surname":
-			m[p] = nullable(u.Surname)
-		case "jobTitle":
-			m[p] = nullable(u.JobTitle)
-		case "mail":
-			m[p] = nullable(u.Mail)
-		case "mobilePhone", "officeLocation", "preferredLanguage":
-			m[p] = nil
-		case "userPrincipalName":
-			m[p] = u.UserPrincipalName
-		case "accountEnabled":
-			m[p] = u.AccountEnabled
-		case "usageLocation":
-			m[p] = nullable(u.UsageLocation)
-		case "createdDateTime":
-			m[p] = u.CreatedDateTime.UTC().Format(time.RFC3339)
-		case "userType":
-			m[p] = "Member"
-		case "assignedLicenses":
-			ls := make([]assignedLicense, 0, len(u.AssignedSkuIDs))
-			for _, id := range u.AssignedSkuIDs {
-				ls = append(ls, assignedLicense{DisabledPlans: []string{}, SkuID: id})
-			}
-			m[p] = ls
-		case "signInActivity":
-			m[p] = signInActivity(o, u)
-		}
-	}
-	return m
+	return sel
 }
 
-// signInActivity uses null, never "", for absent values: the Graph SDK cannot parse "" as a
-// date.
-func signInActivity(o *org, u *dirUser) map[string]any {
-	a := map[string]any{
-		"lastSignInDateTime": nil, "lastSignInRequestId": nil,
-		"lastNonInteractiveSignInDateTime": nil, "lastNonInteractiveSignInRequestId": nil,
-		"lastSuccessfulSignInDateTime": nil, "lastSuccessfulSignInRequestId": nil,
+func usersContext(base string, sel selection) string {
+	if len(sel.names) == 0 {
+		return base + "/v1.0/$metadata#users"
 	}
-	if u.LastSignIn != nil {
-		at := u.LastSignIn.UTC().Format(time.RFC3339)
-		id := derivedUUID("sign-in", o.ID, u.ID, at)
-		for _, k := range []string{"lastSignIn", "lastNonInteractiveSignIn", "lastSuccessfulSignIn"} {
-			a[k+"DateTime"], a[k+"RequestId"] = at, id
-		}
-	}
-	return a
+	return base + "/v1.0/$metadata#users(" + strings.Join(sel.names, ",") + ")"
 }
 
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
+// graphPage is a collection response under construction, in a pooled buffer: annotations,
+// then the value array appended to directly, then the paging link.
+type graphPage struct {
+	buf   *[]byte
+	b     []byte
+	items int
 }
 
-func usersContext(props []string) string {
-	if len(props) == 0 {
-		return "users"
-	}
-	return "users(" + strings.Join(props, ",") + ")"
+var pageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+func newGraphPage(context string) *graphPage {
+	p := &graphPage{buf: pageBuffers.Get().(*[]byte)}
+	p.b = append((*p.buf)[:0], `{"@odata.context":`...)
+	p.b = appendJSONString(p.b, context)
+	return p
 }
 
+// annotate adds an annotation such as @odata.count or a link.
+func (p *graphPage) annotate(name string, value []byte) {
+	p.b = append(p.b, `,"`...)
+	p.b = append(p.b, name...)
+	p.b = append(p.b, `":`...)
+	p.b = append(p.b, value...)
+}
+
+func (p *graphPage) link(name, u string) {
+	p.b = append(p.b, `,"`...)
+	p.b = append(p.b, name...)
+	p.b = append(p.b, `":`...)
+	p.b = appendJSONString(p.b, u)
+}
+
+func (p *graphPage) startValue() { p.b = append(p.b, `,"value":[`...) }
+
+// next starts another item of value.
+func (p *graphPage) next() {
+	if p.items > 0 {
+		p.b = append(p.b, ',')
+	}
+	p.items++
+}
+
+func (p *graphPage) endValue() { p.b = append(p.b, ']') }
+
+func (p *graphPage) write(w http.ResponseWriter) {
+	p.b = append(p.b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store, no-cache")
+	w.Header().Set("Content-Length", strconv.Itoa(len(p.b)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(p.b)
+	if cap(p.b) <= 4<<20 { // keep ordinary pages' buffers, not freak ones
+		*p.buf = p.b[:0]
+		pageBuffers.Put(p.buf)
+	}
+}
+
+// graphUsers lists users with $select, $filter, $top and $skiptoken paging. With the advanced
+// query parameters (ConsistencyLevel: eventual and $count=true) the first page carries
+// @odata.count and $filter accepts more operators and properties.
 func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCall) {
-	props, ok := s.parseSelect(w, r, call.org)
+	o, q := call.org, r.URL.Query()
+	sel, ok := s.parseSelect(w, q.Get("$select"), o, false)
 	if !ok {
 		return
 	}
+	advanced := strings.EqualFold(r.Header.Get("ConsistencyLevel"), "eventual") && strings.EqualFold(q.Get("$count"), "true")
+	match, ok := s.parseUserFilter(w, q.Get("$filter"), advanced)
+	if !ok {
+		return
+	}
+	top, start, ok := s.pageParams(w, r, call, "users")
+	if !ok {
+		return
+	}
+	if sel.has("signInActivity") {
+		top = min(top, signInActivityMaxPage)
+	}
+
+	page := newGraphPage(usersContext(s.base, sel))
 	s.mu.Lock()
-	var items []map[string]any
-	for _, u := range call.org.users {
-		if !u.deleted {
-			items = append(items, s.userJSON(call.org, u, props, nil))
+	if advanced && start == 0 {
+		n := 0
+		for _, u := range o.users {
+			if u.alive() && match(u) {
+				n++
+			}
 		}
+		page.annotate("@odata.count", strconv.AppendInt(nil, int64(n), 10))
+	}
+	page.startValue()
+	next := -1
+	for i := start; i < len(o.users); i++ {
+		u := o.users[i]
+		if !u.alive() || !match(u) {
+			continue
+		}
+		if page.items == top {
+			next = i
+			break
+		}
+		page.next()
+		page.b = appendUser(page.b, u, sel.props, false)
 	}
 	s.mu.Unlock()
-	s.writePage(w, r, call, "users", usersContext(props), items)
+	page.endValue()
+	if next >= 0 {
+		q.Set("$top", strconv.Itoa(top))
+		q.Set("$skiptoken", s.sign.seal(purposeCursor, graphCursor{Tenant: o.ID, Path: "users", Offset: next}))
+		page.link("@odata.nextLink", s.base+"/v1.0/users?"+odataQuery(q))
+	}
+	page.write(w)
 }
 
 func (s *Server) graphUser(w http.ResponseWriter, r *http.Request, call graphCall) {
 	switch r.PathValue("user") {
-	case "delta()", "microsoft.graph.delta()", "delta":
+	case "delta()", "delta", "microsoft.graph.delta()", "microsoft.graph.delta":
 		s.graphUsersDelta(w, r, call)
 		return
 	}
-	props, ok := s.parseSelect(w, r, call.org)
+	sel, ok := s.parseSelect(w, r.URL.Query().Get("$select"), call.org, false)
 	if !ok {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	u := call.org.user(r.PathValue("user"))
+	var body []byte
+	if u != nil {
+		body = append(body, `{"@odata.context":`...)
+		body = appendJSONString(body, usersContext(s.base, sel)+"/$entity")
+		body = append(body, ',')
+		body = append(body, appendUser(nil, u, sel.props, false)[1:]...)
+	}
+	s.mu.Unlock()
 	if u == nil {
-		s.writeGraphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '%s' does not exist or one of its queried reference-property objects are not present.", r.PathValue("user"))
+		s.writeUserNotFound(w, r.PathValue("user"))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.userJSON(call.org, u, props, map[string]any{"@odata.context": s.base + "/v1.0/$metadata#users/$entity"}))
+	writeRawJSON(w, body)
+}
+
+func (s *Server) writeUserNotFound(w http.ResponseWriter, id string) {
+	s.writeGraphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '%s' does not exist or one of its queried reference-property objects are not present.", id)
+}
+
+func writeRawJSON(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store, no-cache")
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(body, '\n'))
 }
 
 // deltaCursor is both the $skiptoken between pages of a delta round and the $deltatoken that
-// starts the next round. A round returns users changed after Since (all users when Since is 0)
-// up to the version current when the round began; later changes wait for the next round.
+// starts the next round. A round reports users changed after Since (every user when Full) up
+// to Upto, the tenant version when the round began; later changes wait for the next round.
 type deltaCursor struct {
 	Kind   string   `json:"k"` // "skip" or "delta"
 	Tenant string   `json:"t"`
 	Since  int64    `json:"s"`
 	Upto   int64    `json:"u"`
 	Full   bool     `json:"f,omitempty"`
-	Offset int      `json:"o,omitempty"`
+	Pos    int      `json:"p,omitempty"` // full rounds: next index into org.users
+	After  int64    `json:"a,omitempty"` // other rounds: version of the last change reported
 	Select []string `json:"sel,omitempty"`
-	Top    int      `json:"top"`
-	Issued int64    `json:"i"` // unix seconds, for the 7-day delta token lifetime
+	IDs    []string `json:"ids,omitempty"` // $filter=id eq '…' or …
+	Issued int64    `json:"i"`             // unix nanoseconds, for the 7-day lifetime and sync resets
 }
-
-const deltaTokenLifetime = 7 * 24 * time.Hour
 
 func (s *Server) graphUsersDelta(w http.ResponseWriter, r *http.Request, call graphCall) {
 	o, q := call.org, r.URL.Query()
-	syncStateNotFound := func() {
-		s.writeGraphError(w, http.StatusBadRequest, "syncStateNotFound", "The sync state generation is not found. The delta token is expired and data must be synchronized again.")
-	}
+	now := s.now()
 	var c deltaCursor
-	switch {
-	case q.Get("$deltatoken") != "":
-		if s.sign.open(purposeDelta, q.Get("$deltatoken"), &c) != nil || c.Kind != "delta" || c.Tenant != o.ID ||
-			s.now().Sub(time.Unix(c.Issued, 0)) > deltaTokenLifetime {
-			syncStateNotFound()
+	switch dt, st := q.Get("$deltatoken"), q.Get("$skiptoken"); {
+	case st != "" || dt != "" && dt != "latest":
+		kind, tok := "skip", st
+		if st == "" {
+			kind, tok = "delta", dt
+		}
+		if s.sign.open(purposeDelta, tok, &c) != nil || c.Kind != kind || c.Tenant != o.ID || !s.deltaTokenValid(o, c, now) {
+			s.syncReset(w, c)
 			return
 		}
-		s.mu.Lock()
-		c = deltaCursor{Kind: "skip", Tenant: o.ID, Since: c.Upto, Upto: o.version, Select: c.Select, Top: c.Top, Issued: s.now().Unix()}
-		s.mu.Unlock()
-	case q.Get("$skiptoken") != "":
-		if s.sign.open(purposeDelta, q.Get("$skiptoken"), &c) != nil || c.Kind != "skip" || c.Tenant != o.ID {
-			syncStateNotFound()
-			return
+		if kind == "delta" {
+			s.mu.Lock()
+			c = deltaCursor{Kind: "skip", Tenant: o.ID, Since: c.Upto, After: c.Upto, Upto: o.version, Select: c.Select, IDs: c.IDs, Issued: now.UnixNano()}
+			s.mu.Unlock()
 		}
 	default:
-		props, ok := s.parseSelect(w, r, o)
+		sel, ok := s.parseSelect(w, q.Get("$select"), o, true)
 		if !ok {
 			return
 		}
-		top, _, ok := s.pageParams(w, r, call, "users")
+		ids, ok := s.parseDeltaFilter(w, q.Get("$filter"))
 		if !ok {
 			return
 		}
 		s.mu.Lock()
-		c = deltaCursor{Kind: "skip", Tenant: o.ID, Full: true, Upto: o.version, Select: props, Top: top, Issued: s.now().Unix()}
+		c = deltaCursor{Kind: "skip", Tenant: o.ID, Full: true, Upto: o.version, Select: sel.names, IDs: ids, Issued: now.UnixNano()}
 		s.mu.Unlock()
+		if dt == "latest" {
+			// "Sync from now": no resources, only the deltaLink for changes from here on.
+			c.Full, c.Since = false, c.Upto
+			s.writeDeltaPage(w, r, o, c, true)
+			return
+		}
 	}
+	s.writeDeltaPage(w, r, o, c, false)
+}
 
+// writeDeltaPage serves one page of the round c; empty writes no users and ends the round.
+func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, o *org, c deltaCursor, empty bool) {
+	size := deltaMaxPage
+	if n, ok := preferredPageSize(r); ok {
+		size = min(n, deltaMaxPage)
+		w.Header().Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(size))
+	}
+	sel := selectionOf(c.Select)
+	var only map[string]bool
+	if len(c.IDs) > 0 {
+		only = make(map[string]bool, len(c.IDs))
+		for _, id := range c.IDs {
+			only[id] = true
+		}
+	}
+	page := newGraphPage(usersContext(s.base, sel))
+	page.startValue()
+	more := false
 	s.mu.Lock()
-	var items []map[string]any
-	for _, u := range o.users {
-		switch {
-		case c.Full:
-			// A user deleted after the round began keeps its place, so offsets of later pages
-			// do not shift past someone; the next round reports the removal.
-			if !u.deleted || u.version > c.Upto {
-				items = append(items, s.userJSON(o, u, c.Select, nil))
+	if c.Full {
+		// A user deleted or changed after the round began keeps its place and shows as it is
+		// now, so later pages never skip anyone; the next round reports the change again.
+		i := c.Pos
+		for ; i < len(o.users) && !empty; i++ {
+			u := o.users[i]
+			if u.created > c.Upto || !u.alive() && u.version <= c.Upto || only != nil && !only[u.ID] {
+				continue
 			}
-		case u.version <= c.Since:
-		case u.deleted:
-			items = append(items, map[string]any{"id": u.ID, "@removed": map[string]string{"reason": "changed"}})
-		default:
-			items = append(items, s.userJSON(o, u, c.Select, nil))
+			if page.items == size {
+				more = true
+				break
+			}
+			page.next()
+			page.b = appendUser(page.b, u, sel.props, true)
+		}
+		c.Pos = i
+	} else {
+		// Only a user's latest change counts; users changed again after the round began are
+		// left to the next round.
+		for j := o.changedSince(c.After); j < len(o.changes) && !empty; j++ {
+			ch := o.changes[j]
+			if ch.version > c.Upto {
+				break
+			}
+			if ch.version != ch.user.version || only != nil && !only[ch.user.ID] {
+				continue
+			}
+			if page.items == size {
+				more = true
+				break
+			}
+			page.next()
+			if ch.user.alive() {
+				page.b = appendUser(page.b, ch.user, sel.props, true)
+			} else {
+				page.b = appendRemoved(page.b, ch.user)
+			}
+			c.After = ch.version
 		}
 	}
 	s.mu.Unlock()
+	page.endValue()
 
-	end := min(c.Offset+c.Top, len(items))
-	body := map[string]any{"@odata.context": s.base + "/v1.0/$metadata#" + usersContext(c.Select), "value": orEmpty(items[min(c.Offset, len(items)):end])}
-	link := s.base + "/v1.0/users/delta()?"
-	if end < len(items) {
-		next := c
-		next.Offset = end
-		body["@odata.nextLink"] = link + "$skiptoken=" + s.sign.seal(purposeDelta, next)
+	link := s.base + "/v1.0/users/delta?"
+	if more {
+		page.link("@odata.nextLink", link+"$skiptoken="+s.sign.seal(purposeDelta, c))
 	} else {
-		body["@odata.deltaLink"] = link + "$deltatoken=" + s.sign.seal(purposeDelta, deltaCursor{
-			Kind: "delta", Tenant: o.ID, Upto: c.Upto, Select: c.Select, Top: c.Top, Issued: s.now().Unix()})
+		page.link("@odata.deltaLink", link+"$deltatoken="+s.sign.seal(purposeDelta, deltaCursor{
+			Kind: "delta", Tenant: o.ID, Upto: c.Upto, Select: c.Select, IDs: c.IDs, Issued: s.now().UnixNano()}))
 	}
-	writeJSON(w, http.StatusOK, body)
+	page.write(w)
 }
 
-// DeleteUser soft-deletes a user in a tenant, as a customer admin might; the next users delta
-// round reports it as removed.
-func (s *Server) DeleteUser(tenantID, userID string) error {
-	o := s.dir.byID[strings.ToLower(tenantID)]
-	if o == nil {
-		return errUnknownTenant(tenantID)
+// deltaTokenValid applies the seven-day lifetime (from the round's start for skip tokens) and
+// any sync reset of the tenant.
+func (s *Server) deltaTokenValid(o *org, c deltaCursor, now time.Time) bool {
+	issued := time.Unix(0, c.Issued)
+	if now.Sub(issued) > deltaTokenLifetime {
+		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := o.user(userID)
-	if u == nil {
-		return &notFoundError{"user " + strconv.Quote(userID) + " in tenant " + tenantID}
+	tc := s.state.Tenants[o.ID]
+	return tc == nil || !issued.Before(tc.DeltaTokensValidFrom)
+}
+
+// syncReset answers an expired or unknown state token: 410 Gone with a Location that starts a
+// full synchronization (an empty $deltatoken, the round's $select kept), as Graph does for
+// directory objects.
+func (s *Server) syncReset(w http.ResponseWriter, c deltaCursor) {
+	loc := s.base + "/v1.0/users/delta?$deltatoken="
+	if len(c.Select) > 0 {
+		loc += "&$select=" + strings.Join(c.Select, ",")
 	}
-	u.deleted = true
-	s.state.recordUser(o, u)
-	return s.persistLocked()
+	w.Header().Set("Location", loc)
+	s.writeGraphError(w, http.StatusGone, "syncStateNotFound", "The sync state generation is not found. The delta token is expired and data must be synchronized again.")
+}
+
+// preferredPageSize reads Prefer: odata.maxpagesize=N.
+func preferredPageSize(r *http.Request) (int, bool) {
+	for _, h := range r.Header.Values("Prefer") {
+		for _, p := range strings.Split(h, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if !ok || !strings.EqualFold(k, "odata.maxpagesize") {
+				continue
+			}
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+				return n, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// maxDeltaFilterIDs is how many objects a users/delta scoping filter may name.
+const maxDeltaFilterIDs = 50
+
+// parseDeltaFilter accepts the one $filter users/delta supports: id eq '…' joined by or.
+func (s *Server) parseDeltaFilter(w http.ResponseWriter, raw string) ([]string, bool) {
+	if raw == "" {
+		return nil, true
+	}
+	var ids []string
+	for _, clause := range splitFold(raw, " or ") {
+		f := strings.Fields(clause)
+		if len(f) != 3 || !strings.EqualFold(f[0], "id") || !strings.EqualFold(f[1], "eq") ||
+			len(f[2]) < 2 || f[2][0] != '\'' || f[2][len(f[2])-1] != '\'' {
+			s.writeGraphError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for property '%s' of resource 'User'. Change tracking of users only filters by object id: id eq '{id}' or id eq '{id}'.", strings.TrimSpace(clause))
+			return nil, false
+		}
+		ids = append(ids, strings.Trim(f[2], "'"))
+	}
+	if len(ids) > maxDeltaFilterIDs {
+		s.writeGraphError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "Too many objects in the filter: %d; change tracking filters by at most %d object ids.", len(ids), maxDeltaFilterIDs)
+		return nil, false
+	}
+	return ids, true
+}
+
+// splitFold splits s around sep, ignoring case.
+func splitFold(s, sep string) []string {
+	var parts []string
+	lower := strings.ToLower(s)
+	for {
+		i := strings.Index(lower, sep)
+		if i < 0 {
+			return append(parts, s)
+		}
+		parts = append(parts, s[:i])
+		s, lower = s[i+len(sep):], lower[i+len(sep):]
+	}
 }

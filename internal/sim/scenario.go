@@ -67,7 +67,7 @@ type Scenario struct {
 	// PartnerUsers are further people of the partner tenant who sign in, such as operators.
 	PartnerUsers []User `json:"partnerUsers,omitempty"`
 	// PartnerGroups are the partner tenant's security groups.
-	PartnerGroups []Group `json:"partnerGroups,omitempty"`
+	PartnerGroups []PartnerGroup `json:"partnerGroups,omitempty"`
 	// AutoMFA completes the MFA step without asking for a code, as if the user approved an
 	// Authenticator push. Sign-ins still count as MFA-backed.
 	AutoMFA bool `json:"autoMfa,omitempty"`
@@ -110,8 +110,8 @@ type User struct {
 	MFARegistered bool   `json:"mfaRegistered"`
 }
 
-// Group is a security group of the partner tenant.
-type Group struct {
+// PartnerGroup is a security group of the partner tenant.
+type PartnerGroup struct {
 	ID          string `json:"id"`
 	DisplayName string `json:"displayName"`
 	// Members are the object ids of member users (the partner admin or partner users).
@@ -135,9 +135,36 @@ type Tenant struct {
 	Subscriptions []Subscription `json:"subscriptions"`
 	// PremiumLicence (Entra ID P1/P2) is required to read signInActivity through Graph.
 	PremiumLicence bool `json:"premiumLicence"`
+	// Groups and DirectoryRoles are what users' memberOf lists; members name them in
+	// TenantUser.MemberOf.
+	Groups         []Group         `json:"groups,omitempty"`
+	DirectoryRoles []DirectoryRole `json:"directoryRoles,omitempty"`
 }
 
-// TenantUser is a directory user as Graph lists it.
+// Group is a security or Microsoft 365 group of a tenant.
+type Group struct {
+	ID              string `json:"id"`
+	DisplayName     string `json:"displayName"`
+	Description     string `json:"description,omitempty"`
+	Mail            string `json:"mail,omitempty"`
+	MailNickname    string `json:"mailNickname"`
+	MailEnabled     bool   `json:"mailEnabled"`
+	SecurityEnabled bool   `json:"securityEnabled"`
+	// Unified marks a Microsoft 365 group (groupTypes ["Unified"]).
+	Unified         bool      `json:"unified,omitempty"`
+	CreatedDateTime time.Time `json:"createdDateTime"`
+}
+
+// DirectoryRole is an activated Entra ID built-in role; RoleTemplateID is Microsoft's id of the
+// role definition, the same in every tenant.
+type DirectoryRole struct {
+	ID             string `json:"id"`
+	DisplayName    string `json:"displayName"`
+	Description    string `json:"description"`
+	RoleTemplateID string `json:"roleTemplateId"`
+}
+
+// TenantUser is a directory user as Graph lists it. Empty strings are null in Graph.
 type TenantUser struct {
 	ID                string    `json:"id"`
 	UserPrincipalName string    `json:"userPrincipalName"`
@@ -151,8 +178,34 @@ type TenantUser struct {
 	CreatedDateTime   time.Time `json:"createdDateTime"`
 	// AssignedSkuIDs are the skuIds of the licences assigned to the user.
 	AssignedSkuIDs []string `json:"assignedSkuIds,omitempty"`
-	// LastSignIn feeds signInActivity; nil means the user never signed in.
-	LastSignIn *time.Time `json:"lastSignIn,omitempty"`
+	// LastSignIn (interactive) and LastNonInteractiveSignIn feed signInActivity; a user with
+	// neither never signed in, and Graph then omits signInActivity.
+	LastSignIn               *time.Time `json:"lastSignIn,omitempty"`
+	LastNonInteractiveSignIn *time.Time `json:"lastNonInteractiveSignIn,omitempty"`
+
+	// UserType is "Member" (empty means Member) or "Guest".
+	UserType          string   `json:"userType,omitempty"`
+	Department        string   `json:"department,omitempty"`
+	CompanyName       string   `json:"companyName,omitempty"`
+	OfficeLocation    string   `json:"officeLocation,omitempty"`
+	EmployeeID        string   `json:"employeeId,omitempty"`
+	EmployeeType      string   `json:"employeeType,omitempty"`
+	BusinessPhone     string   `json:"businessPhone,omitempty"` // Graph's businessPhones holds at most one number
+	MobilePhone       string   `json:"mobilePhone,omitempty"`
+	OtherMails        []string `json:"otherMails,omitempty"`
+	ProxyAddresses    []string `json:"proxyAddresses,omitempty"`
+	City              string   `json:"city,omitempty"`
+	Country           string   `json:"country,omitempty"`
+	State             string   `json:"state,omitempty"`
+	StreetAddress     string   `json:"streetAddress,omitempty"`
+	PostalCode        string   `json:"postalCode,omitempty"`
+	PreferredLanguage string   `json:"preferredLanguage,omitempty"`
+	// OnPremisesSyncEnabled is nil for cloud-only users, as in Graph.
+	OnPremisesSyncEnabled    *bool  `json:"onPremisesSyncEnabled,omitempty"`
+	OnPremisesSamAccountName string `json:"onPremisesSamAccountName,omitempty"`
+	OnPremisesImmutableID    string `json:"onPremisesImmutableId,omitempty"`
+	// MemberOf holds the ids of the tenant's groups and directory roles the user belongs to.
+	MemberOf []string `json:"memberOf,omitempty"`
 }
 
 // Sku is a licence product the tenant owns. Seat counts come from the subscriptions that
@@ -321,11 +374,31 @@ func (sc Scenario) validate() error {
 		for _, k := range t.Skus {
 			skus[k.SkuID] = true
 		}
+		objects := map[string]bool{}
+		for _, g := range t.Groups {
+			objects[g.ID] = true
+		}
+		for _, r := range t.DirectoryRoles {
+			objects[r.ID] = true
+		}
+		userIDs := make(map[string]bool, len(t.Users))
 		for _, u := range t.Users {
+			if userIDs[u.ID] || objects[u.ID] {
+				errs = append(errs, fmt.Errorf("%s: user id %s appears twice", where, u.ID))
+			}
+			userIDs[u.ID] = true
 			for _, id := range u.AssignedSkuIDs {
 				if !skus[id] {
 					errs = append(errs, fmt.Errorf("%s: user %s has licence %s the tenant does not own", where, u.UserPrincipalName, id))
 				}
+			}
+			for _, id := range u.MemberOf {
+				if !objects[id] {
+					errs = append(errs, fmt.Errorf("%s: user %s is a member of %s, which is neither a group nor a directory role of the tenant", where, u.UserPrincipalName, id))
+				}
+			}
+			if u.UserType != "" && u.UserType != "Member" && u.UserType != "Guest" {
+				errs = append(errs, fmt.Errorf("%s: user %s has userType %q (want Member or Guest)", where, u.UserPrincipalName, u.UserType))
 			}
 		}
 		for _, sub := range t.Subscriptions {

@@ -54,6 +54,8 @@ type Server struct {
 	codes  map[string]*authCode
 	faults map[string]Fault
 	stats  Stats
+	// buckets meter Graph resource units for throttling, by app and tenant.
+	buckets map[string]*bucket
 
 	srv  *http.Server
 	base string
@@ -64,12 +66,23 @@ func New(sc Scenario, opts Options) (*Server, error) {
 	if err := sc.validate(); err != nil {
 		return nil, fmt.Errorf("sim: invalid scenario: %w", err)
 	}
-	sc, err := sc.clone() // the caller may go on editing its copy
+	// The caller may go on editing its copy. Users, the bulk of a large scenario, are copied
+	// into the directory; the rest goes through a JSON round trip.
+	users := sc.Tenants
+	sc.Tenants = make([]Tenant, len(users))
+	for i, t := range users {
+		t.Users = nil
+		sc.Tenants[i] = t
+	}
+	sc, err := sc.clone()
 	if err != nil {
 		return nil, fmt.Errorf("sim: copy scenario: %w", err)
 	}
+	for i := range sc.Tenants {
+		sc.Tenants[i].Users = users[i].Users
+	}
 	s := &Server{opts: opts, sc: sc, stateDir: opts.StateDir, log: opts.Logger,
-		codes: map[string]*authCode{}, faults: map[string]Fault{}, stats: newStats()}
+		codes: map[string]*authCode{}, faults: map[string]Fault{}, stats: newStats(), buckets: map[string]*bucket{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -97,6 +110,9 @@ func New(sc Scenario, opts Options) (*Server, error) {
 		return nil, s.abandon(fmt.Errorf("sim: %w", err))
 	}
 	s.dir = newDirectory(sc)
+	for i := range sc.Tenants {
+		sc.Tenants[i].Users = nil // the directory has them; snapshot rebuilds the list
+	}
 	s.state.apply(s.dir)
 	return s, nil
 }
@@ -209,6 +225,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v1.0/organization", s.graph(s.graphOrganization))
 	mux.HandleFunc("GET /v1.0/users", s.graph(s.graphUsers))
 	mux.HandleFunc("GET /v1.0/users/{user}", s.graph(s.graphUser))
+	mux.HandleFunc("GET /v1.0/users/{user}/memberOf", s.graph(s.graphMemberOf))
 	mux.HandleFunc("POST /v1.0/users/{user}/assignLicense", s.graph(s.graphAssignLicense))
 	mux.HandleFunc("GET /v1.0/subscribedSkus", s.graph(s.graphSubscribedSkus))
 	mux.HandleFunc("GET /v1.0/tenantRelationships/delegatedAdminRelationships", s.graph(s.graphRelationships))

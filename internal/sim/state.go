@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,17 +28,29 @@ type persistedState struct {
 	AddedSecrets    map[string][]string      `json:"addedSecrets,omitempty"`
 	TokensValidFrom time.Time                `json:"tokensValidFrom,omitzero"`
 	Tenants         map[string]*tenantChange `json:"tenants,omitempty"`
+	// AccessTokensValidFrom makes Graph refuse access tokens issued before it as expired.
+	AccessTokensValidFrom time.Time `json:"accessTokensValidFrom,omitzero"`
+	// GraphBudgets overrides the resource units per 10 seconds an app gets in a tenant.
+	GraphBudgets map[string]int `json:"graphBudgets,omitempty"`
 }
 
 type tenantChange struct {
 	Version int64                 `json:"version"`
 	Users   map[string]userChange `json:"users"`
+	// DeltaTokensValidFrom makes delta and skip tokens issued before it unknown (sync reset).
+	DeltaTokensValidFrom time.Time `json:"deltaTokensValidFrom,omitzero"`
 }
 
+// userChange is a user's state after its last change: the whole user, so that creations and
+// edits of any property survive a restart.
 type userChange struct {
-	Version        int64    `json:"version"`
-	AssignedSkuIDs []string `json:"assignedSkuIds"`
+	Version int64       `json:"version"`
+	Created int64       `json:"created,omitempty"` // version that created the user at runtime
+	User    *TenantUser `json:"user,omitempty"`
+	// AssignedSkuIDs is how state files before whole-user records kept licence changes.
+	AssignedSkuIDs []string `json:"assignedSkuIds,omitempty"`
 	Deleted        bool     `json:"deleted,omitempty"`
+	Purged         bool     `json:"purged,omitempty"`
 }
 
 // loadOrCreateKey returns the MAC key behind every token the simulator issues.
@@ -95,18 +108,60 @@ func (st persistedState) apply(d *directory) {
 			continue // tenant no longer in the scenario
 		}
 		o.version = tc.Version
-		for _, u := range o.users {
-			if c, ok := tc.Users[u.ID]; ok {
-				u.version, u.AssignedSkuIDs, u.deleted = c.Version, c.AssignedSkuIDs, c.Deleted
+		var created []userChange
+		for _, c := range tc.Users {
+			if c.Created > 0 && c.User != nil {
+				created = append(created, c)
 			}
 		}
+		slices.SortFunc(created, func(a, b userChange) int { return cmpInt(a.Created, b.Created) })
+		for _, c := range created {
+			if o.byID[c.User.ID] == nil {
+				o.add(&dirUser{TenantUser: cloneUser(*c.User), created: c.Created})
+			}
+		}
+		for _, u := range o.users {
+			c, ok := tc.Users[u.ID]
+			if !ok {
+				continue
+			}
+			if u.alive() {
+				o.live--
+				delete(o.byUPN, strings.ToLower(u.UserPrincipalName))
+			}
+			if c.User != nil {
+				u.TenantUser = cloneUser(*c.User)
+			} else {
+				u.AssignedSkuIDs = c.AssignedSkuIDs
+			}
+			u.version, u.deleted, u.purged = c.Version, c.Deleted, c.Purged
+			if u.alive() {
+				o.live++
+				o.byUPN[strings.ToLower(u.UserPrincipalName)] = u
+			}
+			if u.purged {
+				delete(o.byID, u.ID)
+			}
+			if u.version > 0 {
+				o.changes = append(o.changes, userVersion{u.version, u})
+			}
+		}
+		slices.SortFunc(o.changes, func(a, b userVersion) int { return cmpInt(a.version, b.version) })
 	}
 }
 
-// recordUser notes a user's new state and bumps the tenant version (caller holds Server.mu).
-func (st *persistedState) recordUser(o *org, u *dirUser) {
-	o.version++
-	u.version = o.version
+// recordUser notes a change to u, which the caller has already made, and remembers the user's
+// new state for a restart (caller holds Server.mu). wasAlive is whether u was neither deleted
+// nor purged before the change.
+func (st *persistedState) recordUser(o *org, u *dirUser, wasAlive bool) {
+	o.touch(u, wasAlive)
+	tc := st.tenant(o)
+	tc.Version = o.version
+	cp := cloneUser(u.TenantUser)
+	tc.Users[u.ID] = userChange{Version: u.version, Created: u.created, User: &cp, Deleted: u.deleted, Purged: u.purged}
+}
+
+func (st *persistedState) tenant(o *org) *tenantChange {
 	if st.Tenants == nil {
 		st.Tenants = map[string]*tenantChange{}
 	}
@@ -115,6 +170,5 @@ func (st *persistedState) recordUser(o *org, u *dirUser) {
 		tc = &tenantChange{Users: map[string]userChange{}}
 		st.Tenants[o.ID] = tc
 	}
-	tc.Version = o.version
-	tc.Users[u.ID] = userChange{Version: u.version, AssignedSkuIDs: u.AssignedSkuIDs, Deleted: u.deleted}
+	return tc
 }

@@ -16,6 +16,8 @@ type Stats struct {
 	SignIns        int `json:"signIns"`
 	AdminConsents  int `json:"adminConsents"`
 	FaultsInjected int `json:"faultsInjected"`
+	// GraphThrottled counts Graph requests refused for exceeding a resource unit budget.
+	GraphThrottled int `json:"graphThrottled"`
 }
 
 func newStats() Stats {
