@@ -168,6 +168,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /_sim/tenants/{tenant}/users/{user}", func(w http.ResponseWriter, r *http.Request) {
 		adminReply(w, s.DeleteUser(r.PathValue("tenant"), r.PathValue("user")), nil)
 	})
+	s.licenceRoutes(mux)
 }
 
 type consentStatus struct {

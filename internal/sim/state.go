@@ -27,6 +27,10 @@ type persistedState struct {
 	AddedSecrets    map[string][]string      `json:"addedSecrets,omitempty"`
 	TokensValidFrom time.Time                `json:"tokensValidFrom,omitzero"`
 	Tenants         map[string]*tenantChange `json:"tenants,omitempty"`
+	// Licence changes and settings (licences.go), by tenant id.
+	Licences          map[string]*licenceState `json:"licences,omitempty"`
+	MissingGDAPRole   map[string]bool          `json:"missingGdapRole,omitempty"`
+	MembershipRefused *bool                    `json:"membershipRefused,omitempty"`
 }
 
 type tenantChange struct {
