@@ -191,7 +191,7 @@ func TestPartnerCenterCustomerByID(t *testing.T) {
 			"id": tn.ID, "companyProfile.tenantId": tn.ID, "companyProfile.domain": tn.Domain,
 			"companyProfile.companyName": tn.Name, "companyProfile.attributes.objectType": "CustomerCompanyProfile",
 			"companyProfile.links.self.uri": "/customers/" + tn.ID + "/profiles/company",
-			"billingProfile.email": tn.Admin.UPN, "billingProfile.companyName": tn.Name,
+			"billingProfile.email":          tn.Admin.UPN, "billingProfile.companyName": tn.Name,
 			"billingProfile.defaultAddress.country": "US", "billingProfile.culture": "en-US",
 			"billingProfile.attributes.objectType": "CustomerBillingProfile",
 			"billingProfile.links.self.uri":        "/customers/" + tn.ID + "/profiles/billing",
