@@ -206,6 +206,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_sim/expire-access-tokens", func(w http.ResponseWriter, r *http.Request) {
 		adminReply(w, s.ExpireAccessTokens(), nil)
 	})
+	s.licenceRoutes(mux)
 }
 
 // decodeStrict reads a JSON body, refusing unknown fields so a typo does not pass silently.

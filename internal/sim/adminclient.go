@@ -160,3 +160,47 @@ func (c *AdminClient) do(ctx context.Context, method, path string, in, out any) 
 	}
 	return nil
 }
+
+func (c *AdminClient) tenantPath(tenantID string, rest ...string) string {
+	p := "/_sim/tenants/" + url.PathEscape(tenantID)
+	for _, r := range rest {
+		p += "/" + url.PathEscape(r)
+	}
+	return p
+}
+
+// AddSubscription adds a subscription to a customer (see Server.AddSubscription).
+func (c *AdminClient) AddSubscription(ctx context.Context, tenantID string, sub Subscription) (Subscription, error) {
+	var out Subscription
+	err := c.do(ctx, http.MethodPost, c.tenantPath(tenantID, "subscriptions"), sub, &out)
+	return out, err
+}
+
+// SetSubscriptionStatus suspends, expires or reactivates a subscription.
+func (c *AdminClient) SetSubscriptionStatus(ctx context.Context, tenantID, subscriptionID, status string) (Subscription, error) {
+	var out Subscription
+	err := c.do(ctx, http.MethodPatch, c.tenantPath(tenantID, "subscriptions", subscriptionID), subscriptionPatch{Status: &status}, &out)
+	return out, err
+}
+
+// SetSubscriptionQuantity changes a subscription's seat count.
+func (c *AdminClient) SetSubscriptionQuantity(ctx context.Context, tenantID, subscriptionID string, quantity int) (Subscription, error) {
+	var out Subscription
+	err := c.do(ctx, http.MethodPatch, c.tenantPath(tenantID, "subscriptions", subscriptionID), subscriptionPatch{Quantity: &quantity}, &out)
+	return out, err
+}
+
+// RemoveSubscription takes a subscription away entirely.
+func (c *AdminClient) RemoveSubscription(ctx context.Context, tenantID, subscriptionID string) error {
+	return c.do(ctx, http.MethodDelete, c.tenantPath(tenantID, "subscriptions", subscriptionID), nil, nil)
+}
+
+// SetMembershipRefused switches the partner's refusal by the subscriptions API.
+func (c *AdminClient) SetMembershipRefused(ctx context.Context, refused bool) error {
+	return c.do(ctx, http.MethodPut, "/_sim/membership-refused", membershipSetting{refused}, nil)
+}
+
+// SetMissingGDAPRole switches whether a GDAP customer's relationship lacks a licence-reading role.
+func (c *AdminClient) SetMissingGDAPRole(ctx context.Context, tenantID string, missing bool) error {
+	return c.do(ctx, http.MethodPut, c.tenantPath(tenantID, "missing-gdap-role"), gdapRoleSetting{missing}, nil)
+}

@@ -249,18 +249,6 @@ func (o *org) sku(id string) *Sku {
 	return nil
 }
 
-// seats sums subscription quantities for a sku by status, as both Graph's prepaidUnits and
-// Partner Center's subscribed SKU units are derived from the subscriptions.
-func (o *org) seats(skuID, status string) int {
-	n := 0
-	for _, s := range o.Subscriptions {
-		if strings.EqualFold(s.SkuID, skuID) && s.Status == status {
-			n += s.Quantity
-		}
-	}
-	return n
-}
-
 func (o *org) consumed(skuID string) int {
 	n := 0
 	for _, u := range o.users {

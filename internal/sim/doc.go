@@ -26,7 +26,7 @@
 //	/{tenant}/v2.0/adminconsent                       admin consent (HTML forms)
 //	/{tenant}/oauth2/v2.0/token                       authorization_code, refresh_token, client_credentials
 //	/{tenant}/oauth2/v2.0/logout                      sign-out (end_session_endpoint)
-//	/v1/customers[/{id}/subscriptions|/subscribedskus] Partner Center
+//	/v1/customers[/{id}[/subscriptions[/{id}]|/subscribedskus]] Partner Center
 //	/v1.0/organization, /v1.0/users[/{id}], /v1.0/users/delta[()], /v1.0/users/{id}/memberOf,
 //	/v1.0/subscribedSkus, /v1.0/users/{id}/assignLicense,
 //	/v1.0/tenantRelationships/delegatedAdminRelationships   Graph
@@ -117,8 +117,28 @@
 //
 // Errors use the services' shapes and texts: Entra's {error, error_description "AADSTSnnnn: …
 // Trace ID … Correlation ID … Timestamp …", error_codes, …}, Graph's {error:{code, message,
-// innerError}}, Partner Center's {code, description, data, source}. SetFault injects throttling
-// (429 with Retry-After) and 503s per API, on top of Graph's own throttling.
+// innerError}}, Partner Center's {code, description, data, source} with its documented codes
+// (800001/400 unauthorised, 800002 bad input, 900118 bad customer id, 20002 not the partner's
+// customer, 20003 no such subscription, 1000 not found, 800039 no reseller membership, 900150
+// GDAP role lacks rights) and, when throttled, its {statusCode, message} body. SetFault injects
+// throttling (429 with Retry-After) and 503s per API, on top of Graph's own throttling.
+//
+// # Licences
+//
+// A tenant's subscriptions are the one source of truth for both Partner Center's subscribed
+// SKUs and Graph's /subscribedSkus, which agree unit for unit: active quantities are enabled
+// units, expired ones warning units, suspended ones suspended units, deleted ones none
+// (licences.go has the full mapping); consumed units are the users holding the SKU, and
+// Sku.NonPartnerUnits covers free or self-service SKUs no partner subscription lists.
+// Partner Center serves the customer, its subscriptions (Microsoft's fields: entitlementId,
+// etag, offer and self links, …) and subscribed SKUs (productSku.licenseGroupId, units,
+// capabilityStatus, service plans). Scenario.MembershipRefused makes the subscriptions API
+// refuse the partner (403 800039) while subscribed SKUs still answer; Tenant.MissingGDAPRole
+// makes both licence endpoints refuse one GDAP customer (403 900150). AddSubscription,
+// SetSubscriptionStatus, SetSubscriptionQuantity, RemoveSubscription, SetMembershipRefused and
+// SetMissingGDAPRole (and their AdminClient twins) move the truth at runtime; both APIs show a
+// change at once and it survives a restart. Generate gives every tenant a realistic licence
+// mix with Microsoft's SKU and service plan ids.
 //
 // # Not simulated
 //
@@ -141,8 +161,12 @@
 //   - Where Microsoft documents no number, the simulator follows its support's answers: users
 //     delta pages default to and max out at 200 users; the 410 reset is also used for tokens
 //     the simulator cannot read.
-//   - Partner Center beyond customers, subscriptions and subscribed SKUs. Its error "code" is
-//     always 3000 (the description says what went wrong), and totalCount is the number of
-//     items in the page, as Partner Center's collections report it.
-//   - Offer ids are NCE-shaped but illustrative; SKU and service plan ids are Microsoft's.
+//   - Partner Center beyond customers, their subscriptions and subscribed SKUs: no orders,
+//     offers or products (subscription links point at them but they answer 404), no PATCH of
+//     subscriptions, no add-on (parent) subscriptions, no Azure plans. totalCount is the number
+//     of items in the page, as Partner Center's collections report it; subscriptions are not
+//     paged. Its throttling happens only when injected.
+//   - Graph's prepaidUnits.lockedOut is always 0 (no Partner Center status maps to it).
+//   - Offer ids are NCE-shaped ("product:sku") but illustrative; SKU and service plan ids and
+//     part numbers are Microsoft's. Customer billing profiles carry no postal address.
 package sim

@@ -24,7 +24,8 @@ type Fault struct {
 	Kind  string `json:"kind"`
 	Count int    `json:"count"`
 	// RetryAfter is sent verbatim in the Retry-After header: Graph uses fractional seconds
-	// ("2.128"), Partner Center whole seconds ("57"). Empty sends no header.
+	// ("2.128"), Partner Center whole seconds ("57"). Empty sends no header, except that
+	// Partner Center's throttling always names a delay (1 second by default).
 	RetryAfter string `json:"retryAfter,omitempty"`
 }
 
@@ -89,9 +90,9 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, api string)
 		}
 	case APIPartnerCenter:
 		if throttle {
-			writePCError(w, http.StatusTooManyRequests, "Rate limit is exceeded. Try again in %s seconds.", orDefault(f.RetryAfter, "a few"))
+			writePCThrottled(w, orDefault(f.RetryAfter, "1"))
 		} else {
-			writePCError(w, http.StatusServiceUnavailable, "The service is temporarily unavailable. Please retry the request.")
+			writePCError(w, http.StatusServiceUnavailable, pcUnexpectedError, "Unexpected service error: the service is temporarily unavailable. Retry the request.")
 		}
 	case APIToken:
 		if throttle {

@@ -39,7 +39,7 @@ var loopbackRedirects = []string{
 // Generate builds a deterministic scenario from opts.Seed: the same options always give the same
 // scenario, and different seeds give different tenant ids.
 func Generate(opts GenerateOptions) Scenario {
-	g := generator{rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x63737073796e63))} // "cspsync"
+	g := generator{rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x63737073796e63)), seed: uint64(opts.Seed)} // "cspsync"
 	sc := Scenario{
 		PartnerTenantID: g.uuid(),
 		PartnerDomain:   partnerDomain,
@@ -88,7 +88,10 @@ func Generate(opts GenerateOptions) Scenario {
 	return sc
 }
 
-type generator struct{ rng *rand.Rand }
+type generator struct {
+	rng  *rand.Rand
+	seed uint64
+}
 
 func (g generator) uuid() string {
 	var b [16]byte
@@ -113,11 +116,6 @@ func (g generator) tenant(i int, rel string, users int) Tenant {
 			Password: DefaultAdminPassword, MFACode: DefaultMFACode, MFARegistered: true,
 		},
 	}
-	primary := skuCatalog[g.rng.IntN(baseSkus)]
-	t.Skus = []Sku{primary}
-	if g.rng.IntN(5) < 2 {
-		t.Skus = append(t.Skus, skuCatalog[baseSkus+g.rng.IntN(len(skuCatalog)-baseSkus)])
-	}
 	t.Users = make([]TenantUser, 0, users)
 	for j := range users {
 		t.Users = append(t.Users, g.user(t, j))
@@ -125,39 +123,9 @@ func (g generator) tenant(i int, rel string, users int) Tenant {
 	// Profiles, kinds of account, groups and roles come from a stream of their own, so adding
 	// them left every earlier generated value as it was.
 	populate(&t)
-	// Seats: every user with a usage location holds the primary licence; a few spare seats
-	// except in roughly one tenant of four, which is full (assigning one more fails).
-	licensed := 0
-	for j := range t.Users {
-		if t.Users[j].UsageLocation != "" {
-			t.Users[j].AssignedSkuIDs = []string{primary.SkuID}
-			licensed++
-		}
-	}
-	spare := 0
-	if g.rng.IntN(4) != 0 {
-		spare = 1 + g.rng.IntN(5)
-	}
-	t.Subscriptions = append(t.Subscriptions, g.subscription(primary, licensed+spare))
-	if len(t.Skus) > 1 {
-		addOn := t.Skus[1]
-		seats := min(licensed, 1+g.rng.IntN(3))
-		n := 0
-		for j := range t.Users {
-			if n < seats && t.Users[j].UsageLocation != "" {
-				t.Users[j].AssignedSkuIDs = append(t.Users[j].AssignedSkuIDs, addOn.SkuID)
-				n++
-			}
-		}
-		t.Subscriptions = append(t.Subscriptions, g.subscription(addOn, seats))
-	}
-	for _, k := range t.Skus {
-		for _, p := range k.ServicePlans {
-			if p.Name == "AAD_PREMIUM" {
-				t.PremiumLicence = true
-			}
-		}
-	}
+	// Licences draw from their own stream too, after the profiles that decide who can hold one.
+	lic := generator{rng: rand.New(rand.NewPCG(g.seed, uint64(i)+1))}
+	lic.licences(&t)
 	return t
 }
 
@@ -193,16 +161,6 @@ func (g generator) lastSignIn() *time.Time {
 	}
 	t := generatedEpoch.Add(-time.Duration(1+g.rng.IntN(24*60)) * time.Hour)
 	return &t
-}
-
-func (g generator) subscription(k Sku, seats int) Subscription {
-	created := generatedEpoch.AddDate(0, -1-g.rng.IntN(30), 0)
-	return Subscription{
-		ID: g.uuid(), OfferID: offerIDs[k.PartNumber], OfferName: k.Name, FriendlyName: k.Name,
-		SkuID: k.SkuID, Quantity: seats, Status: "active",
-		CreationDate: created, CommitmentEndDate: created.AddDate(1, 0, 0),
-		AutoRenewEnabled: true, BillingCycle: "monthly", TermDuration: "P1Y",
-	}
 }
 
 func slugify(s string) string {
@@ -245,45 +203,3 @@ var jobTitles = []string{
 }
 
 var usageLocations = []string{"US", "GB", "DE", "NL", "AU", "FR", "SE", "CA"}
-
-// Service plans and SKUs carry Microsoft's published GUIDs and part numbers, so code that keys
-// on well-known SKUs behaves as it would against a real tenant.
-var (
-	planExchangeStd  = ServicePlan{"9aaf7827-d63c-4b61-89c3-182f06f82e5c", "EXCHANGE_S_STANDARD"}
-	planExchangeEnt  = ServicePlan{"efb87545-963c-4e0d-99df-69c6916d9eb0", "EXCHANGE_S_ENTERPRISE"}
-	planSharePoint   = ServicePlan{"c7699d2e-19aa-44de-8edf-1736da088ca1", "SHAREPOINTSTANDARD"}
-	planSharePointE  = ServicePlan{"5dbe027f-2339-4123-9542-606e4d348a72", "SHAREPOINTENTERPRISE"}
-	planTeams        = ServicePlan{"57ff2da0-773e-42df-b2af-ffb7a2317929", "TEAMS1"}
-	planSkypeStd     = ServicePlan{"0feaeb32-d00e-4d66-bd5a-43b5b83db82c", "MCOSTANDARD"}
-	planOfficeApps   = ServicePlan{"43de0ff5-c92c-492b-9116-175376d08c38", "OFFICESUBSCRIPTION"}
-	planEntraPremium = ServicePlan{"41781fb2-bc02-4b7c-bd55-b576c07bb09d", "AAD_PREMIUM"}
-)
-
-// skuCatalog lists baseSkus base plans (one per tenant), then add-ons.
-const baseSkus = 4
-
-var skuCatalog = []Sku{
-	{"3b555118-da6a-4418-894f-7df1e2096870", "O365_BUSINESS_ESSENTIALS", "Microsoft 365 Business Basic",
-		[]ServicePlan{planExchangeStd, planSharePoint, planTeams, planSkypeStd}},
-	{"f245ecc8-75af-4f8e-b61f-27d8114de5f3", "O365_BUSINESS_PREMIUM", "Microsoft 365 Business Standard",
-		[]ServicePlan{planExchangeStd, planSharePoint, planTeams, planSkypeStd, planOfficeApps}},
-	{"cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46", "SPB", "Microsoft 365 Business Premium",
-		[]ServicePlan{planExchangeStd, planSharePoint, planTeams, planOfficeApps, planEntraPremium}},
-	{"05e9a617-0261-4cee-bb44-138d3ef5d965", "SPE_E3", "Microsoft 365 E3",
-		[]ServicePlan{planExchangeEnt, planSharePointE, planTeams, planOfficeApps, planEntraPremium}},
-	{"4b9405b0-7788-4568-add1-99614e613b69", "EXCHANGESTANDARD", "Exchange Online (Plan 1)",
-		[]ServicePlan{planExchangeStd}},
-	{"078d2b04-f1bd-4111-bbd4-b4b1b354cef4", "AAD_PREMIUM", "Microsoft Entra ID P1",
-		[]ServicePlan{planEntraPremium}},
-}
-
-// offerIDs are NCE-style "product:sku" offer ids. They look like Partner Center's but are
-// illustrative, not a catalogue lookup.
-var offerIDs = map[string]string{
-	"O365_BUSINESS_ESSENTIALS": "CFQ7TTC0LH18:0001",
-	"O365_BUSINESS_PREMIUM":    "CFQ7TTC0LDPB:0001",
-	"SPB":                      "CFQ7TTC0LCHC:0002",
-	"SPE_E3":                   "CFQ7TTC0LFLX:0001",
-	"EXCHANGESTANDARD":         "CFQ7TTC0LH16:0001",
-	"AAD_PREMIUM":              "CFQ7TTC0LFLZ:0002",
-}

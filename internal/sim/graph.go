@@ -166,26 +166,21 @@ func (s *Server) graphSubscribedSkus(w http.ResponseWriter, r *http.Request, cal
 	o := call.org
 	value := make([]map[string]any, 0, len(o.Skus))
 	s.mu.Lock()
-	for _, k := range o.Skus {
+	for i := range o.Skus {
+		k := &o.Skus[i]
+		u := o.units(k) // licences.go: the same units Partner Center reports
 		plans := make([]map[string]any, 0, len(k.ServicePlans))
 		for _, p := range k.ServicePlans {
 			plans = append(plans, map[string]any{"servicePlanId": p.ID, "servicePlanName": p.Name, "provisioningStatus": "Success", "appliesTo": "User"})
 		}
-		subIDs := []string{}
-		for _, sub := range o.Subscriptions {
-			if strings.EqualFold(sub.SkuID, k.SkuID) {
-				subIDs = append(subIDs, sub.ID)
-			}
-		}
 		account, _, _ := strings.Cut(o.Domain, ".")
 		value = append(value, map[string]any{
-			"accountName": account, "accountId": o.ID, "appliesTo": "User", "capabilityStatus": "Enabled",
-			"consumedUnits": o.consumed(k.SkuID), "id": o.ID + "_" + k.SkuID,
+			"accountName": account, "accountId": o.ID, "appliesTo": "User", "capabilityStatus": u.capabilityStatus(),
+			"consumedUnits": u.Consumed, "id": o.ID + "_" + k.SkuID,
 			"prepaidUnits": map[string]int{
-				"enabled": o.seats(k.SkuID, "active"), "lockedOut": 0,
-				"suspended": o.seats(k.SkuID, "suspended"), "warning": 0,
+				"enabled": u.Enabled, "lockedOut": u.LockedOut, "suspended": u.Suspended, "warning": u.Warning,
 			},
-			"servicePlans": plans, "skuId": k.SkuID, "skuPartNumber": k.PartNumber, "subscriptionIds": subIDs,
+			"servicePlans": plans, "skuId": k.SkuID, "skuPartNumber": k.PartNumber, "subscriptionIds": o.subscriptionIDs(k.SkuID),
 		})
 	}
 	s.mu.Unlock()
@@ -211,8 +206,15 @@ func (s *Server) graphRelationships(w http.ResponseWriter, r *http.Request, call
 			if o.Relationship != RelationshipGDAP {
 				continue
 			}
-			roles := make([]map[string]string, len(gdapRoles))
-			for i, id := range gdapRoles {
+			granted := gdapRoles
+			s.mu.Lock()
+			missing := o.MissingGDAPRole // settable at runtime
+			s.mu.Unlock()
+			if missing {
+				granted = gdapRoles[2:] // none that can read licences
+			}
+			roles := make([]map[string]string, len(granted))
+			for i, id := range granted {
 				roles[i] = map[string]string{"roleDefinitionId": id}
 			}
 			activated := gdapCreated.Add(time.Hour)
@@ -374,7 +376,7 @@ func (s *Server) graphAssignLicense(w http.ResponseWriter, r *http.Request, call
 			return
 		case slices.Contains(next, k.SkuID):
 			continue
-		case o.consumed(k.SkuID) >= o.seats(k.SkuID, "active"):
+		case o.units(k).available() <= 0:
 			s.writeGraphError(w, http.StatusBadRequest, "Request_BadRequest", "Subscription with SKU %s does not have any available licenses.", k.SkuID)
 			return
 		}

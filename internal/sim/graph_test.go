@@ -169,8 +169,12 @@ func TestFaults(t *testing.T) {
 	}
 
 	s.SetFault(Fault{API: APIPartnerCenter, Kind: FaultThrottle, Count: 1, RetryAfter: "57"})
-	var pe pcErrorBody
-	if resp := call(t, hc, http.MethodGet, s.URL()+"/v1/customers", "", nil, nil, &pe); resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "57" || pe.Source != "PartnerFD" {
+	var pe struct {
+		StatusCode int    `json:"statusCode"`
+		Message    string `json:"message"`
+	}
+	if resp := call(t, hc, http.MethodGet, s.URL()+"/v1/customers", "", nil, nil, &pe); resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "57" ||
+		pe.StatusCode != 429 || pe.Message != "Rate limit is exceeded. Try again in 57 seconds." {
 		t.Errorf("Partner Center throttle: %d %+v", resp.StatusCode, pe)
 	}
 

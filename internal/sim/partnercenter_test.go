@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -111,57 +112,105 @@ func TestPartnerCenterErrors(t *testing.T) {
 	sc := smallScenario()
 	s, hc := startSim(t, sc, Options{})
 	token := pcToken(t, s, hc, sc.PartnerTenantID)
+	tn := sc.Tenants[0]
+	stranger := "00000000-0000-4000-8000-000000000000"
 	tests := []struct {
 		name, path, token string
 		hdr               map[string]string
-		status            int
+		status, code      int
 	}{
-		{"no token", "/v1/customers", "", nil, 401},
-		{"malformed token", "/v1/customers", "not-a-jwt", nil, 401},
-		{"Graph token", "/v1/customers", appToken(t, hc, s, sc.PartnerTenantID), nil, 401},
-		{"size zero", "/v1/customers?size=0", token, nil, 400},
-		{"size too large", "/v1/customers?size=501", token, nil, 400},
-		{"seek without token", "/v1/customers?size=5&seekOperation=Next", token, nil, 400},
-		{"forged continuation", "/v1/customers?size=5&seekOperation=Next", token, map[string]string{"MS-ContinuationToken": "eyJrIjoiY3VzdG9tZXJzIiwibyI6MX0.AAAA"}, 400},
-		{"unknown customer", "/v1/customers/00000000-0000-4000-8000-000000000000/subscriptions", token, nil, 404},
+		{"no token", "/v1/customers", "", nil, 401, 800001},
+		{"malformed token", "/v1/customers", "not-a-jwt", nil, 401, 400},
+		{"Graph token", "/v1/customers", appToken(t, hc, s, sc.PartnerTenantID), nil, 401, 400},
+		{"size zero", "/v1/customers?size=0", token, nil, 400, 800002},
+		{"size too large", "/v1/customers?size=501", token, nil, 400, 800002},
+		{"seek without token", "/v1/customers?size=5&seekOperation=Next", token, nil, 400, 800002},
+		{"forged continuation", "/v1/customers?size=5&seekOperation=Next", token, map[string]string{"MS-ContinuationToken": "eyJrIjoiY3VzdG9tZXJzIiwibyI6MX0.AAAA"}, 400, 800002},
+		{"not the partner's customer", "/v1/customers/" + stranger, token, nil, 403, 20002},
+		{"subscriptions of a stranger", "/v1/customers/" + stranger + "/subscriptions", token, nil, 403, 20002},
+		{"subscribed SKUs of a stranger", "/v1/customers/" + stranger + "/subscribedskus", token, nil, 403, 20002},
+		{"customer id not a GUID", "/v1/customers/contoso/subscriptions", token, nil, 400, 900118},
+		{"unknown subscription", "/v1/customers/" + tn.ID + "/subscriptions/" + stranger, token, nil, 404, 20003},
+		{"unknown license group", "/v1/customers/" + tn.ID + "/subscribedskus?licenseGroupIds=Group3", token, nil, 400, 800002},
+		{"unknown path", "/v1/customers/" + tn.ID + "/orders", token, nil, 404, 1000},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var e pcErrorBody
 			resp := call(t, hc, http.MethodGet, s.URL()+tc.path, tc.token, nil, tc.hdr, &e)
-			if resp.StatusCode != tc.status || e.Source != "PartnerFD" || e.Description == "" || e.Code == 0 {
-				t.Errorf("got %d %+v, want %d in Partner Center error shape", resp.StatusCode, e, tc.status)
+			if resp.StatusCode != tc.status || e.Code != tc.code || e.Source != "PartnerFD" || e.Description == "" || e.Data == nil {
+				t.Errorf("got %d %+v, want %d with code %d in Partner Center's error shape", resp.StatusCode, e, tc.status, tc.code)
 			}
 		})
 	}
 }
 
-func TestPartnerCenterSubscriptions(t *testing.T) {
+// jsonAt walks a decoded JSON document along a dotted path ("links.self.uri", "items.0.id").
+func jsonAt(v any, path string) any {
+	for _, key := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[key]
+		case []any:
+			i, err := strconv.Atoi(key)
+			if err != nil || i >= len(x) {
+				return nil
+			}
+			v = x[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+// wantJSON asserts documented fields of a Partner Center resource by path.
+func wantJSON(t *testing.T, what string, doc any, want map[string]any) {
+	t.Helper()
+	for path, w := range want {
+		got := jsonAt(doc, path)
+		if f, ok := w.(int); ok {
+			w = float64(f)
+		}
+		if got != w {
+			t.Errorf("%s: %s = %#v, want %#v", what, path, got, w)
+		}
+	}
+}
+
+func TestPartnerCenterCustomerByID(t *testing.T) {
 	sc := smallScenario()
 	s, hc := startSim(t, sc, Options{})
 	token := pcToken(t, s, hc, sc.PartnerTenantID)
-	tn := sc.Tenants[1]
-
-	var subs struct {
-		TotalCount int              `json:"totalCount"`
-		Items      []pcSubscription `json:"items"`
+	for _, tn := range []Tenant{sc.Tenants[0], sc.Tenants[3]} {
+		var c map[string]any
+		if resp := call(t, hc, http.MethodGet, s.URL()+"/v1/customers/"+tn.ID, token, nil, nil, &c); resp.StatusCode != 200 {
+			t.Fatalf("customer %s: %d", tn.ID, resp.StatusCode)
+		}
+		wantJSON(t, "customer", c, map[string]any{
+			"id": tn.ID, "companyProfile.tenantId": tn.ID, "companyProfile.domain": tn.Domain,
+			"companyProfile.companyName": tn.Name, "companyProfile.attributes.objectType": "CustomerCompanyProfile",
+			"companyProfile.links.self.uri": "/customers/" + tn.ID + "/profiles/company",
+			"billingProfile.email":          tn.Admin.UPN, "billingProfile.companyName": tn.Name,
+			"billingProfile.defaultAddress.country": "US", "billingProfile.culture": "en-US",
+			"billingProfile.attributes.objectType": "CustomerBillingProfile",
+			"billingProfile.links.self.uri":        "/customers/" + tn.ID + "/profiles/billing",
+			"relationshipToPartner":                "reseller",
+			"allowDelegatedAccess":                 tn.Relationship == RelationshipDAP,
+			"links.self.uri":                       "/customers/" + tn.ID, "links.self.method": "GET",
+			"attributes.objectType": "Customer",
+		})
+		if id, _ := c["commerceId"].(string); !isGUID(id) {
+			t.Errorf("commerceId %q", id)
+		}
+		if e, _ := jsonAt(c, "billingProfile.attributes.etag").(string); e == "" {
+			t.Error("billing profile has no etag")
+		}
 	}
-	if resp := call(t, hc, http.MethodGet, s.URL()+"/v1/customers/"+tn.ID+"/subscriptions", token, nil, nil, &subs); resp.StatusCode != 200 {
-		t.Fatalf("subscriptions: %d", resp.StatusCode)
-	}
-	if subs.TotalCount != len(tn.Subscriptions) || subs.Items[0].OfferID == "" || subs.Items[0].Status != "active" || subs.Items[0].UnitType != "Licenses" {
-		t.Errorf("subscriptions %+v", subs)
-	}
-
-	var skus struct {
-		Items []pcSubscribedSku `json:"items"`
-	}
-	call(t, hc, http.MethodGet, s.URL()+"/v1/customers/"+tn.ID+"/subscribedskus", token, nil, nil, &skus)
-	if len(skus.Items) != len(tn.Skus) {
-		t.Fatalf("subscribed skus %+v", skus)
-	}
-	k := skus.Items[0]
-	if k.ProductSku.ID != tn.Skus[0].SkuID || k.ActiveUnits != tn.Subscriptions[0].Quantity || k.AvailableUnits != k.ActiveUnits-k.ConsumedUnits {
-		t.Errorf("subscribed sku %+v", k)
+	// The list shows customers without their billing profile, as Partner Center does.
+	var list map[string]any
+	call(t, hc, http.MethodGet, s.URL()+"/v1/customers?size=2", token, nil, nil, &list)
+	if jsonAt(list, "items.0.billingProfile") != nil || jsonAt(list, "items.0.links.self.uri") != "/customers/"+sc.Tenants[0].ID {
+		t.Errorf("customer list item %v", jsonAt(list, "items.0"))
 	}
 }

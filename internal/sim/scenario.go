@@ -71,6 +71,10 @@ type Scenario struct {
 	// AutoMFA completes the MFA step without asking for a code, as if the user approved an
 	// Authenticator push. Sign-ins still count as MFA-backed.
 	AutoMFA bool `json:"autoMfa,omitempty"`
+	// MembershipRefused means the partner lacks the CSP reseller membership that Partner
+	// Center's subscriptions API requires: GET .../subscriptions answers 403 (code 800039)
+	// while subscribed SKUs, which only need delegated admin rights, still work.
+	MembershipRefused bool `json:"membershipRefused,omitempty"`
 }
 
 // App is an app registration in the partner tenant.
@@ -139,6 +143,10 @@ type Tenant struct {
 	// TenantUser.MemberOf.
 	Groups         []Group         `json:"groups,omitempty"`
 	DirectoryRoles []DirectoryRole `json:"directoryRoles,omitempty"`
+	// MissingGDAPRole (GDAP tenants only) means the partner's GDAP relationship grants none of
+	// Directory Readers, Global Reader, User Administrator or License Administrator, so
+	// Partner Center refuses both licence endpoints for this customer with 403 (code 900150).
+	MissingGDAPRole bool `json:"missingGdapRole,omitempty"`
 }
 
 // Group is a security or Microsoft 365 group of a tenant.
@@ -208,19 +216,26 @@ type TenantUser struct {
 	MemberOf []string `json:"memberOf,omitempty"`
 }
 
-// Sku is a licence product the tenant owns. Seat counts come from the subscriptions that
-// reference it (active ones are the prepaid "enabled" units), as in Microsoft 365.
+// Sku is a licence product the tenant owns. Its units come from the subscriptions that
+// reference it (see licences.go for how each status counts), as in Microsoft 365.
 type Sku struct {
 	SkuID        string        `json:"skuId"`
 	PartNumber   string        `json:"skuPartNumber"`
 	Name         string        `json:"name"`
 	ServicePlans []ServicePlan `json:"servicePlans,omitempty"`
+	// NonPartnerUnits are enabled units the tenant holds outside this partner's
+	// subscriptions: free or self-service products such as Teams Exploratory, or licences
+	// bought elsewhere. Subscribed SKUs (Graph and Partner Center) count them; no Partner
+	// Center subscription lists them.
+	NonPartnerUnits int `json:"nonPartnerUnits,omitempty"`
 }
 
 // ServicePlan is one service inside a Sku.
 type ServicePlan struct {
 	ID   string `json:"servicePlanId"`
 	Name string `json:"servicePlanName"`
+	// DisplayName is the friendly name Partner Center shows; empty means Name.
+	DisplayName string `json:"displayName,omitempty"`
 }
 
 // Subscription is a Partner Center subscription that provides seats of one Sku.
@@ -231,7 +246,7 @@ type Subscription struct {
 	FriendlyName      string    `json:"friendlyName"`
 	SkuID             string    `json:"skuId"`
 	Quantity          int       `json:"quantity"`
-	Status            string    `json:"status"` // active|suspended|deleted|expired
+	Status            string    `json:"status"` // one of the Subscription* status constants
 	CreationDate      time.Time `json:"creationDate"`
 	CommitmentEndDate time.Time `json:"commitmentEndDate"`
 	AutoRenewEnabled  bool      `json:"autoRenewEnabled"`
@@ -239,6 +254,15 @@ type Subscription struct {
 	BillingCycle      string    `json:"billingCycle"` // monthly|annual
 	TermDuration      string    `json:"termDuration"` // ISO 8601, e.g. P1Y
 }
+
+// Subscription statuses, as Partner Center reports them. See licences.go for how each one
+// counts in subscribed SKUs.
+const (
+	SubscriptionActive    = "active"
+	SubscriptionSuspended = "suspended"
+	SubscriptionExpired   = "expired"
+	SubscriptionDeleted   = "deleted"
+)
 
 // LoadScenario reads a scenario from a JSON file. Unknown fields are rejected so that a typo in
 // a hand-written scenario does not silently change behaviour.
@@ -369,6 +393,9 @@ func (sc Scenario) validate() error {
 		if t.Relationship != RelationshipDAP && t.Relationship != RelationshipGDAP {
 			errs = append(errs, fmt.Errorf("%s: relationship %q is neither DAP nor GDAP", where, t.Relationship))
 		}
+		if t.MissingGDAPRole && t.Relationship != RelationshipGDAP {
+			errs = append(errs, fmt.Errorf("%s: missingGdapRole needs a GDAP relationship (DAP grants every role)", where))
+		}
 		addUser(t.Admin, where)
 		skus := map[string]bool{}
 		for _, k := range t.Skus {
@@ -401,9 +428,17 @@ func (sc Scenario) validate() error {
 				errs = append(errs, fmt.Errorf("%s: user %s has userType %q (want Member or Guest)", where, u.UserPrincipalName, u.UserType))
 			}
 		}
+		subs := map[string]bool{}
 		for _, sub := range t.Subscriptions {
 			if !skus[sub.SkuID] {
 				errs = append(errs, fmt.Errorf("%s: subscription %s is for unknown sku %s", where, sub.ID, sub.SkuID))
+			}
+			if subs[strings.ToLower(sub.ID)] || sub.ID == "" {
+				errs = append(errs, fmt.Errorf("%s: subscription id %q empty or used twice", where, sub.ID))
+			}
+			subs[strings.ToLower(sub.ID)] = true
+			if err := checkSubscription(sub); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			}
 		}
 	}

@@ -114,6 +114,7 @@ func New(sc Scenario, opts Options) (*Server, error) {
 		sc.Tenants[i].Users = nil // the directory has them; snapshot rebuilds the list
 	}
 	s.state.apply(s.dir)
+	s.state.applyLicences(s.dir, &s.sc)
 	return s, nil
 }
 
@@ -219,7 +220,9 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/logout", s.handleLogout)
 	// Partner Center
 	mux.HandleFunc("GET /v1/customers", s.partnerCenter(s.pcCustomers))
+	mux.HandleFunc("GET /v1/customers/{customer}", s.partnerCenter(s.pcCustomerByID))
 	mux.HandleFunc("GET /v1/customers/{customer}/subscriptions", s.partnerCenter(s.pcSubscriptions))
+	mux.HandleFunc("GET /v1/customers/{customer}/subscriptions/{subscription}", s.partnerCenter(s.pcSubscription))
 	mux.HandleFunc("GET /v1/customers/{customer}/subscribedskus", s.partnerCenter(s.pcSubscribedSkus))
 	// Microsoft Graph
 	mux.HandleFunc("GET /v1.0/organization", s.graph(s.graphOrganization))

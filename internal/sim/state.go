@@ -32,6 +32,10 @@ type persistedState struct {
 	AccessTokensValidFrom time.Time `json:"accessTokensValidFrom,omitzero"`
 	// GraphBudgets overrides the resource units per 10 seconds an app gets in a tenant.
 	GraphBudgets map[string]int `json:"graphBudgets,omitempty"`
+	// Licence changes and settings (licences.go), by tenant id.
+	Licences          map[string]*licenceState `json:"licences,omitempty"`
+	MissingGDAPRole   map[string]bool          `json:"missingGdapRole,omitempty"`
+	MembershipRefused *bool                    `json:"membershipRefused,omitempty"`
 }
 
 type tenantChange struct {

@@ -1,0 +1,45 @@
+package licensing_test
+
+import (
+	"testing"
+
+	"github.com/cspsync/cspsync/internal/licensing"
+	"github.com/cspsync/cspsync/internal/sim"
+)
+
+// Every SKU the simulator hands out carries Microsoft's GUID, string id and product name.
+func TestSimulatorCatalogueResolves(t *testing.T) {
+	skus := sim.CatalogSkus()
+	if len(skus) == 0 {
+		t.Fatal("the simulator has no catalogue")
+	}
+	for _, k := range skus {
+		if got := licensing.ProductName(k.SkuID, ""); got != k.Name {
+			t.Errorf("%s (%s): by GUID %q, the simulator calls it %q", k.PartNumber, k.SkuID, got, k.Name)
+		}
+		if got := licensing.ProductName("", k.PartNumber); got != k.Name {
+			t.Errorf("%s: by string id %q, the simulator calls it %q", k.PartNumber, got, k.Name)
+		}
+	}
+}
+
+func TestProductName(t *testing.T) {
+	tests := []struct {
+		name, skuID, part, want string
+	}{
+		{"by GUID", "6fd2c87f-b296-42f0-b197-1e91e994b900", "", "Office 365 E3"},
+		{"GUID wins over a mismatched string id", "6fd2c87f-b296-42f0-b197-1e91e994b900", "SPB", "Office 365 E3"},
+		{"GUID in upper case with spaces", " 078D2B04-F1BD-4111-BBD4-B4B1B354CEF4 ", "", "Microsoft Entra ID P1"},
+		{"unknown GUID falls back to the string id", "00000000-0000-4000-8000-000000000000", "EMS", "Enterprise Mobility + Security E3"},
+		{"string id in any case", "", "exchangestandard", "Exchange Online (Plan 1)"},
+		{"unknown product keeps its string id", "00000000-0000-4000-8000-000000000000", "CONTOSO_WIDGETS", "CONTOSO_WIDGETS"},
+		{"nothing known", "", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := licensing.ProductName(tc.skuID, tc.part); got != tc.want {
+				t.Errorf("ProductName(%q, %q) = %q, want %q", tc.skuID, tc.part, got, tc.want)
+			}
+		})
+	}
+}
