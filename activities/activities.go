@@ -35,8 +35,8 @@ func (a *Activities) fail(ctx context.Context, partnerID, tenantID string, op do
 	}
 	f := microsoft.Classify(err)
 	recTenant := tenantID
-	if f.Reaction == domain.Reauthorise {
-		recTenant = "" // the partner's credentials: one row for the partner, not one per tenant
+	if f.Reaction == domain.Reauthorise || f.Code == microsoft.CodeMembershipRefused {
+		recTenant = "" // the partner's credentials or membership: one row for the partner, not one per tenant
 	}
 	rec := store.IntegrationError{PartnerID: partnerID, TenantID: recTenant, Operation: op,
 		Code: f.Code, Message: f.Message, Remediation: f.Remediation}

@@ -61,6 +61,7 @@ type TenantState struct {
 	LastSyncAt    time.Time
 	LastError     *domain.ErrorInfo
 	Runs          int
+	Licences      LicenceState
 }
 
 // derive computes the lifecycle state from the facts.
@@ -90,12 +91,15 @@ func TenantWorkflow(ctx workflow.Context, in TenantInput) error {
 	if in.Settings.SyncInterval <= 0 {
 		in.Settings.SyncInterval = time.Hour
 	}
-	w := &tenantWorkflow{in: in, s: in.State,
+	w := &tenantWorkflow{in: in, s: in.State, wake: workflow.NewBufferedChannel(ctx, 1),
 		logger: log.With(workflow.GetLogger(ctx), "partner", in.PartnerID, "tenant", in.TenantID)}
 	if w.s.Consent == "" {
 		w.s.setRelationship(w.s.Relationship)
 	}
 	if err := QueryTenantState.Handle(ctx, func() (TenantState, error) { return w.s, nil }); err != nil {
+		return err
+	}
+	if err := UpdateImportLicences.Handle(ctx, w.importAndWait, w.validateImport); err != nil {
 		return err
 	}
 	return w.run(ctx)
@@ -106,6 +110,11 @@ type tenantWorkflow struct {
 	s      TenantState
 	logger log.Logger
 	shown  string // last state written to the store and search attributes in this run
+	// withLicences: this run imports licences (runs started before the
+	// licence step was added replay without it).
+	withLicences bool
+	licences     licenceImports // what Updates wait on, within this run
+	wake         workflow.Channel
 }
 
 func (w *tenantWorkflow) selector(ctx workflow.Context) workflow.Selector {
@@ -134,35 +143,67 @@ func (w *tenantWorkflow) selector(ctx workflow.Context) workflow.Selector {
 		w.s.Blocked = nil
 		w.s.SyncRequested = true
 	})
+	SignalImportLicences.Select(ctx, sel, func(struct{}) { w.s.Licences.Requested = true })
+	sel.AddReceive(w.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	return sel
 }
 
 func (w *tenantWorkflow) run(ctx workflow.Context) error {
+	w.withLicences = workflow.GetVersion(ctx, "licence-import", workflow.DefaultVersion, 1) >= 1
 	for {
 		status, reason := w.s.derive()
 		if err := w.show(ctx, status, reason); err != nil {
 			return err
 		}
-		if status == domain.TenantReady && (w.s.SyncRequested || w.syncDue(ctx)) {
-			if err := w.sync(ctx); err != nil {
+		// A cycle: licences (they need no consent: Partner Center answers
+		// for the partner), then the Graph sync when Ready.
+		ready := status == domain.TenantReady
+		if ready && (w.s.SyncRequested || w.licencesAsked() || w.syncDue(ctx)) ||
+			w.licencesAllowed(status) && (w.licencesAsked() || w.licencesDue(ctx)) {
+			if err := w.cycle(ctx, ready); err != nil {
 				return err
 			}
-			return w.continueAsNew(ctx)
+			if done, err := w.continueAsNew(ctx); done {
+				return err
+			}
+			continue
 		}
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			return w.continueAsNew(ctx)
+			if done, err := w.continueAsNew(ctx); done {
+				return err
+			}
+			continue
 		}
-		// Wait for a signal, or for the next sync when Ready. A fresh selector
-		// each round, so a cancelled timer never fires a later Select.
+		// Wait for a signal, or for the next cycle. A fresh selector each
+		// round, so a cancelled timer never fires a later Select.
 		sel := w.selector(ctx)
 		tctx, cancelTimer := workflow.WithCancel(ctx)
-		if status == domain.TenantReady {
+		switch {
+		case ready:
 			wait := w.in.Settings.SyncInterval - workflow.Now(ctx).Sub(w.s.LastSyncAt)
+			sel.AddFuture(workflow.NewTimer(tctx, wait), func(workflow.Future) {})
+		case w.licencesAllowed(status):
+			wait := w.in.Settings.SyncInterval - workflow.Now(ctx).Sub(w.s.Licences.LastAt)
 			sel.AddFuture(workflow.NewTimer(tctx, wait), func(workflow.Future) {})
 		}
 		sel.Select(ctx)
 		cancelTimer()
 	}
+}
+
+func (w *tenantWorkflow) cycle(ctx workflow.Context, ready bool) error {
+	if w.withLicences {
+		if err := w.importLicences(ctx); err != nil {
+			return err
+		}
+		if w.s.Paused { // the partner's credentials failed: nothing else can work
+			return nil
+		}
+	}
+	if ready {
+		return w.sync(ctx)
+	}
+	return nil
 }
 
 func (w *tenantWorkflow) syncDue(ctx workflow.Context) bool {
@@ -207,23 +248,36 @@ func (w *tenantWorkflow) sync(ctx workflow.Context) error {
 			w.s.Consent = domain.ConsentPending
 		}
 	case domain.Reauthorise:
-		w.s.Paused, w.s.PauseReason = true, "the partner needs re-authorisation ("+info.Code+")"
-		// Tell the partner, which pauses every other tenant too.
-		return SignalNeedsReauthorisation.SendExternal(ctx, PartnerWorkflowID(w.in.PartnerID), info).Get(ctx, nil)
+		return w.partnerUnusable(ctx, info)
 	case domain.NeedsFix, domain.Degrade:
 		w.s.Blocked = &info
 	}
 	return nil
 }
 
-// continueAsNew first drains signals that arrived meanwhile into the state.
-func (w *tenantWorkflow) continueAsNew(ctx workflow.Context) error {
+// partnerUnusable pauses the tenant and tells the partner, which pauses
+// every other tenant too.
+func (w *tenantWorkflow) partnerUnusable(ctx workflow.Context, info domain.ErrorInfo) error {
+	w.s.Paused, w.s.PauseReason = true, "the partner needs re-authorisation ("+info.Code+")"
+	return SignalNeedsReauthorisation.SendExternal(ctx, PartnerWorkflowID(w.in.PartnerID), info).Get(ctx, nil)
+}
+
+// continueAsNew first drains signals that arrived meanwhile into the state
+// and waits for Updates to finish. It returns false, without continuing,
+// when an Update asks for a licence import meanwhile: it runs in this run.
+func (w *tenantWorkflow) continueAsNew(ctx workflow.Context) (bool, error) {
 	sel := w.selector(ctx)
 	for sel.HasPending() {
 		sel.Select(ctx)
 	}
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) || w.licences.wanted }); err != nil {
+		return true, err
+	}
+	if w.licences.wanted {
+		return false, nil
+	}
 	w.s.Runs++
-	return workflow.NewContinueAsNewError(ctx, TenantWorkflow, TenantInput{
+	return true, workflow.NewContinueAsNewError(ctx, TenantWorkflow, TenantInput{
 		PartnerID: w.in.PartnerID, TenantID: w.in.TenantID, Settings: w.in.Settings, State: w.s})
 }
 

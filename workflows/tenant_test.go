@@ -16,6 +16,14 @@ import (
 )
 
 func tenantEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]domain.TenantState) {
+	env, states := tenantEnvWithoutLicences(t)
+	var a *activities.Activities
+	env.OnActivity(a.ImportLicences, mock.Anything, "p", "t1").Return(activities.LicenceResult{Licences: 2}, nil).Maybe()
+	return env, states
+}
+
+// tenantEnvWithoutLicences leaves the licence import for the test to mock.
+func tenantEnvWithoutLicences(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]domain.TenantState) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(&activities.Activities{})
@@ -27,6 +35,12 @@ func tenantEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]domain.Tena
 			return nil
 		})
 	return env, &states
+}
+
+// importedNow is a licence import that has just run, so a tenant waiting for
+// consent has no licence import due.
+func importedNow(env *testsuite.TestWorkflowEnvironment) workflows.LicenceState {
+	return workflows.LicenceState{LastAt: env.Now()}
 }
 
 func continuedTenant(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.TenantInput {
@@ -45,9 +59,9 @@ func TestGDAPTenantWaitsForConsentThenSyncs(t *testing.T) {
 		st := queryTenant(t, env)
 		assert.Equal(t, domain.TenantAwaitingConsent, st.Status)
 		env.SignalWorkflow(workflows.SignalConsent.Name, workflows.ConsentChange{Granted: true})
-	}, 48*time.Hour) // waiting costs nothing, however long
+	}, 30*time.Minute) // before the next hourly licence import
 	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
-		State: workflows.TenantState{Relationship: "GDAP", Consent: domain.ConsentPending}})
+		State: workflows.TenantState{Relationship: "GDAP", Consent: domain.ConsentPending, Licences: importedNow(env)}})
 
 	in := continuedTenant(t, env)
 	assert.Equal(t, 1, in.State.Syncs)
@@ -129,7 +143,7 @@ func TestRelationshipOverrideAppliesToRunningTenant(t *testing.T) {
 		env.SignalWorkflow(workflows.SignalRelationship.Name, workflows.RelationshipChange{Relationship: "DAP"})
 	}, time.Minute)
 	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
-		State: workflows.TenantState{Relationship: "GDAP", Consent: domain.ConsentPending}})
+		State: workflows.TenantState{Relationship: "GDAP", Consent: domain.ConsentPending, Licences: importedNow(env)}})
 	in := continuedTenant(t, env)
 	assert.Equal(t, domain.DAP, in.State.Relationship)
 	assert.Equal(t, domain.ConsentNotRequired, in.State.Consent)

@@ -35,7 +35,8 @@ func New() *cli.App {
 		Flags: flags.Global,
 		Commands: []*cli.Command{
 			connectCommand(), syncCommand(), statusCommand(), checkCommand(), customersCommand(), tenantsCommand(),
-			consentCommand(), disconnectCommand(), errorsCommand(), migrateCommand(), simCommand(), devCommand(),
+			consentCommand(), disconnectCommand(), errorsCommand(), licencesCommand(), topLevelsCommand(), ssoCommand(),
+			migrateCommand(), simCommand(), devCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // Main prints every error once
 	}

@@ -36,6 +36,9 @@ func connectCommand() *cli.Command {
 			&cli.StringFlag{Name: "partner-center-url", Value: "https://api.partnercenter.microsoft.com", Usage: "Partner Center API base URL", EnvVars: []string{"CSPSYNC_PARTNER_CENTER_URL"}},
 			&cli.StringFlag{Name: "graph-url", Value: "https://graph.microsoft.com", Usage: "Microsoft Graph base URL", EnvVars: []string{"CSPSYNC_GRAPH_URL"}},
 			&cli.StringFlag{Name: "default-relationship", Value: "GDAP", Usage: "DAP or GDAP, for newly imported tenants", EnvVars: []string{"CSPSYNC_DEFAULT_RELATIONSHIP"}},
+			&cli.StringFlag{Name: "licence-source", Value: string(domain.FromSubscribedSkus), Usage: "how licences are imported: subscribed-skus (every SKU the customer holds) or subscriptions (the partner's own subscriptions; needs the Partner Center membership that API requires)", EnvVars: []string{"CSPSYNC_LICENCE_SOURCE"}},
+			&cli.StringFlag{Name: "top-level", Usage: "top level (named group of customers) that newly imported customers join", EnvVars: []string{"CSPSYNC_TOP_LEVEL"}},
+			&cli.BoolFlag{Name: "sso-allowed-tenants", Usage: "keep the imported tenants on the self-service portal's allowed-tenants list (`cspsync sso allowed-tenants`)", EnvVars: []string{"CSPSYNC_SSO_ALLOWED_TENANTS"}},
 			flagHeartbeat, flagTenantSyncInterval, flagDiscoveryInterval,
 		},
 		Action: func(c *cli.Context) error {
@@ -46,6 +49,8 @@ func connectCommand() *cli.Command {
 					GraphClientID: c.String("graph-client-id"), GraphClientSecret: c.String("graph-client-secret"),
 					AuthorityURL: c.String("authority-url"), PartnerCenterURL: c.String("partner-center-url"), GraphURL: c.String("graph-url"),
 					DefaultRelationship: domain.Relationship(c.String("default-relationship")),
+					LicenceSource:       domain.LicenceSource(c.String("licence-source")),
+					TopLevel:            c.String("top-level"), SSOAllowedTenants: c.Bool("sso-allowed-tenants"),
 				},
 				DiscoveryHeartbeat: c.Duration(flagHeartbeat.Name), TenantSyncInterval: c.Duration(flagTenantSyncInterval.Name),
 				DiscoveryInterval: c.Duration(flagDiscoveryInterval.Name),

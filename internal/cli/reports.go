@@ -26,8 +26,9 @@ func statusCommand() *cli.Command {
 					fmt.Fprintln(c.App.Writer, "No partner connected yet: run `cspsync connect` (or `make demo` to try the simulator).")
 					return nil
 				}
-				return list(c, out, "PARTNER\tAUTH\tWORKFLOW\tCUSTOMERS\tTENANTS\tLAST DISCOVERY\tOPEN ERRORS\tNEXT STEP", func(s control.PartnerStatus) []string {
+				return list(c, out, "PARTNER\tAUTH\tWORKFLOW\tCUSTOMERS\tTENANTS\tSEATS PAID/ASSIGNED/UNUSED\tLAST DISCOVERY\tOPEN ERRORS\tNEXT STEP", func(s control.PartnerStatus) []string {
 					return []string{s.Partner, string(s.Auth), s.Workflow, strconv.Itoa(s.Customers), tenantSummary(s.Tenants),
+						fmt.Sprintf("%d/%d/%d", s.Seats.Paid, s.Seats.Assigned, s.Seats.Unused),
 						ago(s.LastDiscoveryAt), strconv.Itoa(s.OpenErrors), s.Next}
 				})
 			})
@@ -50,14 +51,31 @@ func customersCommand() *cli.Command {
 						if err != nil {
 							return err
 						}
-						err = list(c, customers, "ID\tNAME\tTENANT ID\tSOURCE\tRELATIONSHIP\tCONSENT\tDOMAIN", func(cu control.Customer) []string {
+						err = list(c, customers, "ID\tNAME\tTENANT ID\tSOURCE\tRELATIONSHIP\tCONSENT\tDOMAIN\tTOP LEVEL", func(cu control.Customer) []string {
 							return []string{strconv.FormatInt(cu.ID, 10), cu.Name, dash(cu.TenantID), dash(cu.TenantIDSource),
-								dash(cu.Relationship), string(cu.ConsentState), dash(cu.Domain)}
+								dash(cu.Relationship), string(cu.ConsentState), dash(cu.Domain), dash(cu.TopLevel)}
 						})
 						if err == nil && !c.Bool(flagJSON.Name) {
 							fmt.Fprintf(c.App.Writer, "%d customers\n", len(customers))
 						}
 						return err
+					})
+				},
+			},
+			{
+				Name:      "set-top-level",
+				Usage:     "put a customer in a top level (created when new; \"\" takes it out)",
+				ArgsUsage: "CUSTOMER-ID NAME",
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 2 {
+						return fmt.Errorf("usage: cspsync customers set-top-level CUSTOMER-ID NAME (ids from `cspsync customers list`)")
+					}
+					return withControl(c, func(ctl *control.Control) error {
+						if err := ctl.SetCustomerTopLevel(c.Context, c.Args().Get(0), c.Args().Get(1)); err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "Customer %s is in top level %q.\n", c.Args().Get(0), c.Args().Get(1))
+						return nil
 					})
 				},
 			},

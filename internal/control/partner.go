@@ -14,6 +14,7 @@ import (
 	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/internal/config"
 	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/licensing"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/workflows"
@@ -67,6 +68,12 @@ func (r *ConnectRequest) validate() (PartnerConfig, []string, error) {
 		return pc, nil, fmt.Errorf("--default-relationship: %w", err)
 	}
 	pc.DefaultRelationship = rel
+	if pc.LicenceSource == "" {
+		pc.LicenceSource = domain.FromSubscribedSkus
+	}
+	if pc.LicenceSource, err = domain.ParseLicenceSource(string(pc.LicenceSource)); err != nil {
+		return pc, nil, fmt.Errorf("--licence-source: %w", err)
+	}
 	for _, f := range []struct{ flag, v string }{{"--authority-url", pc.AuthorityURL}, {"--partner-center-url", pc.PartnerCenterURL}, {"--graph-url", pc.GraphURL}} {
 		if !strings.HasPrefix(f.v, "https://") {
 			return pc, nil, fmt.Errorf("%s %q must be an https:// URL (MSAL and Microsoft accept nothing else)", f.flag, f.v)
@@ -314,6 +321,8 @@ type PartnerStatus struct {
 	LastDiscoveryAt *time.Time                 `json:"lastDiscoveryAt"`
 	OpenErrors      int                        `json:"openErrors"`
 	Tenants         map[domain.TenantState]int `json:"tenants"` // tenant count by lifecycle state
+	LicenceSource   domain.LicenceSource       `json:"licenceSource"`
+	Seats           licensing.Seats            `json:"seats"` // over all customers' licences
 	NeedsAttention  bool                       `json:"needsAttention"`
 	Next            string                     `json:"next"`
 }
@@ -334,7 +343,13 @@ func (c *Control) Status(ctx context.Context) ([]PartnerStatus, error) {
 	}
 	out := []PartnerStatus{}
 	for _, p := range partners {
-		s := PartnerStatus{Partner: p.ID, Auth: p.AuthState, Workflow: "not running", LastDiscoveryAt: p.LastDiscoveryAt}
+		s := PartnerStatus{Partner: p.ID, Auth: p.AuthState, Workflow: "not running", LastDiscoveryAt: p.LastDiscoveryAt,
+			LicenceSource: p.LicenceSource}
+		lic, err := c.Licences(ctx, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		s.Seats = lic.Total
 		if wf, err := workflows.QueryPartnerState.Get(ctx, tc, workflows.PartnerWorkflowID(p.ID)); err == nil {
 			s.Workflow, s.Discoveries = string(wf.Auth), wf.Discoveries
 		}

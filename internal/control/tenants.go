@@ -3,8 +3,6 @@ package control
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -170,9 +168,9 @@ func (c *Control) SetCustomerTenant(ctx context.Context, customerID, tenantID st
 	if err != nil {
 		return err
 	}
-	id, err := strconv.ParseInt(customerID, 10, 64)
+	id, err := customerNumber(customerID)
 	if err != nil {
-		return fmt.Errorf("customer id %q is not a number: take it from the ID column of `cspsync customers list`", customerID)
+		return err
 	}
 	return st.SetCustomerTenant(ctx, id, tenantID)
 }

@@ -133,6 +133,30 @@ func (s TenantState) Tone() string {
 	return "ok"
 }
 
+// LicenceSource is how a partner's licences are imported from Partner Center.
+type LicenceSource string
+
+const (
+	// FromSubscriptions imports the partner's own subscriptions ("Your
+	// subscriptions"), attached to the SKUs they provide seats of.
+	FromSubscriptions LicenceSource = "subscriptions"
+	// FromSubscribedSkus imports every SKU the customer holds ("All subscribed SKUs").
+	FromSubscribedSkus LicenceSource = "subscribed-skus"
+)
+
+// LicenceSources lists every licence source.
+func LicenceSources() []LicenceSource { return []LicenceSource{FromSubscriptions, FromSubscribedSkus} }
+
+// ParseLicenceSource reads a licence source.
+func ParseLicenceSource(s string) (LicenceSource, error) {
+	for _, l := range LicenceSources() {
+		if strings.EqualFold(strings.TrimSpace(s), string(l)) {
+			return l, nil
+		}
+	}
+	return "", fmt.Errorf("licence source %q: use subscriptions or subscribed-skus", s)
+}
+
 // Operation names what cspsync was doing when a failure was recorded.
 type Operation string
 
@@ -141,6 +165,7 @@ const (
 	OpConsent   Operation = "consent"
 	OpDiscovery Operation = "discovery"
 	OpSync      Operation = "sync"
+	OpLicences  Operation = "licences"
 )
 
 // Reaction is what cspsync does about a classified failure. The values

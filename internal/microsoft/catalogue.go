@@ -14,6 +14,10 @@ import (
 	"github.com/cspsync/cspsync/internal/domain"
 )
 
+// CodeMembershipRefused is Partner Center's refusal of the subscriptions
+// API to a partner without the membership it requires: a partner-wide failure.
+const CodeMembershipRefused = "PartnerCenter800039"
+
 // Entry is one known Microsoft failure.
 type Entry struct {
 	Code        string // AADSTS code, Graph error code or Partner Center code
@@ -85,6 +89,10 @@ func init() {
 			"Run `cspsync connect` and complete the sign-in in the browser.", domain.Reauthorise},
 		{"PartnerCenterUnauthorized", "Partner Center refused the partner's token.",
 			"Authorise again with `cspsync connect` as a user in the partner tenant's AdminAgents group, with the Partner Center app's user_impersonation permission consented.", domain.Reauthorise},
+		{"PartnerCenter800039", "Partner Center refuses the subscriptions API to the partner: it lacks the membership the API requires.",
+			"Import all subscribed SKUs instead: run `cspsync connect` again with `--licence-source subscribed-skus` (and the partner's other settings).", domain.NeedsFix},
+		{"PartnerCenter900150", "The partner's GDAP relationship with this customer grants none of the roles licence reads need.",
+			"In Partner Center, give the GDAP relationship with this customer one of Directory Readers, Global Reader, User Administrator or License Administrator for the partner's security group, then run `cspsync licences import --tenant <tenant>`.", domain.NeedsFix},
 		{"PartnerCenterForbidden", "The signed-in user may not act for the partner in Partner Center.",
 			"Add the signing-in user to the AdminAgents group of the partner tenant, then authorise again.", domain.Reauthorise},
 	} {

@@ -20,7 +20,7 @@ type Customer struct {
 	TenantID       string
 	TenantIDSource string
 	Domain         string
-	TopLevel       bool
+	TopLevel       string // the name of its top level, "" for none
 	Relationship   domain.Relationship
 	ConsentState   domain.Consent
 	DiscoveredAt   *time.Time
@@ -80,8 +80,9 @@ func (s *Store) SaveDiscoveryPage(ctx context.Context, partnerID, from, next str
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var cur *string
 		var defaultRel domain.Relationship
-		if err := tx.QueryRow(ctx, `SELECT discovery_cursor, default_relationship FROM partners WHERE id = $1 FOR UPDATE`,
-			partnerID).Scan(&cur, &defaultRel); err != nil {
+		var topLevel *int64
+		if err := tx.QueryRow(ctx, `SELECT discovery_cursor, default_relationship, default_top_level_id FROM partners WHERE id = $1 FOR UPDATE`,
+			partnerID).Scan(&cur, &defaultRel, &topLevel); err != nil {
 			return err
 		}
 		if (cur == nil && from != "") || (cur != nil && *cur != from) {
@@ -89,7 +90,7 @@ func (s *Store) SaveDiscoveryPage(ctx context.Context, partnerID, from, next str
 		}
 		consent := domain.ConsentFor(defaultRel, domain.ConsentUnknown)
 		for _, t := range tenants {
-			c, err := upsertTenant(ctx, tx, partnerID, defaultRel, consent, t)
+			c, err := upsertTenant(ctx, tx, partnerID, defaultRel, consent, topLevel, t)
 			if err != nil {
 				return fmt.Errorf("saving tenant %s (%q): %w", t.TenantID, t.Name, err)
 			}
@@ -103,7 +104,7 @@ func (s *Store) SaveDiscoveryPage(ctx context.Context, partnerID, from, next str
 	return counts, err
 }
 
-func upsertTenant(ctx context.Context, tx pgx.Tx, partnerID string, rel domain.Relationship, consent domain.Consent, t DiscoveredTenant) (PageCounts, error) {
+func upsertTenant(ctx context.Context, tx pgx.Tx, partnerID string, rel domain.Relationship, consent domain.Consent, topLevel *int64, t DiscoveredTenant) (PageCounts, error) {
 	tag, err := tx.Exec(ctx, `UPDATE customers SET partner_id = $2, domain = $3, discovered_at = now(), updated_at = now()
 		WHERE azure_tenant_id = $1`, t.TenantID, partnerID, t.Domain)
 	if err != nil {
@@ -113,17 +114,19 @@ func upsertTenant(ctx context.Context, tx pgx.Tx, partnerID string, rel domain.R
 		return PageCounts{Updated: 1}, nil
 	}
 	tag, err = tx.Exec(ctx, `UPDATE customers SET azure_tenant_id = $1, tenant_id_source = 'discovered', partner_id = $2,
-			domain = $3, relationship = coalesce(relationship, $5), consent_state = $6, discovered_at = now(), updated_at = now()
+			domain = $3, relationship = coalesce(relationship, $5), consent_state = $6, top_level_id = coalesce(top_level_id, $7),
+			discovered_at = now(), updated_at = now()
 		WHERE id = (SELECT id FROM customers WHERE lower(name) = lower($4) AND azure_tenant_id IS NULL ORDER BY id LIMIT 1 FOR UPDATE)`,
-		t.TenantID, partnerID, t.Domain, t.Name, rel, consent)
+		t.TenantID, partnerID, t.Domain, t.Name, rel, consent, topLevel)
 	if err != nil {
 		return PageCounts{}, err
 	}
 	if tag.RowsAffected() == 1 {
 		return PageCounts{Linked: 1}, nil
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO customers (partner_id, name, azure_tenant_id, tenant_id_source, domain, relationship, consent_state, discovered_at)
-		VALUES ($1, $2, $3, 'discovered', $4, $5, $6, now())`, partnerID, t.Name, t.TenantID, t.Domain, rel, consent)
+	_, err = tx.Exec(ctx, `INSERT INTO customers (partner_id, name, azure_tenant_id, tenant_id_source, domain, relationship, consent_state,
+			top_level_id, discovered_at)
+		VALUES ($1, $2, $3, 'discovered', $4, $5, $6, $7, now())`, partnerID, t.Name, t.TenantID, t.Domain, rel, consent, topLevel)
 	if err != nil {
 		return PageCounts{}, err
 	}
@@ -138,7 +141,7 @@ func (s *Store) FinishDiscovery(ctx context.Context, partnerID string) error {
 }
 
 const customerColumns = `id, coalesce(partner_id, ''), name, coalesce(azure_tenant_id::text, ''), coalesce(tenant_id_source, ''),
-	coalesce(domain, ''), top_level, coalesce(relationship, ''), consent_state, discovered_at,
+	coalesce(domain, ''), coalesce((SELECT name FROM top_levels WHERE id = top_level_id), ''), coalesce(relationship, ''), consent_state, discovered_at,
 	relationship_source, sync_state, sync_reason, last_sync_at`
 
 func scanCustomer(row pgx.CollectableRow) (Customer, error) {

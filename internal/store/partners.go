@@ -26,6 +26,13 @@ type PartnerConfig struct {
 	PartnerCenterURL    string
 	GraphURL            string
 	DefaultRelationship domain.Relationship
+	// LicenceSource is how licences are imported (default subscribed SKUs).
+	LicenceSource domain.LicenceSource
+	// TopLevel names the top level newly imported customers join ("" for none).
+	TopLevel string
+	// SSOAllowedTenants keeps the imported tenants on the self-service
+	// portal's allowed-tenants list.
+	SSOAllowedTenants bool
 }
 
 // Partner is a stored partner without its secrets; PartnerSecrets opens those.
@@ -39,6 +46,9 @@ type Partner struct {
 	PartnerCenterURL    string
 	GraphURL            string
 	DefaultRelationship domain.Relationship
+	LicenceSource       domain.LicenceSource
+	TopLevel            string
+	SSOAllowedTenants   bool
 	AuthState           domain.AuthState
 	HomeAccountID       string
 	AuthorisedAt        *time.Time
@@ -53,10 +63,18 @@ func secretAAD(partnerID, column string) string { return "partners/" + partnerID
 func (s *Store) UpsertPartner(ctx context.Context, c PartnerConfig) error {
 	pcSecret := s.box.Seal([]byte(c.PCClientSecret), secretAAD(c.ID, "pc_client_secret"))
 	graphSecret := s.box.Seal([]byte(c.GraphClientSecret), secretAAD(c.ID, "graph_client_secret"))
-	_, err := s.pool.Exec(ctx, `
+	if c.LicenceSource == "" {
+		c.LicenceSource = domain.FromSubscribedSkus
+	}
+	topLevel, err := s.ensureTopLevel(ctx, s.pool, c.TopLevel)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `
 		INSERT INTO partners (id, display_name, partner_tenant_id, pc_client_id, pc_client_secret,
-			graph_client_id, graph_client_secret, authority_url, partner_center_url, graph_url, default_relationship)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			graph_client_id, graph_client_secret, authority_url, partner_center_url, graph_url, default_relationship,
+			licence_source, default_top_level_id, sso_allowed_tenants)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $15)
 		ON CONFLICT (id) DO UPDATE SET
 			display_name = EXCLUDED.display_name,
 			partner_tenant_id = EXCLUDED.partner_tenant_id,
@@ -68,13 +86,19 @@ func (s *Store) UpsertPartner(ctx context.Context, c PartnerConfig) error {
 			partner_center_url = EXCLUDED.partner_center_url,
 			graph_url = EXCLUDED.graph_url,
 			default_relationship = EXCLUDED.default_relationship,
+			licence_source = EXCLUDED.licence_source,
+			licence_source_refused_at = CASE WHEN partners.licence_source = EXCLUDED.licence_source
+				THEN partners.licence_source_refused_at END,
+			default_top_level_id = EXCLUDED.default_top_level_id,
+			sso_allowed_tenants = EXCLUDED.sso_allowed_tenants,
 			auth_state = CASE WHEN partners.pc_client_id = EXCLUDED.pc_client_id
 				AND partners.partner_tenant_id = EXCLUDED.partner_tenant_id
 				AND partners.authority_url = EXCLUDED.authority_url
 				THEN partners.auth_state ELSE $12 END,
 			updated_at = now()`,
 		c.ID, c.DisplayName, c.PartnerTenantID, c.PCClientID, pcSecret,
-		c.GraphClientID, graphSecret, c.AuthorityURL, c.PartnerCenterURL, c.GraphURL, c.DefaultRelationship, domain.AuthPending)
+		c.GraphClientID, graphSecret, c.AuthorityURL, c.PartnerCenterURL, c.GraphURL, c.DefaultRelationship, domain.AuthPending,
+		c.LicenceSource, topLevel, c.SSOAllowedTenants)
 	if err != nil {
 		return fmt.Errorf("storing partner %q: %w", c.ID, err)
 	}
@@ -82,13 +106,15 @@ func (s *Store) UpsertPartner(ctx context.Context, c PartnerConfig) error {
 }
 
 const partnerColumns = `id, display_name, partner_tenant_id, pc_client_id, graph_client_id, authority_url,
-	partner_center_url, graph_url, default_relationship, auth_state, coalesce(home_account_id, ''),
-	authorised_at, last_discovery_at`
+	partner_center_url, graph_url, default_relationship, licence_source,
+	coalesce((SELECT name FROM top_levels WHERE id = default_top_level_id), ''), sso_allowed_tenants,
+	auth_state, coalesce(home_account_id, ''), authorised_at, last_discovery_at`
 
 func scanPartner(row pgx.Row) (Partner, error) {
 	var p Partner
 	err := row.Scan(&p.ID, &p.DisplayName, &p.PartnerTenantID, &p.PCClientID, &p.GraphClientID, &p.AuthorityURL,
-		&p.PartnerCenterURL, &p.GraphURL, &p.DefaultRelationship, &p.AuthState, &p.HomeAccountID,
+		&p.PartnerCenterURL, &p.GraphURL, &p.DefaultRelationship, &p.LicenceSource, &p.TopLevel, &p.SSOAllowedTenants,
+		&p.AuthState, &p.HomeAccountID,
 		&p.AuthorisedAt, &p.LastDiscoveryAt)
 	return p, err
 }

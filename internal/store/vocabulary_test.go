@@ -28,6 +28,7 @@ func TestCheckListsEqualTheDomain(t *testing.T) {
 		{"customers", "relationship", strs(domain.Relationships())},
 		{"customers", "consent_state", strs(domain.Consents())},
 		{"customers", "sync_state", strs(domain.TenantStates())},
+		{"partners", "licence_source", strs(domain.LicenceSources())},
 	}
 	for _, c := range cases {
 		t.Run(c.table+"."+c.column, func(t *testing.T) {

@@ -1,0 +1,231 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/cspsync/cspsync/internal/licensing"
+	"github.com/cspsync/cspsync/internal/parallel"
+	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/workflows"
+)
+
+// Records of the licence reports; the store defines them.
+type (
+	LicenceEvent     = store.LicenceEvent
+	TopLevel         = store.TopLevel
+	SSOAllowedTenant = store.SSOAllowedTenant
+)
+
+// LicenceImport is what an on-demand import did.
+type LicenceImport struct {
+	Tenants       int             `json:"tenants"`
+	Licences      int             `json:"licences"`
+	Subscriptions int             `json:"subscriptions"`
+	Events        int             `json:"events"`
+	Failed        []TenantFailure `json:"failed,omitempty"`
+}
+
+// TenantFailure is one tenant an operation could not do, with why.
+type TenantFailure struct {
+	TenantID string `json:"tenantId"`
+	Customer string `json:"customer"`
+	Error    string `json:"error"`
+}
+
+// importFanOut is how many tenants are asked at once.
+const importFanOut = 8
+
+// ImportLicences asks one tenant (tenantID) or every tenant of the partner
+// to import its licences now. With wait it returns once each import that
+// started after the request has finished, with the counts; a tenant that
+// fails is reported and the others go on.
+func (c *Control) ImportLicences(ctx context.Context, partnerID, tenantID string, wait bool, timeout time.Duration) (LicenceImport, error) {
+	tc, err := c.client(ctx)
+	if err != nil {
+		return LicenceImport{}, err
+	}
+	var tenants []Customer
+	if tenantID != "" {
+		_, cu, err := c.customer(ctx, tenantID)
+		if err != nil {
+			return LicenceImport{}, err
+		}
+		tenants = []Customer{cu}
+	} else if tenants, err = c.Customers(ctx, partnerID, true); err != nil {
+		return LicenceImport{}, err
+	}
+	if len(tenants) == 0 {
+		return LicenceImport{}, fmt.Errorf("partner %s has no tenants yet: run `cspsync sync --wait` first", partnerID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var mu sync.Mutex
+	res := LicenceImport{Tenants: len(tenants)}
+	_ = parallel.Each(ctx, tenants, importFanOut, func(ctx context.Context, cu Customer) error {
+		id := workflows.TenantWorkflowID(cu.PartnerID, cu.TenantID)
+		var r workflows.LicenceImportResult
+		var err error
+		if wait {
+			r, err = workflows.UpdateImportLicences.Execute(ctx, tc, id, struct{}{})
+		} else {
+			err = workflows.SignalImportLicences.Send(ctx, tc, id, struct{}{})
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			res.Failed = append(res.Failed, TenantFailure{TenantID: cu.TenantID, Customer: cu.Name, Error: describeUpdateError(ctx, err, timeout)})
+			return nil
+		}
+		res.Licences += r.Licences
+		res.Subscriptions += r.Subscriptions
+		res.Events += r.Events
+		return nil
+	})
+	if tenantID != "" && len(res.Failed) == 1 {
+		return res, errors.New(res.Failed[0].Error)
+	}
+	return res, nil
+}
+
+// describeUpdateError phrases why a tenant did not answer.
+func describeUpdateError(ctx context.Context, err error, timeout time.Duration) string {
+	var nf *serviceerror.NotFound
+	var app *temporal.ApplicationError
+	switch {
+	case errors.As(err, &nf):
+		return "the tenant's workflow is not running (is the worker running? `cspsync sync` restarts tenants)"
+	case errors.As(err, &app):
+		return app.Message()
+	case ctx.Err() != nil:
+		return "no answer within " + timeout.String() + " (is the worker running? see `cspsync status`)"
+	}
+	return err.Error()
+}
+
+// LicenceSeats is one licence of a customer, reconciled.
+type LicenceSeats struct {
+	licensing.Licence
+	licensing.Seats
+	Subscriptions []licensing.Subscription `json:"subscriptions,omitempty"`
+}
+
+// CustomerSeats is one customer's licences, reconciled.
+type CustomerSeats struct {
+	CustomerID int64           `json:"customerId"`
+	Customer   string          `json:"customer"`
+	TenantID   string          `json:"tenantId"`
+	TopLevel   string          `json:"topLevel,omitempty"`
+	ImportedAt *time.Time      `json:"importedAt"`
+	Licences   []LicenceSeats  `json:"licences"`
+	Total      licensing.Seats `json:"total"`
+}
+
+// LicenceReport is the seat reconciliation of a partner's customers.
+type LicenceReport struct {
+	Customers []CustomerSeats `json:"customers"`
+	Total     licensing.Seats `json:"total"`
+}
+
+// Licences reconciles the seats of a partner's customers ("" for all):
+// paid for, assigned, unused, and those suspended or about to lapse.
+func (c *Control) Licences(ctx context.Context, partnerID string) (LicenceReport, error) {
+	st, err := c.db(ctx)
+	if err != nil {
+		return LicenceReport{}, err
+	}
+	all, err := st.ListLicences(ctx, partnerID)
+	if err != nil {
+		return LicenceReport{}, err
+	}
+	rep := LicenceReport{Customers: []CustomerSeats{}}
+	for _, cl := range all {
+		cs := CustomerSeats{CustomerID: cl.Customer.ID, Customer: cl.Customer.Name, TenantID: cl.Customer.TenantID,
+			TopLevel: cl.Customer.TopLevel, ImportedAt: cl.ImportedAt, Licences: []LicenceSeats{}}
+		for _, l := range cl.Licences {
+			ls := LicenceSeats{Licence: l, Seats: licensing.SeatsOf(l)}
+			for _, s := range cl.Subscriptions {
+				if s.SkuID == l.SkuID {
+					ls.Subscriptions = append(ls.Subscriptions, s)
+				}
+			}
+			cs.Licences = append(cs.Licences, ls)
+			cs.Total.Add(ls.Seats)
+		}
+		rep.Total.Add(cs.Total)
+		rep.Customers = append(rep.Customers, cs)
+	}
+	return rep, nil
+}
+
+// LicenceHistory is a customer's licence changes, oldest first.
+func (c *Control) LicenceHistory(ctx context.Context, customerID string) ([]LicenceEvent, error) {
+	id, err := customerNumber(customerID)
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.db(ctx)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := st.LicenceEvents(ctx, id)
+	if evs == nil {
+		evs = []LicenceEvent{}
+	}
+	return evs, err
+}
+
+// TopLevels lists the top levels with their customer counts; never nil.
+func (c *Control) TopLevels(ctx context.Context) ([]TopLevel, error) {
+	st, err := c.db(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tls, err := st.ListTopLevels(ctx)
+	if tls == nil {
+		tls = []TopLevel{}
+	}
+	return tls, err
+}
+
+// SetCustomerTopLevel puts a customer in a top level (created when new).
+func (c *Control) SetCustomerTopLevel(ctx context.Context, customerID, name string) error {
+	id, err := customerNumber(customerID)
+	if err != nil {
+		return err
+	}
+	st, err := c.db(ctx)
+	if err != nil {
+		return err
+	}
+	return st.SetCustomerTopLevel(ctx, id, name)
+}
+
+// SSOAllowedTenants is the allowed-tenants list of a self-service portal's
+// multi-tenant sign-in: the imported tenants of partners that keep it.
+func (c *Control) SSOAllowedTenants(ctx context.Context) ([]SSOAllowedTenant, error) {
+	st, err := c.db(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := st.SSOAllowedTenants(ctx)
+	if ts == nil {
+		ts = []SSOAllowedTenant{}
+	}
+	return ts, err
+}
+
+func customerNumber(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("customer id %q is not a number: take it from the ID column of `cspsync customers list`", s)
+	}
+	return id, nil
+}
