@@ -59,7 +59,9 @@ func (w *tenantWorkflow) importLicences(ctx workflow.Context) error {
 	w.s.Licences.Requested, w.licences.wanted = false, false
 	w.licences.importing = true
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Minute,
+		// One customer is two Partner Center reads and a transaction: a
+		// worker that dies mid-import is noticed, and retried, a minute later.
+		StartToCloseTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,

@@ -99,6 +99,9 @@ func TenantWorkflow(ctx workflow.Context, in TenantInput) error {
 	if err := QueryTenantState.Handle(ctx, func() (TenantState, error) { return w.s, nil }); err != nil {
 		return err
 	}
+	// Before the Update handler: an Update that arrived with this run's
+	// first task is validated as soon as its handler is set.
+	w.withLicences = workflow.GetVersion(ctx, "licence-import", workflow.DefaultVersion, 1) >= 1
 	if err := UpdateImportLicences.Handle(ctx, w.importAndWait, w.validateImport); err != nil {
 		return err
 	}
@@ -149,7 +152,6 @@ func (w *tenantWorkflow) selector(ctx workflow.Context) workflow.Selector {
 }
 
 func (w *tenantWorkflow) run(ctx workflow.Context) error {
-	w.withLicences = workflow.GetVersion(ctx, "licence-import", workflow.DefaultVersion, 1) >= 1
 	for {
 		status, reason := w.s.derive()
 		if err := w.show(ctx, status, reason); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -213,6 +214,9 @@ func runDev(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(out, "\nTenants: %s.\n", tenantSummary(byState))
+	if err := printLicenceSummary(ctx, out, ctl, partner); err != nil {
+		return err
+	}
 	if n := byState[domain.TenantAwaitingConsent]; n > 0 {
 		fmt.Fprintf(out, "%d tenants wait for GDAP admin consent: open %s/ and follow \"Grant admin consent\"\n"+
 			"(on the simulator each tenant's admin is admin@<its domain>, password %s, MFA code %s).\n",
@@ -223,6 +227,7 @@ Temporal UI:  http://127.0.0.1:%d/namespaces/%s/workflows  (workflow %s)
 Try next:
   bin/cspsync status
   bin/cspsync tenants list
+  bin/cspsync licences report
   bin/cspsync check --ca-file %s
   bin/cspsync sync --partner %s --wait
   bin/cspsync errors list
@@ -230,6 +235,51 @@ Try next:
 Logs in %s/logs; stop everything with: bin/cspsync dev stop
 `, config.DefaultTemporalUIPort, c.String(flags.TemporalNamespace.Name), conn.WorkflowID, caFile, partner, dataDir)
 	return nil
+}
+
+// printLicenceSummary imports every tenant's licences (waiting for them) and
+// prints the seats and where they go unused.
+func printLicenceSummary(ctx context.Context, out io.Writer, ctl *control.Control, partner string) error {
+	step(out, "Importing licences from Partner Center")
+	imp, err := ctl.ImportLicences(ctx, partner, "", true, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	rep, err := ctl.Licences(ctx, partner)
+	if err != nil {
+		return err
+	}
+	t := rep.Total
+	fmt.Fprintf(out, "\nLicences: %d licences on %d customers; %d seats paid for, %d assigned, %d unused", imp.Licences, len(rep.Customers), t.Paid, t.Assigned, t.Unused)
+	if t.Suspended+t.Warning+t.Over > 0 {
+		fmt.Fprintf(out, " (%d suspended, %d in their grace period, %d assigned beyond what is paid)", t.Suspended, t.Warning, t.Over)
+	}
+	fmt.Fprintln(out, ".")
+	customers := rep.Customers
+	sort.SliceStable(customers, func(i, j int) bool { return customers[i].Total.Unused > customers[j].Total.Unused })
+	var rows [][]string
+	for _, cu := range customers[:min(5, len(customers))] {
+		if cu.Total.Unused > 0 {
+			rows = append(rows, []string{cu.Customer, strconv.Itoa(cu.Total.Paid), strconv.Itoa(cu.Total.Assigned), strconv.Itoa(cu.Total.Unused)})
+		}
+	}
+	if len(rows) > 0 {
+		fmt.Fprintln(out, "Most unused seats:")
+		if err := table(out, "  CUSTOMER\tPAID\tASSIGNED\tUNUSED", indent(rows)); err != nil {
+			return err
+		}
+	}
+	if len(imp.Failed) > 0 {
+		fmt.Fprintf(out, "%d tenants' licences could not be imported: see `cspsync errors list`.\n", len(imp.Failed))
+	}
+	return nil
+}
+
+func indent(rows [][]string) [][]string {
+	for _, r := range rows {
+		r[0] = "  " + r[0]
+	}
+	return rows
 }
 
 // completeSignIn plays the partner admin in the simulator's sign-in pages and

@@ -32,13 +32,20 @@ func startWorkerProcess(t *testing.T, s *testenv.Stack, bin string) *exec.Cmd {
 	return cmd
 }
 
-func TestWorkerKilledDuringDiscoveryResumesWithoutDuplicates(t *testing.T) {
-	const tenants = 2000
+// buildWorker builds the worker binary for a test that kills it.
+func buildWorker(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "cspsync-worker")
 	build := exec.Command("go", "build", "-o", bin, "./worker")
 	build.Dir = testenv.RepoRoot()
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, string(out))
+	return bin
+}
+
+func TestWorkerKilledDuringDiscoveryResumesWithoutDuplicates(t *testing.T) {
+	const tenants = 2000
+	bin := buildWorker(t)
 
 	sc := sim.Generate(sim.GenerateOptions{Seed: 2000, Tenants: tenants})
 	s := testenv.NewStack(t, sc, sim.Options{})
@@ -52,6 +59,7 @@ func TestWorkerKilledDuringDiscoveryResumesWithoutDuplicates(t *testing.T) {
 
 	// Kill the worker once some, but not all, pages are committed.
 	var midway int
+	var err error
 	require.Eventually(t, func() bool {
 		midway, err = s.Store.CountCustomers(ctx, "acme")
 		return err == nil && midway >= 300

@@ -46,6 +46,7 @@ func runCLISplit(t testing.TB, s *testenv.Stack, args ...string) (string, string
 type connectOpts struct {
 	partner, pcSecret, graphSecret, relationship string
 	heartbeat, tenantSyncInterval                time.Duration
+	licenceSource                                string // default subscribed-skus
 }
 
 // connect runs `cspsync connect` for the simulator's partner and returns the sign-in link.
@@ -66,13 +67,16 @@ func connect(t testing.TB, s *testenv.Stack, o connectOpts) string {
 	if o.graphSecret == "" {
 		o.graphSecret = sim.DefaultGraphSecret
 	}
+	if o.licenceSource == "" {
+		o.licenceSource = "subscribed-skus"
+	}
 	out, errOut, err := runCLISplit(t, s, "connect", "--partner", o.partner, "--json", "--ca-file", s.Sim.CAFile(),
 		"--public-url", s.Worker.PublicURL, "--partner-tenant", s.Scenario.PartnerTenantID,
 		"--pc-client-id", sim.DefaultPCClientID, "--pc-client-secret", o.pcSecret,
 		"--graph-client-id", sim.DefaultGraphClientID, "--graph-client-secret", o.graphSecret,
 		"--authority-url", s.Sim.URL(), "--partner-center-url", s.Sim.URL(), "--graph-url", s.Sim.URL(),
 		"--default-relationship", o.relationship, "--discovery-heartbeat", o.heartbeat.String(),
-		"--tenant-sync-interval", o.tenantSyncInterval.String())
+		"--tenant-sync-interval", o.tenantSyncInterval.String(), "--licence-source", o.licenceSource)
 	require.NoError(t, err, errOut)
 	var res struct{ AuthorizeURL string }
 	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
