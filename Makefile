@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 TEMPORAL := .bin/temporal
 
-.PHONY: demo test build tools bench stop vet clean
+.PHONY: demo test build tools server-tools bench stop vet clean
 
 ## demo: build everything, start Temporal, the simulator and the worker, authorise a partner and import its tenants
 demo: build tools
@@ -23,6 +23,13 @@ build:
 tools: $(TEMPORAL)
 $(TEMPORAL): tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../$(TEMPORAL) github.com/temporalio/cli/cmd/temporal
+
+## server-tools: the production Temporal server and its SQL schema tool, at the version the CLI embeds
+server-tools: .bin/temporal-server .bin/temporal-sql-tool
+.bin/temporal-server: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o ../.bin/temporal-server go.temporal.io/server/cmd/server
+.bin/temporal-sql-tool: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o ../.bin/temporal-sql-tool go.temporal.io/server/cmd/tools/sql
 
 ## bench: benchmarks with their figures
 bench: tools
