@@ -1,0 +1,173 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Site is one of a customer's sites.
+type Site struct {
+	ID         int64  `json:"id"`
+	CustomerID int64  `json:"customerId"`
+	Name       string `json:"name"`
+	Default    bool   `json:"default"`
+}
+
+// ListSites returns a customer's sites, the default first.
+func (s *Store) ListSites(ctx context.Context, customerID int64) ([]Site, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, customer_id, name, is_default FROM sites WHERE customer_id = $1
+		ORDER BY is_default DESC, lower(name)`, customerID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Site])
+}
+
+// AddSite adds a site to a customer.
+func (s *Store) AddSite(ctx context.Context, customerID int64, name string) (Site, error) {
+	name = strings.TrimSpace(name)
+	st := Site{CustomerID: customerID, Name: name}
+	err := s.pool.QueryRow(ctx, `INSERT INTO sites (customer_id, name) VALUES ($1, $2) RETURNING id`, customerID, name).Scan(&st.ID)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "23505":
+		return st, fmt.Errorf("customer %d already has a site named %q (see `cspsync sites list --customer %d`)", customerID, name, customerID)
+	case errors.As(err, &pgErr) && pgErr.Code == "23503":
+		return st, fmt.Errorf("customer %d: %w (see `cspsync customers list`)", customerID, ErrNotFound)
+	case errors.As(err, &pgErr) && pgErr.Code == "23514":
+		return st, errors.New("a site needs a name")
+	}
+	return st, err
+}
+
+// SiteByName finds a customer's site by name, case-insensitively.
+func (s *Store) SiteByName(ctx context.Context, customerID int64, name string) (Site, error) {
+	var st Site
+	err := s.pool.QueryRow(ctx, `SELECT id, customer_id, name, is_default FROM sites WHERE customer_id = $1 AND lower(name) = lower($2)`,
+		customerID, strings.TrimSpace(name)).Scan(&st.ID, &st.CustomerID, &st.Name, &st.Default)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return st, fmt.Errorf("customer %d has no site named %q: add it with `cspsync sites add --customer %d %q` (or see `cspsync sites list --customer %d`): %w",
+			customerID, name, customerID, name, customerID, ErrNotFound)
+	}
+	return st, err
+}
+
+// SiteMapping places users matching Filter (a CEL expression over the
+// Graph user) in a site; the first matching mapping of a customer wins.
+type SiteMapping struct {
+	Position int    `json:"position"`
+	Filter   string `json:"filter"`
+	SiteID   int64  `json:"siteId"`
+	Site     string `json:"site"`
+}
+
+// SiteMappings returns a customer's site mappings in order.
+func (s *Store) SiteMappings(ctx context.Context, customerID int64) ([]SiteMapping, error) {
+	rows, err := s.pool.Query(ctx, `SELECT m.position, m.filter, m.site_id, s.name FROM site_mappings m
+		JOIN sites s ON s.id = m.site_id WHERE m.customer_id = $1 ORDER BY m.position`, customerID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[SiteMapping])
+}
+
+// SetSiteMappings replaces a customer's site mappings with ms, in order
+// (positions are renumbered 1..n), in one transaction. Filters are checked
+// by the caller; sites must be the customer's.
+func (s *Store) SetSiteMappings(ctx context.Context, customerID int64, ms []SiteMapping) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM site_mappings WHERE customer_id = $1`, customerID); err != nil {
+			return err
+		}
+		for i, m := range ms {
+			tag, err := tx.Exec(ctx, `INSERT INTO site_mappings (customer_id, position, filter, site_id)
+				SELECT $1, $2, $3, id FROM sites WHERE id = $4 AND customer_id = $1`, customerID, i+1, m.Filter, m.SiteID)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return fmt.Errorf("site %d is not a site of customer %d (see `cspsync sites list --customer %d`)", m.SiteID, customerID, customerID)
+			}
+		}
+		return nil
+	})
+}
+
+// GenerateSiteMappings gives every customer of the partner ("" for all)
+// that has a tenant and no site mapping one unfiltered mapping to its
+// default site, and returns how many it created.
+func (s *Store) GenerateSiteMappings(ctx context.Context, partnerID string) (int, error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO site_mappings (customer_id, position, filter, site_id)
+		SELECT c.id, 1, 'true', st.id FROM customers c JOIN sites st ON st.customer_id = c.id AND st.is_default
+		WHERE c.azure_tenant_id IS NOT NULL AND ($1 = '' OR c.partner_id = $1)
+			AND NOT EXISTS (SELECT 1 FROM site_mappings m WHERE m.customer_id = c.id)`, partnerID)
+	return int(tag.RowsAffected()), err
+}
+
+// FieldMapping maps a PSA user field to an expression over the Graph user;
+// CustomerID 0 is the partner-wide mapping, others override it.
+type FieldMapping struct {
+	CustomerID int64  `json:"customerId,omitempty"`
+	Field      string `json:"field"`
+	Expression string `json:"expression"`
+}
+
+// FieldMappings returns the partner's mappings and every customer override.
+func (s *Store) FieldMappings(ctx context.Context, partnerID string) ([]FieldMapping, error) {
+	rows, err := s.pool.Query(ctx, `SELECT customer_id, psa_field, expression FROM field_mappings
+		WHERE partner_id = $1 ORDER BY customer_id, psa_field`, partnerID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[FieldMapping])
+}
+
+// SetFieldMapping stores one mapping (checked by the caller); an empty
+// expression removes it, so the default (or the partner's) applies again.
+func (s *Store) SetFieldMapping(ctx context.Context, partnerID string, m FieldMapping) error {
+	if m.Expression == "" {
+		_, err := s.pool.Exec(ctx, `DELETE FROM field_mappings WHERE partner_id = $1 AND customer_id = $2 AND psa_field = $3`,
+			partnerID, m.CustomerID, m.Field)
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO field_mappings (partner_id, customer_id, psa_field, expression) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (partner_id, customer_id, psa_field) DO UPDATE SET expression = EXCLUDED.expression`,
+		partnerID, m.CustomerID, m.Field, m.Expression)
+	return err
+}
+
+// UserSettings are a partner's choices for user sync.
+type UserSettings struct {
+	MatchRules           []string      `json:"matchRules"` // ordered: name, email, network_login
+	IgnoreAccountEnabled bool          `json:"ignoreAccountEnabled"`
+	AutoSiteMappings     bool          `json:"autoSiteMappings"`
+	LogRetention         time.Duration `json:"logRetention"`
+}
+
+// UserSettings reads a partner's user sync settings.
+func (s *Store) UserSettings(ctx context.Context, partnerID string) (UserSettings, error) {
+	var u UserSettings
+	err := s.pool.QueryRow(ctx, `SELECT user_match_rules, ignore_account_enabled, auto_site_mappings, inbound_log_retention
+		FROM partners WHERE id = $1`, partnerID).Scan(&u.MatchRules, &u.IgnoreAccountEnabled, &u.AutoSiteMappings, &u.LogRetention)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return u, fmt.Errorf("partner %q: %w", partnerID, ErrNotFound)
+	}
+	return u, err
+}
+
+// SetUserSettings stores a partner's user sync settings (checked by the caller).
+func (s *Store) SetUserSettings(ctx context.Context, partnerID string, u UserSettings) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE partners SET user_match_rules = $2, ignore_account_enabled = $3,
+		auto_site_mappings = $4, inbound_log_retention = $5, updated_at = now() WHERE id = $1`,
+		partnerID, u.MatchRules, u.IgnoreAccountEnabled, u.AutoSiteMappings, u.LogRetention)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = fmt.Errorf("partner %q: %w", partnerID, ErrNotFound)
+	}
+	return err
+}
