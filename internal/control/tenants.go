@@ -147,12 +147,11 @@ var ErrConsentNotConfirmed = errors.New("Microsoft's answer does not confirm adm
 // it was and the link stays valid, so the callback can be retried.
 type ConsentNotHeld struct {
 	domain.ErrorInfo
-	Customer    Customer
 	LinkExpires time.Time
 }
 
 func (e *ConsentNotHeld) Error() string {
-	return "Microsoft does not confirm admin consent in tenant " + e.Customer.TenantID + ": " + e.Code + ": " + e.Cause
+	return "Microsoft does not confirm the admin consent: " + e.Code + ": " + e.Cause
 }
 
 // CompleteConsent handles a consent callback. The state must be one cspsync
@@ -225,7 +224,7 @@ func (c *Control) confirmConsent(ctx context.Context, st *store.Store, cu Custom
 		return err
 	}
 	return &ConsentNotHeld{ErrorInfo: domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()},
-		Customer: cu, LinkExpires: links[cu.TenantID]}
+		LinkExpires: links[cu.TenantID]}
 }
 
 // Customers lists customers by name (one partner's, or all when partnerID
