@@ -56,13 +56,14 @@ var knownEnv = []string{
 	config.EnvTemporalAddress, config.EnvTemporalNamespace, config.EnvTaskQueue,
 	config.EnvHTTPAddr, config.EnvPublicURL, config.EnvCAFile, config.EnvDataDir,
 	config.EnvSimAddr, config.EnvSimScenario, config.EnvSimTenants,
+	config.EnvOperators, config.EnvOperatorGroup,
 }
 
 // workerEnv is what the worker service must set.
 var workerEnv = []string{
 	config.EnvDatabaseURL, config.EnvEncryptionKey, config.EnvTemporalAddress,
 	config.EnvTemporalNamespace, config.EnvTaskQueue, config.EnvHTTPAddr,
-	config.EnvPublicURL, config.EnvCAFile,
+	config.EnvPublicURL, config.EnvCAFile, config.EnvOperators, config.EnvOperatorGroup,
 }
 
 // ---- the compose model (the subset this file uses) ----

@@ -31,7 +31,7 @@ func app() *cli.App {
 		Name:  "cspsync-worker",
 		Usage: "run the cspsync Temporal worker and its HTTP server (OAuth callbacks, tenants page)",
 		Flags: append(append([]cli.Flag{}, flags.Global...), flags.HTTPAddr, flags.PublicURL, flags.CAFile,
-			flags.DiscoveryPageSize, flags.LogLevel),
+			flags.DiscoveryPageSize, flags.Operators, flags.OperatorGroup, flags.LogLevel),
 		Action: func(c *cli.Context) error {
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(c.String(flags.LogLevel.Name))); err != nil {
@@ -42,7 +42,9 @@ func app() *cli.App {
 			}
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return service.Run(c.Context, config.Worker{Connection: flags.Connection(c),
-				HTTPAddr: c.String(flags.HTTPAddr.Name), DiscoveryPageSize: c.Int(flags.DiscoveryPageSize.Name)}, logger)
+				HTTPAddr: c.String(flags.HTTPAddr.Name), DiscoveryPageSize: c.Int(flags.DiscoveryPageSize.Name),
+				Operators: config.Operators{UPNs: config.SplitList(c.String(flags.Operators.Name)), Group: c.String(flags.OperatorGroup.Name)},
+			}, logger)
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}

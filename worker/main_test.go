@@ -15,3 +15,16 @@ func TestEveryWorkerFlagHasAnEnvironmentVariable(t *testing.T) {
 		}
 	}
 }
+
+// A malformed allow-list stops the worker before it connects to anything.
+func TestMalformedOperatorAllowListNamesTheSetting(t *testing.T) {
+	for args, want := range map[string]string{
+		"--operator-group=cspsync operators": "CSPSYNC_OPERATOR_GROUP \"cspsync operators\" is not a group object id",
+		"--operators=bob@contoso.com alice":  "CSPSYNC_OPERATORS: \"alice\" is not a user principal name",
+	} {
+		err := app().Run([]string{"cspsync-worker", args})
+		if assert.Error(t, err, args) {
+			assert.Contains(t, err.Error(), want)
+		}
+	}
+}

@@ -218,9 +218,10 @@ func runDev(c *cli.Context) error {
 		return err
 	}
 	if n := byState[domain.TenantAwaitingConsent]; n > 0 {
-		fmt.Fprintf(out, "%d tenants wait for GDAP admin consent: open %s/ and follow \"Grant admin consent\"\n"+
-			"(on the simulator each tenant's admin is admin@<its domain>, password %s, MFA code %s).\n",
-			n, strings.TrimRight(c.String(flags.PublicURL.Name), "/"), sim.DefaultAdminPassword, sim.DefaultMFACode)
+		fmt.Fprintf(out, "%d tenants wait for GDAP admin consent: open %s/, sign in as the operator %s,\n"+
+			"and press \"Grant admin consent\" (on the simulator each tenant's admin is admin@<its domain>;\n"+
+			"every simulated user has password %s and MFA code %s).\n",
+			n, strings.TrimRight(c.String(flags.PublicURL.Name), "/"), sim.DefaultOperatorUPN, sim.DefaultAdminPassword, sim.DefaultMFACode)
 	}
 	fmt.Fprintf(out, `
 Temporal UI:  http://127.0.0.1:%d/namespaces/%s/workflows  (workflow %s)

@@ -109,11 +109,12 @@ func consentCommand() *cli.Command {
 						return err
 					}
 					return withControl(c, func(ctl *control.Control) error {
-						u, cu, err := ctl.ConsentURL(c.Context, tenant)
+						link, cu, err := ctl.ConsentURL(c.Context, tenant)
 						if err != nil {
 							return err
 						}
-						fmt.Fprintf(c.App.Writer, "Admin consent link for %s (valid 7 days, once):\n\n  %s\n", cu.Name, u)
+						fmt.Fprintf(c.App.Writer, "Admin consent link for %s (works once, until %s; it replaces any earlier link):\n\n  %s\n",
+							cu.Name, link.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"), link.URL)
 						return nil
 					})
 				},

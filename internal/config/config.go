@@ -3,6 +3,11 @@
 // tests and the docker-compose check.
 package config
 
+import (
+	"strings"
+	"unicode"
+)
+
 // Environment variables. Each CLI flag of the same meaning reads one of these.
 const (
 	EnvDatabaseURL        = "CSPSYNC_DATABASE_URL"
@@ -23,6 +28,8 @@ const (
 	EnvLogLevel           = "CSPSYNC_LOG_LEVEL"
 	EnvTenantSyncInterval = "CSPSYNC_TENANT_SYNC_INTERVAL"
 	EnvDiscoveryInterval  = "CSPSYNC_DISCOVERY_INTERVAL"
+	EnvOperators          = "CSPSYNC_OPERATORS"
+	EnvOperatorGroup      = "CSPSYNC_OPERATOR_GROUP"
 )
 
 // Defaults for a local machine.
@@ -61,12 +68,28 @@ type Worker struct {
 	HTTPAddr string
 	// DiscoveryPageSize is the Partner Center page size (1..500).
 	DiscoveryPageSize int
+	// Operators may use the worker's pages.
+	Operators Operators
+}
+
+// Operators is the allow-list of the worker's pages. Operators sign in with
+// their account in the partner's Entra tenant; when both fields are empty,
+// every user of that tenant is let in.
+type Operators struct {
+	UPNs  []string // user principal names, in any case
+	Group string   // object id of a security group (the ID token's groups claim)
+}
+
+// SplitList splits a list written with commas or spaces (CSPSYNC_OPERATORS).
+func SplitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 }
 
 // Paths served by the worker's HTTP server.
 const (
-	CallbackPath        = "/auth/callback"
-	ConsentCallbackPath = "/consent/callback"
+	CallbackPath         = "/auth/callback"
+	ConsentCallbackPath  = "/consent/callback"
+	OperatorCallbackPath = "/auth/operator/callback" // operators' sign-in (Partner Center app)
 )
 
 // Custom search attributes cspsync's workflows set (all Keyword). The dev

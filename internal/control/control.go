@@ -37,7 +37,8 @@ type Config = config.Connection
 
 // Control carries out operations; Open builds one for a command, New for the worker.
 type Control struct {
-	cfg Config
+	cfg       Config
+	operators config.Operators // who may use the worker's pages
 
 	// PostgreSQL and Temporal are reached on first use, so a command fails
 	// only for what it needs.
@@ -54,8 +55,8 @@ func Open(ctx context.Context, cfg Config) (*Control, error) {
 }
 
 // New wraps the worker's own store, Microsoft clients and Temporal client.
-func New(cfg Config, st *store.Store, auth *microsoft.Auth, tc client.Client) *Control {
-	return &Control{cfg: cfg, store: st, auth: auth, temporal: tc}
+func New(cfg config.Worker, st *store.Store, auth *microsoft.Auth, tc client.Client) *Control {
+	return &Control{cfg: cfg.Connection, operators: cfg.Operators, store: st, auth: auth, temporal: tc}
 }
 
 // Close releases what Open opened.

@@ -128,7 +128,7 @@ func (c *Control) Connect(ctx context.Context, r ConnectRequest) (Connected, err
 	state := microsoft.RandomToken()
 	verifier, challenge := microsoft.PKCE()
 	redirect := c.redirectURI(config.CallbackPath)
-	if err := st.CreateAuthRequest(ctx, store.AuthRequest{State: state, PartnerID: pc.ID, Kind: "authorise",
+	if _, err := st.CreateAuthRequest(ctx, store.AuthRequest{State: state, PartnerID: pc.ID, Kind: "authorise",
 		CodeVerifier: verifier, RedirectURI: redirect, TTL: 30 * time.Minute}); err != nil {
 		return Connected{}, err
 	}
@@ -171,7 +171,13 @@ func (c *Control) consume(ctx context.Context, state, kind string) (store.AuthRe
 	if err != nil {
 		return store.AuthRequest{}, err
 	}
-	req, err := st.ConsumeAuthRequest(ctx, state)
+	return c.authRequest(ctx, state, kind, st.ConsumeAuthRequest)
+}
+
+// authRequest reads a callback's state with read (looking or consuming); a
+// state not issued for this kind of callback, used or expired is ErrBadCallback.
+func (c *Control) authRequest(ctx context.Context, state, kind string, read func(context.Context, string) (store.AuthRequest, error)) (store.AuthRequest, error) {
+	req, err := read(ctx, state)
 	if err == nil && req.Kind != kind {
 		err = store.ErrUnknownState
 	}

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -91,55 +92,138 @@ func (c *Control) signalTenant(ctx context.Context, cu Customer, send func(tc te
 	return workflows.IgnoreNotFound(send(tc, workflows.TenantWorkflowID(cu.PartnerID, cu.TenantID)))
 }
 
-// ConsentURL creates a single-use admin-consent link for a tenant.
-func (c *Control) ConsentURL(ctx context.Context, tenantID string) (string, Customer, error) {
+// ConsentLink is a tenant's admin-consent link: single use, and the only
+// live one of its tenant (a new link replaces the old).
+type ConsentLink struct {
+	URL       string
+	ExpiresAt time.Time
+}
+
+// consentLinkTTL is how long a tenant's administrator has to follow a link.
+const consentLinkTTL = 7 * 24 * time.Hour
+
+// ConsentURL creates an admin-consent link for a tenant.
+func (c *Control) ConsentURL(ctx context.Context, tenantID string) (ConsentLink, Customer, error) {
 	st, cu, err := c.customer(ctx, tenantID)
 	if err != nil {
-		return "", cu, err
+		return ConsentLink{}, cu, err
 	}
 	if cu.PartnerID == "" {
-		return "", cu, errors.New("customer " + cu.Name + " is not linked to a partner yet: run `cspsync sync` first")
+		return ConsentLink{}, cu, errors.New("customer " + cu.Name + " is not linked to a partner yet: run `cspsync sync` first")
 	}
 	creds, err := st.Credentials(ctx, cu.PartnerID)
 	if err != nil {
-		return "", cu, err
+		return ConsentLink{}, cu, err
 	}
 	state := microsoft.RandomToken()
 	redirect := c.redirectURI(config.ConsentCallbackPath)
-	if err := st.CreateAuthRequest(ctx, store.AuthRequest{State: state, PartnerID: cu.PartnerID, Kind: "consent",
-		TenantID: cu.TenantID, RedirectURI: redirect, TTL: 7 * 24 * time.Hour}); err != nil {
-		return "", cu, err
+	expires, err := st.CreateAuthRequest(ctx, store.AuthRequest{State: state, PartnerID: cu.PartnerID, Kind: "consent",
+		TenantID: cu.TenantID, RedirectURI: redirect, TTL: consentLinkTTL})
+	if err != nil {
+		return ConsentLink{}, cu, err
 	}
-	return microsoft.AdminConsentURL(creds, cu.TenantID, redirect, state), cu, nil
+	return ConsentLink{URL: microsoft.AdminConsentURL(creds, cu.TenantID, redirect, state), ExpiresAt: expires}, cu, nil
 }
 
-// ErrConsentNotConfirmed means Microsoft's answer does not confirm admin
-// consent for the tenant the link was made for.
+// StartConsent creates a consent link for one of the operator's own tenants.
+func (c *Control) StartConsent(ctx context.Context, op Operator, tenantID string) (ConsentLink, Customer, error) {
+	_, cu, err := c.customer(ctx, tenantID)
+	if err != nil {
+		return ConsentLink{}, cu, err
+	}
+	if cu.PartnerID != op.PartnerID {
+		return ConsentLink{}, cu, fmt.Errorf("tenant %s is not a tenant of partner %s, whose operator you signed in as", tenantID, op.PartnerID)
+	}
+	return c.ConsentURL(ctx, tenantID)
+}
+
+// ErrConsentNotConfirmed means the callback is not Microsoft's answer to an
+// accepted consent (no admin_consent=True with a tenant).
 var ErrConsentNotConfirmed = errors.New("Microsoft's answer does not confirm admin consent for this tenant")
 
-// CompleteConsent records a tenant admin's consent and wakes the tenant's
-// workflow. The state must be one cspsync issued for that very tenant.
+// ConsentNotHeld means Microsoft does not hold the consent a callback
+// claimed: the multi-tenant app cannot read the tenant. The tenant stays as
+// it was and the link stays valid, so the callback can be retried.
+type ConsentNotHeld struct {
+	domain.ErrorInfo
+	LinkExpires time.Time
+}
+
+func (e *ConsentNotHeld) Error() string {
+	return "Microsoft does not confirm the admin consent: " + e.Code + ": " + e.Cause
+}
+
+// CompleteConsent handles a consent callback. The state must be one cspsync
+// issued for that very tenant (a callback naming another tenant leaves it
+// unused). Microsoft's refusal is recorded and uses the state up; an
+// accepted consent is confirmed with Microsoft before it is recorded.
 func (c *Control) CompleteConsent(ctx context.Context, cb Callback) (Customer, error) {
 	st, err := c.db(ctx)
 	if err != nil {
 		return Customer{}, err
 	}
-	req, err := c.consume(ctx, cb.State, "consent")
+	req, err := c.authRequest(ctx, cb.State, "consent", st.PendingAuthRequest)
 	if err != nil {
 		return Customer{}, err
 	}
+	cu, err := st.GetCustomerByTenant(ctx, req.TenantID)
+	if err != nil {
+		return Customer{TenantID: req.TenantID}, err
+	}
+	if cb.Tenant != "" && !strings.EqualFold(cb.Tenant, req.TenantID) {
+		return cu, fmt.Errorf("%w: Microsoft's answer is for tenant %s, but this link was made for %s (%s); the link stays valid: open it again and sign in as an administrator of %[3]s",
+			ErrBadCallback, cb.Tenant, cu.Name, cu.TenantID)
+	}
 	if cb.Error != "" {
+		if _, err := c.authRequest(ctx, cb.State, "consent", st.ConsumeAuthRequest); err != nil {
+			return cu, err
+		}
 		r := cb.refusal()
 		if err := st.RecordError(ctx, store.IntegrationError{PartnerID: req.PartnerID, TenantID: req.TenantID,
 			Operation: domain.OpConsent, Code: r.Code, Message: r.Cause, Remediation: r.Remediation}); err != nil {
-			return Customer{}, err
+			return cu, err
 		}
-		return Customer{}, r
+		return cu, r
 	}
-	if !strings.EqualFold(cb.AdminConsent, "true") || !strings.EqualFold(cb.Tenant, req.TenantID) {
-		return Customer{TenantID: req.TenantID}, ErrConsentNotConfirmed
+	if !strings.EqualFold(cb.AdminConsent, "true") || cb.Tenant == "" {
+		return cu, ErrConsentNotConfirmed
+	}
+	if err := c.confirmConsent(ctx, st, cu, req.PartnerID); err != nil {
+		return cu, err
+	}
+	if _, err := c.authRequest(ctx, cb.State, "consent", st.ConsumeAuthRequest); err != nil {
+		return cu, err
 	}
 	return c.SetConsent(ctx, req.TenantID, true)
+}
+
+// confirmConsent asks Microsoft whether the consent is real: the
+// multi-tenant app gets an app-only token for the tenant and reads its
+// organization. A refusal is recorded as the tenant's consent error.
+func (c *Control) confirmConsent(ctx context.Context, st *store.Store, cu Customer, partnerID string) error {
+	creds, err := st.Credentials(ctx, partnerID)
+	if err != nil {
+		return err
+	}
+	auth, err := c.microsoft(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = auth.Organization(ctx, creds, cu.TenantID)
+	if err == nil {
+		return nil
+	}
+	f := microsoft.Classify(err)
+	if err := st.RecordError(ctx, store.IntegrationError{PartnerID: partnerID, TenantID: cu.TenantID,
+		Operation: domain.OpConsent, Code: f.Code, Message: f.Cause, Remediation: f.Remediation}); err != nil {
+		return err
+	}
+	links, err := st.LiveConsentLinks(ctx, partnerID)
+	if err != nil {
+		return err
+	}
+	return &ConsentNotHeld{ErrorInfo: domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()},
+		LinkExpires: links[cu.TenantID]}
 }
 
 // Customers lists customers by name (one partner's, or all when partnerID
@@ -191,21 +275,27 @@ func (c *Control) Errors(ctx context.Context, partnerID string, all bool) ([]Int
 // TenantRow is one tenant on the tenants page.
 type TenantRow struct {
 	Customer
-	Error *IntegrationError // the latest open error of the tenant
+	Error       *IntegrationError // the latest open error of the tenant
+	LinkExpires *time.Time        // when its live consent link expires, if it has one
 }
 
-// Tenants lists every tenant with its latest open error, those waiting for
-// consent first: they are why someone opens the page.
-func (c *Control) Tenants(ctx context.Context) ([]TenantRow, error) {
+// Tenants lists a partner's tenants (every partner's when partnerID is
+// empty) with the latest open error of each, those waiting for consent
+// first: they are why someone opens the page.
+func (c *Control) Tenants(ctx context.Context, partnerID string) ([]TenantRow, error) {
 	st, err := c.db(ctx)
 	if err != nil {
 		return nil, err
 	}
-	customers, err := c.Customers(ctx, "", true)
+	customers, err := c.Customers(ctx, partnerID, true)
 	if err != nil {
 		return nil, err
 	}
-	errs, err := st.ListErrors(ctx, "", false)
+	errs, err := st.ListErrors(ctx, partnerID, false)
+	if err != nil {
+		return nil, err
+	}
+	links, err := st.LiveConsentLinks(ctx, partnerID)
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +308,9 @@ func (c *Control) Tenants(ctx context.Context) ([]TenantRow, error) {
 	var waiting, rest []TenantRow
 	for _, cu := range customers {
 		row := TenantRow{Customer: cu, Error: latest[cu.TenantID]}
+		if t, ok := links[cu.TenantID]; ok {
+			row.LinkExpires = &t
+		}
 		if cu.ConsentState.Missing() {
 			waiting = append(waiting, row)
 		} else {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -175,4 +176,18 @@ func authorise(t testing.TB, s *testenv.Stack, o connectOpts) {
 	status, page, _ := signIn(t, s, connect(t, s, o))
 	require.Equal(t, http.StatusOK, status, page)
 	waitPartner(t, s, "acme", time.Minute, func(st workflows.PartnerState) bool { return st.Discoveries > before })
+}
+
+// operatorSignIn fills in the simulator's sign-in pages (password, then MFA)
+// for a partner user the browser was sent to sign in as an operator.
+func operatorSignIn(upn string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.WaitVisible(chromedp.CSS(`input[name="login"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), upn),
+		chromedp.SendKeys(chromedp.CSS(`input[name="passwd"]`), sim.DefaultAdminPassword),
+		chromedp.Click(`//button[normalize-space()="Sign in"]`),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="otc"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="otc"]`), sim.DefaultMFACode),
+		chromedp.Click(`//button[normalize-space()="Verify"]`),
+	}
 }

@@ -44,9 +44,12 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 	ctx := testenv.Browser(t, s.Sim.CAFile())
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	// The page needs an operator: the browser is sent to sign in with the partner's tenant first.
+	require.NoError(t, chromedp.Do(ctx, append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(s.Worker.PublicURL + "/")},
+		operatorSignIn(sim.DefaultOperatorUPN)...)...))
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(s.Worker.PublicURL+"/"),
-		chromedp.Click(`//tr[@data-tenant="`+byPage.ID+`"]//a[contains(., "Grant admin consent")]`),
+		chromedp.WaitVisible(`//h1[normalize-space()="Customer tenants"]`),
+		chromedp.Click(`//tr[@data-tenant="`+byPage.ID+`"]//button[contains(., "Grant admin consent")]`),
 		chromedp.WaitVisible(chromedp.CSS(`input[name="login"]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), byPage.Admin.UPN),
 		chromedp.SendKeys(chromedp.CSS(`input[name="passwd"]`), byPage.Admin.Password),

@@ -29,6 +29,10 @@ var (
 		EnvVars: []string{config.EnvCAFile}}
 	DiscoveryPageSize = &cli.IntFlag{Name: "discovery-page-size", Value: 100, Usage: "Partner Center page size (1..500)",
 		EnvVars: []string{config.EnvDiscoveryPageSize}}
+	Operators = &cli.StringFlag{Name: "operators", Usage: "user principal names allowed to use the worker's pages, comma-separated (empty: see --operator-group)",
+		EnvVars: []string{config.EnvOperators}}
+	OperatorGroup = &cli.StringFlag{Name: "operator-group", Usage: "object id of the Entra security group whose members may use the worker's pages (with --operators empty too, any user of the partner tenant may)",
+		EnvVars: []string{config.EnvOperatorGroup}}
 	LogLevel = &cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error",
 		EnvVars: []string{config.EnvLogLevel}}
 )

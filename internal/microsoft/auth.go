@@ -87,6 +87,7 @@ type Auth struct {
 	// authority's endpoints once, not once per token.
 	mu      sync.Mutex
 	clients map[[sha256.Size]byte]confidential.Client
+	oidc    openID // operators' sign-in: tenant metadata and signing keys
 }
 
 // tokenCache adapts MSAL's persistent cache to a TokenCache.

@@ -25,6 +25,9 @@ import (
 // Run runs the worker and its HTTP server until ctx ends. It migrates the
 // schema first, so a new release needs no separate step.
 func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
+	if err := control.CheckOperators(cfg.Operators); err != nil {
+		return err
+	}
 	st, err := control.OpenStore(ctx, cfg.Connection)
 	if err != nil {
 		return err
@@ -53,13 +56,21 @@ func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
 	w.RegisterActivity(&activities.Activities{Store: st, Auth: auth, DiscoveryPageSize: pageSize,
 		Tenants: workflows.TenantClient{Client: tc, TaskQueue: cfg.TaskQueue}})
 
+	site := &web.Server{Control: control.New(cfg, st, auth, tc), Log: logger, PublicURL: cfg.PublicURL, ListenAddr: cfg.HTTPAddr}
+	handler, err := site.Handler()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("worker HTTP server cannot listen on %s: %w (set CSPSYNC_HTTP_ADDR to a free address)", cfg.HTTPAddr, err)
 	}
 	srv := &http.Server{
-		Handler:           (&web.Server{Control: control.New(cfg.Connection, st, auth, tc), Log: logger}).Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    web.MaxHeaderBytes,
 	}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()

@@ -28,12 +28,12 @@ var generatedEpoch = time.Date(2025, time.June, 2, 9, 0, 0, 0, time.UTC)
 
 const partnerDomain = "cspsyncdemo.onmicrosoft.com"
 
-// loopbackRedirects registers cspsync's sign-in and admin-consent callback paths on both
-// loopback hosts. Entra ID ignores the port of loopback redirect URIs, so a worker on any local
-// port matches; the path must match exactly.
+// loopbackRedirects registers cspsync's callback paths (the partner's sign-in, admin consent
+// and operators' sign-in) on both loopback hosts. Entra ID ignores the port of loopback redirect
+// URIs, so a worker on any local port matches; the path must match exactly.
 var loopbackRedirects = []string{
-	"http://localhost/auth/callback", "http://localhost/consent/callback",
-	"http://127.0.0.1/auth/callback", "http://127.0.0.1/consent/callback",
+	"http://localhost/auth/callback", "http://localhost/consent/callback", "http://localhost/auth/operator/callback",
+	"http://127.0.0.1/auth/callback", "http://127.0.0.1/consent/callback", "http://127.0.0.1/auth/operator/callback",
 }
 
 // Generate builds a deterministic scenario from opts.Seed: the same options always give the same

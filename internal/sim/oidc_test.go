@@ -23,7 +23,7 @@ import (
 // authorize request with nonce and PKCE, the HTML sign-in, the code redemption, and ID token
 // validation with nothing but the published metadata and crypto/rsa.
 
-const operatorsRedirect = "http://localhost:8080/auth/callback"
+const operatorsRedirect = "http://localhost:8080/auth/operator/callback"
 
 func discover(t *testing.T, hc *http.Client, s *Server, tenant string) map[string]any {
 	t.Helper()

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -67,8 +68,9 @@ func TestAuthRequestIsSingleUse(t *testing.T) {
 	st, _, _ := testenv.Store(t)
 	ctx := context.Background()
 	require.NoError(t, st.UpsertPartner(ctx, partner("acme")))
-	require.NoError(t, st.CreateAuthRequest(ctx, store.AuthRequest{State: "s1", PartnerID: "acme", Kind: "authorise",
-		CodeVerifier: "v", RedirectURI: "http://localhost/cb", TTL: time.Minute}))
+	_, err := st.CreateAuthRequest(ctx, store.AuthRequest{State: "s1", PartnerID: "acme", Kind: "authorise",
+		CodeVerifier: "v", RedirectURI: "http://localhost/cb", TTL: time.Minute})
+	require.NoError(t, err)
 
 	r, err := st.ConsumeAuthRequest(ctx, "s1")
 	require.NoError(t, err)
@@ -78,8 +80,9 @@ func TestAuthRequestIsSingleUse(t *testing.T) {
 	_, err = st.ConsumeAuthRequest(ctx, "nope")
 	assert.ErrorIs(t, err, store.ErrUnknownState)
 
-	require.NoError(t, st.CreateAuthRequest(ctx, store.AuthRequest{State: "old", PartnerID: "acme", Kind: "authorise",
-		RedirectURI: "x", TTL: -time.Second}))
+	_, err = st.CreateAuthRequest(ctx, store.AuthRequest{State: "old", PartnerID: "acme", Kind: "authorise",
+		RedirectURI: "x", TTL: -time.Second})
+	require.NoError(t, err)
 	_, err = st.ConsumeAuthRequest(ctx, "old")
 	assert.ErrorIs(t, err, store.ErrStateExpired)
 }
@@ -157,4 +160,82 @@ func TestRecordErrorDeduplicatesWhileOpen(t *testing.T) {
 	all, err := st.ListErrors(ctx, "acme", true)
 	require.NoError(t, err)
 	assert.Len(t, all, 2, "a recurrence after resolution is a new row")
+}
+
+func TestOneLiveConsentLinkPerTenantAndOldRequestsPurged(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	require.NoError(t, st.UpsertPartner(ctx, partner("acme")))
+	const tenant = "66666666-0000-0000-0000-000000000006"
+	consent := func(state string) store.AuthRequest {
+		return store.AuthRequest{State: state, PartnerID: "acme", Kind: "consent", TenantID: tenant, RedirectURI: "x", TTL: time.Hour}
+	}
+	_, err := st.CreateAuthRequest(ctx, consent("first"))
+	require.NoError(t, err)
+	expires, err := st.CreateAuthRequest(ctx, consent("second"))
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now().Add(time.Hour), expires, time.Minute)
+
+	_, err = st.PendingAuthRequest(ctx, "first")
+	assert.ErrorIs(t, err, store.ErrUnknownState, "the new link replaced the old one")
+	links, err := st.LiveConsentLinks(ctx, "acme")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]time.Time{tenant: expires}, links)
+
+	// Looking does not use the state up; consuming does, and the used link is no longer live.
+	r, err := st.PendingAuthRequest(ctx, "second")
+	require.NoError(t, err)
+	assert.Equal(t, tenant, r.TenantID)
+	_, err = st.ConsumeAuthRequest(ctx, "second")
+	require.NoError(t, err)
+	_, err = st.PendingAuthRequest(ctx, "second")
+	assert.ErrorIs(t, err, store.ErrStateUsed)
+	links, err = st.LiveConsentLinks(ctx, "")
+	require.NoError(t, err)
+	assert.Empty(t, links)
+
+	// Requests expired or used over an hour ago go when the next one is created.
+	_, err = st.CreateAuthRequest(ctx, store.AuthRequest{State: "stale", PartnerID: "acme", Kind: "authorise", RedirectURI: "x", TTL: -2 * time.Hour})
+	require.NoError(t, err)
+	_, err = st.Pool().Exec(ctx, `UPDATE auth_requests SET used_at = now() - interval '2 hours' WHERE tenant_id IS NOT NULL`)
+	require.NoError(t, err)
+	_, err = st.CreateAuthRequest(ctx, store.AuthRequest{State: "fresh", PartnerID: "acme", Kind: "authorise", RedirectURI: "x", TTL: time.Hour})
+	require.NoError(t, err)
+	var left []string
+	rows, err := st.Pool().Query(ctx, `SELECT kind FROM auth_requests`)
+	require.NoError(t, err)
+	left, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Equal(t, []string{"authorise"}, left, "only the fresh request remains")
+}
+
+func TestOperatorSessionsAreHashedExpireAndArePurged(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	require.NoError(t, st.UpsertPartner(ctx, partner("acme")))
+	s := store.OperatorSession{PartnerID: "acme", UPN: "op@acme.example", Name: "Op", Groups: []string{"g"}, ExpiresAt: time.Now().Add(time.Hour)}
+	require.NoError(t, st.CreateOperatorSession(ctx, "token-1", s))
+	got, err := st.GetOperatorSession(ctx, "token-1")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"g"}, got.Groups)
+	assert.Equal(t, "op@acme.example", got.UPN)
+	var raw string
+	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT o::text FROM operator_sessions o`).Scan(&raw))
+	assert.NotContains(t, raw, "token-1", "only the token's hash is stored")
+
+	s.ExpiresAt = time.Now().Add(-time.Second)
+	require.NoError(t, st.CreateOperatorSession(ctx, "expired", s))
+	_, err = st.GetOperatorSession(ctx, "expired")
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	_, err = st.GetOperatorSession(ctx, "unknown")
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	s.ExpiresAt = time.Now().Add(time.Hour)
+	require.NoError(t, st.CreateOperatorSession(ctx, "token-2", s))
+	var n int
+	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM operator_sessions`).Scan(&n))
+	assert.Equal(t, 2, n, "the expired session was purged")
+
+	require.NoError(t, st.DeleteOperatorSession(ctx, "token-1"))
+	_, err = st.GetOperatorSession(ctx, "token-1")
+	assert.ErrorIs(t, err, store.ErrNotFound)
 }

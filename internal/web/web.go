@@ -1,9 +1,11 @@
-// Package web is the worker's HTTP server: the OAuth redirect URIs that
-// finish a partner's authorisation (and, later, tenant admin consent) and a
-// health endpoint.
+// Package web is the worker's HTTP server: the tenants page for signed-in
+// operators and their sign-in, the OAuth redirect URIs that finish a
+// partner's authorisation and a tenant's admin consent, and a health
+// endpoint.
 package web
 
 import (
+	"embed"
 	"errors"
 	"html/template"
 	"log/slog"
@@ -17,17 +19,39 @@ import (
 type Server struct {
 	Control *control.Control
 	Log     *slog.Logger
+	// PublicURL is where browsers reach the server (CSPSYNC_PUBLIC_URL).
+	PublicURL string
+	// ListenAddr is the server's listen address; requests may name it as
+	// their Host too.
+	ListenAddr string
+
+	site site
 }
 
-// Handler routes the server's paths.
-func (s *Server) Handler() http.Handler {
+//go:embed static/cspsync.css
+var static embed.FS
+
+// Handler routes the server's paths. Every page and every state-changing
+// route needs a signed-in operator; Microsoft's redirects do not, but
+// accept only states cspsync issued.
+func (s *Server) Handler() (http.Handler, error) {
+	var err error
+	if s.site, err = newSite(s.PublicURL, s.ListenAddr); err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.tenantsPage)
-	mux.HandleFunc("GET /consent/start", s.consentStart)
+	mux.HandleFunc("GET "+signInPath, s.signIn)
+	mux.HandleFunc("GET "+config.OperatorCallbackPath, s.signInCallback)
+	mux.HandleFunc("POST /auth/operator/logout", s.signOut)
+	mux.HandleFunc("POST /consent/start", s.consentStart)
 	mux.HandleFunc("GET "+config.ConsentCallbackPath, s.consentCallback)
 	mux.HandleFunc("GET "+config.CallbackPath, s.authCallback)
+	mux.HandleFunc("GET /static/cspsync.css", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, static, "static/cspsync.css")
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	return mux
+	return s.site.guard(mux), nil
 }
 
 // callback reads Microsoft's redirect.
@@ -59,32 +83,36 @@ func (s *Server) authCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) internal(w http.ResponseWriter, err error) {
-	s.Log.Error("callback failed", "error", err)
-	render(w, http.StatusInternalServerError, page{Title: "cspsync could not finish the sign-in",
-		Problem: err.Error(), Fix: "Check that PostgreSQL and Temporal are running, then start again with `cspsync connect`."})
+	s.Log.Error("request failed", "error", err)
+	render(w, http.StatusInternalServerError, page{Title: "cspsync could not finish the request",
+		Problem: err.Error(), Fix: "Check that PostgreSQL and Temporal are running, then try again."})
 }
 
 type page struct {
 	Title, Message, Problem, Fix string
-	Back                         bool // link back to the tenants page
+	Back                         bool     // link back to the tenants page
+	SignIn                       bool     // link to sign in (again)
+	Choices                      []choice // links to pick from
 }
+
+type choice struct{ Href, Label string }
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}} — cspsync</title>
-<style>body{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
-.problem{border-left:4px solid #b00020;padding-left:1rem}.fix{border-left:4px solid #1b5e20;padding-left:1rem}</style>
-</head><body><main>
+<link rel="stylesheet" href="/static/cspsync.css">
+</head><body><main class="narrow">
 <h1>{{.Title}}</h1>
 {{with .Message}}<p>{{.}}</p>{{end}}
 {{with .Problem}}<section class="problem" aria-labelledby="problem"><h2 id="problem">What happened</h2><p>{{.}}</p></section>{{end}}
 {{with .Fix}}<section class="fix" aria-labelledby="fix"><h2 id="fix">How to fix it</h2><p>{{.}}</p></section>{{end}}
+{{with .Choices}}<ul>{{range .}}<li><a href="{{.Href}}">{{.Label}}</a></li>{{end}}</ul>{{end}}
+{{if .SignIn}}<p><a href="` + signInPath + `">Sign in</a></p>{{end}}
 {{if .Back}}<p><a href="/">Back to the tenants</a></p>{{end}}
 </main></body></html>`))
 
 func render(w http.ResponseWriter, status int, p page) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = pageTmpl.Execute(w, p)
 }
