@@ -195,6 +195,10 @@ func (w *tenantWorkflow) run(ctx workflow.Context) error {
 
 func (w *tenantWorkflow) cycle(ctx workflow.Context, ready bool) error {
 	if w.withLicences {
+		// The whole cycle is the tenant's sync, licences included.
+		if err := w.show(ctx, domain.TenantSyncing, ""); err != nil {
+			return err
+		}
 		if err := w.importLicences(ctx); err != nil {
 			return err
 		}
