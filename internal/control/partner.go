@@ -153,8 +153,10 @@ type Callback struct {
 	AdminConsent, Tenant string
 }
 
-func (cb Callback) refusal() *Refused {
-	f := microsoft.FromCode(microsoft.AADSTSCode(cb.ErrorDescription, cb.Error), 0, cb.ErrorDescription, 0, nil)
+// refusal classifies the error a redirect brought back; op says whose: the
+// partner's sign-in or a tenant's admin consent.
+func (cb Callback) refusal(op domain.Operation) *Refused {
+	f := microsoft.Refusal(op, cb.Error, cb.ErrorDescription)
 	return &Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}}
 }
 
@@ -169,9 +171,18 @@ func (c *Control) consume(ctx context.Context, state, kind string) (store.AuthRe
 		err = store.ErrUnknownState
 	}
 	if errors.Is(err, store.ErrUnknownState) || errors.Is(err, store.ErrStateUsed) || errors.Is(err, store.ErrStateExpired) {
-		return req, fmt.Errorf("%w: %w", ErrBadCallback, err)
+		return req, fmt.Errorf("%w: %w (%s)", ErrBadCallback, err, restartFix(kind))
 	}
 	return req, err
+}
+
+// restartFix says how to start a browser round-trip again: the partner's
+// sign-in comes from `cspsync connect`, a tenant's consent from a new link.
+func restartFix(kind string) string {
+	if kind == "consent" {
+		return "ask for a new consent link: `cspsync consent url <tenant>` or the tenants page"
+	}
+	return "start again with `cspsync connect`"
 }
 
 // CompleteAuthorisation finishes the partner's sign-in: the state must be
@@ -189,7 +200,7 @@ func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (strin
 		return "", err
 	}
 	if cb.Error != "" {
-		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID, cb.refusal())
+		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID, cb.refusal(domain.OpAuthorise))
 	}
 	creds, err := st.Credentials(ctx, req.PartnerID)
 	if err != nil {

@@ -131,7 +131,7 @@ func (c *Control) CompleteConsent(ctx context.Context, cb Callback) (Customer, e
 		return Customer{}, err
 	}
 	if cb.Error != "" {
-		r := cb.refusal()
+		r := cb.refusal(domain.OpConsent)
 		if err := st.RecordError(ctx, store.IntegrationError{PartnerID: req.PartnerID, TenantID: req.TenantID,
 			Operation: domain.OpConsent, Code: r.Code, Message: r.Cause, Remediation: r.Remediation}); err != nil {
 			return Customer{}, err
