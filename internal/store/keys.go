@@ -67,11 +67,11 @@ var sealedKinds = func() []sealedKind {
 }()
 
 type sealedValue struct {
-	kind            *sealedKind
-	partner, key    string
-	ciphertext      []byte
-	plaintext       []byte // set when it opened
-	openErr         error
+	kind         *sealedKind
+	partner, key string
+	ciphertext   []byte
+	plaintext    []byte // set when it opened
+	openErr      error
 }
 
 // sealedValues lists (and locks) every sealed value and tries to open it with box.
