@@ -35,7 +35,7 @@ func New() *cli.App {
 		Flags: flags.Global,
 		Commands: []*cli.Command{
 			connectCommand(), syncCommand(), statusCommand(), checkCommand(), customersCommand(), tenantsCommand(),
-			consentCommand(), disconnectCommand(), errorsCommand(), migrateCommand(), simCommand(), devCommand(),
+			consentCommand(), disconnectCommand(), errorsCommand(), keysCommand(), migrateCommand(), simCommand(), devCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // Main prints every error once
 	}

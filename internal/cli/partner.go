@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -37,6 +38,8 @@ func connectCommand() *cli.Command {
 			&cli.StringFlag{Name: "graph-url", Value: "https://graph.microsoft.com", Usage: "Microsoft Graph base URL", EnvVars: []string{"CSPSYNC_GRAPH_URL"}},
 			&cli.StringFlag{Name: "default-relationship", Value: "GDAP", Usage: "DAP or GDAP, for newly imported tenants", EnvVars: []string{"CSPSYNC_DEFAULT_RELATIONSHIP"}},
 			flagHeartbeat, flagTenantSyncInterval, flagDiscoveryInterval,
+			&cli.BoolFlag{Name: "forget-unreadable", Usage: "after a lost encryption key: first drop every stored secret and token the configured key cannot open " +
+				"(each partner affected must then connect and sign in again)", EnvVars: []string{"CSPSYNC_FORGET_UNREADABLE"}},
 		},
 		Action: func(c *cli.Context) error {
 			req := control.ConnectRequest{
@@ -48,7 +51,7 @@ func connectCommand() *cli.Command {
 					DefaultRelationship: domain.Relationship(c.String("default-relationship")),
 				},
 				DiscoveryHeartbeat: c.Duration(flagHeartbeat.Name), TenantSyncInterval: c.Duration(flagTenantSyncInterval.Name),
-				DiscoveryInterval: c.Duration(flagDiscoveryInterval.Name),
+				DiscoveryInterval: c.Duration(flagDiscoveryInterval.Name), ForgetUnreadable: c.Bool("forget-unreadable"),
 			}
 			return withControl(c, func(ctl *control.Control) error {
 				res, err := ctl.Connect(c.Context, req)
@@ -57,6 +60,10 @@ func connectCommand() *cli.Command {
 				}
 				for _, w := range res.Warnings {
 					fmt.Fprintln(c.App.ErrWriter, "warning: "+w)
+				}
+				if len(res.Forgotten) > 0 {
+					fmt.Fprintf(c.App.ErrWriter, "warning: dropped the stored secrets and tokens the encryption key cannot open, of partners %s; "+
+						"their tenants pause until each is connected (`cspsync connect --partner ID`) and signed in again.\n", strings.Join(res.Forgotten, ", "))
 				}
 				if c.Bool(flagJSON.Name) {
 					return printJSON(c.App.Writer, map[string]string{"partner": res.Partner, "authorizeUrl": res.AuthorizeURL})

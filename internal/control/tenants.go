@@ -95,6 +95,9 @@ func (c *Control) signalTenant(ctx context.Context, cu Customer, send func(tc te
 
 // ConsentURL creates a single-use admin-consent link for a tenant.
 func (c *Control) ConsentURL(ctx context.Context, tenantID string) (string, Customer, error) {
+	if _, err := c.sealed(ctx); err != nil {
+		return "", Customer{}, err
+	}
 	st, cu, err := c.customer(ctx, tenantID)
 	if err != nil {
 		return "", cu, err

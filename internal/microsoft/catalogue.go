@@ -95,6 +95,8 @@ func init() {
 
 // Codes cspsync gives failures of its own that the catalogue describes.
 const (
+	// CodeNetwork: any other error on the way to Microsoft.
+	CodeNetwork = "Network"
 	// CodeKeyMismatch: a stored secret does not open with the configured key.
 	CodeKeyMismatch = "KeyMismatch"
 	// CodeSecretsForgotten: a partner's secrets and tokens, sealed with a
@@ -104,6 +106,8 @@ const (
 
 func init() {
 	for _, e := range []Entry{
+		{CodeNetwork, "Microsoft could not be reached.",
+			"Nothing to do if it passes: cspsync retries. If it persists, check the network, proxy and CA settings (CSPSYNC_CA_FILE).", domain.Retry},
 		{CodeKeyMismatch, "A stored secret does not open with the encryption key: the key differs from the one it was sealed with, or the value was altered.",
 			secrets.KeyFix, domain.NeedsFix},
 		{CodeSecretsForgotten, "The partner's stored secrets and tokens were sealed with an encryption key that is lost; `cspsync connect --forget-unreadable` dropped them.",
@@ -191,8 +195,7 @@ func Classify(err error) *Failure {
 	if errors.As(err, &call) {
 		return classifyAADSTS(call, err)
 	}
-	return fromEntry("Network", 0, err.Error(), Entry{Code: "Network", Cause: "Microsoft could not be reached.",
-		Remediation: "Nothing to do if it passes: cspsync retries. If it persists, check the network, proxy and CA settings (CSPSYNC_CA_FILE).", Reaction: domain.Retry}, err)
+	return fromEntry(CodeNetwork, 0, err.Error(), catalogue[CodeNetwork], err)
 }
 
 // tokenErrorBody is Entra ID's token endpoint error shape.
