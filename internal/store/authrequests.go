@@ -51,7 +51,8 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r AuthRequest) error {
 	return err
 }
 
-// ConsumeAuthRequest marks a state used, once, and returns what it was for.
+// ConsumeAuthRequest marks a state used, once, and returns what it was for
+// (the verifier opened, and dropped from the store).
 func (s *Store) ConsumeAuthRequest(ctx context.Context, state string) (AuthRequest, error) {
 	h := stateHash(state)
 	var r AuthRequest
@@ -73,7 +74,8 @@ func (s *Store) ConsumeAuthRequest(ctx context.Context, state string) (AuthReque
 		case expired:
 			return ErrStateExpired
 		}
-		_, err = tx.Exec(ctx, `UPDATE auth_requests SET used_at = now() WHERE state_hash = $1`, h)
+		// The verifier is worthless once used: keep no secret longer than needed.
+		_, err = tx.Exec(ctx, `UPDATE auth_requests SET used_at = now(), code_verifier = NULL WHERE state_hash = $1`, h)
 		return err
 	})
 	if err != nil {

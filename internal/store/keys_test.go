@@ -57,6 +57,10 @@ func opensEverything(t *testing.T, st *store.Store, partnerID string) {
 	r, err := st.ConsumeAuthRequest(ctx, "state-"+partnerID)
 	require.NoError(t, err)
 	assert.Equal(t, "verifier-"+partnerID, r.CodeVerifier)
+	var kept int
+	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM auth_requests
+		WHERE partner_id = $1 AND code_verifier IS NOT NULL`, partnerID).Scan(&kept))
+	assert.Zero(t, kept, "a used sign-in keeps no verifier")
 }
 
 func TestKeyCheckIsWrittenOnceAndRefusesAnotherKey(t *testing.T) {
