@@ -259,7 +259,9 @@ func (c *Control) failAuthorisation(ctx context.Context, partnerID string, r *Re
 		if err := st.RecordError(ctx, rec); err != nil {
 			return err
 		}
-		return r
+		kept := *r
+		kept.Remediation = "Nothing changed: partner " + partnerID + " stays authorised and its tenants keep syncing. " + r.Remediation
+		return &kept
 	}
 	tc, err := c.client(ctx)
 	if err != nil {

@@ -42,6 +42,7 @@ func TestCancelledReauthorisationLeavesAnAuthorisedPartnerAuthorised(t *testing.
 	assert.Contains(t, page, "AADSTS65004")
 	assert.Contains(t, page, "cspsync connect")
 	assert.NotContains(t, page, "Global Administrator", "a sign-in refusal is not about tenant consent")
+	assert.Contains(t, page, "stays authorised")
 
 	p, err := s.Store.GetPartner(ctx, "acme")
 	require.NoError(t, err)

@@ -124,7 +124,7 @@ func init() {
 var refusals = map[domain.Operation]map[string]Entry{
 	domain.OpAuthorise: {
 		"access_denied": {Cause: "The sign-in was cancelled or declined at Microsoft.",
-			Remediation: "Nothing changed: a partner that was authorised stays authorised. To sign in again, run `cspsync connect` and complete the sign-in as a partner admin (AdminAgents), accepting the permissions asked for.", Reaction: domain.NeedsFix},
+			Remediation: "To authorise cspsync, run `cspsync connect` and complete the sign-in as a partner admin (AdminAgents), accepting the permissions asked for.", Reaction: domain.NeedsFix},
 		"AADSTS65004": {Cause: "The signing-in admin declined the Partner Center app's permissions.",
 			Remediation: "Run `cspsync connect` and accept the permissions at sign-in, or grant admin consent for the Partner Center app in Entra ID > App registrations > API permissions.", Reaction: domain.NeedsFix},
 		"AADSTS65001": {Cause: "The Partner Center app has not been consented in the partner tenant.",
