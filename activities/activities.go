@@ -14,6 +14,7 @@ import (
 
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/secrets"
 	"github.com/cspsync/cspsync/internal/store"
 )
 
@@ -35,8 +36,8 @@ func (a *Activities) fail(ctx context.Context, partnerID, tenantID string, op do
 	}
 	f := microsoft.Classify(err)
 	recTenant := tenantID
-	if f.Reaction == domain.Reauthorise || f.Code == microsoft.CodeMembershipRefused {
-		recTenant = "" // the partner's credentials or membership: one row for the partner, not one per tenant
+	if f.Reaction == domain.Reauthorise || f.Code == microsoft.CodeMembershipRefused || f.Code == microsoft.CodeKeyMismatch {
+		recTenant = "" // the partner's credentials, membership or key: one row for the partner, not one per tenant
 	}
 	rec := store.IntegrationError{PartnerID: partnerID, TenantID: recTenant, Operation: op,
 		Code: f.Code, Message: f.Message, Remediation: f.Remediation}
@@ -70,6 +71,17 @@ func (a *Activities) fail(ctx context.Context, partnerID, tenantID string, op do
 		NextRetryDelay: f.RetryAfter,
 		Details:        []any{info},
 	})
+}
+
+// credentials reads the partner's credentials for one activity. A stored
+// secret the key cannot open is classified (KeyMismatch, not retried);
+// other store errors are retried.
+func (a *Activities) credentials(ctx context.Context, partnerID, tenantID string, op domain.Operation) (microsoft.Credentials, error) {
+	creds, err := a.Store.Credentials(ctx, partnerID)
+	if errors.Is(err, secrets.ErrDecrypt) {
+		return creds, a.fail(ctx, partnerID, tenantID, op, err)
+	}
+	return creds, err
 }
 
 // ErrorInfoOf extracts the ErrorInfo a failed activity carried, if any, and

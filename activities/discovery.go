@@ -28,7 +28,7 @@ type DiscoveryResult struct {
 // yet saved.
 func (a *Activities) DiscoverTenants(ctx context.Context, partnerID string) (DiscoveryResult, error) {
 	var res DiscoveryResult
-	creds, err := a.Store.Credentials(ctx, partnerID)
+	creds, err := a.credentials(ctx, partnerID, "", domain.OpDiscovery)
 	if err != nil {
 		return res, err
 	}

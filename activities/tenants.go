@@ -45,7 +45,7 @@ type TenantSyncResult struct {
 // are classified: missing consent sends the tenant back to AwaitingConsent,
 // unusable credentials pause the partner's tenants.
 func (a *Activities) SyncTenant(ctx context.Context, partnerID, tenantID string) (TenantSyncResult, error) {
-	creds, err := a.Store.Credentials(ctx, partnerID)
+	creds, err := a.credentials(ctx, partnerID, tenantID, domain.OpSync)
 	if err != nil {
 		return TenantSyncResult{}, err
 	}

@@ -36,6 +36,7 @@ const (
 	svcUI        = "temporal-ui"
 	svcWorker    = "cspsync-worker"
 	svcSim       = "cspsync-sim"
+	svcMigrate   = "cspsync-migrate"
 
 	simProfile       = "simulator"
 	temporalPort     = "7233" // the Temporal frontend's gRPC port
@@ -606,6 +607,34 @@ func TestComposeNamespaceRegistersSearchAttributes(t *testing.T) {
 		if _, ok := config.SearchAttributes[name]; !ok {
 			t.Errorf("%s registers %s, which is not in config.SearchAttributes", svcNamespace, name)
 		}
+	}
+}
+
+// The worker migrates its schema but does not create its database: a
+// one-shot `cspsync migrate` on the worker's database creates it first.
+func TestComposeMigratesBeforeTheWorker(t *testing.T) {
+	c := loadCompose(t)
+	m := c.svc(t, svcMigrate)
+	w := c.svc(t, svcWorker)
+	if len(m.Entrypoint) < 2 || path.Base(m.Entrypoint[0]) != cliBinary || m.Entrypoint[1] != "migrate" {
+		t.Errorf("%s entrypoint %q, want [.../%s migrate]", svcMigrate, m.Entrypoint, cliBinary)
+	}
+	if m.Image != w.Image || m.Build == nil {
+		t.Errorf("%s must build and run the cspsync image (%q), has %q", svcMigrate, w.Image, m.Image)
+	}
+	if m.Restart != "no" {
+		t.Errorf("%s is one-shot: restart %q, want \"no\"", svcMigrate, m.Restart)
+	}
+	for _, k := range []string{config.EnvDatabaseURL, config.EnvEncryptionKey} {
+		if m.Environment[k] != w.Environment[k] {
+			t.Errorf("%s sets %s=%q, the worker %q", svcMigrate, k, m.Environment[k], w.Environment[k])
+		}
+	}
+	if d, ok := w.DependsOn[svcMigrate]; !ok || d.Condition != "service_completed_successfully" {
+		t.Errorf("%s must wait for %s to complete successfully", svcWorker, svcMigrate)
+	}
+	if d, ok := m.DependsOn[svcPostgres]; !ok || d.Condition != "service_healthy" {
+		t.Errorf("%s must wait for %s to be healthy", svcMigrate, svcPostgres)
 	}
 }
 

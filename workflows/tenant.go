@@ -73,6 +73,11 @@ func (s *TenantState) derive() (domain.TenantState, string) {
 		return domain.TenantAwaitingConsent, "admin consent for the Graph app is missing: `cspsync consent url <tenant>`"
 	case s.Blocked != nil:
 		return domain.TenantBlocked, s.Blocked.Code + ": " + s.Blocked.Remediation
+	case s.LastError != nil:
+		// A transient failure outlived its retries; the tenant stays Ready
+		// and the next sync clears it.
+		return domain.TenantReady, "last sync failed at " + s.LastError.At.UTC().Format("2006-01-02 15:04 UTC") +
+			": " + s.LastError.Code + ": " + s.LastError.Remediation
 	default:
 		return domain.TenantReady, ""
 	}

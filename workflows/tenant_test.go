@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -148,4 +149,51 @@ func TestRelationshipOverrideAppliesToRunningTenant(t *testing.T) {
 	assert.Equal(t, domain.DAP, in.State.Relationship)
 	assert.Equal(t, domain.ConsentNotRequired, in.State.Consent)
 	assert.Equal(t, 1, in.State.Syncs)
+}
+
+func TestReadyTenantShowsItsLastTransientFailureUntilASyncSucceeds(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	var a *activities.Activities
+	var reasons []string
+	env.OnActivity(a.RecordTenantState, mock.Anything, "t1", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, _ string, state domain.TenantState, reason string) error {
+			reasons = append(reasons, string(state)+"|"+reason)
+			return nil
+		})
+	// Retries exhausted on a transient failure: the tenant stays Ready.
+	env.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{},
+		temporal.NewApplicationError("HTTP503: busy", string(domain.Retry), domain.ErrorInfo{Code: "HTTP503",
+			Remediation: "Nothing to do: cspsync retries with backoff."})).Times(6)
+	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
+		State: workflows.TenantState{Relationship: "DAP"}})
+	in := continuedTenant(t, env)
+	require.NotNil(t, in.State.LastError)
+	failedAt := in.State.LastError.At
+
+	// The next run is Ready and says why its last sync did not happen; a
+	// successful sync clears it.
+	env2 := s.NewTestWorkflowEnvironment()
+	env2.RegisterActivity(&activities.Activities{})
+	reasons = nil
+	env2.OnActivity(a.RecordTenantState, mock.Anything, "t1", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, _ string, state domain.TenantState, reason string) error {
+			reasons = append(reasons, string(state)+"|"+reason)
+			return nil
+		})
+	env2.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{}, nil).Once()
+	env2.RegisterDelayedCallback(func() {
+		st := queryTenant(t, env2)
+		assert.Equal(t, domain.TenantReady, st.Status)
+		assert.Equal(t, "last sync failed at "+failedAt.UTC().Format("2006-01-02 15:04 UTC")+
+			": HTTP503: Nothing to do: cspsync retries with backoff.", st.Reason)
+	}, time.Minute)
+	env2.ExecuteWorkflow(workflows.TenantWorkflow, in)
+	in2 := continuedTenant(t, env2)
+	assert.Nil(t, in2.State.LastError)
+	require.NotEmpty(t, reasons)
+	assert.Contains(t, reasons[0], "Ready|last sync failed at ")
+	assert.Equal(t, "Syncing|", reasons[len(reasons)-1])
+	env2.AssertExpectations(t)
 }

@@ -3,14 +3,18 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"net/url"
+	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/cspsync/cspsync/internal/cli"
 	"github.com/cspsync/cspsync/internal/secrets"
+	"github.com/cspsync/cspsync/internal/testenv"
 )
 
 func run(args ...string) (string, error) {
@@ -75,4 +79,40 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 	}
 	app := cli.New()
 	walk(app.Name, app.Commands, app.Flags)
+}
+
+// Only `migrate` (and `dev`) create the database; every other command names
+// the database and the fix, whether it is missing or empty.
+func TestOnlyMigrateCreatesTheDatabase(t *testing.T) {
+	key := secrets.NewKeyText()
+	missing := testenv.MissingDatabaseURL(t)
+	name := strings.TrimPrefix(must(url.Parse(missing)).Path, "/")
+	want := `database "` + name + "\" does not exist or is not migrated: run `cspsync migrate`"
+	for _, args := range [][]string{{"customers", "list"}, {"errors", "list"}, {"status"}, {"tenants", "list"}} {
+		_, err := run(append([]string{"--encryption-key", key, "--database-url", missing}, args...)...)
+		require.Error(t, err, args)
+		assert.Contains(t, err.Error(), want, args)
+	}
+	_, err := pgx.Connect(context.Background(), missing)
+	require.Error(t, err, "no command created the database")
+
+	empty := testenv.DatabaseURL(t)
+	name = strings.TrimPrefix(must(url.Parse(empty)).Path, "/")
+	_, err = run("--encryption-key", key, "--database-url", empty, "customers", "list")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `database "`+name+"\" does not exist or is not migrated: run `cspsync migrate`")
+	assert.NotContains(t, err.Error(), "relation")
+
+	out, err := run("--encryption-key", key, "--database-url", missing, "migrate")
+	require.NoError(t, err, out)
+	out, err = run("--encryption-key", key, "--database-url", missing, "customers", "list")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "0 customers")
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

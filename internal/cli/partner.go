@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -40,6 +41,8 @@ func connectCommand() *cli.Command {
 			&cli.StringFlag{Name: "top-level", Usage: "top level (named group of customers) that newly imported customers join", EnvVars: []string{"CSPSYNC_TOP_LEVEL"}},
 			&cli.BoolFlag{Name: "sso-allowed-tenants", Usage: "keep the imported tenants on the self-service portal's allowed-tenants list (`cspsync sso allowed-tenants`)", EnvVars: []string{"CSPSYNC_SSO_ALLOWED_TENANTS"}},
 			flagHeartbeat, flagTenantSyncInterval, flagDiscoveryInterval,
+			&cli.BoolFlag{Name: "forget-unreadable", Usage: "after a lost encryption key: first drop every stored secret and token the configured key cannot open " +
+				"(each partner affected must then connect and sign in again)", EnvVars: []string{"CSPSYNC_FORGET_UNREADABLE"}},
 		},
 		Action: func(c *cli.Context) error {
 			req := control.ConnectRequest{
@@ -53,7 +56,7 @@ func connectCommand() *cli.Command {
 					TopLevel:            c.String("top-level"), SSOAllowedTenants: c.Bool("sso-allowed-tenants"),
 				},
 				DiscoveryHeartbeat: c.Duration(flagHeartbeat.Name), TenantSyncInterval: c.Duration(flagTenantSyncInterval.Name),
-				DiscoveryInterval: c.Duration(flagDiscoveryInterval.Name),
+				DiscoveryInterval: c.Duration(flagDiscoveryInterval.Name), ForgetUnreadable: c.Bool("forget-unreadable"),
 			}
 			return withControl(c, func(ctl *control.Control) error {
 				res, err := ctl.Connect(c.Context, req)
@@ -62,6 +65,10 @@ func connectCommand() *cli.Command {
 				}
 				for _, w := range res.Warnings {
 					fmt.Fprintln(c.App.ErrWriter, "warning: "+w)
+				}
+				if len(res.Forgotten) > 0 {
+					fmt.Fprintf(c.App.ErrWriter, "warning: dropped the stored secrets and tokens the encryption key cannot open, of partners %s; "+
+						"their tenants pause until each is connected (`cspsync connect --partner ID`) and signed in again.\n", strings.Join(res.Forgotten, ", "))
 				}
 				if c.Bool(flagJSON.Name) {
 					return printJSON(c.App.Writer, map[string]string{"partner": res.Partner, "authorizeUrl": res.AuthorizeURL})

@@ -136,7 +136,7 @@ func errorsCommand() *cli.Command {
 func migrateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "migrate",
-		Usage: "apply the PostgreSQL schema migrations (the worker also does this at start)",
+		Usage: "create the database if it is missing and apply the schema migrations (the worker migrates an existing database at start)",
 		Action: func(c *cli.Context) error {
 			return withControl(c, func(ctl *control.Control) error {
 				v, err := ctl.Migrate(c.Context)

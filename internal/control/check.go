@@ -44,11 +44,10 @@ func Check(ctx context.Context, cfg Config, report Report) {
 		return
 	}
 	defer st.Close()
-	applied, latest, err := st.SchemaVersion(ctx)
-	if err == nil && applied != latest {
-		err = fmt.Errorf("schema at version %d of %d: run `cspsync migrate`", applied, latest)
+	if !report.err(st.RequireSchema(ctx), "PostgreSQL schema migrated") {
+		return
 	}
-	if !report.err(err, "PostgreSQL schema migrated") {
+	if !report.err(st.CheckKey(ctx), "encryption key is the one the stored secrets were sealed with") {
 		return
 	}
 	hc, err := microsoft.NewHTTPClient(cfg.CAFile)

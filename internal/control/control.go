@@ -42,11 +42,12 @@ type Control struct {
 
 	// PostgreSQL and Temporal are reached on first use, so a command fails
 	// only for what it needs.
-	mu       sync.Mutex
-	auth     *microsoft.Auth
-	store    *store.Store
-	temporal client.Client
-	owned    bool // Close releases what Open opened
+	mu         sync.Mutex
+	auth       *microsoft.Auth
+	store      *store.Store
+	keyChecked bool
+	temporal   client.Client
+	owned      bool // Close releases what Open opened
 }
 
 // Open prepares the application layer for one command.
@@ -74,17 +75,51 @@ func (c *Control) Close() {
 	}
 }
 
+// db opens the store on first use. The database must exist and be
+// migrated: only Migrate creates or migrates it.
 func (c *Control) db(ctx context.Context) (*store.Store, error) {
+	return c.open(ctx, false)
+}
+
+func (c *Control) open(ctx context.Context, migrate bool) (*store.Store, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.store != nil {
 		return c.store, nil
 	}
-	st, err := OpenStore(ctx, c.cfg)
+	var opts []store.Option
+	if migrate {
+		opts = append(opts, store.CreateDatabase())
+	}
+	st, err := OpenStore(ctx, c.cfg, opts...)
 	if err != nil {
 		return nil, err
 	}
+	if !migrate {
+		if err := st.RequireSchema(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	c.store = st
+	return st, nil
+}
+
+// sealed opens the store for an operation that seals or opens secrets,
+// after checking (once) that the key is the one the data was sealed with.
+func (c *Control) sealed(ctx context.Context) (*store.Store, error) {
+	st, err := c.db(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.keyChecked {
+		if err := st.CheckKey(ctx); err != nil {
+			return nil, err
+		}
+		c.keyChecked = true
+	}
 	return st, nil
 }
 
@@ -122,12 +157,12 @@ func (c *Control) client(ctx context.Context) (client.Client, error) {
 }
 
 // OpenStore loads the encryption key and connects to PostgreSQL.
-func OpenStore(ctx context.Context, cfg Config) (*store.Store, error) {
+func OpenStore(ctx context.Context, cfg Config, opts ...store.Option) (*store.Store, error) {
 	box, err := secrets.Load(cfg.EncryptionKey, cfg.EncryptionKeyFile)
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, cfg.DatabaseURL, box)
+	return store.Open(ctx, cfg.DatabaseURL, box, opts...)
 }
 
 // DialTemporal connects to the Temporal frontend, failing fast with the
@@ -142,9 +177,10 @@ func DialTemporal(ctx context.Context, address, namespace string, logger *slog.L
 	return c, nil
 }
 
-// Migrate applies the schema migrations and returns the schema version.
+// Migrate creates the database if it is missing, applies the schema
+// migrations and returns the schema version.
 func (c *Control) Migrate(ctx context.Context) (int32, error) {
-	st, err := c.db(ctx)
+	st, err := c.open(ctx, true)
 	if err != nil {
 		return 0, err
 	}

@@ -163,7 +163,7 @@ func (c *Control) FinishOperatorSignIn(ctx context.Context, pending string, cb C
 	case time.Now().Unix() > p.Expires:
 		return "", Operator{}, fmt.Errorf("%w: the sign-in took longer than %s: sign in again", ErrBadCallback, OperatorSignInTTL)
 	case cb.Error != "":
-		return "", Operator{}, cb.refusal()
+		return "", Operator{}, cb.refusal(domain.OpOperatorSignIn)
 	}
 	creds, err := st.Credentials(ctx, p.PartnerID)
 	if err != nil {

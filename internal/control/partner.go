@@ -16,6 +16,7 @@ import (
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/licensing"
 	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/secrets"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/workflows"
 )
@@ -37,6 +38,9 @@ type ConnectRequest struct {
 	TenantSyncInterval time.Duration
 	// DiscoveryInterval is how often the schedule rediscovers (<= 0 removes it).
 	DiscoveryInterval time.Duration
+	// ForgetUnreadable is the recovery after a lost key: drop what the
+	// configured key cannot open (see Control.ForgetUnreadable) first.
+	ForgetUnreadable bool
 }
 
 // Connected is what Connect did.
@@ -45,6 +49,9 @@ type Connected struct {
 	WorkflowID   string   // the partner's workflow, as the Temporal UI lists it
 	AuthorizeURL string   // single use, 30 minutes
 	Warnings     []string // likely mistakes worth a second look
+	// Forgotten lists the partners whose secrets or tokens ForgetUnreadable
+	// dropped; each needs `cspsync connect` and a sign-in.
+	Forgotten []string
 }
 
 func (r *ConnectRequest) validate() (PartnerConfig, []string, error) {
@@ -93,21 +100,25 @@ func (r *ConnectRequest) validate() (PartnerConfig, []string, error) {
 
 // Connect stores the partner, makes sure its workflow and discovery schedule
 // run and returns a single-use sign-in link (state and PKCE verifier kept in
-// the store).
+// the store). The key must open the stored data; with ForgetUnreadable,
+// what it cannot open is dropped first.
 func (c *Control) Connect(ctx context.Context, r ConnectRequest) (Connected, error) {
 	pc, warnings, err := r.validate()
 	if err != nil {
 		return Connected{}, err
 	}
-	st, err := c.db(ctx)
+	var forgotten []string
+	if r.ForgetUnreadable {
+		if forgotten, err = c.ForgetUnreadable(ctx); err != nil {
+			return Connected{}, err
+		}
+	}
+	st, err := c.sealed(ctx)
 	if err != nil {
 		return Connected{}, err
 	}
 	tc, err := c.client(ctx)
 	if err != nil {
-		return Connected{}, err
-	}
-	if err := st.Migrate(ctx); err != nil {
 		return Connected{}, err
 	}
 	if err := st.UpsertPartner(ctx, pc); err != nil {
@@ -137,7 +148,8 @@ func (c *Control) Connect(ctx context.Context, r ConnectRequest) (Connected, err
 		return Connected{}, err
 	}
 	u, err := auth.AuthorizeURL(ctx, creds, redirect, state, challenge)
-	return Connected{Partner: pc.ID, WorkflowID: workflows.PartnerWorkflowID(pc.ID), AuthorizeURL: u, Warnings: warnings}, err
+	return Connected{Partner: pc.ID, WorkflowID: workflows.PartnerWorkflowID(pc.ID), AuthorizeURL: u, Warnings: warnings,
+		Forgotten: forgotten}, err
 }
 
 func (c *Control) redirectURI(path string) string {
@@ -160,8 +172,10 @@ type Callback struct {
 	AdminConsent, Tenant string
 }
 
-func (cb Callback) refusal() *Refused {
-	f := microsoft.FromCode(microsoft.AADSTSCode(cb.ErrorDescription, cb.Error), 0, cb.ErrorDescription, 0, nil)
+// refusal classifies the error a redirect brought back; op says whose: the
+// partner's sign-in or a tenant's admin consent.
+func (cb Callback) refusal(op domain.Operation) *Refused {
+	f := microsoft.Refusal(op, cb.Error, cb.ErrorDescription)
 	return &Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}}
 }
 
@@ -182,9 +196,18 @@ func (c *Control) authRequest(ctx context.Context, state, kind string, read func
 		err = store.ErrUnknownState
 	}
 	if errors.Is(err, store.ErrUnknownState) || errors.Is(err, store.ErrStateUsed) || errors.Is(err, store.ErrStateExpired) {
-		return req, fmt.Errorf("%w: %w", ErrBadCallback, err)
+		return req, fmt.Errorf("%w: %w (%s)", ErrBadCallback, err, restartFix(kind))
 	}
 	return req, err
+}
+
+// restartFix says how to start a browser round-trip again: the partner's
+// sign-in comes from `cspsync connect`, a tenant's consent from a new link.
+func restartFix(kind string) string {
+	if kind == "consent" {
+		return "ask for a new consent link: `cspsync consent url <tenant>` or the tenants page"
+	}
+	return "start again with `cspsync connect`"
 }
 
 // CompleteAuthorisation finishes the partner's sign-in: the state must be
@@ -202,7 +225,7 @@ func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (strin
 		return "", err
 	}
 	if cb.Error != "" {
-		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID, cb.refusal())
+		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID, cb.refusal(domain.OpAuthorise), domain.NeedsFix)
 	}
 	creds, err := st.Credentials(ctx, req.PartnerID)
 	if err != nil {
@@ -216,7 +239,7 @@ func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (strin
 	if err != nil {
 		f := microsoft.Classify(err)
 		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID,
-			&Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}})
+			&Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}}, f.Reaction)
 	}
 	tc, err := c.client(ctx)
 	if err != nil {
@@ -231,18 +254,34 @@ func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (strin
 	return req.PartnerID, workflows.SignalPartner(ctx, tc, c.cfg.TaskQueue, req.PartnerID, workflows.SignalAuthorised, struct{}{})
 }
 
-func (c *Control) failAuthorisation(ctx context.Context, partnerID string, r *Refused) error {
+// failAuthorisation records a failed sign-in. A partner that is authorised
+// stays so unless the failure says its credentials are unusable: a
+// cancelled or refused sign-in leaves its stored tokens working.
+func (c *Control) failAuthorisation(ctx context.Context, partnerID string, r *Refused, reaction domain.Reaction) error {
 	st, err := c.db(ctx)
 	if err != nil {
 		return err
+	}
+	rec := store.IntegrationError{PartnerID: partnerID, Operation: domain.OpAuthorise,
+		Code: r.Code, Message: r.Cause, Remediation: r.Remediation}
+	p, err := st.GetPartner(ctx, partnerID)
+	if err != nil {
+		return err
+	}
+	if p.AuthState == domain.AuthAuthorised && reaction != domain.Reauthorise {
+		if err := st.RecordError(ctx, rec); err != nil {
+			return err
+		}
+		kept := *r
+		kept.Remediation = "Nothing changed: partner " + partnerID + " stays authorised and its tenants keep syncing. " + r.Remediation
+		return &kept
 	}
 	tc, err := c.client(ctx)
 	if err != nil {
 		return err
 	}
 	err = errors.Join(
-		st.RecordError(ctx, store.IntegrationError{PartnerID: partnerID, Operation: domain.OpAuthorise,
-			Code: r.Code, Message: r.Cause, Remediation: r.Remediation}),
+		st.RecordError(ctx, rec),
 		st.SetPartnerAuthState(ctx, partnerID, domain.AuthNeedsReauthorisation),
 		workflows.SignalPartner(ctx, tc, c.cfg.TaskQueue, partnerID, workflows.SignalAuthorisationFailed, r.ErrorInfo),
 	)
@@ -293,28 +332,109 @@ func (c *Control) RequestDiscovery(ctx context.Context, partnerID string) error 
 }
 
 // Discover runs a discovery and returns its counts once it has finished
-// (a Temporal Update, so nothing polls).
+// (a Temporal Update, so nothing polls for the result). A discovery that
+// keeps failing and retrying (Microsoft unreachable, throttled for long)
+// ends the wait early with the recorded cause and fix, as does the timeout:
+// only when nothing is recorded is the worker the suspect.
 func (c *Control) Discover(ctx context.Context, partnerID string, timeout time.Duration) (DiscoveryResult, error) {
 	tc, err := c.client(ctx)
 	if err != nil {
 		return DiscoveryResult{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	res, err := workflows.UpdateDiscover.Execute(ctx, tc, workflows.PartnerWorkflowID(partnerID), struct{}{})
+	type outcome struct {
+		res DiscoveryResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := workflows.UpdateDiscover.Execute(wctx, tc, workflows.PartnerWorkflowID(partnerID), struct{}{})
+		done <- outcome{res, err}
+	}()
+	// The activity's retries happen inside Temporal; its pending state shows them.
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case o := <-done:
+			return o.res, c.discoverFailed(ctx, tc, partnerID, timeout, wctx.Err() != nil, o.err)
+		case <-tick.C:
+			if err := c.retryingDiscovery(ctx, tc, partnerID, giveUpAfterFailures); err != nil {
+				return DiscoveryResult{}, err
+			}
+		}
+	}
+}
+
+// giveUpAfterFailures is how many failed attempts of a discovery `sync
+// --wait` sees before it reports the cause instead of waiting on: past the
+// short backoffs (1 s, 2 s, 4 s), a failure is not a blip.
+const giveUpAfterFailures = 3
+
+func (c *Control) discoverFailed(ctx context.Context, tc temporalClient, partnerID string, timeout time.Duration, timedOut bool, err error) error {
 	var nf *serviceerror.NotFound
 	var app *temporal.ApplicationError
 	switch {
 	case err == nil:
-		return res, nil
+		return nil
 	case errors.As(err, &nf):
-		return res, fmt.Errorf("partner %s has no running workflow: run `cspsync connect` first", partnerID)
+		return fmt.Errorf("partner %s has no running workflow: run `cspsync connect` first", partnerID)
 	case errors.As(err, &app):
-		return res, fmt.Errorf("discovery of %s: %s", partnerID, app.Message())
-	case ctx.Err() != nil:
-		return res, fmt.Errorf("discovery of %s did not finish within %s (is the worker running? see `cspsync status`)", partnerID, timeout)
+		return fmt.Errorf("discovery of %s: %s", partnerID, app.Message())
+	case timedOut:
+		if err := c.retryingDiscovery(ctx, tc, partnerID, 1); err != nil {
+			return err
+		}
+		return fmt.Errorf("discovery of %s did not finish within %s (is the worker running? see `cspsync status`)", partnerID, timeout)
 	}
-	return res, fmt.Errorf("discovery of %s: %w", partnerID, err)
+	return fmt.Errorf("discovery of %s: %w", partnerID, err)
+}
+
+// retryingDiscovery returns, as an error with its recorded cause and fix,
+// a discovery of the partner that has failed at least failures times and
+// is waiting to retry; nil otherwise.
+func (c *Control) retryingDiscovery(ctx context.Context, tc temporalClient, partnerID string, failures int32) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	desc, err := tc.DescribeWorkflowExecution(ctx, workflows.PartnerWorkflowID(partnerID), "")
+	if err != nil {
+		return nil
+	}
+	for _, a := range desc.GetPendingActivities() {
+		if a.GetActivityType().GetName() != "DiscoverTenants" || a.GetLastFailure() == nil || a.GetAttempt()-1 < failures {
+			continue
+		}
+		last := a.GetLastFailure().GetMessage()
+		if e := c.openDiscoveryError(ctx, partnerID); e != nil {
+			cause := e.Message
+			if entry, ok := microsoft.Lookup(e.Code); ok {
+				cause = strings.TrimSuffix(entry.Cause, ".") + " (" + e.Message + ")"
+			}
+			last = e.Code + ": " + cause + ". Fix: " + e.Remediation
+		}
+		return fmt.Errorf("discovery of %s has failed %d times and keeps retrying in the background (`cspsync status` shows when it recovers). Last failure: %s",
+			partnerID, a.GetAttempt()-1, last)
+	}
+	return nil
+}
+
+// openDiscoveryError is the partner's open discovery error, if one is recorded.
+func (c *Control) openDiscoveryError(ctx context.Context, partnerID string) *IntegrationError {
+	st, err := c.db(ctx)
+	if err != nil {
+		return nil
+	}
+	errs, err := st.ListErrors(ctx, partnerID, false)
+	if err != nil {
+		return nil
+	}
+	for i, e := range errs {
+		if e.TenantID == "" && e.Operation == domain.OpDiscovery {
+			return &errs[i]
+		}
+	}
+	return nil
 }
 
 // PartnerStatus is one partner as `cspsync status` shows it.
@@ -347,6 +467,14 @@ func (c *Control) Status(ctx context.Context) ([]PartnerStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A worker refuses to start on a key that does not open the stored
+	// data; say so first, since nothing else works until it is fixed.
+	keyProblem := ""
+	if err := st.CheckKey(ctx); errors.Is(err, secrets.ErrDecrypt) {
+		keyProblem = err.Error()
+	} else if err != nil {
+		return nil, err
+	}
 	out := []PartnerStatus{}
 	for _, p := range partners {
 		s := PartnerStatus{Partner: p.ID, Auth: p.AuthState, Workflow: "not running", LastDiscoveryAt: p.LastDiscoveryAt,
@@ -375,14 +503,19 @@ func (c *Control) Status(ctx context.Context) ([]PartnerStatus, error) {
 			return nil, err
 		}
 		s.OpenErrors = len(errs)
-		s.NeedsAttention = p.AuthState != domain.AuthAuthorised || len(errs) > 0
+		s.NeedsAttention = p.AuthState != domain.AuthAuthorised || len(errs) > 0 || keyProblem != ""
+		partnerErr := partnerError(errs)
 		switch {
+		case keyProblem != "":
+			s.Next = keyProblem
 		case p.AuthState == domain.AuthPending:
 			s.Next = "complete the sign-in from `cspsync connect`"
-		case p.AuthState == domain.AuthNeedsReauthorisation && len(errs) > 0:
-			s.Next = errs[0].Code + ": " + errs[0].Remediation
+		case p.AuthState == domain.AuthNeedsReauthorisation && partnerErr != nil:
+			s.Next = partnerErr.Code + ": " + partnerErr.Remediation
 		case p.AuthState == domain.AuthNeedsReauthorisation:
 			s.Next = "authorise again with `cspsync connect`"
+		case partnerErr != nil:
+			s.Next = partnerErr.Code + ": " + partnerErr.Remediation + " (`cspsync errors list` has all)"
 		case len(errs) > 0:
 			s.Next = "see `cspsync errors list`"
 		case s.Workflow == "not running":
@@ -393,4 +526,15 @@ func (c *Control) Status(ctx context.Context) ([]PartnerStatus, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// partnerError is the latest open error of the partner itself (not one of
+// its tenants'), or nil; errs come newest first.
+func partnerError(errs []IntegrationError) *IntegrationError {
+	for i := range errs {
+		if errs[i].TenantID == "" {
+			return &errs[i]
+		}
+	}
+	return nil
 }

@@ -104,6 +104,9 @@ const consentLinkTTL = 7 * 24 * time.Hour
 
 // ConsentURL creates an admin-consent link for a tenant.
 func (c *Control) ConsentURL(ctx context.Context, tenantID string) (ConsentLink, Customer, error) {
+	if _, err := c.sealed(ctx); err != nil {
+		return ConsentLink{}, Customer{}, err
+	}
 	st, cu, err := c.customer(ctx, tenantID)
 	if err != nil {
 		return ConsentLink{}, cu, err
@@ -178,7 +181,7 @@ func (c *Control) CompleteConsent(ctx context.Context, cb Callback) (Customer, e
 		if _, err := c.authRequest(ctx, cb.State, "consent", st.ConsumeAuthRequest); err != nil {
 			return cu, err
 		}
-		r := cb.refusal()
+		r := cb.refusal(domain.OpConsent)
 		if err := st.RecordError(ctx, store.IntegrationError{PartnerID: req.PartnerID, TenantID: req.TenantID,
 			Operation: domain.OpConsent, Code: r.Code, Message: r.Cause, Remediation: r.Remediation}); err != nil {
 			return cu, err

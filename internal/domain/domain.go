@@ -162,10 +162,12 @@ type Operation string
 
 const (
 	OpAuthorise Operation = "authorise"
-	OpConsent   Operation = "consent"
-	OpDiscovery Operation = "discovery"
-	OpSync      Operation = "sync"
-	OpLicences  Operation = "licences"
+	// OpOperatorSignIn is an operator signing in to the worker's pages.
+	OpOperatorSignIn Operation = "operator-sign-in"
+	OpConsent        Operation = "consent"
+	OpDiscovery      Operation = "discovery"
+	OpSync           Operation = "sync"
+	OpLicences       Operation = "licences"
 )
 
 // Reaction is what cspsync does about a classified failure. The values

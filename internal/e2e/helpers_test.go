@@ -48,6 +48,7 @@ type connectOpts struct {
 	partner, pcSecret, graphSecret, relationship string
 	heartbeat, tenantSyncInterval                time.Duration
 	licenceSource                                string // default subscribed-skus
+	forgetUnreadable                             bool   // recover from a lost key first
 }
 
 // connect runs `cspsync connect` for the simulator's partner and returns the sign-in link.
@@ -71,18 +72,26 @@ func connect(t testing.TB, s *testenv.Stack, o connectOpts) string {
 	if o.licenceSource == "" {
 		o.licenceSource = "subscribed-skus"
 	}
-	out, errOut, err := runCLISplit(t, s, "connect", "--partner", o.partner, "--json", "--ca-file", s.Sim.CAFile(),
-		"--public-url", s.Worker.PublicURL, "--partner-tenant", s.Scenario.PartnerTenantID,
-		"--pc-client-id", sim.DefaultPCClientID, "--pc-client-secret", o.pcSecret,
-		"--graph-client-id", sim.DefaultGraphClientID, "--graph-client-secret", o.graphSecret,
-		"--authority-url", s.Sim.URL(), "--partner-center-url", s.Sim.URL(), "--graph-url", s.Sim.URL(),
-		"--default-relationship", o.relationship, "--discovery-heartbeat", o.heartbeat.String(),
-		"--tenant-sync-interval", o.tenantSyncInterval.String(), "--licence-source", o.licenceSource)
+	out, errOut, err := runCLISplit(t, s, connectArgs(s, o)...)
 	require.NoError(t, err, errOut)
 	var res struct{ AuthorizeURL string }
 	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
 	require.NotEmpty(t, res.AuthorizeURL)
 	return res.AuthorizeURL
+}
+
+func connectArgs(s *testenv.Stack, o connectOpts) []string {
+	args := []string{"connect", "--partner", o.partner, "--json", "--ca-file", s.Sim.CAFile(),
+		"--public-url", s.Worker.PublicURL, "--partner-tenant", s.Scenario.PartnerTenantID,
+		"--pc-client-id", sim.DefaultPCClientID, "--pc-client-secret", o.pcSecret,
+		"--graph-client-id", sim.DefaultGraphClientID, "--graph-client-secret", o.graphSecret,
+		"--authority-url", s.Sim.URL(), "--partner-center-url", s.Sim.URL(), "--graph-url", s.Sim.URL(),
+		"--default-relationship", o.relationship, "--discovery-heartbeat", o.heartbeat.String(),
+		"--tenant-sync-interval", o.tenantSyncInterval.String(), "--licence-source", o.licenceSource}
+	if o.forgetUnreadable {
+		args = append(args, "--forget-unreadable")
+	}
+	return args
 }
 
 // signIn completes the simulator's sign-in (password + MFA) and delivers the

@@ -23,6 +23,8 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
+
+	"github.com/cspsync/cspsync/internal/secrets"
 )
 
 // Scopes. They name Microsoft's resources, so they stay the same against the simulator.
@@ -233,7 +235,7 @@ func (a *Auth) PartnerCenterToken(ctx context.Context, p Credentials) (string, e
 	res, err := app.AcquireTokenSilent(ctx, []string{PartnerCenterScope}, confidential.WithSilentAccount(acct))
 	var call msalerrors.CallErr
 	switch {
-	case errors.As(err, &call):
+	case errors.As(err, &call), errors.Is(err, secrets.ErrDecrypt):
 		return "", Classify(err)
 	case err != nil: // MSAL found no refresh token to redeem
 		return "", FromCode("NotAuthorised", 0, err.Error(), 0, err)

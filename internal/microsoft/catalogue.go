@@ -12,6 +12,7 @@ import (
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
 	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/secrets"
 )
 
 // CodeMembershipRefused is Partner Center's refusal of the subscriptions
@@ -100,6 +101,78 @@ func init() {
 	}
 }
 
+// Codes cspsync gives failures of its own that the catalogue describes.
+const (
+	// CodeNetwork: any other error on the way to Microsoft.
+	CodeNetwork = "Network"
+	// CodeKeyMismatch: a stored secret does not open with the configured key.
+	CodeKeyMismatch = "KeyMismatch"
+	// CodeSecretsForgotten: a partner's secrets and tokens, sealed with a
+	// lost key, were dropped by `cspsync connect --forget-unreadable`.
+	CodeSecretsForgotten = "SecretsForgotten"
+)
+
+func init() {
+	for _, e := range []Entry{
+		{CodeNetwork, "Microsoft could not be reached.",
+			"Nothing to do if it passes: cspsync retries. If it persists, check the network, proxy and CA settings (CSPSYNC_CA_FILE).", domain.Retry},
+		{CodeKeyMismatch, "A stored secret does not open with the encryption key: the key differs from the one it was sealed with, or the value was altered.",
+			secrets.KeyFix, domain.NeedsFix},
+		{CodeSecretsForgotten, "The partner's stored secrets and tokens were sealed with an encryption key that is lost; `cspsync connect --forget-unreadable` dropped them.",
+			"Run `cspsync connect` for this partner with its apps' client secrets and sign in again.", domain.Reauthorise},
+	} {
+		catalogue[e.Code] = e
+	}
+}
+
+// refusals are the errors a browser brings back to cspsync's redirect URIs,
+// by whose round-trip it was: the same OAuth error is a cancelled sign-in at
+// the partner's authorisation and a declined consent at a tenant's, each
+// with its own fix. The "" entry is the fix for any other refusal.
+var refusals = map[domain.Operation]map[string]Entry{
+	domain.OpAuthorise: {
+		"access_denied": {Cause: "The sign-in was cancelled or declined at Microsoft.",
+			Remediation: "To authorise cspsync, run `cspsync connect` and complete the sign-in as a partner admin (AdminAgents), accepting the permissions asked for.", Reaction: domain.NeedsFix},
+		"AADSTS65004": {Cause: "The signing-in admin declined the Partner Center app's permissions.",
+			Remediation: "Run `cspsync connect` and accept the permissions at sign-in, or grant admin consent for the Partner Center app in Entra ID > App registrations > API permissions.", Reaction: domain.NeedsFix},
+		"AADSTS65001": {Cause: "The Partner Center app has not been consented in the partner tenant.",
+			Remediation: "Grant admin consent for the Partner Center app in Entra ID > App registrations > API permissions, then run `cspsync connect` and sign in again.", Reaction: domain.NeedsFix},
+		"": {Cause: "The sign-in did not complete.",
+			Remediation: "Read Microsoft's message, then run `cspsync connect` and sign in again.", Reaction: domain.NeedsFix},
+	},
+	domain.OpOperatorSignIn: {
+		"access_denied": {Cause: "The sign-in was cancelled or declined at Microsoft.",
+			Remediation: "Open the tenants page again and sign in with your account in the partner's tenant.", Reaction: domain.NeedsFix},
+		"": {Cause: "The operator sign-in did not complete.",
+			Remediation: "Read Microsoft's message, then open the tenants page again and sign in.", Reaction: domain.NeedsFix},
+	},
+	domain.OpConsent: {
+		"access_denied": {Cause: "The tenant's administrator cancelled or declined the admin consent.",
+			Remediation: "Ask a Global Administrator of the tenant to open a new consent link (`cspsync consent url <tenant>` or the tenants page) and accept.", Reaction: domain.AwaitConsent},
+		"AADSTS65004": {Cause: "The tenant's administrator declined the admin consent.",
+			Remediation: "Ask a Global Administrator of the tenant to open a new consent link (`cspsync consent url <tenant>` or the tenants page) and accept.", Reaction: domain.AwaitConsent},
+		"": {Cause: "The admin consent did not complete.",
+			Remediation: "Read Microsoft's message, then ask a Global Administrator of the tenant to open a new consent link (`cspsync consent url <tenant>` or the tenants page).", Reaction: domain.AwaitConsent},
+	},
+}
+
+// Refusal classifies the error and error_description a redirect brought
+// back, for the round-trip op (OpAuthorise or OpConsent): its own entry
+// first, then the catalogue's, then the round-trip's general fix.
+func Refusal(op domain.Operation, oauthError, description string) *Failure {
+	code := AADSTSCode(description, oauthError)
+	byCode := refusals[op]
+	for _, k := range []string{code, oauthError} {
+		if e, ok := byCode[k]; ok {
+			return fromEntry(code, 0, firstLine(description), e, nil)
+		}
+	}
+	if e, ok := catalogue[code]; ok {
+		return fromEntry(code, 0, firstLine(description), e, nil)
+	}
+	return fromEntry(code, 0, firstLine(description), byCode[""], nil)
+}
+
 // Lookup returns the catalogue entry for a code.
 func Lookup(code string) (Entry, bool) { e, ok := catalogue[code]; return e, ok }
 
@@ -129,12 +202,14 @@ func Classify(err error) *Failure {
 	if errors.As(err, &f) {
 		return f
 	}
+	if errors.Is(err, secrets.ErrDecrypt) { // never Network: retrying cannot help
+		return fromEntry(CodeKeyMismatch, 0, firstLine(err.Error()), catalogue[CodeKeyMismatch], err)
+	}
 	var call msalerrors.CallErr
 	if errors.As(err, &call) {
 		return classifyAADSTS(call, err)
 	}
-	return fromEntry("Network", 0, err.Error(), Entry{Code: "Network", Cause: "Microsoft could not be reached.",
-		Remediation: "Nothing to do if it passes: cspsync retries. If it persists, check the network, proxy and CA settings (CSPSYNC_CA_FILE).", Reaction: domain.Retry}, err)
+	return fromEntry(CodeNetwork, 0, err.Error(), catalogue[CodeNetwork], err)
 }
 
 // tokenErrorBody is Entra ID's token endpoint error shape.

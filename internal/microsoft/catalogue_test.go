@@ -13,6 +13,7 @@ import (
 
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/secrets"
 )
 
 // callErr builds the error MSAL returns for a non-2xx token response.
@@ -81,4 +82,46 @@ func TestParseRetryAfter(t *testing.T) {
 func TestAADSTSCode(t *testing.T) {
 	assert.Equal(t, "AADSTS65004", microsoft.AADSTSCode("AADSTS65004: User declined to consent", "consent_required"))
 	assert.Equal(t, "consent_required", microsoft.AADSTSCode("no code here", "consent_required"))
+}
+
+// A secret the key cannot open is a configuration problem with one fix,
+// never a network failure, and is not retried.
+func TestDecryptionFailureIsKeyMismatchNotNetwork(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("loading token cache: %w", secrets.ErrDecrypt),
+		secrets.ErrWrongKey,
+	} {
+		f := microsoft.Classify(err)
+		assert.Equal(t, microsoft.CodeKeyMismatch, f.Code)
+		assert.Equal(t, domain.NeedsFix, f.Reaction)
+		assert.Contains(t, f.Remediation, "CSPSYNC_ENCRYPTION_KEY")
+		assert.Contains(t, f.Remediation, "cspsync connect --forget-unreadable")
+		assert.NotContains(t, f.Remediation, "network")
+	}
+}
+
+// The same refusal means different things at the partner's sign-in and at
+// a tenant's admin consent.
+func TestRefusalsAtTheRedirectsHaveTheirOwnFixes(t *testing.T) {
+	for _, c := range []struct{ oauthError, description string }{
+		{"access_denied", "The user cancelled the sign-in."},
+		{"consent_required", "AADSTS65004: User declined to consent to access the app."},
+	} {
+		signIn := microsoft.Refusal(domain.OpAuthorise, c.oauthError, c.description)
+		assert.Contains(t, signIn.Remediation, "cspsync connect", c)
+		assert.NotContains(t, signIn.Remediation, "consent link", c)
+		assert.Equal(t, domain.NeedsFix, signIn.Reaction, c)
+
+		consent := microsoft.Refusal(domain.OpConsent, c.oauthError, c.description)
+		assert.Contains(t, consent.Remediation, "new consent link", c)
+		assert.NotContains(t, consent.Remediation, "cspsync connect", c)
+		assert.Equal(t, domain.AwaitConsent, consent.Reaction, c)
+	}
+	f := microsoft.Refusal(domain.OpConsent, "consent_required", "AADSTS65004: User declined")
+	assert.Equal(t, "AADSTS65004", f.Code)
+	// Codes the catalogue knows keep their entry; unknown ones get the round-trip's fix.
+	assert.Contains(t, microsoft.Refusal(domain.OpAuthorise, "invalid_request", "AADSTS50020: User account does not exist").Remediation, "AdminAgents")
+	f = microsoft.Refusal(domain.OpAuthorise, "interaction_required", "")
+	assert.Equal(t, "interaction_required", f.Code)
+	assert.Contains(t, f.Remediation, "cspsync connect")
 }

@@ -20,10 +20,11 @@ const KeySize = 32
 // version prefixes every ciphertext so the format can change without guessing.
 const version byte = 1
 
-// Box seals and opens values with one key. The associated data binds a
-// ciphertext to where it is stored, so a value copied to another row or
+// Box seals values with one key and opens them with that key or, while a
+// rotation re-seals them, an older one (see Join). The associated data binds
+// a ciphertext to where it is stored, so a value copied to another row or
 // column does not decrypt.
-type Box struct{ aead cipher.AEAD }
+type Box struct{ aeads []cipher.AEAD }
 
 // NewBox builds a Box from a raw 32-byte key.
 func NewBox(key []byte) (*Box, error) {
@@ -38,7 +39,18 @@ func NewBox(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Box{aead: aead}, nil
+	return &Box{aeads: []cipher.AEAD{aead}}, nil
+}
+
+// Join returns a Box that seals with the first box's key and opens with the
+// keys of all of them: what re-sealing under a new key needs while values
+// sealed with the old one remain.
+func Join(first *Box, others ...*Box) *Box {
+	j := &Box{aeads: append([]cipher.AEAD{}, first.aeads...)}
+	for _, o := range others {
+		j.aeads = append(j.aeads, o.aeads...)
+	}
+	return j
 }
 
 // Load returns a Box for the key given inline (base64 or hex of 32 bytes) or,
@@ -89,29 +101,50 @@ func NewKeyText() string {
 	return base64.StdEncoding.EncodeToString(k)
 }
 
-// Seal encrypts plaintext; aad names where the value lives (e.g. "partner/acme/pc_client_secret").
+// Seal encrypts plaintext with the Box's first key; aad names where the
+// value lives (e.g. "partner/acme/pc_client_secret").
 func (b *Box) Seal(plaintext []byte, aad string) []byte {
-	nonce := make([]byte, b.aead.NonceSize())
+	aead := b.aeads[0]
+	nonce := make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		panic(err)
 	}
 	out := append([]byte{version}, nonce...)
-	return b.aead.Seal(out, nonce, plaintext, []byte(aad))
+	return aead.Seal(out, nonce, plaintext, []byte(aad))
 }
+
+// KeyFix is what to do when stored data does not open with the configured
+// key; the key check, the catalogue and the CLI all give it.
+const KeyFix = "Give cspsync the key the data was sealed with (CSPSYNC_ENCRYPTION_KEY or CSPSYNC_ENCRYPTION_KEY_FILE; " +
+	"after `cspsync keys rotate`, the new key) and restart the worker. If that key is lost, run " +
+	"`cspsync connect --forget-unreadable` and sign in again, then `cspsync connect` for every other partner (README: Keys)."
 
 // ErrDecrypt means the ciphertext was made with another key, or altered, or
 // moved from where it was sealed.
-var ErrDecrypt = errors.New("cannot decrypt stored secret: the encryption key differs from the one it was written with (restore the original CSPSYNC_ENCRYPTION_KEY, or reconnect the partner to store new secrets)")
+var ErrDecrypt = errors.New("a stored secret does not open with the encryption key: the key differs from the one it was sealed with, or the value was altered")
 
-// Open decrypts a value sealed with the same aad.
+// ErrWrongKey is the key check's verdict: the configured key does not open
+// the stored data. It is an ErrDecrypt, so it is classified alike.
+var ErrWrongKey error = wrongKey{}
+
+type wrongKey struct{}
+
+func (wrongKey) Error() string {
+	return "the encryption key differs from the one the stored data was sealed with. " + KeyFix
+}
+
+func (wrongKey) Is(target error) bool { return target == ErrDecrypt }
+
+// Open decrypts a value sealed with the same aad under any of the Box's keys.
 func (b *Box) Open(ciphertext []byte, aad string) ([]byte, error) {
-	n := b.aead.NonceSize()
-	if len(ciphertext) < 1+n || ciphertext[0] != version {
-		return nil, ErrDecrypt
+	for _, aead := range b.aeads {
+		n := aead.NonceSize()
+		if len(ciphertext) < 1+n || ciphertext[0] != version {
+			return nil, ErrDecrypt
+		}
+		if pt, err := aead.Open(nil, ciphertext[1:1+n], ciphertext[1+n:], []byte(aad)); err == nil {
+			return pt, nil
+		}
 	}
-	pt, err := b.aead.Open(nil, ciphertext[1:1+n], ciphertext[1+n:], []byte(aad))
-	if err != nil {
-		return nil, ErrDecrypt
-	}
-	return pt, nil
+	return nil, ErrDecrypt
 }

@@ -48,3 +48,28 @@ func TestLoadErrorsNameTheFix(t *testing.T) {
 	_, err = secrets.Load("", f)
 	assert.NoError(t, err)
 }
+
+// A joined Box seals with its first key and opens with any of them: values
+// sealed under the old key stay readable while a rotation re-seals them.
+func TestJoinedBoxSealsWithTheFirstKeyAndOpensWithAny(t *testing.T) {
+	old, err := secrets.Load(secrets.NewKeyText(), "")
+	require.NoError(t, err)
+	fresh, err := secrets.Load(secrets.NewKeyText(), "")
+	require.NoError(t, err)
+	both := secrets.Join(fresh, old)
+
+	byOld := old.Seal([]byte("sealed before"), "a")
+	pt, err := both.Open(byOld, "a")
+	require.NoError(t, err)
+	assert.Equal(t, "sealed before", string(pt))
+	_, err = both.Open(byOld, "b")
+	assert.ErrorIs(t, err, secrets.ErrDecrypt, "the binding holds under every key")
+
+	byBoth := both.Seal([]byte("re-sealed"), "a")
+	pt, err = fresh.Open(byBoth, "a")
+	require.NoError(t, err, "sealed with the first key")
+	assert.Equal(t, "re-sealed", string(pt))
+	_, err = old.Open(byBoth, "a")
+	assert.ErrorIs(t, err, secrets.ErrDecrypt, "the old key alone no longer opens it")
+	assert.ErrorIs(t, secrets.ErrWrongKey, secrets.ErrDecrypt)
+}

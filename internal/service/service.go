@@ -23,7 +23,9 @@ import (
 )
 
 // Run runs the worker and its HTTP server until ctx ends. It migrates the
-// schema first, so a new release needs no separate step.
+// schema first, so a new release needs no separate step, but never creates
+// the database (`cspsync migrate` does). It refuses to start on a key that
+// does not open the stored data.
 func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
 	if err := control.CheckOperators(cfg.Operators); err != nil {
 		return err
@@ -35,6 +37,9 @@ func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
 	defer st.Close()
 	if err := st.Migrate(ctx); err != nil {
 		return err
+	}
+	if err := st.CheckKey(ctx); err != nil {
+		return fmt.Errorf("refusing to start: %w", err)
 	}
 	hc, err := microsoft.NewHTTPClient(cfg.CAFile)
 	if err != nil {

@@ -22,11 +22,12 @@ type AuthRequest struct {
 	TTL          time.Duration
 }
 
-// Errors of ConsumeAuthRequest; the HTTP callback answers 400 to each.
+// Errors of ConsumeAuthRequest; the HTTP callback answers 400 to each, with
+// the fix of its kind of link (a new sign-in or a new consent link).
 var (
-	ErrUnknownState = errors.New("unknown state: this sign-in was not started by cspsync (start again with `cspsync connect`)")
-	ErrStateUsed    = errors.New("state already used: this sign-in link was completed before (start again with `cspsync connect`)")
-	ErrStateExpired = errors.New("state expired: the sign-in took too long (start again with `cspsync connect`)")
+	ErrUnknownState = errors.New("unknown state: this link was not issued by cspsync")
+	ErrStateUsed    = errors.New("state already used: this link was completed before")
+	ErrStateExpired = errors.New("state expired: the link is too old")
 )
 
 func stateHash(state string) []byte { h := sha256.Sum256([]byte(state)); return h[:] }
@@ -109,7 +110,8 @@ func (s *Store) PendingAuthRequest(ctx context.Context, state string) (AuthReque
 	return r, nil
 }
 
-// ConsumeAuthRequest marks a state used, once, and returns what it was for.
+// ConsumeAuthRequest marks a state used, once, and returns what it was for
+// (the verifier opened, and dropped from the store).
 func (s *Store) ConsumeAuthRequest(ctx context.Context, state string) (AuthRequest, error) {
 	h := stateHash(state)
 	var r AuthRequest
@@ -131,7 +133,8 @@ func (s *Store) ConsumeAuthRequest(ctx context.Context, state string) (AuthReque
 		case expired:
 			return ErrStateExpired
 		}
-		_, err = tx.Exec(ctx, `UPDATE auth_requests SET used_at = now() WHERE state_hash = $1`, h)
+		// The verifier is worthless once used: keep no secret longer than needed.
+		_, err = tx.Exec(ctx, `UPDATE auth_requests SET used_at = now(), code_verifier = NULL WHERE state_hash = $1`, h)
 		return err
 	})
 	if err != nil {

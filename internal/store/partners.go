@@ -137,6 +137,9 @@ func (s *Store) ListPartners(ctx context.Context) ([]Partner, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Partner, error) { return scanPartner(r) })
 }
 
+// ErrSecretsForgotten means a partner's secrets were dropped after a key loss.
+var ErrSecretsForgotten = errors.New("its client secrets were sealed with a lost encryption key and were dropped: run `cspsync connect` for it with the apps' secrets and sign in again")
+
 // Credentials reads a partner's configuration and opens its secrets in one
 // query: what the Microsoft clients need for every call of an activity.
 func (s *Store) Credentials(ctx context.Context, id string) (microsoft.Credentials, error) {
@@ -151,6 +154,9 @@ func (s *Store) Credentials(ctx context.Context, id string) (microsoft.Credentia
 	}
 	if err != nil {
 		return c, err
+	}
+	if len(pc) == 0 || len(graph) == 0 {
+		return c, fmt.Errorf("partner %q: %w", id, ErrSecretsForgotten)
 	}
 	pcPlain, err := s.box.Open(pc, secretAAD(id, "pc_client_secret"))
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,32 +30,57 @@ var ErrNotFound = errors.New("not found")
 
 // Store wraps a connection pool and the key that seals secrets at rest.
 type Store struct {
-	pool *pgxpool.Pool
-	box  *secrets.Box
+	pool     *pgxpool.Pool
+	box      *secrets.Box
+	database string
+
+	// keyCheck is the key-check value CheckKey verified; token caches are
+	// written only while it is still the stored one (see SaveTokenCache).
+	keyCheck atomic.Pointer[[]byte]
+}
+
+type options struct {
+	create bool
+	tracer pgx.QueryTracer
 }
 
 // Option tunes Open.
-type Option func(*pgxpool.Config)
+type Option func(*options)
 
 // WithTracer traces every query (tests count round trips with it).
-func WithTracer(t pgx.QueryTracer) Option {
-	return func(c *pgxpool.Config) { c.ConnConfig.Tracer = t }
+func WithTracer(t pgx.QueryTracer) Option { return func(o *options) { o.tracer = t } }
+
+// CreateDatabase lets Open create the database when the server is reachable
+// but the database does not exist: for `cspsync migrate` and `cspsync dev`
+// only, so a mistyped name elsewhere is an error, not a new empty database.
+func CreateDatabase() Option { return func(o *options) { o.create = true } }
+
+// ErrNotMigrated means the database is missing or its schema is behind.
+var ErrNotMigrated = errors.New("does not exist or is not migrated")
+
+func notMigrated(database, detail string) error {
+	return fmt.Errorf("database %q %w%s: run `cspsync migrate` (or check CSPSYNC_DATABASE_URL)", database, ErrNotMigrated, detail)
 }
 
-// Open connects to databaseURL, creating the database when the server is
-// reachable but the database does not exist yet. Errors name the address
-// and the fix.
+// Open connects to databaseURL. Errors name the address and the fix.
 func Open(ctx context.Context, databaseURL string, box *secrets.Box, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("invalid database URL (CSPSYNC_DATABASE_URL): %w", err)
 	}
-	for _, o := range opts {
-		o(cfg)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.tracer != nil {
+		cfg.ConnConfig.Tracer = o.tracer
 	}
 	pool, err := connect(ctx, cfg)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name
+		if !o.create {
+			return nil, notMigrated(cfg.ConnConfig.Database, "")
+		}
 		if err = createDatabase(ctx, cfg.ConnConfig); err == nil {
 			pool, err = connect(ctx, cfg)
 		}
@@ -62,7 +88,7 @@ func Open(ctx context.Context, databaseURL string, box *secrets.Box, opts ...Opt
 	if err != nil {
 		return nil, describeConnError(cfg.ConnConfig, err)
 	}
-	return &Store{pool: pool, box: box}, nil
+	return &Store{pool: pool, box: box, database: cfg.ConnConfig.Database}, nil
 }
 
 func connect(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
@@ -134,22 +160,36 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// SchemaVersion returns the applied and the latest known migration numbers.
+// SchemaVersion returns the applied and the latest known migration numbers,
+// without writing (an unmigrated database is at 0).
 func (s *Store) SchemaVersion(ctx context.Context) (applied, latest int32, err error) {
-	conn, err := s.pool.Acquire(ctx)
+	files, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return 0, 0, err
 	}
-	defer conn.Release()
-	m, err := migrate.NewMigrator(ctx, conn.Conn(), "schema_version")
-	if err != nil {
-		return 0, 0, err
+	err = s.pool.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&applied)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table: never migrated
+		err = nil
 	}
-	if err := m.LoadMigrations(mustSub(migrations, "migrations")); err != nil {
-		return 0, 0, err
+	return applied, int32(len(files)), err
+}
+
+// RequireSchema fails, naming the database and the fix, unless the schema
+// is exactly the one this build knows.
+func (s *Store) RequireSchema(ctx context.Context) error {
+	applied, latest, err := s.SchemaVersion(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("reading the schema version of database %q: %w", s.database, err)
+	case applied == 0:
+		return notMigrated(s.database, "")
+	case applied < latest:
+		return notMigrated(s.database, fmt.Sprintf(" (schema version %d of %d)", applied, latest))
+	case applied > latest:
+		return fmt.Errorf("database %q has schema version %d, newer than this cspsync knows (%d): upgrade cspsync", s.database, applied, latest)
 	}
-	applied, err = m.GetCurrentVersion(ctx)
-	return applied, int32(len(m.Migrations)), err
+	return nil
 }
 
 func mustSub(fsys fs.FS, dir string) fs.FS {
