@@ -240,18 +240,23 @@ func (a *Auth) PartnerCenterToken(ctx context.Context, p Credentials) (string, e
 	return res.AccessToken, nil
 }
 
-// GraphAppToken returns an app-only Graph token for one customer tenant
-// (client credentials of the multi-tenant app).
-func (a *Auth) GraphAppToken(ctx context.Context, p Credentials, tenantID string) (string, error) {
+// graphAppToken returns an app-only Graph token for one customer tenant
+// (client credentials of the multi-tenant app) and its expiry. MSAL answers
+// from its cache unless claims (a claims challenge) are given.
+func (a *Auth) graphAppToken(ctx context.Context, p Credentials, tenantID, claims string) (string, time.Time, error) {
 	app, err := a.graphApp(p)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	res, err := app.AcquireTokenByCredential(ctx, []string{GraphDefaultScope}, confidential.WithTenantID(tenantID))
+	opts := []confidential.AcquireByCredentialOption{confidential.WithTenantID(tenantID)}
+	if claims != "" {
+		opts = append(opts, confidential.WithClaims(claims))
+	}
+	res, err := app.AcquireTokenByCredential(ctx, []string{GraphDefaultScope}, opts...)
 	if err != nil {
-		return "", Classify(err)
+		return "", time.Time{}, Classify(err)
 	}
-	return res.AccessToken, nil
+	return res.AccessToken, res.ExpiresOn, nil
 }
 
 // PartnerCenter returns a Partner Center client acting as the partner's
