@@ -240,9 +240,16 @@ func (a *Auth) PartnerCenterToken(ctx context.Context, p Credentials) (string, e
 	return res.AccessToken, nil
 }
 
-// graphAppToken returns an app-only Graph token for one customer tenant
-// (client credentials of the multi-tenant app) and its expiry. MSAL answers
-// from its cache unless claims (a claims challenge) are given.
+// GraphAppToken returns an app-only Graph token for one customer tenant
+// (client credentials of the multi-tenant app), from MSAL's cache while it is
+// valid.
+func (a *Auth) GraphAppToken(ctx context.Context, p Credentials, tenantID string) (string, error) {
+	tok, _, err := a.graphAppToken(ctx, p, tenantID, "")
+	return tok, err
+}
+
+// graphAppToken returns GraphAppToken's token and its expiry; claims (a
+// claims challenge) make MSAL skip its cache.
 func (a *Auth) graphAppToken(ctx context.Context, p Credentials, tenantID, claims string) (string, time.Time, error) {
 	app, err := a.graphApp(p)
 	if err != nil {

@@ -131,7 +131,9 @@ func (f *Failure) Error() string {
 func (f *Failure) Unwrap() error { return f.Err }
 
 // Is makes errors.Is(err, ErrDeltaExpired) report a dead delta link.
-func (f *Failure) Is(target error) bool { return target == ErrDeltaExpired && f.Reaction == domain.Resync }
+func (f *Failure) Is(target error) bool {
+	return target == ErrDeltaExpired && f.Reaction == domain.Resync
+}
 
 // Classify turns any error from the Microsoft clients into a Failure.
 // Unknown HTTP errors are classified by status: 429 and 5xx are transient,
