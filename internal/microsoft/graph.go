@@ -2,6 +2,7 @@ package microsoft
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -38,7 +39,16 @@ func (p *tokenProvider) GetAuthorizationToken(ctx context.Context, u *url.URL, e
 	if !p.hosts.IsUrlHostValid(u) {
 		return "", nil // never leak a token to another host
 	}
-	claims, _ := extra["claims"].(string) // a claims challenge Graph sent with a 401
+	claims := ""
+	if c, _ := extra["claims"].(string); c != "" {
+		// A claims challenge Graph sent with a 401, base64 as in the
+		// WWW-Authenticate header; MSAL wants it decoded.
+		raw, err := base64.StdEncoding.DecodeString(c)
+		if err != nil {
+			return "", fmt.Errorf("graph sent a claims challenge that is not base64 (%q): %w", c, err)
+		}
+		claims = string(raw)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if claims == "" && p.token != "" && p.token != p.refused && time.Until(p.expires) > tokenMargin {

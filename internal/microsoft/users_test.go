@@ -307,18 +307,19 @@ func TestUsersDeltaRecoversFromAnAccessTokenExpiredMidRound(t *testing.T) {
 
 func TestUsersDeltaWaitsOutThrottling(t *testing.T) {
 	w := newGraphWorld(t, 1000)
-	// Nine resource units per ten seconds: the tenth page of 100 users waits.
-	require.NoError(t, w.srv.SetGraphBudget(w.tenant(0), 9))
+	// Four resource units per ten seconds, a unit a page: the fifth page
+	// waits for Retry-After (about 2.5 s) unless the first four took longer.
+	require.NoError(t, w.srv.SetGraphBudget(w.tenant(0), 4))
 	g := w.users(t, 0)
-	first, err := g.DeltaFirstPage(context.Background(), deltaSelect, 100)
+	first, err := g.DeltaFirstPage(context.Background(), deltaSelect, 200)
 	require.NoError(t, err)
-	r := followRound(t, g, first, 100, nil)
+	r := followRound(t, g, first, 200, nil)
 
 	assert.Len(t, r.ids, 1000)
-	assert.Len(t, r.pages, 10)
+	assert.Len(t, r.pages, 5)
 	st := w.srv.Stats()
 	assert.Positive(t, st.GraphThrottled, "the simulator throttled the round")
-	assert.Equal(t, 10+st.GraphThrottled, st.GraphRequests, "each throttled request was retried, nothing else")
+	assert.Equal(t, 5+st.GraphThrottled, st.GraphRequests, "each throttled request was retried, nothing else")
 	for _, req := range w.log.requests() {
 		if req.status == http.StatusTooManyRequests {
 			return
