@@ -189,11 +189,15 @@ const (
 	// Degrade: the feature is unavailable for this tenant (e.g. no premium
 	// licence); carry on without it.
 	Degrade Reaction = "Degrade"
+	// Resync: Graph no longer has the tenant's change-tracking state (an
+	// expired or reset delta token); the tenant's round starts again in full.
+	// Not a failure of the partner's setup.
+	Resync Reaction = "Resync"
 )
 
 // Permanent lists the reactions that are never retried in a loop.
 func Permanent() []string {
-	return []string{string(AwaitConsent), string(Reauthorise), string(NeedsFix), string(Degrade)}
+	return []string{string(AwaitConsent), string(Reauthorise), string(NeedsFix), string(Degrade), string(Resync)}
 }
 
 // ErrorInfo is a classified failure as workflows and pages show it:

@@ -244,17 +244,29 @@ func (a *Auth) PartnerCenterToken(ctx context.Context, p Credentials) (string, e
 }
 
 // GraphAppToken returns an app-only Graph token for one customer tenant
-// (client credentials of the multi-tenant app).
+// (client credentials of the multi-tenant app), from MSAL's cache while it is
+// valid.
 func (a *Auth) GraphAppToken(ctx context.Context, p Credentials, tenantID string) (string, error) {
+	tok, _, err := a.graphAppToken(ctx, p, tenantID, "")
+	return tok, err
+}
+
+// graphAppToken returns GraphAppToken's token and its expiry; claims (a
+// claims challenge) make MSAL skip its cache.
+func (a *Auth) graphAppToken(ctx context.Context, p Credentials, tenantID, claims string) (string, time.Time, error) {
 	app, err := a.graphApp(p)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	res, err := app.AcquireTokenByCredential(ctx, []string{GraphDefaultScope}, confidential.WithTenantID(tenantID))
+	opts := []confidential.AcquireByCredentialOption{confidential.WithTenantID(tenantID)}
+	if claims != "" {
+		opts = append(opts, confidential.WithClaims(claims))
+	}
+	res, err := app.AcquireTokenByCredential(ctx, []string{GraphDefaultScope}, opts...)
 	if err != nil {
-		return "", Classify(err)
+		return "", time.Time{}, Classify(err)
 	}
-	return res.AccessToken, nil
+	return res.AccessToken, res.ExpiresOn, nil
 }
 
 // PartnerCenter returns a Partner Center client acting as the partner's

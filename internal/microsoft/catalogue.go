@@ -19,6 +19,14 @@ import (
 // API to a partner without the membership it requires: a partner-wide failure.
 const CodeMembershipRefused = "PartnerCenter800039"
 
+// CodeDeltaExpired is Graph's answer to an expired or reset delta token
+// (410 Gone); any 410 from Graph is read as one.
+const CodeDeltaExpired = "syncStateNotFound"
+
+// ErrDeltaExpired matches, through errors.Is, every failure whose reaction is
+// domain.Resync: the delta link is dead and the caller starts a full round.
+var ErrDeltaExpired = errors.New("the delta state is gone: start a full round")
+
 // Entry is one known Microsoft failure.
 type Entry struct {
 	Code        string // AADSTS code, Graph error code or Partner Center code
@@ -84,6 +92,10 @@ func init() {
 			"Nothing to do: cspsync syncs without last sign-in dates. Buy Entra ID P1 for the tenant to get them.", domain.Degrade},
 		{"Request_ResourceNotFound", "The object was not found in the directory.",
 			"The user or object was deleted in Microsoft 365; cspsync drops it at the next sync.", domain.NeedsFix},
+		{CodeDeltaExpired, "Graph no longer has the tenant's delta state: the delta link is older than its seven-day life, or Microsoft reset the tenant's synchronization.",
+			"Nothing to do: cspsync reads the tenant's users in full, inactivating those no longer present, and follows changes from there.", domain.Resync},
+		{"resyncRequired", "The delta token is no longer valid: Graph asks for the synchronization to start again.",
+			"Nothing to do: cspsync reads the tenant's users in full, inactivating those no longer present, and follows changes from there.", domain.Resync},
 		{"TooManyRequests", "Microsoft throttled the request.", "Nothing to do: cspsync waits as long as Retry-After asks and retries.", domain.Retry},
 		{"ServiceUnavailable", "Microsoft's service is temporarily unavailable.", "Nothing to do: cspsync retries with backoff.", domain.Retry},
 		{"NotAuthorised", "The partner has not been authorised yet, or its sign-in was removed.",
@@ -191,6 +203,11 @@ func (f *Failure) Error() string {
 
 func (f *Failure) Unwrap() error { return f.Err }
 
+// Is makes errors.Is(err, ErrDeltaExpired) report a dead delta link.
+func (f *Failure) Is(target error) bool {
+	return target == ErrDeltaExpired && f.Reaction == domain.Resync
+}
+
 // Classify turns any error from the Microsoft clients into a Failure.
 // Unknown HTTP errors are classified by status: 429 and 5xx are transient,
 // others need a fix. Network errors are transient.
@@ -264,6 +281,8 @@ func FromCode(code string, status int, message string, retryAfter time.Duration,
 	switch {
 	case status == 429:
 		e = catalogue["TooManyRequests"]
+	case status == 410: // Graph's synchronization reset, whatever code it names
+		e = catalogue[CodeDeltaExpired]
 	case status >= 500:
 		e = catalogue["ServiceUnavailable"]
 	}

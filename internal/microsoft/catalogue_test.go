@@ -125,3 +125,24 @@ func TestRefusalsAtTheRedirectsHaveTheirOwnFixes(t *testing.T) {
 	assert.Equal(t, "interaction_required", f.Code)
 	assert.Contains(t, f.Remediation, "cspsync connect")
 }
+
+// Graph's documented forms of a dead delta token all ask for a full round;
+// nothing else does.
+func TestDeltaExpiredForms(t *testing.T) {
+	for _, f := range []*microsoft.Failure{
+		microsoft.FromCode("syncStateNotFound", 410, "The sync state generation is not found.", 0, nil),
+		microsoft.FromCode("resyncRequired", 400, "Resync is required.", 0, nil),
+		microsoft.FromCode("somethingNewer", 410, "Gone", 0, nil), // a 410 from Graph is a synchronization reset
+	} {
+		assert.Equal(t, domain.Resync, f.Reaction, f.Code)
+		assert.ErrorIs(t, fmt.Errorf("users round: %w", f), microsoft.ErrDeltaExpired, f.Code)
+		assert.Contains(t, f.Remediation, "in full")
+	}
+	for _, f := range []*microsoft.Failure{
+		microsoft.FromCode("TooManyRequests", 429, "", time.Second, nil),
+		microsoft.FromCode("Authentication_RequestFromNonPremiumTenantOrB2CTenant", 403, "", 0, nil),
+		microsoft.FromCode("", 404, "", 0, nil),
+	} {
+		assert.NotErrorIs(t, f, microsoft.ErrDeltaExpired, f.Code)
+	}
+}

@@ -2,11 +2,14 @@ package microsoft
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	absauth "github.com/microsoft/kiota-abstractions-go/authentication"
 	khttp "github.com/microsoft/kiota-http-go"
@@ -16,36 +19,86 @@ import (
 )
 
 // tokenProvider hands kiota a token from MSAL for the one Graph host it may
-// send it to.
+// send it to. It keeps the token while it is fresh, so the pages of a round
+// do not each load the token cache, and never hands out again a token Graph
+// refused.
 type tokenProvider struct {
-	token func(ctx context.Context) (string, error)
+	fetch func(ctx context.Context, claims string) (token string, expires time.Time, err error)
 	hosts absauth.AllowedHostsValidator
+
+	mu      sync.Mutex
+	token   string
+	expires time.Time
+	refused string
 }
 
-func (p *tokenProvider) GetAuthorizationToken(ctx context.Context, u *url.URL, _ map[string]any) (string, error) {
+// tokenMargin is how long before its expiry a token is replaced, as MSAL does.
+const tokenMargin = 5 * time.Minute
+
+func (p *tokenProvider) GetAuthorizationToken(ctx context.Context, u *url.URL, extra map[string]any) (string, error) {
 	if !p.hosts.IsUrlHostValid(u) {
 		return "", nil // never leak a token to another host
 	}
-	return p.token(ctx)
+	claims := ""
+	if c, _ := extra["claims"].(string); c != "" {
+		// A claims challenge Graph sent with a 401, base64 as in the
+		// WWW-Authenticate header; MSAL wants it decoded.
+		raw, err := base64.StdEncoding.DecodeString(c)
+		if err != nil {
+			return "", fmt.Errorf("graph sent a claims challenge that is not base64 (%q): %w", c, err)
+		}
+		claims = string(raw)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if claims == "" && p.token != "" && p.token != p.refused && time.Until(p.expires) > tokenMargin {
+		return p.token, nil
+	}
+	tok, exp, err := p.fetch(ctx, claims)
+	if err == nil && tok == p.refused {
+		// MSAL still trusts the token Graph refused (revoked early, or the
+		// clocks disagree). Only a claims request makes MSAL skip its cache;
+		// this one asks for a token issued from now on.
+		tok, exp, err = p.fetch(ctx, fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, time.Now().Unix()))
+	}
+	if err != nil {
+		return "", err
+	}
+	p.token, p.expires = tok, exp
+	return tok, nil
 }
 
 func (p *tokenProvider) GetAllowedHostsValidator() *absauth.AllowedHostsValidator { return &p.hosts }
+
+// refuse records that Graph refused token, so the next request gets another.
+func (p *tokenProvider) refuse(token string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refused = token
+}
 
 // Graph returns a Microsoft Graph client acting as the multi-tenant app in
 // one customer tenant (app-only, client credentials). It keeps the SDK's
 // middleware (retry on 429/503/504 honouring Retry-After, compression).
 func (a *Auth) Graph(p Credentials, tenantID string) (*msgraphsdk.GraphServiceClient, error) {
+	gc, _, err := a.graph(p, tenantID)
+	return gc, err
+}
+
+func (a *Auth) graph(p Credentials, tenantID string) (*msgraphsdk.GraphServiceClient, *tokenProvider, error) {
 	baseURL, partnerID := p.GraphURL, p.PartnerID
 	base, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil || base.Host == "" {
-		return nil, fmt.Errorf("graph URL %q of partner %s is not a URL", baseURL, partnerID)
+		return nil, nil, fmt.Errorf("graph URL %q of partner %s is not a URL", baseURL, partnerID)
 	}
 	hosts, err := absauth.NewAllowedHostsValidatorErrorCheck([]string{base.Hostname()}) // kiota compares host names, without port
 	if err != nil {
-		return nil, fmt.Errorf("graph URL %q of partner %s: %w", baseURL, partnerID, err)
+		return nil, nil, fmt.Errorf("graph URL %q of partner %s: %w", baseURL, partnerID, err)
 	}
 	provider := &tokenProvider{
-		token: func(ctx context.Context) (string, error) { return a.GraphAppToken(ctx, p, tenantID) },
+		fetch: func(ctx context.Context, claims string) (string, time.Time, error) {
+			return a.graphAppToken(ctx, p, tenantID, claims)
+		},
 		hosts: *hosts,
 	}
 	opts := msgraphsdk.GetDefaultClientOptions()
@@ -60,10 +113,10 @@ func (a *Auth) Graph(p Credentials, tenantID string) (*msgraphsdk.GraphServiceCl
 	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
 		absauth.NewBaseBearerTokenAuthenticationProvider(provider), nil, nil, hc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	adapter.SetBaseUrl(base.String() + "/v1.0")
-	return msgraphsdk.NewGraphServiceClient(adapter), nil
+	return msgraphsdk.NewGraphServiceClient(adapter), provider, nil
 }
 
 // Organization reads the tenant's organization object: the cheapest call

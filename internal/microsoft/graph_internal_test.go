@@ -1,0 +1,67 @@
+package microsoft
+
+import (
+	"context"
+	"encoding/base64"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	absauth "github.com/microsoft/kiota-abstractions-go/authentication"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The provider's choices between its own token, MSAL's cache and a token
+// MSAL must fetch anew; fetch plays MSAL, whose cache keeps handing out the
+// token it holds until asked with claims.
+func TestTokenProviderChoosesWhenToAskMSAL(t *testing.T) {
+	var asked []string // the claims of each MSAL call
+	cached, serial := "", 0
+	hosts, err := absauth.NewAllowedHostsValidatorErrorCheck([]string{"graph.example"})
+	require.NoError(t, err)
+	p := &tokenProvider{hosts: *hosts, fetch: func(_ context.Context, claims string) (string, time.Time, error) {
+		asked = append(asked, claims)
+		if cached == "" || claims != "" {
+			serial++
+			cached = "token-" + string(rune('0'+serial))
+		}
+		return cached, time.Now().Add(time.Hour), nil
+	}}
+	graph, _ := url.Parse("https://graph.example/v1.0/users/delta()")
+	get := func(extra map[string]any) string {
+		t.Helper()
+		tok, err := p.GetAuthorizationToken(context.Background(), graph, extra)
+		require.NoError(t, err)
+		return tok
+	}
+
+	assert.Equal(t, "token-1", get(nil))
+	assert.Equal(t, "token-1", get(nil), "kept while fresh")
+	assert.Len(t, asked, 1)
+
+	// Graph refused it: MSAL's cache still holds it, so MSAL is asked with claims.
+	p.refuse("token-1")
+	assert.Equal(t, "token-2", get(nil))
+	require.Len(t, asked, 3)
+	assert.Empty(t, asked[1], "MSAL's cache first: another client may have replaced the token")
+	assert.True(t, strings.HasPrefix(asked[2], `{"access_token":{"nbf":{"essential":true,"value":"`), asked[2])
+
+	// A claims challenge from Graph (base64 in WWW-Authenticate) reaches MSAL decoded.
+	challenge := `{"access_token":{"nbf":{"essential":true,"value":"1652813508"}}}`
+	assert.Equal(t, "token-3", get(map[string]any{"claims": base64.StdEncoding.EncodeToString([]byte(challenge))}))
+	assert.Equal(t, challenge, asked[3])
+	_, err = p.GetAuthorizationToken(context.Background(), graph, map[string]any{"claims": "not base64!"})
+	assert.ErrorContains(t, err, "not base64")
+
+	// A token about to expire is replaced; no token leaves for another host.
+	p.expires = time.Now().Add(time.Minute)
+	get(nil)
+	assert.Len(t, asked, 5)
+	other, _ := url.Parse("https://elsewhere.example/v1.0/users")
+	tok, err := p.GetAuthorizationToken(context.Background(), other, nil)
+	assert.NoError(t, err)
+	assert.Empty(t, tok)
+	assert.Len(t, asked, 5)
+}
