@@ -235,6 +235,10 @@ func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (strin
 	if err != nil {
 		return req.PartnerID, err
 	}
+	// A sign-in cspsync started may store tokens again after a disconnect.
+	if err := st.AllowTokens(ctx, req.PartnerID); err != nil {
+		return req.PartnerID, err
+	}
 	account, err := auth.RedeemCode(ctx, creds, cb.Code, req.CodeVerifier, req.RedirectURI)
 	if err != nil {
 		f := microsoft.Classify(err)

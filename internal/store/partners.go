@@ -190,7 +190,7 @@ func (s *Store) Disconnect(ctx context.Context, id string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM token_caches WHERE partner_id = $1`, id); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE partners SET auth_state = $2, home_account_id = NULL,
+		_, err := tx.Exec(ctx, `UPDATE partners SET auth_state = $2, home_account_id = NULL, tokens_revoked = true,
 			updated_at = now() WHERE id = $1`, id, domain.AuthPending)
 		return err
 	})

@@ -244,3 +244,24 @@ func TestOperatorSessionsAreHashedExpireAndArePurged(t *testing.T) {
 	_, err = st.GetOperatorSession(ctx, "token-1")
 	assert.ErrorIs(t, err, store.ErrNotFound)
 }
+
+// A token written by an activity still running when the partner was
+// disconnected is not stored: the partner's tokens stay forgotten until a
+// sign-in allows them again.
+func TestDisconnectedPartnerStoresNoTokensUntilAuthorisedAgain(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	require.NoError(t, st.UpsertPartner(ctx, partner("acme")))
+	require.NoError(t, st.SaveTokenCache(ctx, "acme", "k", []byte(`{"RefreshToken":"rt-1"}`)))
+	require.NoError(t, st.Disconnect(ctx, "acme"))
+	require.NoError(t, st.SaveTokenCache(ctx, "acme", "k", []byte(`{"RefreshToken":"rt-late"}`)), "a late write is skipped, not an error")
+	blob, err := st.LoadTokenCache(ctx, "acme", "k")
+	require.NoError(t, err)
+	assert.Nil(t, blob)
+
+	require.NoError(t, st.AllowTokens(ctx, "acme"))
+	require.NoError(t, st.SaveTokenCache(ctx, "acme", "k", []byte(`{"RefreshToken":"rt-2"}`)))
+	blob, err = st.LoadTokenCache(ctx, "acme", "k")
+	require.NoError(t, err)
+	assert.Contains(t, string(blob), "rt-2")
+}

@@ -33,19 +33,33 @@ var ErrKeyRotated = fmt.Errorf("%w: the stored data was re-sealed under another 
 // SaveTokenCache encrypts and stores an MSAL cache blob. Once CheckKey has
 // passed, it writes only while the key-check value is the one it verified,
 // so a worker left running on the old key after a rotation cannot store
-// tokens the new key would not open.
+// tokens the new key would not open. Nothing is stored for a partner
+// disconnected since (its tokens stay forgotten until it is authorised again).
 func (s *Store) SaveTokenCache(ctx context.Context, partnerID, key string, blob []byte) error {
 	var verified []byte
 	if p := s.keyCheck.Load(); p != nil {
 		verified = *p
 	}
-	tag, err := s.pool.Exec(ctx, `
-		INSERT INTO token_caches (partner_id, cache_key, ciphertext)
-		SELECT $1, $2, $3 WHERE $4::bytea IS NULL OR EXISTS (SELECT 1 FROM key_check WHERE sealed = $4)
-		ON CONFLICT (partner_id, cache_key) DO UPDATE SET ciphertext = EXCLUDED.ciphertext, updated_at = now()`,
-		partnerID, key, s.box.Seal(blob, tokenCacheAAD(partnerID, key)), verified)
-	if err == nil && tag.RowsAffected() == 0 {
+	var handled bool // stored, or skipped for a disconnected partner
+	err := s.pool.QueryRow(ctx, `
+		WITH p AS (SELECT tokens_revoked FROM partners WHERE id = $1),
+		saved AS (
+			INSERT INTO token_caches (partner_id, cache_key, ciphertext)
+			SELECT $1, $2, $3 WHERE NOT coalesce((SELECT tokens_revoked FROM p), false)
+				AND ($4::bytea IS NULL OR EXISTS (SELECT 1 FROM key_check WHERE sealed = $4))
+			ON CONFLICT (partner_id, cache_key) DO UPDATE SET ciphertext = EXCLUDED.ciphertext, updated_at = now()
+			RETURNING 1)
+		SELECT coalesce((SELECT tokens_revoked FROM p), false) OR EXISTS (SELECT 1 FROM saved)`,
+		partnerID, key, s.box.Seal(blob, tokenCacheAAD(partnerID, key)), verified).Scan(&handled)
+	if err == nil && !handled {
 		err = ErrKeyRotated
 	}
+	return err
+}
+
+// AllowTokens lets a partner store tokens again: its authorisation is being
+// completed with a sign-in cspsync started.
+func (s *Store) AllowTokens(ctx context.Context, partnerID string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE partners SET tokens_revoked = false WHERE id = $1`, partnerID)
 	return err
 }
