@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/cspsync/cspsync/internal/text"
 )
 
 // PartnerCenter is a small client for the Partner Center REST API.
@@ -92,10 +94,29 @@ func (pc *PartnerCenter) CustomersPage(ctx context.Context, at Cursor, size int)
 	return page.Items, next, nil
 }
 
-// pcError is Partner Center's error body.
-type pcError struct {
-	Code        int    `json:"code"`
-	Description string `json:"description"`
+// partnerCenterError classifies a Partner Center error response by its
+// status; the message is Partner Center's description (or the body's first
+// line), cleaned and bounded by FromCode like any Microsoft text.
+func partnerCenterError(path string, status int, header http.Header, body []byte) *Failure {
+	var e struct {
+		Description string `json:"description"`
+	}
+	_ = json.Unmarshal(body, &e)
+	msg := firstLine(e.Description)
+	if msg == "" {
+		msg = firstLine(string(body))
+	}
+	if text.Clean(msg, text.MaxMessage) == "" {
+		msg = http.StatusText(status)
+	}
+	code := ""
+	switch status {
+	case http.StatusUnauthorized:
+		code = "PartnerCenterUnauthorized"
+	case http.StatusForbidden:
+		code = "PartnerCenterForbidden"
+	}
+	return FromCode(code, status, fmt.Sprintf("Partner Center %s: %s", path, msg), ParseRetryAfter(header.Get("Retry-After")), nil)
 }
 
 // get calls a Partner Center path relative to /v1 (the path may already
@@ -133,21 +154,7 @@ func (pc *PartnerCenter) get(ctx context.Context, path string, headers map[strin
 		return Classify(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e pcError
-		_ = json.Unmarshal(body, &e)
-		msg := e.Description
-		if msg == "" {
-			msg = firstLine(string(body))
-		}
-		code := ""
-		switch resp.StatusCode {
-		case http.StatusUnauthorized:
-			code = "PartnerCenterUnauthorized"
-		case http.StatusForbidden:
-			code = "PartnerCenterForbidden"
-		}
-		f := FromCode(code, resp.StatusCode, fmt.Sprintf("Partner Center %s: %s", path, msg), ParseRetryAfter(resp.Header.Get("Retry-After")), nil)
-		return f
+		return partnerCenterError(path, resp.StatusCode, resp.Header, body)
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("partner center %s: unexpected response: %w", path, err)
