@@ -157,4 +157,3 @@ func inert(t *testing.T, what, s string) {
 		}
 	}
 }
-
