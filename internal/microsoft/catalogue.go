@@ -232,7 +232,7 @@ func ParseRetryAfter(v string) time.Duration {
 		return 0
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return boundRetryAfter(time.Duration(min(secs, MaxRetryAfter.Seconds()) * float64(time.Second)))
+		return time.Duration(min(secs, MaxRetryAfter.Seconds()) * float64(time.Second))
 	}
 	if t, err := time.Parse(time.RFC1123, v); err == nil {
 		return boundRetryAfter(time.Until(t))
