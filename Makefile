@@ -3,16 +3,31 @@ SHELL := /bin/bash
 GO ?= go
 TEMPORAL := .bin/temporal
 
-.PHONY: demo test build tools server-tools bench stop vet clean
+.PHONY: demo test fuzz build tools server-tools bench stop vet clean
 
 ## demo: build everything, start Temporal, the simulator and the worker, authorise a partner and import its tenants
 demo: build tools
 	bin/cspsync dev
 
-## test: unit, store and end-to-end tests (real PostgreSQL, Temporal dev server, simulator over HTTPS)
+## test: unit, store and end-to-end tests (real PostgreSQL, Temporal dev server, simulator over HTTPS), then every fuzz target briefly
 test: tools
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 45m ./...
+	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+# Fuzz targets as package:Target; `go test -fuzz` takes one target per run.
+FUZZ_TARGETS := ./internal/text:FuzzClean ./internal/microsoft:FuzzFromCode ./internal/microsoft:FuzzClassifyAADSTS \
+	./internal/microsoft:FuzzClassifyGraph ./internal/microsoft:FuzzPartnerCenterError ./internal/cli:FuzzRender \
+	./internal/web:FuzzCallbacks
+FUZZTIME ?= 1m
+TEST_FUZZTIME ?= 6s
+
+## fuzz: run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m); findings land in the package's testdata/fuzz
+fuzz: tools
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzzing $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 ## build: the cspsync CLI and the worker into bin/
 build:

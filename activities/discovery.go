@@ -10,6 +10,7 @@ import (
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/internal/text"
 )
 
 // DiscoveryResult counts what one discovery did.
@@ -52,11 +53,7 @@ func (a *Activities) DiscoverTenants(ctx context.Context, partnerID string) (Dis
 		}
 		tenants := make([]store.DiscoveredTenant, 0, len(items))
 		for _, c := range items {
-			tid := c.CompanyProfile.TenantID
-			if tid == "" {
-				tid = c.ID
-			}
-			tenants = append(tenants, store.DiscoveredTenant{TenantID: tid, Name: c.CompanyProfile.CompanyName, Domain: c.CompanyProfile.Domain})
+			tenants = append(tenants, discovered(c))
 		}
 		counts, err := a.Store.SaveDiscoveryPage(ctx, partnerID, at.Encode(), next.Encode(), tenants)
 		if errors.Is(err, store.ErrCursorMoved) {
@@ -83,4 +80,22 @@ func (a *Activities) DiscoverTenants(ctx context.Context, partnerID string) (Dis
 		return res, err
 	}
 	return res, nil
+}
+
+// discovered is a Partner Center customer as cspsync keeps it. Names and
+// domains are whatever the customer's creator typed: cleaned and bounded,
+// and a customer left without a printable name is named by its domain (or
+// its tenant id), as the PSA needs a name.
+func discovered(c microsoft.PCCustomer) store.DiscoveredTenant {
+	t := store.DiscoveredTenant{TenantID: text.Clean(c.CompanyProfile.TenantID, text.MaxCode),
+		Name: text.Clean(c.CompanyProfile.CompanyName, text.MaxName), Domain: text.Clean(c.CompanyProfile.Domain, text.MaxName)}
+	if t.TenantID == "" {
+		t.TenantID = text.Clean(c.ID, text.MaxCode)
+	}
+	for _, name := range []string{t.Domain, t.TenantID} {
+		if t.Name == "" {
+			t.Name = name
+		}
+	}
+	return t
 }

@@ -33,7 +33,7 @@ func checkCommand() *cli.Command {
 				if detail != "" {
 					what += " — " + detail
 				}
-				fmt.Fprintf(c.App.Writer, "%s %s\n", mark, what)
+				printf(c.App.Writer, "%s %s\n", mark, what)
 			})
 			if failed > 0 {
 				return fmt.Errorf("%d check(s) failed", failed)

@@ -4,19 +4,23 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/flags"
+	"github.com/cspsync/cspsync/internal/text"
 )
 
 // Command-line flags of the CLI alone.
@@ -45,9 +49,35 @@ func New() *cli.App {
 // Main runs an app and exits non-zero with the error's message on failure.
 func Main(ctx context.Context, app *cli.App, args []string) {
 	if err := app.RunContext(ctx, args); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", app.Name, err)
+		fmt.Fprintf(os.Stderr, "%s: %s\n", app.Name, inertLines(err.Error()))
 		os.Exit(1)
 	}
+}
+
+// The CLI never writes a terminal escape sequence from data, even from rows
+// stored before text was cleaned on the way in: tables, printf arguments
+// and errors are cleaned as they are printed, and JSON escapes what
+// encoding/json leaves raw.
+
+// inertLines cleans text line by line, keeping its line breaks and indents.
+func inertLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		indent := l[:len(l)-len(strings.TrimLeft(l, " "))]
+		lines[i] = indent + text.Clean(l, len(l))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// printf is fmt.Fprintf with every string argument cleaned (not shortened:
+// links must stay whole).
+func printf(w io.Writer, format string, args ...any) {
+	for i, a := range args {
+		if v := reflect.ValueOf(a); v.Kind() == reflect.String {
+			args[i] = text.Clean(v.String(), v.Len())
+		}
+	}
+	fmt.Fprintf(w, format, args...)
 }
 
 // withControl opens the application layer for one command.
@@ -60,17 +90,42 @@ func withControl(c *cli.Context, fn func(*control.Control) error) error {
 	return fn(ctl)
 }
 
+// printJSON prints v as indented JSON. encoding/json escapes control
+// characters below U+0020 and the line separators but passes DEL, the C1
+// controls and bidi formatting through raw; those are escaped too, which
+// leaves the JSON's meaning unchanged. (Any such rune is inside a string:
+// outside them the encoder writes only ASCII.)
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	for b := buf.Bytes(); len(b) > 0; {
+		r, size := utf8.DecodeRune(b)
+		if r >= 0x7f && text.Unsafe(r) {
+			fmt.Fprintf(&out, `\u%04x`, r)
+		} else {
+			out.Write(b[:size])
+		}
+		b = b[size:]
+	}
+	_, err := out.WriteTo(w)
+	return err
 }
 
+// table prints rows under a header, every cell cleaned and shortened.
 func table(w io.Writer, header string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = text.Clean(c, text.MaxMessage)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
 }

@@ -34,7 +34,7 @@ func licencesCommand() *cli.Command {
 							return printJSON(c.App.Writer, res)
 						}
 						for _, f := range res.Failed {
-							fmt.Fprintf(c.App.ErrWriter, "✗ %s (%s): %s\n", f.Customer, f.TenantID, f.Error)
+							printf(c.App.ErrWriter, "✗ %s (%s): %s\n", f.Customer, f.TenantID, f.Error)
 						}
 						if !wait {
 							fmt.Fprintf(c.App.Writer, "Licence import requested for %d tenants; `cspsync licences report` shows the result.\n", res.Tenants-len(res.Failed))

@@ -73,7 +73,7 @@ func connectCommand() *cli.Command {
 				if c.Bool(flagJSON.Name) {
 					return printJSON(c.App.Writer, map[string]string{"partner": res.Partner, "authorizeUrl": res.AuthorizeURL})
 				}
-				fmt.Fprintf(c.App.Writer, "Partner %s stored. Open this link as a partner admin (AdminAgents) and complete MFA:\n\n  %s\n\nThe link works once, for 30 minutes. Then run `cspsync status`.\n", res.Partner, res.AuthorizeURL)
+				printf(c.App.Writer, "Partner %s stored. Open this link as a partner admin (AdminAgents) and complete MFA:\n\n  %s\n\nThe link works once, for 30 minutes. Then run `cspsync status`.\n", res.Partner, res.AuthorizeURL)
 				return nil
 			})
 		},
@@ -101,7 +101,7 @@ func syncCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "Discovered %d tenants: %d new, %d linked by name, %d updated.\n", r.Tenants, r.Inserted, r.Linked, r.Updated)
+				printf(c.App.Writer, "Discovered %d tenants: %d new, %d linked by name, %d updated.\n", r.Tenants, r.Inserted, r.Linked, r.Updated)
 				return nil
 			})
 		},
@@ -118,7 +118,7 @@ func disconnectCommand() *cli.Command {
 				if err := ctl.Disconnect(c.Context, c.String(flagPartner.Name)); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "Partner %s disconnected; its tenants pause until it is authorised again.\n", c.String(flagPartner.Name))
+				printf(c.App.Writer, "Partner %s disconnected; its tenants pause until it is authorised again.\n", c.String(flagPartner.Name))
 				return nil
 			})
 		},

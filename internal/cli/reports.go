@@ -56,7 +56,7 @@ func customersCommand() *cli.Command {
 								dash(cu.Relationship), string(cu.ConsentState), dash(cu.Domain), dash(cu.TopLevel)}
 						})
 						if err == nil && !c.Bool(flagJSON.Name) {
-							fmt.Fprintf(c.App.Writer, "%d customers\n", len(customers))
+							printf(c.App.Writer, "%d customers\n", len(customers))
 						}
 						return err
 					})
@@ -91,7 +91,7 @@ func customersCommand() *cli.Command {
 						if err := ctl.SetCustomerTenant(c.Context, c.Args().Get(0), c.Args().Get(1)); err != nil {
 							return err
 						}
-						fmt.Fprintf(c.App.Writer, "Customer %s is linked to tenant %s.\n", c.Args().Get(0), c.Args().Get(1))
+						printf(c.App.Writer, "Customer %s is linked to tenant %s.\n", c.Args().Get(0), c.Args().Get(1))
 						return nil
 					})
 				},
@@ -141,7 +141,7 @@ func migrateCommand() *cli.Command {
 			return withControl(c, func(ctl *control.Control) error {
 				v, err := ctl.Migrate(c.Context)
 				if err == nil {
-					fmt.Fprintf(c.App.Writer, "Schema is at version %d.\n", v)
+					printf(c.App.Writer, "Schema is at version %d.\n", v)
 				}
 				return err
 			})

@@ -50,7 +50,7 @@ func tenantsCommand() *cli.Command {
 						if err != nil {
 							return err
 						}
-						fmt.Fprintf(c.App.Writer, "%s (%s) is now %s; consent %s.\n", cu.Name, cu.TenantID, cu.Relationship, cu.ConsentState)
+						printf(c.App.Writer, "%s (%s) is now %s; consent %s.\n", cu.Name, cu.TenantID, cu.Relationship, cu.ConsentState)
 						return nil
 					})
 				},
@@ -67,7 +67,7 @@ func tenantsCommand() *cli.Command {
 					return withControl(c, func(ctl *control.Control) error {
 						cu, err := ctl.SyncTenant(c.Context, tenant)
 						if err == nil {
-							fmt.Fprintf(c.App.Writer, "Sync of %s requested.\n", cu.Name)
+							printf(c.App.Writer, "Sync of %s requested.\n", cu.Name)
 						}
 						return err
 					})
@@ -88,7 +88,7 @@ func consentCommand() *cli.Command {
 			return withControl(c, func(ctl *control.Control) error {
 				cu, err := ctl.SetConsent(c.Context, tenant, granted)
 				if err == nil {
-					fmt.Fprintf(c.App.Writer, "Consent for %s (%s) recorded as %s.\n", cu.Name, cu.TenantID, cu.ConsentState)
+					printf(c.App.Writer, "Consent for %s (%s) recorded as %s.\n", cu.Name, cu.TenantID, cu.ConsentState)
 				}
 				return err
 			})
@@ -113,7 +113,7 @@ func consentCommand() *cli.Command {
 						if err != nil {
 							return err
 						}
-						fmt.Fprintf(c.App.Writer, "Admin consent link for %s (works once, until %s; it replaces any earlier link):\n\n  %s\n",
+						printf(c.App.Writer, "Admin consent link for %s (works once, until %s; it replaces any earlier link):\n\n  %s\n",
 							cu.Name, link.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"), link.URL)
 						return nil
 					})

@@ -143,6 +143,7 @@ func (c *Control) StartOperatorSignIn(ctx context.Context, partnerID string) (Op
 // state; the code is redeemed, the ID token validated and the allow-list
 // applied. It returns the new session's token.
 func (c *Control) FinishOperatorSignIn(ctx context.Context, pending string, cb Callback) (string, Operator, error) {
+	cb = cb.clean()
 	st, err := c.db(ctx)
 	if err != nil {
 		return "", Operator{}, err

@@ -18,6 +18,7 @@ import (
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/secrets"
 	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/internal/text"
 	"github.com/cspsync/cspsync/workflows"
 )
 
@@ -174,6 +175,15 @@ type Callback struct {
 
 // refusal classifies the error a redirect brought back; op says whose: the
 // partner's sign-in or a tenant's admin consent.
+// clean bounds and strips what a browser sent, before anything stores,
+// logs or echoes it (states and codes are base64url and pass unchanged).
+func (cb Callback) clean() Callback {
+	for _, f := range []*string{&cb.State, &cb.Code, &cb.Error, &cb.ErrorDescription, &cb.AdminConsent, &cb.Tenant} {
+		*f = text.Clean(*f, text.MaxMessage)
+	}
+	return cb
+}
+
 func (cb Callback) refusal(op domain.Operation) *Refused {
 	f := microsoft.Refusal(op, cb.Error, cb.ErrorDescription)
 	return &Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}}
@@ -216,6 +226,7 @@ func restartFix(kind string) string {
 // encrypted. A refusal is recorded once and the partner marked as needing
 // attention; no retry follows.
 func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (string, error) {
+	cb = cb.clean()
 	st, err := c.db(ctx)
 	if err != nil {
 		return "", err

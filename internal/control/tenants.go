@@ -161,6 +161,7 @@ func (e *ConsentNotHeld) Error() string {
 // unused). Microsoft's refusal is recorded and uses the state up; an
 // accepted consent is confirmed with Microsoft before it is recorded.
 func (c *Control) CompleteConsent(ctx context.Context, cb Callback) (Customer, error) {
+	cb = cb.clean()
 	st, err := c.db(ctx)
 	if err != nil {
 		return Customer{}, err

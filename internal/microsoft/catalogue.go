@@ -13,6 +13,7 @@ import (
 
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/secrets"
+	"github.com/cspsync/cspsync/internal/text"
 )
 
 // CodeMembershipRefused is Partner Center's refusal of the subscriptions
@@ -188,7 +189,9 @@ func Refusal(op domain.Operation, oauthError, description string) *Failure {
 // Lookup returns the catalogue entry for a code.
 func Lookup(code string) (Entry, bool) { e, ok := catalogue[code]; return e, ok }
 
-// Failure is a Microsoft error classified against the catalogue.
+// Failure is a Microsoft error classified against the catalogue. Its code
+// and message come from Microsoft or a browser: they are cleaned and bounded
+// (internal/text) before anything stores, logs or prints them.
 type Failure struct {
 	Entry
 	Status     int           // HTTP status, 0 if none
@@ -198,6 +201,9 @@ type Failure struct {
 }
 
 func (f *Failure) Error() string {
+	if f.Message == "" {
+		return fmt.Sprintf("%s (%s)", f.Code, f.Remediation)
+	}
 	return fmt.Sprintf("%s: %s (%s)", f.Code, f.Message, f.Remediation)
 }
 
@@ -271,9 +277,10 @@ func classifyAADSTS(call msalerrors.CallErr, err error) *Failure {
 
 // FromCode classifies a failure known by its Microsoft code and HTTP status.
 func FromCode(code string, status int, message string, retryAfter time.Duration, err error) *Failure {
+	code = text.Clean(code, text.MaxCode)
 	if e, ok := catalogue[code]; ok {
 		f := fromEntry(code, status, message, e, err)
-		f.RetryAfter = retryAfter
+		f.RetryAfter = boundRetryAfter(retryAfter)
 		return f
 	}
 	e := Entry{Code: code, Reaction: domain.NeedsFix, Cause: "Microsoft rejected the request.",
@@ -286,19 +293,23 @@ func FromCode(code string, status int, message string, retryAfter time.Duration,
 	case status >= 500:
 		e = catalogue["ServiceUnavailable"]
 	}
-	if code != "" {
+	switch {
+	case code != "":
 		e.Code = code
-	} else if status != 0 {
+	case status != 0:
 		e.Code = "HTTP" + strconv.Itoa(status)
+	default: // nothing usable came with it
+		e.Code = "Unknown"
 	}
 	f := fromEntry(e.Code, status, message, e, err)
-	f.RetryAfter = retryAfter
+	f.RetryAfter = boundRetryAfter(retryAfter)
 	return f
 }
 
+// fromEntry is where every Failure is made, so every one is clean.
 func fromEntry(code string, status int, message string, e Entry, err error) *Failure {
-	e.Code = code
-	return &Failure{Entry: e, Status: status, Message: message, Err: err}
+	e.Code = text.Clean(code, text.MaxCode)
+	return &Failure{Entry: e, Status: status, Message: text.Clean(message, text.MaxMessage), Err: err}
 }
 
 func firstLine(s string) string {
@@ -309,6 +320,13 @@ func firstLine(s string) string {
 	return s
 }
 
+// MaxRetryAfter is the longest wait a Retry-After can ask for: a broken or
+// hostile header must not park a partner for years (or overflow into a
+// negative delay).
+const MaxRetryAfter = time.Hour
+
+func boundRetryAfter(d time.Duration) time.Duration { return min(max(d, 0), MaxRetryAfter) }
+
 // ParseRetryAfter reads a Retry-After header in seconds (Graph sends
 // fractions such as "2.128"); HTTP dates are accepted too.
 func ParseRetryAfter(v string) time.Duration {
@@ -316,10 +334,10 @@ func ParseRetryAfter(v string) time.Duration {
 		return 0
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second))
+		return time.Duration(min(secs, MaxRetryAfter.Seconds()) * float64(time.Second))
 	}
 	if t, err := time.Parse(time.RFC1123, v); err == nil {
-		return time.Until(t)
+		return boundRetryAfter(time.Until(t))
 	}
 	return 0
 }

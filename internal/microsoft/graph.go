@@ -11,11 +11,14 @@ import (
 	"sync"
 	"time"
 
+	abs "github.com/microsoft/kiota-abstractions-go"
 	absauth "github.com/microsoft/kiota-abstractions-go/authentication"
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+
+	"github.com/cspsync/cspsync/internal/text"
 )
 
 // tokenProvider hands kiota a token from MSAL for the one Graph host it may
@@ -132,39 +135,50 @@ func (a *Auth) Organization(ctx context.Context, p Credentials, tenantID string)
 	}
 	for _, o := range res.GetValue() {
 		if n := o.GetDisplayName(); n != nil {
-			return *n, nil
+			return text.Clean(*n, text.MaxName), nil
 		}
 	}
 	return "", nil
 }
 
-// ClassifyGraph classifies an error from the Graph SDK.
+// ClassifyGraph classifies an error from the Graph SDK: an OData error by
+// its code and status, any other error response by its status.
 func ClassifyGraph(err error) error {
 	var f *Failure
 	if errors.As(err, &f) {
 		return f
 	}
 	var odata *odataerrors.ODataError
-	if !errors.As(err, &odata) {
-		return Classify(err)
-	}
-	code, msg := "", odata.Error()
-	if e := odata.GetErrorEscaped(); e != nil {
-		if c := e.GetCode(); c != nil {
-			code = *c
+	var api *abs.ApiError
+	switch {
+	case errors.As(err, &odata):
+		// The SDK's ODataError.Error() dereferences fields that an error
+		// body may lack; read them one by one.
+		code, msg := "", ""
+		if e := odata.GetErrorEscaped(); e != nil {
+			if c := e.GetCode(); c != nil {
+				code = *c
+			}
+			if m := e.GetMessage(); m != nil {
+				msg = *m
+			}
 		}
-		if m := e.GetMessage(); m != nil {
-			msg = *m
+		if strings.EqualFold(code, "serviceNotAvailable") {
+			code = "ServiceUnavailable"
 		}
+		return FromCode(code, odata.ResponseStatusCode, firstLine(msg), retryAfter(odata.GetResponseHeaders()), err)
+	case errors.As(err, &api):
+		return FromCode("", api.ResponseStatusCode, firstLine(api.Error()), retryAfter(api.GetResponseHeaders()), err)
 	}
-	var retryAfter string
-	if h := odata.GetResponseHeaders(); h != nil {
-		if v := h.Get("Retry-After"); len(v) > 0 {
-			retryAfter = v[0]
-		}
+	return Classify(err)
+}
+
+func retryAfter(h *abs.ResponseHeaders) time.Duration {
+	if h == nil {
+		return 0
 	}
-	if strings.EqualFold(code, "serviceNotAvailable") {
-		code = "ServiceUnavailable"
+	if v := h.Get("Retry-After"); len(v) > 0 {
+		return ParseRetryAfter(v[0])
 	}
-	return FromCode(code, odata.ResponseStatusCode, firstLine(msg), ParseRetryAfter(retryAfter), err)
+	return 0
 }

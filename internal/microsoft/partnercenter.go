@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cspsync/cspsync/internal/text"
 )
 
 // PartnerCenter is a small client for the Partner Center REST API.
@@ -180,10 +182,36 @@ func (pc *PartnerCenter) collect(ctx context.Context, path string, items func(js
 	return nil
 }
 
-// pcError is Partner Center's error body.
-type pcError struct {
-	Code        int    `json:"code"`
-	Description string `json:"description"`
+// partnerCenterError classifies a Partner Center error response by its
+// status; the message is Partner Center's description (or the body's first
+// line), cleaned and bounded by FromCode like any Microsoft text.
+func partnerCenterError(path string, status int, header http.Header, body []byte) *Failure {
+	var e struct {
+		Code        json.RawMessage `json:"code"` // a number, though some answers carry a string
+		Description string          `json:"description"`
+	}
+	_ = json.Unmarshal(body, &e)
+	msg := firstLine(e.Description)
+	if msg == "" {
+		msg = firstLine(string(body))
+	}
+	if text.Clean(msg, text.MaxMessage) == "" {
+		msg = http.StatusText(status)
+	}
+	code := ""
+	if n, err := strconv.Atoi(strings.Trim(string(e.Code), `"`)); err == nil && n != 0 {
+		if _, known := Lookup("PartnerCenter" + strconv.Itoa(n)); known {
+			code = "PartnerCenter" + strconv.Itoa(n) // a documented Partner Center error with its own fix
+		}
+	}
+	switch {
+	case code != "":
+	case status == http.StatusUnauthorized:
+		code = "PartnerCenterUnauthorized"
+	case status == http.StatusForbidden:
+		code = "PartnerCenterForbidden"
+	}
+	return FromCode(code, status, fmt.Sprintf("Partner Center %s: %s", path, msg), ParseRetryAfter(header.Get("Retry-After")), nil)
 }
 
 // get calls a Partner Center path relative to /v1 (the path may already
@@ -221,27 +249,7 @@ func (pc *PartnerCenter) get(ctx context.Context, path string, headers map[strin
 		return Classify(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e pcError
-		_ = json.Unmarshal(body, &e)
-		msg := e.Description
-		if msg == "" {
-			msg = firstLine(string(body))
-		}
-		code := ""
-		if c := "PartnerCenter" + strconv.Itoa(e.Code); e.Code != 0 {
-			if _, known := Lookup(c); known {
-				code = c // a documented Partner Center error with its own fix
-			}
-		}
-		switch {
-		case code != "":
-		case resp.StatusCode == http.StatusUnauthorized:
-			code = "PartnerCenterUnauthorized"
-		case resp.StatusCode == http.StatusForbidden:
-			code = "PartnerCenterForbidden"
-		}
-		f := FromCode(code, resp.StatusCode, fmt.Sprintf("Partner Center %s: %s", path, msg), ParseRetryAfter(resp.Header.Get("Retry-After")), nil)
-		return f
+		return partnerCenterError(path, resp.StatusCode, resp.Header, body)
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("partner center %s: unexpected response: %w", path, err)

@@ -1,10 +1,11 @@
 package store
 
 import (
-	"github.com/cspsync/cspsync/internal/domain"
-
 	"context"
 	"time"
+
+	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/text"
 )
 
 // IntegrationError is one classified Microsoft failure, with its fix.
@@ -24,7 +25,13 @@ type IntegrationError struct {
 
 // RecordError stores a failure; while the same cause stays open it only
 // bumps the count and last-seen time, so a persisting failure is one row.
+// Its text may come from a browser or from Microsoft: it is cleaned and
+// bounded here too, so no caller can store control characters or a code
+// too long for the open-errors index.
 func (s *Store) RecordError(ctx context.Context, e IntegrationError) error {
+	e.Code = text.Clean(e.Code, text.MaxCode)
+	e.Message = text.Clean(e.Message, text.MaxMessage)
+	e.Remediation = text.Clean(e.Remediation, text.MaxMessage)
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO integration_errors (partner_id, tenant_id, operation, code, message, remediation)
 		VALUES ($1, nullif($2, '')::uuid, $3, $4, $5, $6)
