@@ -5,6 +5,10 @@ package workflows
 
 import (
 	"context"
+	"errors"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/workflow"
@@ -71,13 +75,26 @@ func (u Update[In, Out]) Handle(ctx workflow.Context, fn func(workflow.Context, 
 	return workflow.SetUpdateHandlerWithOptions(ctx, u.Name, fn, workflow.UpdateHandlerOptions{Validator: validate})
 }
 
-// Execute sends the update and waits for its result.
+// Execute sends the update and waits for its result. An entity workflow
+// continues as new after each cycle, and an update that meets a run as it
+// closes finds no running workflow: it is sent again, a few times, to the
+// next run.
 func (u Update[In, Out]) Execute(ctx context.Context, c client.Client, workflowID string, in In) (Out, error) {
 	var out Out
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID, UpdateName: u.Name,
-		Args: []any{in}, WaitForStage: client.WorkflowUpdateStageCompleted})
-	if err != nil {
-		return out, err
+	for wait := 50 * time.Millisecond; ; wait *= 2 {
+		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID, UpdateName: u.Name,
+			Args: []any{in}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		if err == nil {
+			err = h.Get(ctx, &out)
+		}
+		var nf *serviceerror.NotFound
+		if !errors.As(err, &nf) || wait > 2*time.Second {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, err
+		case <-time.After(wait):
+		}
 	}
-	return out, h.Get(ctx, &out)
 }
