@@ -59,6 +59,8 @@ func checkFailure(t *testing.T, f *Failure) {
 		want = e.Reaction
 	} else if f.Code == "Network" || f.Status == http.StatusTooManyRequests || f.Status >= 500 {
 		want = domain.Retry
+	} else if f.Status == http.StatusGone { // Graph's synchronization reset
+		want = domain.Resync
 	}
 	if f.Reaction != want {
 		t.Fatalf("%s with status %d reacts %s, want %s", f.Code, f.Status, f.Reaction, want)
