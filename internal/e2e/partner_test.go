@@ -96,7 +96,6 @@ func TestAuthoriseAndDiscoverTenants(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, sc.Tenants[0].ID)
 	assert.Contains(t, out, "230 customers")
-	replayAll(t, s)
 }
 
 func TestSecretIDInsteadOfValueIsClassifiedOnceWithoutRetryStorm(t *testing.T) {

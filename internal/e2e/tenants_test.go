@@ -107,7 +107,6 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 		Query: `SyncState = "Ready" AND PartnerId = "acme" AND ExecutionStatus = "Running"`})
 	require.NoError(t, err)
 	assert.Len(t, resp.Executions, 6)
-	replayAll(t, s)
 }
 
 func queryTenantEventually(t *testing.T, s *testenv.Stack, tenantID string) workflows.TenantState {
@@ -173,7 +172,6 @@ func TestRevokedRefreshTokenPausesEveryTenantUntilReauthorised(t *testing.T) {
 	errs, err = s.Store.ListErrors(ctx, "acme", false)
 	require.NoError(t, err)
 	assert.Empty(t, errs, "re-authorisation resolved the error")
-	replayAll(t, s)
 }
 
 func TestExpiredSecretPausesTenantsWithoutRetryStorm(t *testing.T) {
