@@ -184,3 +184,26 @@ func TestSyncTenantMarksSyncedAndResolvesItsErrors(t *testing.T) {
 	}
 	assert.Equal(t, map[string]bool{other.ID + "/" + string(domain.OpSync): true, "/" + string(domain.OpDiscovery): true}, open)
 }
+
+// PostgreSQL failing to save a refreshed token says nothing about the
+// partner's sign-in: the attempt is retried and the partner stays
+// authorised.
+func TestTokenCacheStoreFailureIsRetriedNotReauthorisation(t *testing.T) {
+	// One-minute tokens are inside MSAL's expiry margin: every call refreshes and saves.
+	f := authorisedWith(t, sim.Generate(sim.GenerateOptions{Seed: 36, Tenants: 2}), sim.Options{AccessTokenLifetime: time.Minute}, domain.DAP)
+	ctx := context.Background()
+	_, err := f.st.Pool().Exec(ctx, `CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$;
+		CREATE TRIGGER test_refuse BEFORE INSERT OR UPDATE ON token_caches FOR EACH ROW EXECUTE FUNCTION test_refuse()`)
+	require.NoError(t, err)
+
+	var a *activities.Activities
+	_, err = f.env(100).ExecuteActivity(a.DiscoverTenants, "acme")
+	ae := appError(t, err)
+	assert.Contains(t, ae.Error(), "No space left on device")
+	assert.Equal(t, string(domain.Retry), ae.Type())
+	assert.False(t, ae.NonRetryable())
+	p, err := f.st.GetPartner(ctx, "acme")
+	require.NoError(t, err)
+	assert.Equal(t, domain.AuthAuthorised, p.AuthState)
+}

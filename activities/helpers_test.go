@@ -29,9 +29,16 @@ type fixture struct {
 // simulator of sc and signs its admin in, the way the callback does.
 func authorised(t *testing.T, sc sim.Scenario, rel domain.Relationship, opts ...store.Option) *fixture {
 	t.Helper()
+	return authorisedWith(t, sc, sim.Options{}, rel, opts...)
+}
+
+// authorisedWith is authorised on a simulator with simOpts.
+func authorisedWith(t *testing.T, sc sim.Scenario, simOpts sim.Options, rel domain.Relationship, opts ...store.Option) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	st, _, _ := testenv.Store(t, opts...)
-	srv, err := sim.New(sc, sim.Options{StateDir: t.TempDir()})
+	simOpts.StateDir = t.TempDir()
+	srv, err := sim.New(sc, simOpts)
 	require.NoError(t, err)
 	require.NoError(t, srv.Start())
 	t.Cleanup(func() { _ = srv.Close() })
