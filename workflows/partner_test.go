@@ -96,10 +96,10 @@ func TestPartnerReauthoriseFailureStopsWithoutRetrying(t *testing.T) {
 func TestPartnerTransientFailureIsRetriedThenSucceeds(t *testing.T) {
 	env := newEnv(t)
 	var a *activities.Activities
-	calls := 0
+	var calls []time.Time // on the test environment's clock
 	env.OnActivity(a.DiscoverTenants, mock.Anything, "acme").Return(func(context.Context, string) (activities.DiscoveryResult, error) {
-		calls++
-		if calls < 3 {
+		calls = append(calls, env.Now())
+		if len(calls) < 3 {
 			return activities.DiscoveryResult{}, temporal.NewApplicationErrorWithOptions("throttled", string(domain.Retry),
 				temporal.ApplicationErrorOptions{NextRetryDelay: 57 * time.Second})
 		}
@@ -109,8 +109,12 @@ func TestPartnerTransientFailureIsRetriedThenSucceeds(t *testing.T) {
 	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme",
 		State: workflows.PartnerState{Auth: domain.AuthAuthorised, DiscoveryRequested: true}})
 	st := continuedState(t, env)
-	assert.Equal(t, 3, calls)
+	require.Len(t, calls, 3)
 	assert.Equal(t, 1, st.Discoveries)
+	// Each retry waited as long as Retry-After asked (the retry policy alone would wait 1 s, then 2 s).
+	for i := 1; i < len(calls); i++ {
+		assert.Equal(t, 57*time.Second, calls[i].Sub(calls[i-1]).Round(time.Second), "wait before attempt %d", i+1)
+	}
 }
 
 func TestPartnerAuthorisationFailureIsShownAndDiscoverRequestIsKept(t *testing.T) {

@@ -98,10 +98,29 @@ func TestRevokedConsentSendsTenantBackToAwaitingConsent(t *testing.T) {
 	env.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{},
 		temporal.NewNonRetryableApplicationError("gone", string(domain.AwaitConsent), nil, domain.ErrorInfo{Code: "Authorization_IdentityNotFound"})).Once()
 	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
-		State: workflows.TenantState{Relationship: "GDAP", Consent: domain.ConsentGranted}})
+		Settings: activities.TenantSettings{SyncInterval: time.Hour},
+		State:    workflows.TenantState{Relationship: "GDAP", Consent: domain.ConsentGranted}})
 	in := continuedTenant(t, env)
 	assert.Equal(t, domain.ConsentRevoked, in.State.Consent)
 	assert.Equal(t, "Authorization_IdentityNotFound", in.State.LastError.Code)
+
+	// The continued run waits in AwaitingConsent without syncing (its next
+	// licence import is an hour away), until consent is granted again.
+	env2, states := tenantEnv(t)
+	env2.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{}, nil).Once()
+	env2.RegisterDelayedCallback(func() {
+		st := queryTenant(t, env2)
+		assert.Equal(t, domain.TenantAwaitingConsent, st.Status)
+		assert.Contains(t, st.Reason, "consent")
+		assert.Equal(t, 0, st.Syncs)
+		env2.SignalWorkflow(workflows.SignalConsent.Name, workflows.ConsentChange{Granted: true})
+	}, 50*time.Minute)
+	env2.ExecuteWorkflow(workflows.TenantWorkflow, in)
+	in2 := continuedTenant(t, env2)
+	assert.Equal(t, []domain.TenantState{domain.TenantAwaitingConsent, domain.TenantReady, domain.TenantSyncing}, *states)
+	assert.Equal(t, domain.ConsentGranted, in2.State.Consent)
+	assert.Equal(t, 1, in2.State.Syncs)
+	env2.AssertExpectations(t)
 }
 
 func TestReauthoriseFailurePausesTenantAndTellsPartner(t *testing.T) {

@@ -53,7 +53,8 @@ func TestWorkerKilledDuringDiscoveryResumesWithoutDuplicates(t *testing.T) {
 	ctx := context.Background()
 
 	worker := startWorkerProcess(t, s, bin)
-	link := connect(t, s, connectOpts{partner: "acme", heartbeat: 3 * time.Second})
+	// GDAP tenants wait for consent: no tenant syncs compete with the discovery.
+	link := connect(t, s, connectOpts{partner: "acme", heartbeat: 3 * time.Second, relationship: "GDAP"})
 	status, page, _ := signIn(t, s, link)
 	require.Equal(t, http.StatusOK, status, page)
 
@@ -76,7 +77,10 @@ func TestWorkerKilledDuringDiscoveryResumesWithoutDuplicates(t *testing.T) {
 	startWorkerProcess(t, s, bin)
 	st := waitPartner(t, s, "acme", 2*time.Minute, func(st workflows.PartnerState) bool { return st.Discoveries == 1 })
 	assert.True(t, st.LastDiscovery.Resumed, "the retry resumed from the stored cursor")
-	assert.Less(t, st.LastDiscovery.Tenants, tenants, "the resumed attempt did not start over")
+	// Nothing commits once the worker is dead: the resumed attempt read
+	// exactly the tenants not committed, and inserted each once.
+	assert.Equal(t, tenants-midway, st.LastDiscovery.Tenants, "the resumed attempt started at the first page not committed")
+	assert.Equal(t, tenants-midway, st.LastDiscovery.Inserted)
 
 	var total, distinctTenants, distinctNames int
 	require.NoError(t, s.Store.Pool().QueryRow(ctx, `SELECT count(*), count(DISTINCT azure_tenant_id), count(DISTINCT name)
@@ -88,4 +92,48 @@ func TestWorkerKilledDuringDiscoveryResumesWithoutDuplicates(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, cursor)
 	t.Logf("killed with %d of %d customers committed; resumed attempt saw %d tenants", midway, tenants, st.LastDiscovery.Tenants)
+}
+
+func TestPostgresRestartDuringDiscoveryLosesNothing(t *testing.T) {
+	const tenants = 2000
+	pg := testenv.PrivatePostgres(t) // the shared server the other tests use is never stopped
+	sc := sim.Generate(sim.GenerateOptions{Seed: 2001, Tenants: tenants})
+	s := testenv.NewStack(t, sc, sim.Options{}, testenv.OnPostgres(pg.URL))
+	s.Worker.DiscoveryPageSize = 10 // 200 pages
+	s.StartWorker()
+	ctx := context.Background()
+	link := connect(t, s, connectOpts{partner: "acme", relationship: "GDAP"})
+	status, page, _ := signIn(t, s, link)
+	require.Equal(t, http.StatusOK, status, page)
+
+	// Restart PostgreSQL once some, but not all, pages are committed.
+	var before int
+	require.Eventually(t, func() bool {
+		n, err := s.Store.CountCustomers(ctx, "acme")
+		before = n
+		return err == nil && n >= 300
+	}, 60*time.Second, 5*time.Millisecond)
+	pg.Stop()
+	_, err := s.Store.CountCustomers(ctx, "acme")
+	require.Error(t, err, "PostgreSQL is down")
+	pg.Start()
+
+	st := waitPartner(t, s, "acme", 2*time.Minute, func(st workflows.PartnerState) bool { return st.Discoveries == 1 })
+	require.Less(t, before, tenants, "the restart came before discovery finished")
+	var total, distinctTenants, distinctNames int
+	require.NoError(t, s.Store.Pool().QueryRow(ctx, `SELECT count(*), count(DISTINCT azure_tenant_id), count(DISTINCT name)
+		FROM customers WHERE partner_id = 'acme'`).Scan(&total, &distinctTenants, &distinctNames))
+	assert.Equal(t, tenants, total)
+	assert.Equal(t, tenants, distinctTenants)
+	assert.Equal(t, tenants, distinctNames)
+	// The attempt cut off by the restart failed; its retry resumed at the
+	// first page not committed and inserted every tenant it read, once.
+	assert.True(t, st.LastDiscovery.Resumed, "the retry resumed from the stored cursor")
+	assert.LessOrEqual(t, st.LastDiscovery.Tenants, tenants-before)
+	assert.Equal(t, st.LastDiscovery.Tenants, st.LastDiscovery.Inserted, "no page was read twice")
+	assert.Zero(t, st.LastDiscovery.Updated)
+	cursor, err := s.Store.DiscoveryCursor(ctx, "acme")
+	require.NoError(t, err)
+	assert.Empty(t, cursor)
+	t.Logf("restarted with at least %d of %d customers committed; resumed attempt saw %d tenants", before, tenants, st.LastDiscovery.Tenants)
 }

@@ -24,13 +24,20 @@ func TestThrottlingAndTransientFailuresAreRetriedAndResolved(t *testing.T) {
 	authorise(t, s, connectOpts{})
 	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, sc.Tenants...) })
 
-	// Partner Center throttles twice, then a 503: discovery waits and still completes.
+	// Partner Center throttles twice: discovery waits as long as Retry-After
+	// asks (3 s, where the retry policy alone waits 1 s, then 2 s) and completes.
 	pcBefore := s.Sim.Stats().PartnerCenterRequests
-	s.Sim.SetFault(sim.Fault{API: sim.APIPartnerCenter, Kind: sim.FaultThrottle, Count: 2, RetryAfter: "1"})
+	s.Sim.SetFault(sim.Fault{API: sim.APIPartnerCenter, Kind: sim.FaultThrottle, Count: 2, RetryAfter: "3"})
 	out, err := runCLI(t, s, "sync", "--partner", "acme", "--wait", "--timeout", "1m")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "Discovered 3 tenants")
-	assert.Equal(t, 3, s.Sim.Stats().PartnerCenterRequests-pcBefore, "two throttled attempts, one that worked: no storm")
+	stats := s.Sim.Stats()
+	require.Equal(t, 3, stats.PartnerCenterRequests-pcBefore, "two throttled attempts, one that worked: no storm")
+	at := stats.RequestTimes[sim.APIPartnerCenter]
+	at = at[len(at)-3:]
+	for i := 1; i < len(at); i++ {
+		assert.Greater(t, at[i].Sub(at[i-1]), 2500*time.Millisecond, "attempt %d came before Retry-After allowed", i+1)
+	}
 
 	// The throttling was recorded once (deduplicated) and resolved by the success.
 	all, err := s.Store.ListErrors(ctx, "acme", true)
@@ -40,8 +47,10 @@ func TestThrottlingAndTransientFailuresAreRetriedAndResolved(t *testing.T) {
 	assert.Equal(t, 2, all[0].Occurrences)
 	assert.NotNil(t, all[0].ResolvedAt)
 
-	// Graph answers 503 twice: the Graph SDK retries (honouring Retry-After), the tenant syncs.
+	// Graph answers 503 twice: the Graph SDK retries within the one activity
+	// attempt (honouring Retry-After), the tenant syncs.
 	before := *waitTenants(t, s, time.Second, func(map[string]store.Customer) bool { return true })[sc.Tenants[0].ID].LastSyncAt
+	faultsBefore := s.Sim.Stats().FaultsInjected
 	s.Sim.SetFault(sim.Fault{API: sim.APIGraph, Kind: sim.Fault5xx, Count: 2, RetryAfter: "0.1"})
 	_, err = runCLI(t, s, "tenants", "sync", sc.Tenants[0].ID)
 	require.NoError(t, err)
@@ -49,9 +58,37 @@ func TestThrottlingAndTransientFailuresAreRetriedAndResolved(t *testing.T) {
 		c := ts[sc.Tenants[0].ID]
 		return c.SyncState == domain.TenantReady && c.LastSyncAt.After(before)
 	})
+	assert.Equal(t, 2, s.Sim.Stats().FaultsInjected-faultsBefore, "both 503s were served")
+	assert.Equal(t, []int32{1, 1}, activityAttempts(t, s, workflows.TenantWorkflowID("acme", sc.Tenants[0].ID), "SyncTenant"),
+		"the first sync and this one each succeeded on their first attempt: Temporal retried nothing")
+	all, err = s.Store.ListErrors(ctx, "acme", true)
+	require.NoError(t, err)
+	assert.Len(t, all, 1, "no attempt failed on the 503s, so none was recorded; only the throttling is")
 	open, err := s.Store.ListErrors(ctx, "acme", false)
 	require.NoError(t, err)
 	assert.Empty(t, open, "transient failures leave nothing open once the sync succeeded")
+}
+
+// activityAttempts lists, for each activity of the given type that a
+// workflow's runs executed, the attempt it finished on.
+func activityAttempts(t *testing.T, s *testenv.Stack, workflowID, activityType string) []int32 {
+	t.Helper()
+	var out []int32
+	for _, ex := range s.Executions() {
+		if ex.Execution.WorkflowId != workflowID {
+			continue
+		}
+		scheduled := map[int64]string{}
+		for _, ev := range s.History(ex).Events {
+			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+				scheduled[ev.EventId] = a.ActivityType.GetName()
+			}
+			if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.ScheduledEventId] == activityType {
+				out = append(out, a.Attempt)
+			}
+		}
+	}
+	return out
 }
 
 func TestSignInWithoutMFAIsRejectedWithItsFix(t *testing.T) {

@@ -174,17 +174,28 @@ func allIn(ts map[string]store.Customer, state domain.TenantState, tenants ...si
 	return true
 }
 
-// authorise connects the partner, signs in and waits for the first discovery.
-func authorise(t testing.TB, s *testenv.Stack, o connectOpts) {
+// authorise connects the partner, signs in and waits for the discovery that
+// follows; it returns the sign-in's redirect to the callback.
+func authorise(t testing.TB, s *testenv.Stack, o connectOpts) string {
 	t.Helper()
 	o.partner = "acme"
 	before := 0
 	if st, err := workflows.QueryPartnerState.Get(context.Background(), s.Client, workflows.PartnerWorkflowID("acme")); err == nil {
 		before = st.Discoveries
 	}
-	status, page, _ := signIn(t, s, connect(t, s, o))
+	status, page, redirect := signIn(t, s, connect(t, s, o))
 	require.Equal(t, http.StatusOK, status, page)
 	waitPartner(t, s, "acme", time.Minute, func(st workflows.PartnerState) bool { return st.Discoveries > before })
+	return redirect
+}
+
+// pendingActivities counts the activities a workflow has scheduled or running
+// (a retry loop shows here).
+func pendingActivities(t testing.TB, s *testenv.Stack, workflowID string) int {
+	t.Helper()
+	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), workflowID, "")
+	require.NoError(t, err)
+	return len(desc.PendingActivities)
 }
 
 // operatorSignIn fills in the simulator's sign-in pages (password, then MFA)

@@ -134,7 +134,6 @@ func TestLicencesOfBothImportTypesEqualTheSimulator(t *testing.T) {
 	out, err = runCLI(t, s, "status", "--json")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, `"licenceSource": "subscriptions"`)
-	replayAll(t, s)
 }
 
 func TestLicenceChangesAreImportedWithTheirHistory(t *testing.T) {

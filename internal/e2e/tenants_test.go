@@ -113,7 +113,6 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 		Query: `SyncState = "Ready" AND PartnerId = "acme" AND ExecutionStatus = "Running"`})
 	require.NoError(t, err)
 	assert.Len(t, resp.Executions, 6)
-	replayAll(t, s)
 }
 
 func queryTenantEventually(t *testing.T, s *testenv.Stack, tenantID string) workflows.TenantState {
@@ -133,15 +132,19 @@ func TestRevokedRefreshTokenPausesEveryTenantUntilReauthorised(t *testing.T) {
 	s := testenv.NewStack(t, sc, sim.Options{AccessTokenLifetime: time.Minute})
 	s.StartWorker()
 	ctx := context.Background()
-	authorise(t, s, connectOpts{})
+	ss := secretSet{}
+	ss.add(kindClientSecret, sim.DefaultPCSecret, sim.DefaultGraphSecret)
+	ss.addRedirect(t, authorise(t, s, connectOpts{}))
 	first := waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
 		return allIn(ts, domain.TenantReady, sc.Tenants...) && ts[sc.Tenants[0].ID].LastSyncAt != nil
 	})
 
-	assert.Positive(t, s.Sim.Stats().TokenRequests["refresh_token"][sim.DefaultPCClientID],
-		"expired access tokens were refreshed silently from the encrypted cache")
+	pcRefreshes := func() int { return s.Sim.Stats().TokenRequests["refresh_token"][sim.DefaultPCClientID] }
+	assert.Positive(t, pcRefreshes(), "expired access tokens were refreshed silently from the encrypted cache")
+	ss.addTokens(t, s) // before the new sign-in replaces them
 
 	s.Sim.RevokeRefreshTokens() // a password reset
+	refreshesBefore, requestsBefore := pcRefreshes(), tokenRequests(s)
 	_, err := runCLI(t, s, "sync", "--partner", "acme")
 	require.NoError(t, err)
 	st := waitPartner(t, s, "acme", 30*time.Second, func(st workflows.PartnerState) bool {
@@ -159,12 +162,16 @@ func TestRevokedRefreshTokenPausesEveryTenantUntilReauthorised(t *testing.T) {
 	require.Len(t, errs, 1)
 	assert.Equal(t, "AADSTS50173", errs[0].Code)
 	assert.Contains(t, errs[0].Remediation, "cspsync connect")
+	// The discovery's one refresh met the revoked token; nothing tried again.
+	assert.Equal(t, 1, pcRefreshes()-refreshesBefore, "the revoked refresh token was tried once")
+	assert.Equal(t, 1, tokenRequests(s)-requestsBefore, "and no other token was asked for")
+	assert.Zero(t, pendingActivities(t, s, workflows.PartnerWorkflowID("acme")))
 	out, err := runCLI(t, s, "status")
 	require.NoError(t, err)
 	assert.Contains(t, out, "4 Paused")
 
 	// Re-authorise: every tenant resumes with its state (its sync count) intact.
-	authorise(t, s, connectOpts{})
+	ss.addRedirect(t, authorise(t, s, connectOpts{}))
 	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
 		for _, tn := range sc.Tenants {
 			if ts[tn.ID].SyncState != domain.TenantReady || !ts[tn.ID].LastSyncAt.After(*first[tn.ID].LastSyncAt) {
@@ -179,7 +186,10 @@ func TestRevokedRefreshTokenPausesEveryTenantUntilReauthorised(t *testing.T) {
 	errs, err = s.Store.ListErrors(ctx, "acme", false)
 	require.NoError(t, err)
 	assert.Empty(t, errs, "re-authorisation resolved the error")
-	replayAll(t, s)
+
+	ss.addTokens(t, s)
+	ss.addVerifiers(s)
+	assertNoSecretInHistories(t, s, ss, kindClientSecret, kindCode, kindState, kindVerifier, kindToken)
 }
 
 func TestExpiredSecretPausesTenantsWithoutRetryStorm(t *testing.T) {
@@ -188,8 +198,11 @@ func TestExpiredSecretPausesTenantsWithoutRetryStorm(t *testing.T) {
 	s := testenv.NewStack(t, sc, sim.Options{AccessTokenLifetime: time.Minute})
 	s.StartWorker()
 	ctx := context.Background()
-	authorise(t, s, connectOpts{})
+	ss := secretSet{}
+	ss.add(kindClientSecret, sim.DefaultPCSecret, sim.DefaultGraphSecret)
+	ss.addRedirect(t, authorise(t, s, connectOpts{}))
 	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, sc.Tenants...) })
+	ss.addTokens(t, s) // before the new sign-in replaces them
 
 	s.Sim.ExpireSecret(sim.DefaultGraphClientID)
 	graphTokens := func() int { return s.Sim.Stats().TokenRequests["client_credentials"][sim.DefaultGraphClientID] }
@@ -201,12 +214,20 @@ func TestExpiredSecretPausesTenantsWithoutRetryStorm(t *testing.T) {
 	st := waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.TenantsPaused })
 	assert.Equal(t, "AADSTS7000222", st.LastError.Code)
 
-	// Asking every tenant to sync while paused sends nothing to Microsoft.
+	// Asking every tenant to sync while paused sends nothing to Microsoft:
+	// each takes the request in and stays paused, with nothing running.
 	for _, tn := range sc.Tenants {
 		_, err := runCLI(t, s, "tenants", "sync", tn.ID)
 		require.NoError(t, err)
 	}
-	time.Sleep(2 * time.Second) // a retry loop, if there were one, would show here
+	for _, tn := range sc.Tenants {
+		id := workflows.TenantWorkflowID("acme", tn.ID)
+		require.Eventually(t, func() bool {
+			st, err := workflows.QueryTenantState.Get(ctx, s.Client, id)
+			return err == nil && st.SyncRequested && st.Status == domain.TenantPaused
+		}, 30*time.Second, 50*time.Millisecond, "tenant %s never took the sync request in", tn.ID)
+		assert.Zero(t, pendingActivities(t, s, id))
+	}
 	assert.Equal(t, 1, graphTokens()-before, "one token request met the expired secret; nothing retried it")
 
 	errs, err := s.Store.ListErrors(ctx, "acme", false)
@@ -218,8 +239,13 @@ func TestExpiredSecretPausesTenantsWithoutRetryStorm(t *testing.T) {
 
 	// A new secret and a re-authorisation bring every tenant back.
 	s.Sim.AddSecret(sim.DefaultGraphClientID, "rotated-graph-secret-value")
-	authorise(t, s, connectOpts{graphSecret: "rotated-graph-secret-value"})
+	ss.add(kindClientSecret, "rotated-graph-secret-value")
+	ss.addRedirect(t, authorise(t, s, connectOpts{graphSecret: "rotated-graph-secret-value"}))
 	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, sc.Tenants...) })
+
+	ss.addTokens(t, s)
+	ss.addVerifiers(s)
+	assertNoSecretInHistories(t, s, ss, kindClientSecret, kindCode, kindState, kindVerifier, kindToken)
 }
 
 func TestCheckPrintsTicksAndCrossesAndFailsWhenOneFails(t *testing.T) {

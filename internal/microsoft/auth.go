@@ -101,10 +101,17 @@ type tokenCache struct {
 
 func (c tokenCache) key(partition string) string { return c.clientID + "/" + partition }
 
+// cacheStoreError is a failure of the storage behind the token cache: it
+// says nothing about the partner's sign-in, so MSAL's errors must not read as
+// a missing token.
+type cacheStoreError struct{ error }
+
+func (e cacheStoreError) Unwrap() error { return e.error }
+
 func (c tokenCache) Replace(ctx context.Context, u cache.Unmarshaler, h cache.ReplaceHints) error {
 	blob, err := c.cache.LoadTokenCache(ctx, c.partnerID, c.key(h.PartitionKey))
 	if err != nil {
-		return err
+		return cacheStoreError{err}
 	}
 	if blob == nil {
 		// Nothing stored (never, or removed by disconnect): MSAL's memory
@@ -119,7 +126,10 @@ func (c tokenCache) Export(ctx context.Context, m cache.Marshaler, h cache.Expor
 	if err != nil {
 		return err
 	}
-	return c.cache.SaveTokenCache(ctx, c.partnerID, c.key(h.PartitionKey), blob)
+	if err := c.cache.SaveTokenCache(ctx, c.partnerID, c.key(h.PartitionKey), blob); err != nil {
+		return cacheStoreError{err}
+	}
+	return nil
 }
 
 func (a *Auth) client(p Credentials, clientID, secret, tenant string) (confidential.Client, error) {
@@ -234,9 +244,12 @@ func (a *Auth) PartnerCenterToken(ctx context.Context, p Credentials) (string, e
 	}
 	res, err := app.AcquireTokenSilent(ctx, []string{PartnerCenterScope}, confidential.WithSilentAccount(acct))
 	var call msalerrors.CallErr
+	var stored cacheStoreError
 	switch {
 	case errors.As(err, &call), errors.Is(err, secrets.ErrDecrypt):
 		return "", Classify(err)
+	case errors.As(err, &stored):
+		return "", err
 	case err != nil: // MSAL found no refresh token to redeem
 		return "", FromCode("NotAuthorised", 0, err.Error(), 0, err)
 	}

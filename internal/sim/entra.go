@@ -26,7 +26,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		form.Set("client_secret", secret)
 	}
 	grantType, clientID := form.Get("grant_type"), form.Get("client_id")
-	s.countToken(grantType, clientID)
+	s.countToken(grantType, clientID, form.Get("code_verifier"))
 	if s.injectFault(w, r, APIToken) {
 		return
 	}

@@ -52,6 +52,9 @@ func msalSignIn(t *testing.T, s *Server, hc *http.Client, c confidential.Client,
 	if err != nil {
 		t.Fatalf("AcquireTokenByAuthCode: %v", err)
 	}
+	if got := s.Stats().CodeVerifiers; !slices.Contains(got, verifier) {
+		t.Errorf("code verifiers recorded %q, want %q among them", got, verifier)
+	}
 	return res
 }
 

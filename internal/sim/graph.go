@@ -60,6 +60,7 @@ func (s *Server) graph(h graphHandler) http.HandlerFunc {
 		w.Header().Set("client-request-id", clientReqID)
 		s.mu.Lock()
 		s.stats.GraphRequests++
+		s.countRequest(APIGraph)
 		s.mu.Unlock()
 		if s.injectFault(w, r, APIGraph) {
 			return

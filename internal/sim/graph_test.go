@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,7 +183,24 @@ func TestFaults(t *testing.T) {
 	if status, body := postToken(t, hc, s, sc.Tenants[0].ID, nil); status != 503 || body["error"] != "temporarily_unavailable" {
 		t.Errorf("token 5xx: %d %v", status, body)
 	}
-	if st := s.Stats(); st.FaultsInjected != 4 || st.GraphRequestsByTenant[sc.Tenants[0].ID] != 1 {
+	st := s.Stats()
+	if st.FaultsInjected != 4 || st.GraphRequestsByTenant[sc.Tenants[0].ID] != 1 {
 		t.Errorf("stats %+v", st)
+	}
+	// Arrival times, for tests that measure how long a client waited between attempts.
+	graph := st.RequestTimes[APIGraph]
+	if len(graph) != 3 || len(st.RequestTimes[APIPartnerCenter]) != 1 || len(st.RequestTimes[APIToken]) != 2 ||
+		!slices.IsSortedFunc(graph, time.Time.Compare) {
+		t.Errorf("request times %v", st.RequestTimes)
+	}
+}
+
+func TestRecordedListsAreBounded(t *testing.T) {
+	var list []int
+	for i := range maxRecorded + 5 {
+		list = appendBounded(list, i)
+	}
+	if len(list) != maxRecorded || list[0] != 5 || list[maxRecorded-1] != maxRecorded+4 {
+		t.Errorf("kept %d entries, %d..%d", len(list), list[0], list[len(list)-1])
 	}
 }

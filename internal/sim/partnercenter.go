@@ -63,6 +63,7 @@ func (s *Server) partnerCenter(h func(http.ResponseWriter, *http.Request)) http.
 		}
 		s.mu.Lock()
 		s.stats.PartnerCenterRequests++
+		s.countRequest(APIPartnerCenter)
 		s.mu.Unlock()
 		if s.injectFault(w, r, APIPartnerCenter) {
 			return

@@ -1,6 +1,10 @@
 package sim
 
-import "maps"
+import (
+	"maps"
+	"slices"
+	"time"
+)
 
 // Stats counts what clients asked of the simulator, so tests can assert on traffic (for
 // example that a sync refreshed tokens instead of signing in again, or backed off).
@@ -18,10 +22,21 @@ type Stats struct {
 	FaultsInjected int `json:"faultsInjected"`
 	// GraphThrottled counts Graph requests refused for exceeding a resource unit budget.
 	GraphThrottled int `json:"graphThrottled"`
+	// RequestTimes holds, per API (APIPartnerCenter, APIGraph, APIToken), the wall-clock
+	// arrival of its last requests (at most maxRecorded, oldest first): how long a client
+	// waited between attempts shows there, whatever clock the simulator runs on.
+	RequestTimes map[string][]time.Time `json:"requestTimes"`
+	// CodeVerifiers holds the PKCE code_verifier values the token endpoint received (the last
+	// maxRecorded), so tests can look for them where they must never appear.
+	CodeVerifiers []string `json:"codeVerifiers"`
 }
 
+// maxRecorded bounds each recorded list, so a long-running simulator stays small.
+const maxRecorded = 1000
+
 func newStats() Stats {
-	return Stats{TokenRequests: map[string]map[string]int{}, GraphRequestsByTenant: map[string]int{}}
+	return Stats{TokenRequests: map[string]map[string]int{}, GraphRequestsByTenant: map[string]int{},
+		RequestTimes: map[string][]time.Time{}}
 }
 
 // Stats returns a snapshot of the counters.
@@ -34,16 +49,37 @@ func (s *Server) Stats() Stats {
 		c.TokenRequests[g] = maps.Clone(m)
 	}
 	c.GraphRequestsByTenant = maps.Clone(s.stats.GraphRequestsByTenant)
+	c.RequestTimes = make(map[string][]time.Time, len(s.stats.RequestTimes))
+	for api, ts := range s.stats.RequestTimes {
+		c.RequestTimes[api] = slices.Clone(ts)
+	}
+	c.CodeVerifiers = slices.Clone(s.stats.CodeVerifiers)
 	return c
 }
 
-func (s *Server) countToken(grantType, clientID string) {
+// countRequest notes a request's arrival at api; the caller holds s.mu.
+func (s *Server) countRequest(api string) {
+	s.stats.RequestTimes[api] = appendBounded(s.stats.RequestTimes[api], time.Now())
+}
+
+func (s *Server) countToken(grantType, clientID, codeVerifier string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.countRequest(APIToken)
 	m := s.stats.TokenRequests[grantType]
 	if m == nil {
 		m = map[string]int{}
 		s.stats.TokenRequests[grantType] = m
 	}
 	m[clientID]++
+	if codeVerifier != "" {
+		s.stats.CodeVerifiers = appendBounded(s.stats.CodeVerifiers, codeVerifier)
+	}
+}
+
+func appendBounded[T any](list []T, v T) []T {
+	if len(list) >= maxRecorded {
+		list = slices.Delete(list, 0, len(list)-maxRecorded+1)
+	}
+	return append(list, v)
 }

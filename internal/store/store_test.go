@@ -265,3 +265,87 @@ func TestDisconnectedPartnerStoresNoTokensUntilAuthorisedAgain(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(blob), "rt-2")
 }
+
+// A page and its cursor commit together or not at all: whichever of the two
+// fails, the other is not kept.
+func TestDiscoveryPageAndCursorCommitTogether(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	require.NoError(t, st.UpsertPartner(ctx, partner("acme")))
+	// Constraints that make one tenant's upsert, or one cursor value, fail.
+	_, err := st.Pool().Exec(ctx, `ALTER TABLE customers ADD CONSTRAINT test_poison_tenant CHECK (name <> 'Poison Ltd');
+		ALTER TABLE partners ADD CONSTRAINT test_poison_cursor CHECK (discovery_cursor IS DISTINCT FROM 'poison-cursor')`)
+	require.NoError(t, err)
+	good := store.DiscoveredTenant{TenantID: "11111111-0000-0000-0000-000000000001", Name: "Contoso", Domain: "contoso.example"}
+	poison := store.DiscoveredTenant{TenantID: "22222222-0000-0000-0000-000000000002", Name: "Poison Ltd", Domain: "poison.example"}
+	saved := func() int {
+		n, err := st.CountCustomers(ctx, "acme")
+		require.NoError(t, err)
+		return n
+	}
+	cursor := func() string {
+		c, err := st.DiscoveryCursor(ctx, "acme")
+		require.NoError(t, err)
+		return c
+	}
+
+	// An upsert fails part way through the page: the cursor stays where it was.
+	_, err = st.SaveDiscoveryPage(ctx, "acme", "", "cursor-1", []store.DiscoveredTenant{good, poison})
+	require.ErrorContains(t, err, "Poison Ltd")
+	assert.Empty(t, cursor(), "the cursor did not move past a page that was not saved")
+	assert.Zero(t, saved(), "nothing of the failed page was kept")
+
+	// The cursor cannot be saved: no tenant of the page is kept.
+	_, err = st.SaveDiscoveryPage(ctx, "acme", "", "poison-cursor", []store.DiscoveredTenant{good})
+	require.Error(t, err)
+	assert.Zero(t, saved(), "tenants of a page whose cursor was not saved are not kept")
+	assert.Empty(t, cursor())
+
+	// The same page with a cursor that can be saved commits both.
+	counts, err := st.SaveDiscoveryPage(ctx, "acme", "", "cursor-1", []store.DiscoveredTenant{good})
+	require.NoError(t, err)
+	assert.Equal(t, store.PageCounts{Inserted: 1}, counts)
+	assert.Equal(t, 1, saved())
+	assert.Equal(t, "cursor-1", cursor())
+}
+
+// Overriding the relationship follows domain.ConsentFor on the tenant's
+// stored consent: GDAP keeps a consent it already has, DAP needs none but
+// keeps a grant.
+func TestSetRelationshipKeepsAConsentTheTenantHas(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	require.NoError(t, st.UpsertPartner(ctx, partner("acme"))) // default GDAP: tenants arrive pending
+	ids := []string{"11111111-0000-0000-0000-000000000001", "22222222-0000-0000-0000-000000000002",
+		"33333333-0000-0000-0000-000000000003", "44444444-0000-0000-0000-000000000004"}
+	var page []store.DiscoveredTenant
+	for i, id := range ids {
+		page = append(page, store.DiscoveredTenant{TenantID: id, Name: "Tenant " + string(rune('A'+i))})
+	}
+	_, err := st.SaveDiscoveryPage(ctx, "acme", "", "", page)
+	require.NoError(t, err)
+
+	cases := []struct {
+		tenant string
+		stored domain.Consent
+		rel    domain.Relationship
+		want   domain.Consent
+	}{
+		{ids[0], domain.ConsentGranted, domain.GDAP, domain.ConsentGranted},
+		{ids[1], domain.ConsentRevoked, domain.GDAP, domain.ConsentRevoked},
+		{ids[2], domain.ConsentGranted, domain.DAP, domain.ConsentGranted},
+		{ids[3], domain.ConsentPending, domain.DAP, domain.ConsentNotRequired},
+	}
+	for _, c := range cases {
+		require.NoError(t, st.SetConsentState(ctx, c.tenant, c.stored))
+		cu, err := st.SetRelationship(ctx, c.tenant, c.rel)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, cu.ConsentState, "%s with %s consent", c.rel, c.stored)
+		assert.Equal(t, c.rel, cu.Relationship)
+		assert.Equal(t, "manual", cu.RelationshipSource)
+	}
+	// Back to GDAP, the tenant that needed no consent needs one again.
+	cu, err := st.SetRelationship(ctx, ids[3], domain.GDAP)
+	require.NoError(t, err)
+	assert.Equal(t, domain.ConsentPending, cu.ConsentState)
+}

@@ -31,16 +31,18 @@ func adminURL() string {
 
 // DatabaseURL creates an empty database for this test, dropped when it ends,
 // and returns its URL.
-func DatabaseURL(t testing.TB) string { t.Helper(); return database(t, true) }
+func DatabaseURL(t testing.TB) string { t.Helper(); return database(t, adminURL(), true) }
 
 // MissingDatabaseURL names a database that does not exist yet (dropped at the
 // end of the test if something created it).
-func MissingDatabaseURL(t testing.TB) string { t.Helper(); return database(t, false) }
+func MissingDatabaseURL(t testing.TB) string { t.Helper(); return database(t, adminURL(), false) }
 
-func database(t testing.TB, create bool) string {
+// database creates (or only names) a database for this test on the server
+// of the admin URL.
+func database(t testing.TB, admin string, create bool) string {
 	t.Helper()
 	ctx := context.Background()
-	cfg, err := pgx.ParseConfig(adminURL())
+	cfg, err := pgx.ParseConfig(admin)
 	require.NoError(t, err)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	require.NoError(t, err, "tests need PostgreSQL (set %s or start it on 127.0.0.1:5432)", EnvTestDatabaseURL)
@@ -58,7 +60,7 @@ func database(t testing.TB, create bool) string {
 			_ = c.Close(context.Background())
 		}
 	})
-	u, err := url.Parse(adminURL())
+	u, err := url.Parse(admin)
 	require.NoError(t, err, "%s must be a postgres:// URL", EnvTestDatabaseURL)
 	u.Path = "/" + name
 	return u.String()
@@ -67,7 +69,12 @@ func database(t testing.TB, create bool) string {
 // Store opens a migrated store on a fresh database, with a random key.
 func Store(t testing.TB, opts ...store.Option) (*store.Store, string, string) {
 	t.Helper()
-	url := DatabaseURL(t)
+	return storeOn(t, adminURL(), opts...)
+}
+
+func storeOn(t testing.TB, admin string, opts ...store.Option) (*store.Store, string, string) {
+	t.Helper()
+	url := database(t, admin, true)
 	key := secrets.NewKeyText()
 	box, err := secrets.Load(key, "")
 	require.NoError(t, err)

@@ -36,10 +36,29 @@ type Stack struct {
 	Worker   config.Worker
 }
 
-// NewStack starts the services for one test.
-func NewStack(t testing.TB, sc sim.Scenario, simOpts sim.Options) *Stack {
+// StackOption changes what NewStack starts.
+type StackOption func(*stackConfig)
+
+type stackConfig struct {
+	postgres string // admin URL of the PostgreSQL server the test database is made on
+}
+
+// OnPostgres makes the stack's database on another PostgreSQL server (its
+// admin URL), such as a PrivatePostgres.
+func OnPostgres(adminURL string) StackOption {
+	return func(c *stackConfig) { c.postgres = adminURL }
+}
+
+// NewStack starts the services for one test. When a test ends without
+// failing, every workflow run it produced is replayed against the current
+// code.
+func NewStack(t testing.TB, sc sim.Scenario, simOpts sim.Options, opts ...StackOption) *Stack {
 	t.Helper()
-	st, dbURL, key := Store(t)
+	cfg := stackConfig{postgres: adminURL()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	st, dbURL, key := storeOn(t, cfg.postgres)
 	tp := StartTemporal(t, config.SearchAttributes)
 	if simOpts.StateDir == "" {
 		simOpts.StateDir = t.TempDir()
@@ -54,12 +73,16 @@ func NewStack(t testing.TB, sc sim.Scenario, simOpts sim.Options) *Stack {
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
 	port := FreePort(t)
-	return &Stack{T: t, Store: st, Temporal: tp, Client: tc, Sim: srv, Scenario: sc, HTTP: hc,
+	s := &Stack{T: t, Store: st, Temporal: tp, Client: tc, Sim: srv, Scenario: sc, HTTP: hc,
 		Worker: config.Worker{Connection: config.Connection{
 			DatabaseURL: dbURL, EncryptionKey: key, TemporalAddress: tp.Address, TemporalNamespace: "default",
 			TaskQueue: "cspsync-test", PublicURL: "http://localhost:" + itoa(port), CAFile: srv.CAFile()},
 			HTTPAddr: "127.0.0.1:" + itoa(port), DiscoveryPageSize: 100,
 		}}
+	// Cleanups run last-in first-out: this one runs after the worker (started
+	// later) has stopped and before Temporal stops.
+	s.replayAtEnd()
+	return s
 }
 
 // WorkerEnv is the worker configuration as environment variables, for a
