@@ -32,6 +32,12 @@ func TestProductName(t *testing.T) {
 		{"GUID in upper case with spaces", " 078D2B04-F1BD-4111-BBD4-B4B1B354CEF4 ", "", "Microsoft Entra ID P1"},
 		{"unknown GUID falls back to the string id", "00000000-0000-4000-8000-000000000000", "EMS", "Enterprise Mobility + Security E3"},
 		{"string id in any case", "", "exchangestandard", "Exchange Online (Plan 1)"},
+		{"renamed product uses the reference's current name", "53818b1b-4a27-454b-8896-0dba576410e6", "PROJECTPROFESSIONAL", "Planner and Project Plan 3"},
+		{"name with a comma survives the CSV", "", "DYN365_ENTERPRISE_CASE_MANAGEMENT_GOV", "Dynamics 365 for Case Management, Enterprise Edition for Government"},
+		// MCOPSTN5 names two products in the reference: the GUID tells them apart, the
+		// string id alone gets the first listed.
+		{"shared string id, by GUID", "d43177b5-475b-4880-92d4-d54c27b5efbd", "MCOPSTN5", "Skype for Business PSTN Calling Domestic Small"},
+		{"shared string id, first listed", "", "MCOPSTN5", "Skype for Business PSTN Domestic Calling (120 Minutes)"},
 		{"unknown product keeps its string id", "00000000-0000-4000-8000-000000000000", "CONTOSO_WIDGETS", "CONTOSO_WIDGETS"},
 		{"nothing known", "", "", ""},
 	}

@@ -15,7 +15,7 @@ func plan(id, name, display string) ServicePlan { return ServicePlan{id, name, d
 
 var (
 	planExchange1   = plan("9aaf7827-d63c-4b61-89c3-182f06f82e5c", "EXCHANGE_S_STANDARD", "Exchange Online (Plan 1)")
-	planExchange2   = plan("efb87545-963c-4e0e-99df-69c6916d9eb0", "EXCHANGE_S_ENTERPRISE", "Exchange Online (Plan 2)")
+	planExchange2   = plan("efb87545-963c-4e0d-99df-69c6916d9eb0", "EXCHANGE_S_ENTERPRISE", "Exchange Online (Plan 2)")
 	planSharePoint1 = plan("c7699d2e-19aa-44de-8edf-1736da088ca1", "SHAREPOINTSTANDARD", "SharePoint (Plan 1)")
 	planSharePoint2 = plan("5dbe027f-2339-4123-9542-606e4d348a72", "SHAREPOINTENTERPRISE", "SharePoint (Plan 2)")
 	planTeams       = plan("57ff2da0-773e-42df-b2af-ffb7a2317929", "TEAMS1", "Microsoft Teams")
@@ -65,7 +65,7 @@ var skuCatalog = []catalogEntry{
 		[]ServicePlan{planPowerBIPro}, 0}, "CFQ7TTC0L3PB:0001"},
 	{Sku{"c5928f49-12ba-48f7-ada3-0d743a3601d5", "VISIOCLIENT", "Visio Plan 2",
 		[]ServicePlan{planVisio}, 0}, "CFQ7TTC0HD33:0002"},
-	{Sku{"53818b1b-4a27-454b-8896-0dba576410e6", "PROJECTPROFESSIONAL", "Project Plan 3",
+	{Sku{"53818b1b-4a27-454b-8896-0dba576410e6", "PROJECTPROFESSIONAL", "Planner and Project Plan 3",
 		[]ServicePlan{planProject}, 0}, "CFQ7TTC0HDB1:0002"},
 	{Sku{"4ef96642-f096-40de-a3e9-d83fb2f90211", "ATP_ENTERPRISE", "Microsoft Defender for Office 365 (Plan 1)",
 		[]ServicePlan{planDefenderO1}, 0}, "CFQ7TTC0LHRJ:0001"},
