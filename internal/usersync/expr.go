@@ -102,6 +102,7 @@ func compile(text string, want *cel.Type, wrongType string) (*Expr, error) {
 	for _, p := range props {
 		if listOnly[p] && want.IsExactType(cel.BoolType) {
 			line, col := position(ast, at[p])
+			line, col = atName(text, line, col)
 			return nil, &ExprError{Expr: text, Line: line, Column: col,
 				Message: "user." + p + " is read by list users only, not by users/delta",
 				Fix:     "filters run on delta pages, so they cannot use " + p + "; filter on another property"}
@@ -173,12 +174,24 @@ func position(a *cel.Ast, id int64) (line, col int) {
 // exprError turns CEL's issues into an ExprError for the first one, with a fix.
 func exprError(text string, errs []*cel.Error) *ExprError {
 	first := errs[0]
-	e := &ExprError{Expr: text, Line: first.Location.Line(), Column: first.Location.Column() + 1, Message: first.Message}
+	line, col := atName(text, first.Location.Line(), first.Location.Column()+1)
+	e := &ExprError{Expr: text, Line: line, Column: col, Message: strings.TrimSuffix(first.Message, " (in container '')")}
 	if len(errs) > 1 {
-		e.Message += fmt.Sprintf(" (and %d more problems)", len(errs)-1)
+		e.Message += fmt.Sprintf(" (and %d more)", len(errs)-1)
 	}
 	e.Fix = fixFor(first)
 	return e
+}
+
+// atName moves a position from the dot CEL reports for a field selection to the field's name.
+func atName(text string, line, col int) (int, int) {
+	lines := strings.Split(text, "\n")
+	if line >= 1 && line <= len(lines) {
+		if r := []rune(lines[line-1]); col >= 1 && col < len(r) && r[col-1] == '.' {
+			col++
+		}
+	}
+	return line, col
 }
 
 func fixFor(err *common.Error) string {
@@ -217,8 +230,12 @@ func quoted(msg string) string {
 func didYouMean(name string, candidates []string) string {
 	best, bestDist := "", 3
 	for _, c := range candidates {
-		last := c[strings.LastIndex(c, ".")+1:]
-		if d := editDistance(strings.ToLower(name), strings.ToLower(last)); d < bestDist {
+		last := strings.ToLower(c[strings.LastIndex(c, ".")+1:])
+		d := editDistance(strings.ToLower(name), last)
+		if len(name) >= 4 && strings.HasPrefix(last, strings.ToLower(name)) {
+			d = min(d, 2) // a shortened name: lastSignIn for lastSignInDateTime
+		}
+		if d < bestDist {
 			best, bestDist = c, d
 		}
 	}
