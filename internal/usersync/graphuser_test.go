@@ -1,0 +1,127 @@
+package usersync
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const graphBase = "https://graph.microsoft.com/v1.0"
+
+// deltaPageJSON builds a users/delta page as Graph writes it for a $select of the properties
+// the default mappings and typical filters read: employees with full profiles, some with
+// nulls (never-set properties are left out in delta pages), and every 50th user removed.
+func deltaPageJSON(n int, last bool) []byte {
+	var b strings.Builder
+	b.WriteString(`{"@odata.context":"` + graphBase + `/$metadata#users(id,accountEnabled,businessPhones,department,displayName,jobTitle,mail,mobilePhone,onPremisesSamAccountName,userPrincipalName,companyName,officeLocation,employeeId,usageLocation,assignedLicenses,createdDateTime,userType,proxyAddresses)",`)
+	if last {
+		b.WriteString(`"@odata.deltaLink":"` + graphBase + `/users/delta?$deltatoken=oEcOySpF_hWYmTIUZBOIfPzcwisr_rPe8o9M54L45qEXQGmvQC6T2dbL-9O7nSU-njKhFiGlAZqewNAThmCVnNxqPu5gOBegrm1CaVZ-ZtFZ2tPOAO98OD9y0ao460",`)
+	}
+	b.WriteString(`"value":[`)
+	departments := []string{"Sales", "IT", "Finance", "Operations", "Human Resources"}
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		id := fmt.Sprintf("%08x-5de7-4406-bb2a-7e5c83c9%04x", i*7919, i)
+		if i%50 == 49 {
+			reason := "changed"
+			if i%100 == 99 {
+				reason = "deleted"
+			}
+			fmt.Fprintf(&b, `{"id":%q,"@removed":{"reason":%q}}`, id, reason)
+			continue
+		}
+		first, last := fmt.Sprintf("Given%d", i), fmt.Sprintf("Surname%d", i)
+		upn := strings.ToLower(first+"."+last) + "@contoso.onmicrosoft.com"
+		fmt.Fprintf(&b, `{"businessPhones":["+1 425 555 %04d"],"displayName":"%s %s","givenName":%q,"jobTitle":"Account Manager","mail":"%s","mobilePhone":null,"officeLocation":"Building %d/%d","preferredLanguage":"en-US","surname":%q,"userPrincipalName":%q,"id":%q,"accountEnabled":%t,`,
+			i%10000, first, last, first, strings.Replace(upn, ".onmicrosoft.com", ".com", 1), i%40, 1000+i%300, last, upn, id, i%17 != 0)
+		fmt.Fprintf(&b, `"assignedLicenses":[{"disabledPlans":[],"skuId":"c7df2760-2c81-4ef7-b578-5b5392b571df"},{"disabledPlans":["efb87545-963c-4e0d-99df-69c6916d9eb0"],"skuId":"f30db892-07e9-47e9-837c-80727f46fd3d"}],"companyName":"Contoso Ltd","createdDateTime":"2021-0%d-1%dT08:%02d:13Z","department":%q,"employeeId":"E%06d","onPremisesSamAccountName":"%s","proxyAddresses":["SMTP:%s","smtp:%s"],"usageLocation":"US","userType":"Member"}`,
+			1+i%9, i%10, i%60, departments[i%len(departments)], i, strings.ToLower(first), upn, strings.Replace(upn, "contoso", "contoso-old", 1))
+	}
+	b.WriteString(`]`)
+	if !last {
+		b.WriteString(`,"@odata.nextLink":"` + graphBase + `/users/delta?$skiptoken=pqwSUjGYvb3jQpbwVAwEL7yuI3dU1LecfkkfLPtnIjsXoYQp_dpA3cNJWc"`)
+	}
+	b.WriteString(`}`)
+	return []byte(b.String())
+}
+
+func TestDecodeDeltaPage(t *testing.T) {
+	page, err := DecodeDeltaPage(deltaPageJSON(100, false))
+	require.NoError(t, err)
+	assert.Len(t, page.Users, 100)
+	assert.Equal(t, graphBase+"/users/delta?$skiptoken=pqwSUjGYvb3jQpbwVAwEL7yuI3dU1LecfkkfLPtnIjsXoYQp_dpA3cNJWc", page.NextLink)
+	assert.Empty(t, page.DeltaLink)
+
+	u := page.Users[1]
+	assert.Equal(t, "00001eef-5de7-4406-bb2a-7e5c83c90001", u.ID)
+	assert.Equal(t, "Given1 Surname1", u.DisplayName)
+	assert.Equal(t, "given1.surname1@contoso.com", u.Mail)
+	assert.Equal(t, []string{"+1 425 555 0001"}, u.BusinessPhones)
+	assert.Empty(t, u.MobilePhone, "null decodes to empty")
+	assert.True(t, u.AccountEnabled)
+	assert.Equal(t, "IT", u.Department)
+	assert.Equal(t, "given1", u.OnPremisesSamAccountName)
+	assert.Equal(t, []AssignedLicense{{"c7df2760-2c81-4ef7-b578-5b5392b571df"}, {"f30db892-07e9-47e9-837c-80727f46fd3d"}}, u.AssignedLicenses)
+	assert.Equal(t, time.Date(2021, 2, 11, 8, 1, 13, 0, time.UTC), u.CreatedDateTime)
+	assert.Nil(t, u.Removed)
+	assert.False(t, page.Users[0].AccountEnabled)
+
+	assert.Equal(t, &Removed{Reason: "changed"}, page.Users[49].Removed)
+	assert.Equal(t, &Removed{Reason: "deleted"}, page.Users[99].Removed)
+	assert.Equal(t, "0005ebbf-5de7-4406-bb2a-7e5c83c90031", page.Users[49].ID)
+
+	last, err := DecodeDeltaPage(deltaPageJSON(3, true))
+	require.NoError(t, err)
+	assert.Len(t, last.Users, 3)
+	assert.Empty(t, last.NextLink)
+	assert.Contains(t, last.DeltaLink, "/users/delta?$deltatoken=")
+
+	empty, err := DecodeDeltaPage([]byte(`{"@odata.context":"x","value":[],"@odata.deltaLink":"https://graph.microsoft.com/v1.0/users/delta?$deltatoken=abc"}`))
+	require.NoError(t, err)
+	assert.Empty(t, empty.Users)
+
+	// A null signInActivity date (never signed in) stays zero.
+	withSignIn, err := DecodeDeltaPage([]byte(`{"value":[{"id":"a","signInActivity":{"lastSignInDateTime":"2024-05-01T10:00:00Z","lastNonInteractiveSignInDateTime":null,"lastSuccessfulSignInDateTime":null}}],"@odata.nextLink":"n"}`))
+	require.NoError(t, err)
+	assert.Equal(t, time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC), withSignIn.Users[0].SignInActivity.LastSignInDateTime)
+	assert.True(t, withSignIn.Users[0].SignInActivity.LastSuccessfulSignInDateTime.IsZero())
+}
+
+func TestDecodeDeltaPageRefusals(t *testing.T) {
+	for _, tc := range []struct{ name, body, want string }{
+		{"not JSON", `<html>`, "users delta page: invalid character"},
+		{"Graph error", `{"error":{"code":"syncStateNotFound","message":"The sync state is not found."}}`, "Graph error: syncStateNotFound: The sync state is not found."},
+		{"no link", `{"value":[{"id":"a"}]}`, "neither @odata.nextLink nor @odata.deltaLink"},
+		{"user without id", `{"value":[{"displayName":"x"}],"@odata.nextLink":"n"}`, "user 0 has no id"},
+		{"wrong type", `{"value":[{"id":"a","accountEnabled":"yes"}],"@odata.nextLink":"n"}`, "accountEnabled of type bool"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeDeltaPage([]byte(tc.body))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+// BenchmarkDecodeDeltaPage decodes Graph's default (200) and largest (999) delta pages.
+func BenchmarkDecodeDeltaPage(b *testing.B) {
+	for _, n := range []int{200, 999} {
+		body := deltaPageJSON(n, false)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DecodeDeltaPage(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "users/s")
+		})
+	}
+}

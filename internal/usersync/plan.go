@@ -1,0 +1,526 @@
+package usersync
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// SiteMapping places the users its filter matches in a site. A customer's mappings are
+// ordered: the first match wins.
+type SiteMapping struct {
+	Filter string `json:"filter"`
+	SiteID int64  `json:"site_id"`
+}
+
+// ValidateSiteMappings checks a customer's ordered list as it is saved: every filter compiles
+// and every mapping names a site. (Whether the site exists is the store's to check.)
+func ValidateSiteMappings(ms []SiteMapping) error {
+	_, err := compileSites(ms)
+	return err
+}
+
+type site struct {
+	filter *Filter
+	siteID int64
+}
+
+func compileSites(ms []SiteMapping) ([]site, error) {
+	out := make([]site, len(ms))
+	for i, m := range ms {
+		if m.SiteID == 0 {
+			return nil, fmt.Errorf("site mapping %d has no site: choose the site its users go to", i+1)
+		}
+		f, err := CompileFilter(m.Filter)
+		if err != nil {
+			return nil, fmt.Errorf("site mapping %d filter: %w", i+1, err)
+		}
+		out[i] = site{filter: f, siteID: m.SiteID}
+	}
+	return out, nil
+}
+
+// Settings are the partner's users-sync settings.
+type Settings struct {
+	// MatchRules is the ordered list of PSA fields (name, email, network_login) that link a
+	// Graph user to a PSA user who has no Azure object id yet.
+	MatchRules []Field `json:"match_rules"`
+	// IgnoreAccountEnabled keeps users active whatever their accountEnabled.
+	IgnoreAccountEnabled bool `json:"ignore_account_enabled"`
+}
+
+// ValidateMatchRules checks matching rules against the resolved mappings: each rule is name,
+// email or network_login, appears once, and has a mapping to its PSA field.
+func ValidateMatchRules(rules []Field, resolved []FieldMapping) error {
+	for i, r := range rules {
+		if r != FieldName && r != FieldEmail && r != FieldNetworkLogin {
+			return fmt.Errorf("matching rule %q: rules are drawn from name, email and network_login", r)
+		}
+		if slices.Contains(rules[:i], r) {
+			return fmt.Errorf("matching rule %s appears twice: keep one", r)
+		}
+		if !slices.ContainsFunc(resolved, func(m FieldMapping) bool { return m.Field == r && strings.TrimSpace(m.Expr) != "" }) {
+			return fmt.Errorf("matching rule %s needs a field mapping to %s: map %s (e.g. %s) or remove %s from the matching rules",
+				r, r, r, defaultExpr(r), r)
+		}
+	}
+	return nil
+}
+
+func defaultExpr(f Field) string {
+	for _, m := range DefaultMappings() {
+		if m.Field == f {
+			return m.Expr
+		}
+	}
+	return ""
+}
+
+// Config is what a round's Plan is built from.
+type Config struct {
+	Round    int64
+	Sites    []SiteMapping  // the customer's, in order
+	Mappings []FieldMapping // resolved (Resolve)
+	Settings
+}
+
+// Plan is a round's compiled decisions for one customer: build it once per round, then
+// Prepare and Decide each page. Safe for concurrent use.
+type Plan struct {
+	round                int64
+	sites                []site
+	mappings             []mapping // read from delta pages
+	signIn               []mapping // read a list-only property: refreshed by sign-in pages
+	rules                []Field
+	ignoreAccountEnabled bool
+}
+
+// NewPlan compiles a round's site mappings, field mappings and settings.
+func NewPlan(c Config) (*Plan, error) {
+	sites, err := compileSites(c.Sites)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateMatchRules(c.MatchRules, c.Mappings); err != nil {
+		return nil, err
+	}
+	p := &Plan{round: c.Round, sites: sites, rules: c.MatchRules, ignoreAccountEnabled: c.IgnoreAccountEnabled}
+	for _, fm := range c.Mappings {
+		if strings.TrimSpace(fm.Expr) == "" {
+			continue
+		}
+		m, err := compileMapping(fm)
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(m.expr.props, func(p string) bool { return listOnly[p] }) {
+			if slices.Contains(c.MatchRules, m.field) {
+				return nil, fmt.Errorf("matching rule %s: its mapping reads a property users/delta does not carry; map %s from another property", m.field, m.field)
+			}
+			p.signIn = append(p.signIn, m)
+		} else {
+			p.mappings = append(p.mappings, m)
+		}
+	}
+	return p, nil
+}
+
+// Select is the $select for pages of src (see SelectFor).
+func (p *Plan) Select(src Source) []string {
+	var exprs []*Expr
+	for _, s := range p.sites {
+		if s.filter.expr != nil {
+			exprs = append(exprs, s.filter.expr)
+		}
+	}
+	for _, m := range slices.Concat(p.mappings, p.signIn) {
+		exprs = append(exprs, m.expr)
+	}
+	return SelectFor(src, exprs...)
+}
+
+// PSAUser is a PSA user as decisions see him.
+type PSAUser struct {
+	ID            int64
+	AzureObjectID string // "" for a user created by hand and not matched yet
+	SiteID        int64
+	Active        bool
+	Values        Values
+}
+
+// Lookups are the PSA users a batch needs, for the store to read in one query: the
+// customer's users with one of AzureIDs, and those without an Azure object id whose field
+// (lower(btrim(column))) equals one of ByField's values.
+type Lookups struct {
+	AzureIDs []string
+	ByField  map[Field][]string
+}
+
+// Batch is a prepared page: placement and mapped values evaluated once per user.
+type Batch struct {
+	plan  *Plan
+	src   Source
+	items []item
+}
+
+type item struct {
+	user    *GraphUser
+	site    int    // index into plan.sites, -1 when none matches
+	misses  string // why filters failed to evaluate
+	values  Values // the mapped fields only
+	invalid string // the PSA rule the values break
+}
+
+// Prepare evaluates a page's users. A user reported twice in the page is decided once, at
+// his last report, which is his current state.
+func (p *Plan) Prepare(src Source, users []GraphUser) *Batch {
+	last := make(map[string]int, len(users))
+	for i := range users {
+		last[users[i].ID] = i
+	}
+	b := &Batch{plan: p, src: src, items: make([]item, 0, len(last))}
+	for i := range users {
+		if last[users[i].ID] != i {
+			continue
+		}
+		u := &users[i]
+		it := item{user: u, site: -1}
+		if u.Removed == nil {
+			v := vars{u}
+			mappings := p.mappings
+			if src == Delta {
+				it.site, it.misses = p.place(v)
+			} else {
+				mappings = p.signIn
+			}
+			for _, m := range mappings {
+				m.evaluate(&it.values, v)
+			}
+			it.invalid = check(&it.values, mappings)
+		}
+		b.items = append(b.items, it)
+	}
+	return b
+}
+
+// place finds the first site mapping whose filter matches.
+func (p *Plan) place(v vars) (int, string) {
+	var misses []string
+	for i, s := range p.sites {
+		ok, err := s.filter.match(v)
+		if err != nil {
+			misses = append(misses, fmt.Sprintf("mapping %d: %v", i+1, err))
+		}
+		if ok {
+			return i, ""
+		}
+	}
+	return -1, strings.Join(misses, "; ")
+}
+
+// Lookups lists the PSA users Decide needs: everyone by Azure id; for placed, valid users
+// also the matching rules' values, in case they are not linked yet.
+func (b *Batch) Lookups() Lookups {
+	l := Lookups{AzureIDs: make([]string, 0, len(b.items))}
+	seen := map[Field]map[string]bool{}
+	for _, it := range b.items {
+		l.AzureIDs = append(l.AzureIDs, it.user.ID)
+		if b.src != Delta || it.site < 0 || it.invalid != "" {
+			continue
+		}
+		for _, r := range b.plan.rules {
+			v := Normalize(it.values.Get(r))
+			if v == "" || seen[r][v] {
+				continue
+			}
+			if seen[r] == nil {
+				seen[r] = map[string]bool{}
+				if l.ByField == nil {
+					l.ByField = map[Field][]string{}
+				}
+			}
+			seen[r][v] = true
+			l.ByField[r] = append(l.ByField[r], v)
+		}
+	}
+	return l
+}
+
+// Decide decides every user of the batch against the PSA users the store found for
+// Lookups (extra ones are ignored). Outcomes follow the page's order.
+func (b *Batch) Decide(found []PSAUser) []Outcome {
+	byAzure := make(map[string]*PSAUser, len(found))
+	byRule := map[Field]map[string][]*PSAUser{}
+	for i := range found {
+		u := &found[i]
+		if u.AzureObjectID != "" {
+			byAzure[strings.ToLower(u.AzureObjectID)] = u
+			continue
+		}
+		for _, r := range b.plan.rules {
+			if v := Normalize(u.Values.Get(r)); v != "" {
+				if byRule[r] == nil {
+					byRule[r] = map[string][]*PSAUser{}
+				}
+				byRule[r][v] = append(byRule[r][v], u)
+			}
+		}
+	}
+	// A PSA user linked to one Graph user of the page is no candidate for the next.
+	linked := map[int64]bool{}
+	out := make([]Outcome, len(b.items))
+	for i := range b.items {
+		it := &b.items[i]
+		existing := byAzure[strings.ToLower(it.user.ID)]
+		if b.src == SignIns {
+			out[i] = b.plan.decideSignIn(it, existing)
+			continue
+		}
+		out[i] = b.plan.decide(it, existing, func(r Field, v string) []*PSAUser {
+			var hits []*PSAUser
+			for _, u := range byRule[r][v] {
+				if !linked[u.ID] {
+					hits = append(hits, u)
+				}
+			}
+			return hits
+		})
+		if o := out[i]; o.Kind != Ambiguous && slices.Contains(b.plan.rules, Field(o.MatchedBy)) {
+			linked[o.UserID] = true
+		}
+	}
+	return out
+}
+
+// Kind is what a decision does to the PSA.
+type Kind string
+
+const (
+	Created     Kind = "created"
+	Updated     Kind = "updated"
+	Unchanged   Kind = "unchanged"
+	Moved       Kind = "moved"
+	Inactivated Kind = "inactivated"
+	Reactivated Kind = "reactivated"
+	Excluded    Kind = "excluded"  // not imported (no site mapping matches, or removed before import)
+	Ambiguous   Kind = "ambiguous" // two or more PSA users fit a matching rule: nothing is written
+	Invalid     Kind = "invalid"   // the values break a PSA rule: nothing is written
+)
+
+// Kinds lists every kind (for the inbound log's CHECK list).
+func Kinds() []Kind {
+	return []Kind{Created, Updated, Unchanged, Moved, Inactivated, Reactivated, Excluded, Ambiguous, Invalid}
+}
+
+// How a Graph user was tied to his PSA user (Outcome.MatchedBy), besides a rule's field name.
+const (
+	MatchedByAzureID = "azure_object_id"
+	MatchedCreated   = "created"
+)
+
+// Change is one field changed by a decision, as text (site as its id, active as true/false).
+type Change struct {
+	Field string `json:"field"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
+}
+
+// Outcome is one decision: the PSA row to write (when Writes) and the inbound log entry.
+type Outcome struct {
+	Round         int64
+	AzureObjectID string
+	Kind          Kind
+	UserID        int64 // the PSA user; 0 when created or never imported
+	// SiteID, Active and Values are the whole row after the decision: mapped fields
+	// replaced, unmapped ones as they were.
+	SiteID        int64
+	Active        bool
+	Values        Values
+	Mapping       int    // 1-based position of the site mapping that placed the user; 0 for none
+	MappingFilter string // its filter as written
+	MatchedBy     string // MatchedByAzureID, a rule's field, MatchedCreated, or "" when no PSA user is involved
+	Changes       []Change
+	Reason        string
+}
+
+// Writes tells whether the PSA row must be written (inserted when UserID is 0).
+func (o *Outcome) Writes() bool {
+	switch o.Kind {
+	case Created, Updated, Moved, Inactivated, Reactivated:
+		return true
+	}
+	return false
+}
+
+// decide decides one delta-page user. candidates returns the unlinked PSA users whose rule
+// field equals a value.
+func (p *Plan) decide(it *item, existing *PSAUser, candidates func(Field, string) []*PSAUser) Outcome {
+	u := it.user
+	o := Outcome{Round: p.round, AzureObjectID: u.ID}
+	if existing != nil {
+		o.UserID, o.SiteID, o.Active, o.Values, o.MatchedBy = existing.ID, existing.SiteID, existing.Active, existing.Values, MatchedByAzureID
+	}
+	if u.Removed != nil {
+		return p.deactivate(o, existing, fmt.Sprintf("removed in Microsoft (@removed reason %q)", u.Removed.Reason))
+	}
+	if it.site < 0 {
+		reason := "no site mapping matches"
+		if it.misses != "" {
+			reason += " (" + it.misses + ")"
+		}
+		return p.deactivate(o, existing, reason)
+	}
+	o.Mapping, o.MappingFilter = it.site+1, p.sites[it.site].filter.Text()
+	if it.invalid != "" {
+		o.Kind, o.Reason = Invalid, it.invalid
+		return o
+	}
+	if existing == nil {
+		var reason string
+		existing, o.MatchedBy, reason = p.match(it, candidates)
+		if reason != "" {
+			o.Kind, o.Reason = Ambiguous, reason
+			return o
+		}
+		if existing == nil {
+			o.MatchedBy = MatchedCreated
+		} else {
+			o.UserID = existing.ID
+		}
+	}
+
+	var old PSAUser
+	if existing != nil {
+		old = *existing
+	}
+	o.SiteID = p.sites[it.site].siteID
+	o.Active = u.AccountEnabled || p.ignoreAccountEnabled
+	o.Values = merge(old.Values, &it.values, p.mappings)
+	o.Changes = changes(existing, &o, p.mappings)
+	switch {
+	case existing == nil:
+		o.Kind = Created
+		if !o.Active {
+			o.Reason = "account disabled in Microsoft (accountEnabled false): created inactive"
+		}
+	case !existing.Active && o.Active:
+		o.Kind, o.Reason = Reactivated, "active in Microsoft again"
+	case existing.Active && !o.Active:
+		o.Kind, o.Reason = Inactivated, "account disabled in Microsoft (accountEnabled false)"
+	case existing.SiteID != o.SiteID:
+		o.Kind, o.Reason = Moved, fmt.Sprintf("site mapping %d places the user in site %d", o.Mapping, o.SiteID)
+	case len(o.Changes) > 0:
+		o.Kind = Updated
+	default:
+		o.Kind = Unchanged
+	}
+	return o
+}
+
+// deactivate handles a user who is not to be in the PSA: never imported, he is excluded;
+// imported, he is made inactive (never deleted), keeping his site and values.
+func (p *Plan) deactivate(o Outcome, existing *PSAUser, reason string) Outcome {
+	switch {
+	case existing == nil:
+		o.Kind, o.Reason = Excluded, reason
+	case !existing.Active:
+		o.Kind, o.Reason = Unchanged, reason+"; already inactive"
+	default:
+		o.Kind, o.Reason, o.Active = Inactivated, reason, false
+		o.Changes = []Change{{Field: "active", Old: "true", New: "false"}}
+	}
+	return o
+}
+
+// match applies the matching rules in order: one candidate links, two or more are ambiguous
+// (reason set), none tries the next rule.
+func (p *Plan) match(it *item, candidates func(Field, string) []*PSAUser) (*PSAUser, string, string) {
+	for _, r := range p.rules {
+		v := Normalize(it.values.Get(r))
+		if v == "" {
+			continue
+		}
+		switch hits := candidates(r, v); len(hits) {
+		case 0:
+			continue
+		case 1:
+			return hits[0], string(r), ""
+		default:
+			ids := make([]string, len(hits))
+			for i, h := range hits {
+				ids[i] = fmt.Sprint(h.ID)
+			}
+			return nil, string(r), fmt.Sprintf("%d PSA users without an Azure object id have %s %q (ids %s): nothing was created; merge them or correct %s on all but one",
+				len(hits), r, it.values.Get(r), strings.Join(ids, ", "), r)
+		}
+	}
+	return nil, "", ""
+}
+
+// decideSignIn refreshes the sign-in mappings of a user already in the PSA.
+func (p *Plan) decideSignIn(it *item, existing *PSAUser) Outcome {
+	o := Outcome{Round: p.round, AzureObjectID: it.user.ID}
+	if existing == nil {
+		o.Kind, o.Reason = Excluded, "not in the PSA"
+		return o
+	}
+	o.UserID, o.SiteID, o.Active, o.MatchedBy = existing.ID, existing.SiteID, existing.Active, MatchedByAzureID
+	if it.invalid != "" {
+		o.Values, o.Kind, o.Reason = existing.Values, Invalid, it.invalid
+		return o
+	}
+	o.Values = merge(existing.Values, &it.values, p.signIn)
+	o.Changes = changes(existing, &o, p.signIn)
+	o.Kind = Unchanged
+	if len(o.Changes) > 0 {
+		o.Kind = Updated
+	}
+	return o
+}
+
+// Absent decides for a PSA user a full round did not see: he no longer exists in Microsoft.
+func (p *Plan) Absent(u PSAUser) Outcome {
+	o := Outcome{Round: p.round, AzureObjectID: u.AzureObjectID, UserID: u.ID, SiteID: u.SiteID,
+		Active: u.Active, Values: u.Values, MatchedBy: MatchedByAzureID}
+	return p.deactivate(o, &u, "absent from a full round")
+}
+
+// merge returns base with the mapped fields taken from mapped.
+func merge(base Values, mapped *Values, ms []mapping) Values {
+	v := base.clone()
+	for _, m := range ms {
+		if m.field == FieldLastSignIn {
+			v.LastSignIn = mapped.LastSignIn
+		} else {
+			v.set(m.field, mapped.Get(m.field))
+		}
+	}
+	return v
+}
+
+// changes lists what o changes on existing (nil: a new user, whose old values are all "").
+func changes(existing *PSAUser, o *Outcome, ms []mapping) []Change {
+	var old PSAUser
+	if existing != nil {
+		old = *existing
+	}
+	var out []Change
+	add := func(field, before, after string) {
+		if before != after {
+			out = append(out, Change{field, before, after})
+		}
+	}
+	str := func(present bool, s string) string {
+		if !present {
+			return ""
+		}
+		return s
+	}
+	add("azure_object_id", old.AzureObjectID, o.AzureObjectID)
+	add("site", str(existing != nil, fmt.Sprint(old.SiteID)), fmt.Sprint(o.SiteID))
+	add("active", str(existing != nil, fmt.Sprint(old.Active)), fmt.Sprint(o.Active))
+	for _, m := range ms {
+		add(string(m.field), old.Values.Get(m.field), o.Values.Get(m.field))
+	}
+	return out
+}
