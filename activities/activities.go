@@ -25,6 +25,8 @@ type Activities struct {
 	Tenants TenantControl
 	// DiscoveryPageSize is the Partner Center page size (1..500).
 	DiscoveryPageSize int
+	// UserPageSize is the users/delta page size (1..200; 0 means 200).
+	UserPageSize int
 }
 
 // fail classifies err, records it as an integration error (one open row per

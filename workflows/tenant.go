@@ -62,6 +62,7 @@ type TenantState struct {
 	LastError     *domain.ErrorInfo
 	Runs          int
 	Licences      LicenceState
+	Users         UserState
 }
 
 // derive computes the lifecycle state from the facts.
@@ -107,7 +108,11 @@ func TenantWorkflow(ctx workflow.Context, in TenantInput) error {
 	// Before the Update handler: an Update that arrived with this run's
 	// first task is validated as soon as its handler is set.
 	w.withLicences = workflow.GetVersion(ctx, "licence-import", workflow.DefaultVersion, 1) >= 1
+	w.withUsers = workflow.GetVersion(ctx, "user-sync", workflow.DefaultVersion, 1) >= 1
 	if err := UpdateImportLicences.Handle(ctx, w.importAndWait, w.validateImport); err != nil {
+		return err
+	}
+	if err := UpdateSyncUsers.Handle(ctx, w.syncUsersAndWait, w.validateSyncUsers); err != nil {
 		return err
 	}
 	return w.run(ctx)
@@ -122,7 +127,10 @@ type tenantWorkflow struct {
 	// licence step was added replay without it).
 	withLicences bool
 	licences     licenceImports // what Updates wait on, within this run
-	wake         workflow.Channel
+	// withUsers: this run syncs users after the Graph sync.
+	withUsers bool
+	users     userRounds
+	wake      workflow.Channel
 }
 
 func (w *tenantWorkflow) selector(ctx workflow.Context) workflow.Selector {
@@ -165,7 +173,7 @@ func (w *tenantWorkflow) run(ctx workflow.Context) error {
 		// A cycle: licences (they need no consent: Partner Center answers
 		// for the partner), then the Graph sync when Ready.
 		ready := status == domain.TenantReady
-		if ready && (w.s.SyncRequested || w.licencesAsked() || w.syncDue(ctx)) ||
+		if ready && (w.s.SyncRequested || w.licencesAsked() || w.users.wanted || w.syncDue(ctx)) ||
 			w.licencesAllowed(status) && (w.licencesAsked() || w.licencesDue(ctx)) {
 			if err := w.cycle(ctx, ready); err != nil {
 				return err
@@ -211,8 +219,14 @@ func (w *tenantWorkflow) cycle(ctx workflow.Context, ready bool) error {
 			return nil
 		}
 	}
-	if ready {
-		return w.sync(ctx)
+	if !ready {
+		return nil
+	}
+	if err := w.sync(ctx); err != nil {
+		return err
+	}
+	if status, _ := w.s.derive(); w.withUsers && status == domain.TenantReady && w.s.LastError == nil {
+		return w.syncUsers(ctx)
 	}
 	return nil
 }
@@ -251,19 +265,24 @@ func (w *tenantWorkflow) sync(ctx workflow.Context) error {
 	w.logger.Warn("tenant sync failed", "code", info.Code, "type", kind)
 	switch kind {
 	case domain.AwaitConsent:
-		// As the activity recorded it: a granted consent was revoked, any
-		// other (DAP's implicit one included) was never there.
-		if w.s.Consent == domain.ConsentGranted {
-			w.s.Consent = domain.ConsentRevoked
-		} else {
-			w.s.Consent = domain.ConsentPending
-		}
+		w.consentMissing()
 	case domain.Reauthorise:
 		return w.partnerUnusable(ctx, info)
 	case domain.NeedsFix, domain.Degrade:
 		w.s.Blocked = &info
 	}
 	return nil
+}
+
+// consentMissing records, as the activity did, that Microsoft holds no
+// consent: a granted one was revoked, any other (DAP's implicit one
+// included) was never there.
+func (w *tenantWorkflow) consentMissing() {
+	if w.s.Consent == domain.ConsentGranted {
+		w.s.Consent = domain.ConsentRevoked
+	} else {
+		w.s.Consent = domain.ConsentPending
+	}
 }
 
 // partnerUnusable pauses the tenant and tells the partner, which pauses
@@ -281,10 +300,12 @@ func (w *tenantWorkflow) continueAsNew(ctx workflow.Context) (bool, error) {
 	for sel.HasPending() {
 		sel.Select(ctx)
 	}
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) || w.licences.wanted }); err != nil {
+	if err := workflow.Await(ctx, func() bool {
+		return workflow.AllHandlersFinished(ctx) || w.licences.wanted || w.users.wanted
+	}); err != nil {
 		return true, err
 	}
-	if w.licences.wanted {
+	if w.licences.wanted || w.users.wanted {
 		return false, nil
 	}
 	w.s.Runs++

@@ -168,6 +168,7 @@ const (
 	OpDiscovery      Operation = "discovery"
 	OpSync           Operation = "sync"
 	OpLicences       Operation = "licences"
+	OpUsers          Operation = "users"
 )
 
 // Reaction is what cspsync does about a classified failure. The values

@@ -93,6 +93,8 @@ func init() {
 			"Nothing to do: cspsync syncs without last sign-in dates. Buy Entra ID P1 for the tenant to get them.", domain.Degrade},
 		{"Request_ResourceNotFound", "The object was not found in the directory.",
 			"The user or object was deleted in Microsoft 365; cspsync drops it at the next sync.", domain.NeedsFix},
+		{"MappingInvalid", "A site mapping, field mapping or matching rule of this customer cannot be used.",
+			"Correct it with `cspsync mappings` (the message names the mapping and the mistake); the next round uses it.", domain.NeedsFix},
 		{CodeDeltaExpired, "Graph no longer has the tenant's delta state: the delta link is older than its seven-day life, or Microsoft reset the tenant's synchronization.",
 			"Nothing to do: cspsync reads the tenant's users in full, inactivating those no longer present, and follows changes from there.", domain.Resync},
 		{"resyncRequired", "The delta token is no longer valid: Graph asks for the synchronization to start again.",

@@ -41,17 +41,14 @@ CREATE TABLE psa_users (
     inactive_reason text NOT NULL DEFAULT '',
     custom_fields   jsonb NOT NULL DEFAULT '{}',
     source          text NOT NULL DEFAULT 'manual' CHECK (source IN ('manual', 'azure')),
-    -- The full round that last saw the user in Microsoft: a full round makes
-    -- inactive the imported users it did not see.
-    seen_round      bigint,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX psa_users_azure ON psa_users (customer_id, azure_object_id) WHERE azure_object_id IS NOT NULL;
--- Matching users created by hand (no Azure id yet).
-CREATE INDEX psa_users_match_email ON psa_users (customer_id, lower(email)) WHERE azure_object_id IS NULL;
-CREATE INDEX psa_users_match_name ON psa_users (customer_id, lower(name)) WHERE azure_object_id IS NULL;
-CREATE INDEX psa_users_match_login ON psa_users (customer_id, lower(network_login)) WHERE azure_object_id IS NULL;
+-- Matching users created by hand (no Azure id yet), compared trimmed and case-insensitively.
+CREATE INDEX psa_users_match_email ON psa_users (customer_id, lower(btrim(email))) WHERE azure_object_id IS NULL;
+CREATE INDEX psa_users_match_name ON psa_users (customer_id, lower(btrim(name))) WHERE azure_object_id IS NULL;
+CREATE INDEX psa_users_match_login ON psa_users (customer_id, lower(btrim(network_login))) WHERE azure_object_id IS NULL;
 
 -- Site mappings: an ordered list of (filter, site); the first match places a user.
 CREATE TABLE site_mappings (
@@ -116,9 +113,21 @@ CREATE TABLE user_rounds (
 );
 CREATE UNIQUE INDEX user_rounds_open ON user_rounds (customer_id) WHERE finished_at IS NULL;
 
+-- The users a full round saw, so that its end makes inactive the imported
+-- users Microsoft no longer lists; emptied when the round finishes.
+CREATE TABLE user_round_seen (
+    round_id        bigint NOT NULL REFERENCES user_rounds (id) ON DELETE CASCADE,
+    azure_object_id uuid NOT NULL
+);
+CREATE INDEX user_round_seen_round ON user_round_seen (round_id, azure_object_id);
+
 ALTER TABLE customers
     ADD COLUMN delta_link    text,
-    ADD COLUMN delta_link_at timestamptz;
+    ADD COLUMN delta_link_at timestamptz,
+    -- The $select the delta link was made with: Graph keeps it in the link,
+    -- so mappings that read other properties need a new full round.
+    ADD COLUMN delta_select  text,
+    ADD COLUMN sign_ins_at   timestamptz;
 
 -- The inbound log: one row per user change processed, kept for the
 -- partner's retention; pruned by time through its BRIN index.
@@ -131,7 +140,8 @@ CREATE TABLE inbound_log (
     psa_user_id     bigint,
     mapping         text NOT NULL DEFAULT '',
     match_rule      text NOT NULL DEFAULT '',
-    result          text NOT NULL,
+    result          text NOT NULL CHECK (result IN ('created', 'updated', 'unchanged', 'moved', 'inactivated',
+                        'reactivated', 'excluded', 'ambiguous', 'invalid')),
     changes         jsonb NOT NULL DEFAULT '{}',
     reason          text NOT NULL DEFAULT ''
 );
@@ -141,7 +151,8 @@ CREATE INDEX inbound_log_customer ON inbound_log (customer_id, id);
 ---- create above / drop below ----
 
 DROP TABLE inbound_log;
-ALTER TABLE customers DROP COLUMN delta_link, DROP COLUMN delta_link_at;
+ALTER TABLE customers DROP COLUMN delta_link, DROP COLUMN delta_link_at, DROP COLUMN delta_select, DROP COLUMN sign_ins_at;
+DROP TABLE user_round_seen;
 DROP TABLE user_rounds;
 ALTER TABLE partners
     DROP COLUMN user_match_rules,
