@@ -100,7 +100,8 @@ func compile(text string, want *cel.Type, wrongType string) (*Expr, error) {
 	}
 	props, at := referenced(ast)
 	for _, p := range props {
-		if listOnly[p] && want.IsExactType(cel.BoolType) {
+		// at is 0 for properties read only through user as a whole.
+		if listOnly[p] && at[p] != 0 && want.IsExactType(cel.BoolType) {
 			line, col := position(ast, at[p])
 			line, col = atName(text, line, col)
 			return nil, &ExprError{Expr: text, Line: line, Column: col,
@@ -123,7 +124,7 @@ func compile(text string, want *cel.Type, wrongType string) (*Expr, error) {
 }
 
 // referenced lists the top-level properties read as user.<name>, with the id of one reading
-// each. An expression using `user` otherwise (passing it whole) reads every property.
+// each. An expression using `user` otherwise (passing it whole) reads every property (id 0).
 func referenced(a *cel.Ast) ([]string, map[string]int64) {
 	at := map[string]int64{}
 	idents, selects := 0, 0
