@@ -3,6 +3,7 @@ package usersync
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -510,15 +511,13 @@ func changes(existing *PSAUser, o *Outcome, ms []mapping) []Change {
 			out = append(out, Change{field, before, after})
 		}
 	}
-	str := func(present bool, s string) string {
-		if !present {
-			return ""
-		}
-		return s
+	oldSite, oldActive := "", ""
+	if existing != nil {
+		oldSite, oldActive = strconv.FormatInt(old.SiteID, 10), strconv.FormatBool(old.Active)
 	}
 	add("azure_object_id", old.AzureObjectID, o.AzureObjectID)
-	add("site", str(existing != nil, fmt.Sprint(old.SiteID)), fmt.Sprint(o.SiteID))
-	add("active", str(existing != nil, fmt.Sprint(old.Active)), fmt.Sprint(o.Active))
+	add("site", oldSite, strconv.FormatInt(o.SiteID, 10))
+	add("active", oldActive, strconv.FormatBool(o.Active))
 	for _, m := range ms {
 		add(string(m.field), old.Values.Get(m.field), o.Values.Get(m.field))
 	}
