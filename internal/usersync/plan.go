@@ -157,7 +157,8 @@ type Lookups struct {
 	ByField  map[Field][]string
 }
 
-// Batch is a prepared page: placement and mapped values evaluated once per user.
+// Batch is a prepared page: placement and mapped values evaluated once per user. It points
+// into the page's users, which must stay unchanged until Decide.
 type Batch struct {
 	plan  *Plan
 	src   Source
@@ -247,8 +248,8 @@ func (b *Batch) Lookups() Lookups {
 	return l
 }
 
-// Decide decides every user of the batch against the PSA users the store found for
-// Lookups (extra ones are ignored). Outcomes follow the page's order.
+// Decide decides every user of the batch against the PSA users the store found for Lookups
+// (a superset does no harm: values are compared again). Outcomes follow the page's order.
 func (b *Batch) Decide(found []PSAUser) []Outcome {
 	byAzure := make(map[string]*PSAUser, len(found))
 	byRule := map[Field]map[string][]*PSAUser{}
