@@ -40,6 +40,9 @@ type Expr struct {
 	text  string
 	prog  cel.Program
 	props []string // top-level Graph properties it reads, sorted
+	// str reads the string property the expression consists of, without the interpreter:
+	// most mappings are one property, and a round evaluates them for every user.
+	str func(*GraphUser) string
 }
 
 // Text is the expression as written.
@@ -100,7 +103,8 @@ func compile(text string, want *cel.Type, wrongType string) (*Expr, error) {
 	}
 	props, at := referenced(ast)
 	for _, p := range props {
-		if listOnly[p] && want.IsExactType(cel.BoolType) {
+		// at is 0 for properties read only through user as a whole.
+		if listOnly[p] && at[p] != 0 && want.IsExactType(cel.BoolType) {
 			line, col := position(ast, at[p])
 			line, col = atName(text, line, col)
 			return nil, &ExprError{Expr: text, Line: line, Column: col,
@@ -112,7 +116,7 @@ func compile(text string, want *cel.Type, wrongType string) (*Expr, error) {
 	if err != nil {
 		return nil, &ExprError{Expr: text, Line: 1, Column: 1, Message: err.Error()}
 	}
-	e = &Expr{text: text, prog: prog, props: props}
+	e = &Expr{text: text, prog: prog, props: props, str: stringProperty(ast)}
 	cache.Lock()
 	if len(cache.m) >= cacheMax {
 		clear(cache.m)
@@ -123,7 +127,7 @@ func compile(text string, want *cel.Type, wrongType string) (*Expr, error) {
 }
 
 // referenced lists the top-level properties read as user.<name>, with the id of one reading
-// each. An expression using `user` otherwise (passing it whole) reads every property.
+// each. An expression using `user` otherwise (passing it whole) reads every property (id 0).
 func referenced(a *cel.Ast) ([]string, map[string]int64) {
 	at := map[string]int64{}
 	idents, selects := 0, 0
@@ -157,6 +161,24 @@ func referenced(a *cel.Ast) ([]string, map[string]int64) {
 	}
 	sort.Strings(props)
 	return props, at
+}
+
+// stringProperty returns a reader when the expression is exactly user.<string property>.
+func stringProperty(a *cel.Ast) func(*GraphUser) string {
+	root := a.NativeRep().Expr()
+	if root.Kind() != celast.SelectKind || root.AsSelect().IsTestOnly() {
+		return nil
+	}
+	op := root.AsSelect().Operand()
+	if op.Kind() != celast.IdentKind || op.AsIdent() != "user" {
+		return nil
+	}
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[GraphUser]()) {
+		if f.Tag.Get("cel") == root.AsSelect().FieldName() && f.Type.Kind() == reflect.String {
+			return func(u *GraphUser) string { return reflect.ValueOf(u).Elem().FieldByIndex(f.Index).String() }
+		}
+	}
+	return nil
 }
 
 func position(a *cel.Ast, id int64) (line, col int) {

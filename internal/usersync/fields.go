@@ -236,6 +236,10 @@ func (v Values) clone() Values {
 // user without phones) writes the empty value: a missing source means a missing value, and the
 // rest of the user still syncs.
 func (m mapping) evaluate(v *Values, vs vars) {
+	if m.expr.str != nil {
+		v.set(m.field, m.expr.str(vs.user))
+		return
+	}
 	out, err := m.expr.eval(vs)
 	if m.field == FieldLastSignIn {
 		var t time.Time

@@ -1,14 +1,3 @@
-// Package usersync decides what a users round does to the PSA: which site a Graph user belongs
-// to (site mappings with CEL filters), which PSA values he gets (field mappings), which PSA user
-// he is (matching), whether he is active (account state), and what changed. It does no I/O: the
-// store reads the PSA users a page needs, the activities fetch pages, and both act on Outcomes.
-//
-// A round builds one Plan (compiled once, expressions cached across rounds), then per page:
-//
-//	page, _ := usersync.DecodeDeltaPage(body)
-//	batch := plan.Prepare(usersync.Delta, page.Users)
-//	found := store.FindPSAUsers(customer, batch.Lookups()) // one query
-//	outcomes := batch.Decide(found)                         // one per user, in page order
 package usersync
 
 import (
@@ -87,7 +76,7 @@ type Page struct {
 	DeltaLink string // the round is complete; start the next round here
 }
 
-type deltaPage struct {
+type usersPage struct {
 	Value     []GraphUser `json:"value"`
 	NextLink  string      `json:"@odata.nextLink"`
 	DeltaLink string      `json:"@odata.deltaLink"`
@@ -101,19 +90,31 @@ type deltaPage struct {
 // (not Prefer: return=minimal), in which every user carries all selected properties: filters
 // and mappings then see the whole user in delta rounds exactly as in full rounds.
 func DecodeDeltaPage(body []byte) (Page, error) {
-	var p deltaPage
+	p, err := decodePage(body, "users delta page")
+	if err == nil && p.NextLink == "" && p.DeltaLink == "" {
+		return Page{}, errors.New("users delta page has neither @odata.nextLink nor @odata.deltaLink: the body is not a users/delta response")
+	}
+	return p, err
+}
+
+// DecodeListPage decodes a list users response body (the sign-in pass); its last page has no
+// link.
+func DecodeListPage(body []byte) (Page, error) { return decodePage(body, "users page") }
+
+func decodePage(body []byte, what string) (Page, error) {
+	var p usersPage
 	if err := json.Unmarshal(body, &p); err != nil {
-		return Page{}, fmt.Errorf("users delta page: %w", err)
+		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
 	if p.Error != nil {
-		return Page{}, fmt.Errorf("users delta page is a Graph error: %s: %s", p.Error.Code, p.Error.Message)
+		return Page{}, fmt.Errorf("%s is a Graph error: %s: %s", what, p.Error.Code, p.Error.Message)
 	}
-	if p.NextLink == "" && p.DeltaLink == "" {
-		return Page{}, errors.New("users delta page has neither @odata.nextLink nor @odata.deltaLink: the body is not a users/delta response")
+	if p.Value == nil {
+		return Page{}, fmt.Errorf("%s has no value array: the body is not a users collection", what)
 	}
 	for i := range p.Value {
 		if p.Value[i].ID == "" {
-			return Page{}, fmt.Errorf("users delta page: user %d has no id", i)
+			return Page{}, fmt.Errorf("%s: user %d has no id", what, i)
 		}
 	}
 	return Page{Users: p.Value, NextLink: p.NextLink, DeltaLink: p.DeltaLink}, nil

@@ -98,6 +98,7 @@ func TestDecodeDeltaPageRefusals(t *testing.T) {
 		{"not JSON", `<html>`, "users delta page: invalid character"},
 		{"Graph error", `{"error":{"code":"syncStateNotFound","message":"The sync state is not found."}}`, "Graph error: syncStateNotFound: The sync state is not found."},
 		{"no link", `{"value":[{"id":"a"}]}`, "neither @odata.nextLink nor @odata.deltaLink"},
+		{"no value", `{"@odata.deltaLink":"d"}`, "has no value array"},
 		{"user without id", `{"value":[{"displayName":"x"}],"@odata.nextLink":"n"}`, "user 0 has no id"},
 		{"wrong type", `{"value":[{"id":"a","accountEnabled":"yes"}],"@odata.nextLink":"n"}`, "accountEnabled of type bool"},
 	} {
@@ -107,6 +108,16 @@ func TestDecodeDeltaPageRefusals(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+func TestDecodeListPage(t *testing.T) {
+	last, err := DecodeListPage([]byte(`{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users(id,signInActivity)","value":[{"id":"a","signInActivity":{"lastSignInDateTime":"2024-05-01T10:00:00Z","lastSignInRequestId":"r","lastNonInteractiveSignInDateTime":null,"lastNonInteractiveSignInRequestId":null,"lastSuccessfulSignInDateTime":null,"lastSuccessfulSignInRequestId":null}},{"id":"b"}]}`))
+	require.NoError(t, err)
+	assert.Len(t, last.Users, 2)
+	assert.Empty(t, last.NextLink+last.DeltaLink)
+	assert.Equal(t, time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC), last.Users[0].SignInActivity.LastSignInDateTime)
+	_, err = DecodeListPage([]byte(`{"error":{"code":"Authentication_RequestFromNonPremiumTenantOrB2CTenant","message":"Neither tenant is B2C or tenant doesn't have premium license"}}`))
+	assert.ErrorContains(t, err, "users page is a Graph error: Authentication_RequestFromNonPremiumTenantOrB2CTenant")
 }
 
 // BenchmarkDecodeDeltaPage decodes Graph's default (200) and largest (999) delta pages.

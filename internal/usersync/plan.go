@@ -3,6 +3,7 @@ package usersync
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -156,7 +157,8 @@ type Lookups struct {
 	ByField  map[Field][]string
 }
 
-// Batch is a prepared page: placement and mapped values evaluated once per user.
+// Batch is a prepared page: placement and mapped values evaluated once per user. It points
+// into the page's users, which must stay unchanged until Decide.
 type Batch struct {
 	plan  *Plan
 	src   Source
@@ -246,8 +248,8 @@ func (b *Batch) Lookups() Lookups {
 	return l
 }
 
-// Decide decides every user of the batch against the PSA users the store found for
-// Lookups (extra ones are ignored). Outcomes follow the page's order.
+// Decide decides every user of the batch against the PSA users the store found for Lookups
+// (a superset does no harm: values are compared again). Outcomes follow the page's order.
 func (b *Batch) Decide(found []PSAUser) []Outcome {
 	byAzure := make(map[string]*PSAUser, len(found))
 	byRule := map[Field]map[string][]*PSAUser{}
@@ -510,15 +512,13 @@ func changes(existing *PSAUser, o *Outcome, ms []mapping) []Change {
 			out = append(out, Change{field, before, after})
 		}
 	}
-	str := func(present bool, s string) string {
-		if !present {
-			return ""
-		}
-		return s
+	oldSite, oldActive := "", ""
+	if existing != nil {
+		oldSite, oldActive = strconv.FormatInt(old.SiteID, 10), strconv.FormatBool(old.Active)
 	}
 	add("azure_object_id", old.AzureObjectID, o.AzureObjectID)
-	add("site", str(existing != nil, fmt.Sprint(old.SiteID)), fmt.Sprint(o.SiteID))
-	add("active", str(existing != nil, fmt.Sprint(old.Active)), fmt.Sprint(o.Active))
+	add("site", oldSite, strconv.FormatInt(o.SiteID, 10))
+	add("active", oldActive, strconv.FormatBool(o.Active))
 	for _, m := range ms {
 		add(string(m.field), old.Values.Get(m.field), o.Values.Get(m.field))
 	}

@@ -1,0 +1,17 @@
+// Package usersync decides what a users round does to the PSA: which site a Graph user belongs
+// to (site mappings with CEL filters), which PSA values he gets (field mappings), which PSA user
+// he is (matching), whether he is active (account state), and what changed. It does no I/O: the
+// store reads the PSA users a page needs, the activities fetch pages, and both act on Outcomes.
+//
+// A round builds one Plan (compiled once; expressions are cached across rounds), then per page:
+//
+//	page, _ := usersync.DecodeDeltaPage(body)             // $select: plan.Select(usersync.Delta)
+//	batch := plan.Prepare(usersync.Delta, page.Users)
+//	found := store.FindPSAUsers(customer, batch.Lookups()) // one query
+//	outcomes := batch.Decide(found)                        // one per user, in page order
+//
+// After a full round, plan.Absent decides for each PSA user the round did not see. In premium
+// tenants a sign-in pass (list users, $select plan.Select(usersync.SignIns), DecodeListPage)
+// runs Prepare and Decide with usersync.SignIns to refresh the mappings that read
+// signInActivity, which users/delta does not carry.
+package usersync
