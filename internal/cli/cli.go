@@ -40,6 +40,7 @@ func New() *cli.App {
 		Commands: []*cli.Command{
 			connectCommand(), syncCommand(), statusCommand(), checkCommand(), customersCommand(), tenantsCommand(),
 			consentCommand(), disconnectCommand(), errorsCommand(), licencesCommand(), topLevelsCommand(), ssoCommand(),
+			usersCommand(), sitesCommand(), mappingsCommand(), deltaCommand(), logCommand(),
 			keysCommand(), migrateCommand(), simCommand(), devCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // Main prints every error once

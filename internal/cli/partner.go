@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -83,13 +84,20 @@ func connectCommand() *cli.Command {
 func syncCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "sync",
-		Usage: "discover the partner's customer tenants now",
-		Flags: []cli.Flag{flagPartner,
-			&cli.BoolFlag{Name: "wait", Usage: "wait until the discovery has finished", EnvVars: []string{"CSPSYNC_SYNC_WAIT"}},
+		Usage: "discover the partner's customer tenants now; with --tenant, sync that tenant (licences, Graph, users)",
+		Flags: []cli.Flag{flagPartner, flagTenant, flagJSON,
+			&cli.BoolFlag{Name: "full", Usage: "with --tenant: read every user again instead of the changes", EnvVars: []string{"CSPSYNC_SYNC_FULL"}},
+			&cli.BoolFlag{Name: "wait", Usage: "wait until it has finished (a progress line shows a users round as it goes)", EnvVars: []string{"CSPSYNC_SYNC_WAIT"}},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "how long --wait waits", EnvVars: []string{"CSPSYNC_SYNC_TIMEOUT"}}},
 		Action: func(c *cli.Context) error {
 			partner := c.String(flagPartner.Name)
 			return withControl(c, func(ctl *control.Control) error {
+				if c.String(flagTenant.Name) != "" {
+					return syncTenant(c, ctl)
+				}
+				if c.Bool("full") {
+					return errors.New("--full reads a tenant's users again: give the tenant with --tenant (or `cspsync delta reset` for every tenant)")
+				}
 				if !c.Bool("wait") {
 					if err := ctl.RequestDiscovery(c.Context, partner); err != nil {
 						return err

@@ -24,6 +24,7 @@ const (
 	EnvSimScenario        = "CSPSYNC_SIM_SCENARIO"
 	EnvSimTenants         = "CSPSYNC_SIM_TENANTS"
 	EnvDiscoveryPageSize  = "CSPSYNC_DISCOVERY_PAGE_SIZE"
+	EnvUserPageSize       = "CSPSYNC_USER_PAGE_SIZE"
 	EnvDiscoveryHeartbeat = "CSPSYNC_DISCOVERY_HEARTBEAT"
 	EnvLogLevel           = "CSPSYNC_LOG_LEVEL"
 	EnvTenantSyncInterval = "CSPSYNC_TENANT_SYNC_INTERVAL"
@@ -68,6 +69,8 @@ type Worker struct {
 	HTTPAddr string
 	// DiscoveryPageSize is the Partner Center page size (1..500).
 	DiscoveryPageSize int
+	// UserPageSize is the users/delta page size (1..200, Graph's largest).
+	UserPageSize int
 	// Operators may use the worker's pages.
 	Operators Operators
 }

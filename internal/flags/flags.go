@@ -33,6 +33,8 @@ var (
 		EnvVars: []string{config.EnvOperators}}
 	OperatorGroup = &cli.StringFlag{Name: "operator-group", Usage: "object id of the Entra security group whose members may use the worker's pages (with --operators empty too, any user of the partner tenant may)",
 		EnvVars: []string{config.EnvOperatorGroup}}
+	UserPageSize = &cli.IntFlag{Name: "user-page-size", Value: 200, Usage: "users/delta page size (1..200, Graph's largest)",
+		EnvVars: []string{config.EnvUserPageSize}}
 	LogLevel = &cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error",
 		EnvVars: []string{config.EnvLogLevel}}
 )

@@ -58,7 +58,7 @@ func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
 	if pageSize <= 0 {
 		pageSize = 100
 	}
-	w.RegisterActivity(&activities.Activities{Store: st, Auth: auth, DiscoveryPageSize: pageSize,
+	w.RegisterActivity(&activities.Activities{Store: st, Auth: auth, DiscoveryPageSize: pageSize, UserPageSize: cfg.UserPageSize,
 		Tenants: workflows.TenantClient{Client: tc, TaskQueue: cfg.TaskQueue}})
 
 	site := &web.Server{Control: control.New(cfg, st, auth, tc), Log: logger, PublicURL: cfg.PublicURL, ListenAddr: cfg.HTTPAddr}

@@ -77,7 +77,7 @@ func NewStack(t testing.TB, sc sim.Scenario, simOpts sim.Options, opts ...StackO
 		Worker: config.Worker{Connection: config.Connection{
 			DatabaseURL: dbURL, EncryptionKey: key, TemporalAddress: tp.Address, TemporalNamespace: "default",
 			TaskQueue: "cspsync-test", PublicURL: "http://localhost:" + itoa(port), CAFile: srv.CAFile()},
-			HTTPAddr: "127.0.0.1:" + itoa(port), DiscoveryPageSize: 100,
+			HTTPAddr: "127.0.0.1:" + itoa(port), DiscoveryPageSize: 100, UserPageSize: 200,
 		}}
 	// Cleanups run last-in first-out: this one runs after the worker (started
 	// later) has stopped and before Temporal stops.
@@ -93,7 +93,7 @@ func (s *Stack) WorkerEnv() []string {
 		config.EnvDatabaseURL+"="+w.DatabaseURL, config.EnvEncryptionKey+"="+w.EncryptionKey,
 		config.EnvTemporalAddress+"="+w.TemporalAddress, config.EnvTemporalNamespace+"="+w.TemporalNamespace,
 		config.EnvTaskQueue+"="+w.TaskQueue, config.EnvHTTPAddr+"="+w.HTTPAddr, config.EnvPublicURL+"="+w.PublicURL,
-		config.EnvCAFile+"="+w.CAFile, config.EnvDiscoveryPageSize+"="+itoa(w.DiscoveryPageSize),
+		config.EnvCAFile+"="+w.CAFile, config.EnvDiscoveryPageSize+"="+itoa(w.DiscoveryPageSize), config.EnvUserPageSize+"="+itoa(w.UserPageSize),
 		config.EnvOperators+"="+strings.Join(w.Operators.UPNs, ","), config.EnvOperatorGroup+"="+w.Operators.Group)
 }
 

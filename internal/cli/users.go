@@ -1,0 +1,321 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cspsync/cspsync/internal/control"
+)
+
+var (
+	flagCustomer = &cli.StringFlag{Name: "customer", Required: true, Usage: "customer id (from `cspsync customers list`)", EnvVars: []string{"CSPSYNC_CUSTOMER"}}
+	flagTenant   = &cli.StringFlag{Name: "tenant", Usage: "a tenant id (from `cspsync tenants list`)", EnvVars: []string{"CSPSYNC_TENANT"}}
+)
+
+// syncTenant runs `sync --tenant T`: a cycle of one tenant, users included.
+func syncTenant(c *cli.Context, ctl *control.Control) error {
+	wait := c.Bool("wait")
+	progress := func(p control.UserProgress) {
+		rate := 0.0
+		if s := p.Elapsed.Seconds(); s > 0 {
+			rate = float64(p.Users) / s
+		}
+		printf(c.App.ErrWriter, "\r%s round: %d pages, %d users, %.0f users/s   ", p.Kind, p.Pages, p.Users, rate)
+	}
+	res, err := ctl.SyncUsers(c.Context, c.String(flagTenant.Name), c.Bool("full"), wait, c.Duration("timeout"), progress)
+	if wait {
+		fmt.Fprint(c.App.ErrWriter, "\r\033[K") // clear the progress line (cspsync's own escape, not data)
+	}
+	if err != nil {
+		return err
+	}
+	if !wait {
+		fmt.Fprintln(c.App.Writer, "Sync requested; `cspsync tenants list` and `cspsync log --tenant` show its result.")
+		return nil
+	}
+	if c.Bool(flagJSON.Name) {
+		return printJSON(c.App.Writer, res)
+	}
+	fmt.Fprintf(c.App.Writer, "%s users round: %d users in %d pages in %s (%.0f users/s): %d created, %d updated, %d moved, %d inactivated, %d reactivated, %d excluded, %d ambiguous, %d invalid.\n",
+		res.Kind, res.Users, res.Pages, res.Duration.Round(time.Millisecond), float64(res.Users)/max(res.Duration.Seconds(), 0.001),
+		res.Created, res.Updated, res.Moved, res.Inactivated, res.Reactivated, res.Excluded, res.Ambiguous, res.Invalid)
+	return nil
+}
+
+func usersCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "users",
+		Usage: "PSA users: list a customer's, or add one by hand",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "list",
+				Usage: "list a customer's PSA users with their site and state",
+				Flags: []cli.Flag{flagCustomer, flagJSON},
+				Action: func(c *cli.Context) error {
+					return withControl(c, func(ctl *control.Control) error {
+						us, err := ctl.Users(c.Context, c.String(flagCustomer.Name))
+						if err != nil {
+							return err
+						}
+						return list(c, us, "ID\tNAME\tEMAIL\tLOGIN\tSITE\tACTIVE\tSOURCE\tAZURE ID\tREASON", func(u control.PSAUser) []string {
+							return []string{strconv.FormatInt(u.ID, 10), u.Name, dash(u.Email), dash(u.NetworkLogin), u.Site,
+								strconv.FormatBool(u.Active), u.Source, dash(u.AzureObjectID), dash(u.InactiveReason)}
+						})
+					})
+				},
+			},
+			{
+				Name:  "add",
+				Usage: "add a PSA user by hand; the next users round matches him to his Microsoft account",
+				Flags: []cli.Flag{flagCustomer,
+					&cli.StringFlag{Name: "name", Required: true, Usage: "display name", EnvVars: []string{"CSPSYNC_USER_NAME"}},
+					&cli.StringFlag{Name: "email", Usage: "email address", EnvVars: []string{"CSPSYNC_USER_EMAIL"}},
+					&cli.StringFlag{Name: "login", Usage: "network login", EnvVars: []string{"CSPSYNC_USER_LOGIN"}}},
+				Action: func(c *cli.Context) error {
+					return withControl(c, func(ctl *control.Control) error {
+						id, err := ctl.AddUser(c.Context, c.String(flagCustomer.Name), c.String("name"), c.String("email"), c.String("login"))
+						if err == nil {
+							fmt.Fprintf(c.App.Writer, "User %d added.\n", id)
+						}
+						return err
+					})
+				},
+			},
+		},
+	}
+}
+
+func sitesCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "sites",
+		Usage: "a customer's sites",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "list",
+				Usage: "list a customer's sites",
+				Flags: []cli.Flag{flagCustomer, flagJSON},
+				Action: func(c *cli.Context) error {
+					return withControl(c, func(ctl *control.Control) error {
+						ss, err := ctl.Sites(c.Context, c.String(flagCustomer.Name))
+						if err != nil {
+							return err
+						}
+						return list(c, ss, "ID\tNAME\tDEFAULT", func(s control.Site) []string {
+							return []string{strconv.FormatInt(s.ID, 10), s.Name, strconv.FormatBool(s.Default)}
+						})
+					})
+				},
+			},
+			{
+				Name:      "add",
+				Usage:     "add a site to a customer",
+				ArgsUsage: "NAME",
+				Flags:     []cli.Flag{flagCustomer},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return errors.New("usage: cspsync sites add --customer ID NAME")
+					}
+					return withControl(c, func(ctl *control.Control) error {
+						s, err := ctl.AddSite(c.Context, c.String(flagCustomer.Name), c.Args().First())
+						if err == nil {
+							printf(c.App.Writer, "Site %s added (id %d).\n", s.Name, s.ID)
+						}
+						return err
+					})
+				},
+			},
+		},
+	}
+}
+
+func mappingsCommand() *cli.Command {
+	optionalCustomer := &cli.StringFlag{Name: "customer", Usage: "a customer's own mappings (default: the partner's)", EnvVars: []string{"CSPSYNC_CUSTOMER"}}
+	return &cli.Command{
+		Name:  "mappings",
+		Usage: "how Microsoft's users reach the PSA: site mappings, field mappings, matching",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "generate",
+				Usage: "give every customer with a tenant and no site mapping one unfiltered mapping to its default site",
+				Flags: []cli.Flag{flagPartnerFilter},
+				Action: func(c *cli.Context) error {
+					return withControl(c, func(ctl *control.Control) error {
+						n, err := ctl.GenerateSiteMappings(c.Context, c.String(flagPartnerFilter.Name))
+						if err == nil {
+							fmt.Fprintf(c.App.Writer, "Created %d site mappings.\n", n)
+						}
+						return err
+					})
+				},
+			},
+			{
+				Name:  "sites",
+				Usage: "a customer's site mappings, in order (the first matching filter places a user)",
+				Flags: []cli.Flag{flagCustomer, flagJSON},
+				Action: func(c *cli.Context) error {
+					return withControl(c, func(ctl *control.Control) error {
+						ms, err := ctl.SiteMappings(c.Context, c.String(flagCustomer.Name))
+						if err != nil {
+							return err
+						}
+						return list(c, ms, "FILTER\tSITE", func(m control.SiteMapping) []string { return []string{m.Filter, m.Site} })
+					})
+				},
+			},
+			{
+				Name:      "set-sites",
+				Usage:     `replace a customer's site mappings: each argument is 'FILTER => SITE', in order (e.g. 'user.city == "London" => London' 'true => Main')`,
+				ArgsUsage: "'FILTER => SITE' ...",
+				Flags:     []cli.Flag{flagCustomer},
+				Action: func(c *cli.Context) error {
+					var ms []control.SiteMapping
+					for i, a := range c.Args().Slice() {
+						filter, site, ok := strings.Cut(a, "=>")
+						if !ok {
+							return fmt.Errorf("mapping %d %q: write it as 'FILTER => SITE', e.g. 'user.department == \"Sales\" => Sales'", i+1, a)
+						}
+						ms = append(ms, control.SiteMapping{Filter: strings.TrimSpace(filter), Site: strings.TrimSpace(site)})
+					}
+					return withControl(c, func(ctl *control.Control) error {
+						if err := ctl.SetSiteMappings(c.Context, c.String(flagCustomer.Name), ms); err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "%d site mappings saved; the next users round applies them.\n", len(ms))
+						return nil
+					})
+				},
+			},
+			{
+				Name:  "fields",
+				Usage: "the field mappings in force (defaults, the partner's, a customer's)",
+				Flags: []cli.Flag{flagPartner, optionalCustomer, flagJSON},
+				Action: func(c *cli.Context) error {
+					return withControl(c, func(ctl *control.Control) error {
+						ms, err := ctl.FieldMappings(c.Context, c.String(flagPartner.Name), c.String(optionalCustomer.Name))
+						if err != nil {
+							return err
+						}
+						return list(c, ms, "FIELD\tEXPRESSION", func(m control.FieldMapping) []string { return []string{string(m.Field), dash(m.Expr)} })
+					})
+				},
+			},
+			{
+				Name:      "set-field",
+				Usage:     "map a PSA field to an expression over the Graph user (\"\" falls back to the partner's or the default)",
+				ArgsUsage: "FIELD EXPRESSION",
+				Flags:     []cli.Flag{flagPartner, optionalCustomer},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 2 {
+						return errors.New(`usage: cspsync mappings set-field [--customer ID] FIELD EXPRESSION (e.g. phone 'user.mobilePhone')`)
+					}
+					return withControl(c, func(ctl *control.Control) error {
+						if err := ctl.SetFieldMapping(c.Context, c.String(flagPartner.Name), c.String(optionalCustomer.Name), c.Args().Get(0), c.Args().Get(1)); err != nil {
+							return err
+						}
+						fmt.Fprintln(c.App.Writer, "Field mapping saved; the next users round applies it.")
+						return nil
+					})
+				},
+			},
+			{
+				Name:  "settings",
+				Usage: "show or change the partner's matching rules, accountEnabled handling, automatic site mappings and log retention",
+				Flags: []cli.Flag{flagPartner, flagJSON,
+					&cli.StringFlag{Name: "match-rules", Usage: "ordered rules for users created by hand: name, email, network_login (comma-separated)", EnvVars: []string{"CSPSYNC_MATCH_RULES"}},
+					&cli.BoolFlag{Name: "ignore-account-enabled", Usage: "keep disabled accounts active in the PSA", EnvVars: []string{"CSPSYNC_IGNORE_ACCOUNT_ENABLED"}},
+					&cli.BoolFlag{Name: "auto-site-mappings", Usage: "give a customer that gets a tenant id an unfiltered site mapping", EnvVars: []string{"CSPSYNC_AUTO_SITE_MAPPINGS"}},
+					&cli.DurationFlag{Name: "log-retention", Usage: "how long the inbound log keeps its rows", EnvVars: []string{"CSPSYNC_LOG_RETENTION"}}},
+				Action: func(c *cli.Context) error {
+					return withControl(c, func(ctl *control.Control) error {
+						partner := c.String(flagPartner.Name)
+						s, err := ctl.UserSettings(c.Context, partner)
+						if err != nil {
+							return err
+						}
+						changed := false
+						if c.IsSet("match-rules") {
+							s.MatchRules, changed = nil, true
+							for _, r := range strings.Split(c.String("match-rules"), ",") {
+								if r = strings.TrimSpace(r); r != "" {
+									s.MatchRules = append(s.MatchRules, r)
+								}
+							}
+						}
+						if c.IsSet("ignore-account-enabled") {
+							s.IgnoreAccountEnabled, changed = c.Bool("ignore-account-enabled"), true
+						}
+						if c.IsSet("auto-site-mappings") {
+							s.AutoSiteMappings, changed = c.Bool("auto-site-mappings"), true
+						}
+						if c.IsSet("log-retention") {
+							s.LogRetention, changed = c.Duration("log-retention"), true
+						}
+						if changed {
+							if err := ctl.SetUserSettings(c.Context, partner, s); err != nil {
+								return err
+							}
+						}
+						if c.Bool(flagJSON.Name) {
+							return printJSON(c.App.Writer, s)
+						}
+						fmt.Fprintf(c.App.Writer, "matching rules: %s\nignore accountEnabled: %t\nautomatic site mappings: %t\nlog retention: %s\n",
+							strings.Join(s.MatchRules, ", "), s.IgnoreAccountEnabled, s.AutoSiteMappings, s.LogRetention)
+						return nil
+					})
+				},
+			},
+		},
+	}
+}
+
+func deltaCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "delta",
+		Usage: "users delta state",
+		Subcommands: []*cli.Command{{
+			Name:  "reset",
+			Usage: "forget the delta links (of one tenant, or every tenant of the partner): the next rounds read every user",
+			Flags: []cli.Flag{flagPartner, flagTenant},
+			Action: func(c *cli.Context) error {
+				return withControl(c, func(ctl *control.Control) error {
+					n, err := ctl.ResetDelta(c.Context, c.String(flagPartner.Name), c.String(flagTenant.Name))
+					if err == nil {
+						fmt.Fprintf(c.App.Writer, "Reset the delta state of %d tenants; their next users rounds are full.\n", n)
+					}
+					return err
+				})
+			},
+		}},
+	}
+}
+
+func logCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "log",
+		Usage: "the inbound log of a tenant: every user change processed, with the mapping, matching rule and fields changed",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "tenant", Required: true, Usage: "tenant id", EnvVars: []string{"CSPSYNC_TENANT"}}, flagJSON,
+			&cli.StringFlag{Name: "user", Usage: "only this user: Azure object id, PSA user id or email", EnvVars: []string{"CSPSYNC_LOG_USER"}},
+			&cli.IntFlag{Name: "limit", Value: 100, Usage: "newest rows to show", EnvVars: []string{"CSPSYNC_LOG_LIMIT"}}},
+		Action: func(c *cli.Context) error {
+			return withControl(c, func(ctl *control.Control) error {
+				rows, err := ctl.InboundLog(c.Context, c.String("tenant"), c.String("user"), c.Int("limit"))
+				if err != nil {
+					return err
+				}
+				return list(c, rows, "WHEN\tROUND\tAZURE ID\tRESULT\tMAPPING\tMATCHED BY\tCHANGES\tREASON", func(l control.LogEntry) []string {
+					var ch []string
+					for _, x := range l.Changes {
+						ch = append(ch, x.Field+": "+x.Old+" -> "+x.New)
+					}
+					return []string{ago(&l.At), strconv.FormatInt(l.RoundID, 10), dash(l.AzureObjectID), l.Result, dash(l.Mapping),
+						dash(l.MatchRule), dash(strings.Join(ch, "; ")), dash(l.Reason)}
+				})
+			})
+		},
+	}
+}
