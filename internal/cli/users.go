@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -20,15 +22,18 @@ var (
 // syncTenant runs `sync --tenant T`: a cycle of one tenant, users included.
 func syncTenant(c *cli.Context, ctl *control.Control) error {
 	wait := c.Bool("wait")
-	progress := func(p control.UserProgress) {
-		rate := 0.0
-		if s := p.Elapsed.Seconds(); s > 0 {
-			rate = float64(p.Users) / s
+	var progress func(control.UserProgress)
+	if terminal(c.App.ErrWriter) {
+		progress = func(p control.UserProgress) {
+			rate := 0.0
+			if s := p.Elapsed.Seconds(); s > 0 {
+				rate = float64(p.Users) / s
+			}
+			printf(c.App.ErrWriter, "\r%s round: %d pages, %d users, %.0f users/s   ", p.Kind, p.Pages, p.Users, rate)
 		}
-		printf(c.App.ErrWriter, "\r%s round: %d pages, %d users, %.0f users/s   ", p.Kind, p.Pages, p.Users, rate)
 	}
 	res, err := ctl.SyncUsers(c.Context, c.String(flagTenant.Name), c.Bool("full"), wait, c.Duration("timeout"), progress)
-	if wait {
+	if progress != nil {
 		fmt.Fprint(c.App.ErrWriter, "\r\033[K") // clear the progress line (cspsync's own escape, not data)
 	}
 	if err != nil {
@@ -45,6 +50,16 @@ func syncTenant(c *cli.Context, ctl *control.Control) error {
 		res.Kind, res.Users, res.Pages, res.Duration.Round(time.Millisecond), float64(res.Users)/max(res.Duration.Seconds(), 0.001),
 		res.Created, res.Updated, res.Moved, res.Inactivated, res.Reactivated, res.Excluded, res.Ambiguous, res.Invalid)
 	return nil
+}
+
+// terminal is true when w is a terminal, where a progress line can redraw itself.
+func terminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func usersCommand() *cli.Command {

@@ -304,11 +304,16 @@ func (c *Control) SetFieldMapping(ctx context.Context, partnerID, customerID, fi
 	if err != nil {
 		return err
 	}
+	// An empty expression removes the stored mapping: the level below applies.
 	partner, customer := splitMappings(all, cid)
+	set := []FieldMapping{m}
+	if m.Expr == "" {
+		set = nil
+	}
 	if cid == 0 {
-		partner = append(without(partner, f), m)
+		partner = append(without(partner, f), set...)
 	} else {
-		customer = append(without(customer, f), m)
+		customer = append(without(customer, f), set...)
 	}
 	if err := usersync.ValidateMatchRules(rulesOf(settings), usersync.Resolve(partner, customer)); err != nil {
 		return err

@@ -257,6 +257,9 @@ type deltaCursor struct {
 }
 
 func (s *Server) graphUsersDelta(w http.ResponseWriter, r *http.Request, call graphCall) {
+	s.mu.Lock()
+	s.stats.DeltaRequestsByTenant[call.org.ID]++
+	s.mu.Unlock()
 	o, q := call.org, r.URL.Query()
 	now := s.now()
 	var c deltaCursor

@@ -16,6 +16,8 @@ type Stats struct {
 	GraphRequests         int                       `json:"graphRequests"`
 	// GraphRequestsByTenant counts authenticated Graph calls by the token's tenant.
 	GraphRequestsByTenant map[string]int `json:"graphRequestsByTenant"`
+	// DeltaRequestsByTenant counts users/delta pages served, by tenant.
+	DeltaRequestsByTenant map[string]int `json:"deltaRequestsByTenant"`
 	// SignIns counts authorization codes issued by interactive sign-ins.
 	SignIns        int `json:"signIns"`
 	AdminConsents  int `json:"adminConsents"`
@@ -35,7 +37,7 @@ type Stats struct {
 const maxRecorded = 1000
 
 func newStats() Stats {
-	return Stats{TokenRequests: map[string]map[string]int{}, GraphRequestsByTenant: map[string]int{},
+	return Stats{TokenRequests: map[string]map[string]int{}, GraphRequestsByTenant: map[string]int{}, DeltaRequestsByTenant: map[string]int{},
 		RequestTimes: map[string][]time.Time{}}
 }
 
@@ -49,6 +51,7 @@ func (s *Server) Stats() Stats {
 		c.TokenRequests[g] = maps.Clone(m)
 	}
 	c.GraphRequestsByTenant = maps.Clone(s.stats.GraphRequestsByTenant)
+	c.DeltaRequestsByTenant = maps.Clone(s.stats.DeltaRequestsByTenant)
 	c.RequestTimes = make(map[string][]time.Time, len(s.stats.RequestTimes))
 	for api, ts := range s.stats.RequestTimes {
 		c.RequestTimes[api] = slices.Clone(ts)

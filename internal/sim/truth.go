@@ -37,3 +37,7 @@ func (s *Server) LicenceTruth(tenantID string) ([]SkuTruth, []Subscription, erro
 	}
 	return out, append([]Subscription(nil), o.Subscriptions...), nil
 }
+
+// Snapshot is the scenario as it stands now (consent and directory changes
+// applied, deleted users left out): the truth tests compare cspsync with.
+func (s *Server) Snapshot() Scenario { return s.snapshot() }
