@@ -24,11 +24,13 @@ import (
 )
 
 // Stack is everything cspsync runs on, real and local: PostgreSQL (a fresh
-// database), a Temporal dev server and the Microsoft simulator over HTTPS.
+// database), a Temporal dev server (or a cluster) and the Microsoft
+// simulator over HTTPS.
 type Stack struct {
 	T        testing.TB
 	Store    *store.Store
-	Temporal *Temporal
+	Temporal *Temporal // the dev server; nil on a cluster
+	Cluster  *Cluster  // the production topology (NewClusterStack); nil on the dev server
 	Client   client.Client
 	Sim      *sim.Server
 	Scenario sim.Scenario
@@ -39,8 +41,25 @@ type Stack struct {
 // NewStack starts the services for one test.
 func NewStack(t testing.TB, sc sim.Scenario, simOpts sim.Options) *Stack {
 	t.Helper()
-	st, dbURL, key := Store(t)
 	tp := StartTemporal(t, config.SearchAttributes)
+	s := newStack(t, sc, simOpts, tp.Address)
+	s.Temporal = tp
+	return s
+}
+
+// NewClusterStack starts the services for one test with a private Temporal
+// cluster (StartCluster) in place of the dev server.
+func NewClusterStack(t testing.TB, sc sim.Scenario, simOpts sim.Options) *Stack {
+	t.Helper()
+	c := StartCluster(t)
+	s := newStack(t, sc, simOpts, c.Address)
+	s.Cluster = c
+	return s
+}
+
+func newStack(t testing.TB, sc sim.Scenario, simOpts sim.Options, temporalAddress string) *Stack {
+	t.Helper()
+	st, dbURL, key := Store(t)
 	if simOpts.StateDir == "" {
 		simOpts.StateDir = t.TempDir()
 	}
@@ -50,13 +69,13 @@ func NewStack(t testing.TB, sc sim.Scenario, simOpts sim.Options) *Stack {
 	t.Cleanup(func() { _ = srv.Close() })
 	hc, err := microsoft.NewHTTPClient(srv.CAFile())
 	require.NoError(t, err)
-	tc, err := control.DialTemporal(context.Background(), tp.Address, "default", quietLogger())
+	tc, err := control.DialTemporal(context.Background(), temporalAddress, "default", quietLogger())
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
 	port := FreePort(t)
-	return &Stack{T: t, Store: st, Temporal: tp, Client: tc, Sim: srv, Scenario: sc, HTTP: hc,
+	return &Stack{T: t, Store: st, Client: tc, Sim: srv, Scenario: sc, HTTP: hc,
 		Worker: config.Worker{Connection: config.Connection{
-			DatabaseURL: dbURL, EncryptionKey: key, TemporalAddress: tp.Address, TemporalNamespace: "default",
+			DatabaseURL: dbURL, EncryptionKey: key, TemporalAddress: temporalAddress, TemporalNamespace: "default",
 			TaskQueue: "cspsync-test", PublicURL: "http://localhost:" + itoa(port), CAFile: srv.CAFile()},
 			HTTPAddr: "127.0.0.1:" + itoa(port), DiscoveryPageSize: 100,
 		}}
