@@ -114,8 +114,8 @@ func rows(t *testing.T, s *testenv.Stack, queries ...string) []string {
 // round to be caught midway.
 const roundTenants = 100
 
-// fault interrupts a round midway; recover makes the next round start with
-// the same topology.
+// fault interrupts a round midway; recover gives the next round the same
+// topology again.
 type fault struct {
 	inject  func(t *testing.T, s *testenv.Stack, w *workers)
 	recover func(t *testing.T, s *testenv.Stack, w *workers)
@@ -162,7 +162,10 @@ func runRounds(t *testing.T, bin string, f *fault) map[string][]string {
 	w := startWorkers(t, s, bin, 2)
 	authorise(t, s, connectOpts{licenceSource: "subscriptions"})
 	tables := map[string][]string{}
-	for _, r := range clusterRounds {
+	for i, r := range clusterRounds {
+		if f != nil && i > 0 {
+			f.recover(t, s, w)
+		}
 		// Discovery started every tenant's first cycle: let it end, so each
 		// run changes the same truth at the same point.
 		require.Eventually(t, func() bool { return r.done(t, s, time.Time{}) == roundTenants }, 3*time.Minute, 100*time.Millisecond,
@@ -189,9 +192,6 @@ func runRounds(t *testing.T, bin string, f *fault) map[string][]string {
 		assert.Equal(t, roundTenants, r.done(t, s, since), "every tenant's %s round finished", r.name)
 		r.check(t, s)
 		tables[r.name] = r.tables(t, s)
-		if f != nil {
-			f.recover(t, s, w)
-		}
 	}
 	w.assertShared(t, s)
 	return tables

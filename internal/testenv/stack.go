@@ -78,6 +78,8 @@ func newStack(t testing.TB, sc sim.Scenario, simOpts sim.Options, temporalAddres
 			DatabaseURL: dbURL, EncryptionKey: key, TemporalAddress: temporalAddress, TemporalNamespace: "default",
 			TaskQueue: "cspsync-test", PublicURL: "http://localhost:" + itoa(port), CAFile: srv.CAFile()},
 			HTTPAddr: "127.0.0.1:" + itoa(port), DiscoveryPageSize: 100,
+			Concurrency: config.Concurrency{Activities: config.DefaultMaxConcurrentActivities,
+				WorkflowTasks: config.DefaultMaxConcurrentWorkflowTasks, TaskQueueActivitiesPerSecond: config.DefaultTaskQueueActivitiesPerSecond},
 		}}
 }
 
@@ -90,7 +92,10 @@ func (s *Stack) WorkerEnv() []string {
 		config.EnvTemporalAddress+"="+w.TemporalAddress, config.EnvTemporalNamespace+"="+w.TemporalNamespace,
 		config.EnvTaskQueue+"="+w.TaskQueue, config.EnvHTTPAddr+"="+w.HTTPAddr, config.EnvPublicURL+"="+w.PublicURL,
 		config.EnvCAFile+"="+w.CAFile, config.EnvDiscoveryPageSize+"="+itoa(w.DiscoveryPageSize),
-		config.EnvOperators+"="+strings.Join(w.Operators.UPNs, ","), config.EnvOperatorGroup+"="+w.Operators.Group)
+		config.EnvOperators+"="+strings.Join(w.Operators.UPNs, ","), config.EnvOperatorGroup+"="+w.Operators.Group,
+		config.EnvMaxConcurrentActivities+"="+itoa(w.Concurrency.Activities),
+		config.EnvMaxConcurrentWorkflowTasks+"="+itoa(w.Concurrency.WorkflowTasks),
+		config.EnvTaskQueueActivitiesPerSecond+"="+strconv.FormatFloat(w.Concurrency.TaskQueueActivitiesPerSecond, 'g', -1, 64))
 }
 
 // StartWorker runs the worker in-process until the returned stop is called
