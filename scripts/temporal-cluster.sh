@@ -26,8 +26,9 @@ cd "$(dirname "$0")/.."
 export POSTGRES_SEEDS DB_PORT POSTGRES_USER POSTGRES_PWD DBNAME VISIBILITY_DBNAME FRONTEND_GRPC_PORT
 ADDRESS="127.0.0.1:$FRONTEND_GRPC_PORT"
 LOGS="$CLUSTER_DIR/logs"
-PIDFILE="$CLUSTER_DIR/temporal-server.pid"
-SERVER_LOG="$LOGS/temporal-server.log"
+# The names `cspsync dev` uses: `cspsync dev stop --data-dir $CLUSTER_DIR` stops the server too.
+PIDFILE="$CLUSTER_DIR/temporal.pid"
+SERVER_LOG="$LOGS/temporal.log"
 BIN=.bin
 mkdir -p "$LOGS"
 
@@ -57,22 +58,26 @@ retry() {
   done
 }
 
+# sqltool DB ARGS...: the SQL tool on one database, its output in schema.log.
+sqltool() {
+  local db=$1 log="$LOGS/schema.log"
+  shift
+  SQL_PASSWORD="$POSTGRES_PWD" "$BIN/temporal-sql-tool" --plugin postgres12 --ep "$POSTGRES_SEEDS" -p "$DB_PORT" \
+    -u "$POSTGRES_USER" --db "$db" "$@" >>"$log" 2>&1 ||
+    fail "temporal-sql-tool $1 on database $db failed: see $log"
+}
+
 schema() {
   need temporal-sql-tool server-tools
   pg_isready -q -h "$POSTGRES_SEEDS" -p "$DB_PORT" ||
     fail "PostgreSQL does not answer on $POSTGRES_SEEDS:$DB_PORT: start it (it is never started or restarted here)"
-  local log="$LOGS/schema.log" db name
-  for db in "$DBNAME:temporal" "$VISIBILITY_DBNAME:visibility"; do
-    name=${db%%:*}
-    step "Database $name: create and migrate (postgresql/v12/${db#*:})"
-    tool() {
-      SQL_PASSWORD="$POSTGRES_PWD" "$BIN/temporal-sql-tool" --plugin postgres12 --ep "$POSTGRES_SEEDS" -p "$DB_PORT" \
-        -u "$POSTGRES_USER" --db "$name" "$@" >>"$log" 2>&1 ||
-        fail "temporal-sql-tool $1 on database $name failed: see $log"
-    }
-    tool create-database
-    tool setup-schema -v 0.0
-    tool update-schema --schema-name "postgresql/v12/${db#*:}"
+  local pair db dir
+  for pair in "$DBNAME:temporal" "$VISIBILITY_DBNAME:visibility"; do
+    db=${pair%%:*} dir=postgresql/v12/${pair#*:}
+    step "Database $db: create and migrate ($dir)"
+    sqltool "$db" create-database
+    sqltool "$db" setup-schema -v 0.0
+    sqltool "$db" update-schema --schema-name "$dir"
   done
 }
 
@@ -83,16 +88,20 @@ start() {
     step "temporal-server already runs (pid $(cat "$PIDFILE"))"
     return
   fi
-  if (exec 3<>"/dev/tcp/127.0.0.1/$FRONTEND_GRPC_PORT") 2>/dev/null; then
-    fail "something else serves $ADDRESS already (the demo's dev server? \`make stop\` stops it)"
-  fi
+  # A server just stopped may hold the port for a moment; anything else is in the way.
+  local n=0
+  while (exec 3<>"/dev/tcp/127.0.0.1/$FRONTEND_GRPC_PORT") 2>/dev/null; do
+    n=$((n + 1))
+    [ "$n" -lt 20 ] || fail "something else serves $ADDRESS (the demo's dev server? \`make stop\` stops it)"
+    sleep 0.5
+  done
   step "temporal-server on $ADDRESS (databases $DBNAME, $VISIBILITY_DBNAME; log $SERVER_LOG)"
   setsid "$BIN/temporal-server" --root deploy/temporal --config config --env cspsync --allow-no-auth start \
     >>"$SERVER_LOG" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
-  local n=0
+  n=0
   until temporal operator cluster health >/dev/null 2>&1; do
-    running || { tail -n 20 "$SERVER_LOG" >&2; fail "temporal-server exited: see $SERVER_LOG"; }
+    running || { tail -n 5 "$SERVER_LOG" >&2; fail "temporal-server exited: see $SERVER_LOG"; }
     n=$((n + 1))
     [ "$n" -lt 120 ] || fail "temporal-server does not serve $ADDRESS after 60s: see $SERVER_LOG"
     sleep 0.5

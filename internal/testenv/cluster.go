@@ -89,7 +89,7 @@ func (c *Cluster) script(command string) {
 	cmd.Env = c.env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		log, _ := os.ReadFile(filepath.Join(c.dir, "logs", "temporal-server.log"))
+		log, _ := os.ReadFile(filepath.Join(c.dir, "logs", "temporal.log"))
 		require.NoError(c.t, err, "scripts/temporal-cluster.sh %s:\n%s\nserver log:\n%s", command, out, tail(string(log), 4000))
 	}
 }
