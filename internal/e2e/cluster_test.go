@@ -166,10 +166,7 @@ func runRounds(t *testing.T, bin string, f *fault) map[string][]string {
 		if f != nil && i > 0 {
 			f.recover(t, s, w)
 		}
-		// Discovery started every tenant's first cycle: let it end, so each
-		// run changes the same truth at the same point.
-		require.Eventually(t, func() bool { return r.done(t, s, time.Time{}) == roundTenants }, 3*time.Minute, 100*time.Millisecond,
-			"every tenant's first %s round", r.name)
+		waitQuiet(t, s, r, roundTenants)
 		r.change(t, s)
 		since := dbNow(t, s)
 		type result struct {
@@ -195,6 +192,21 @@ func runRounds(t *testing.T, bin string, f *fault) map[string][]string {
 	}
 	w.assertShared(t, s)
 	return tables
+}
+
+// waitQuiet waits until every one of the n tenants has had the round once
+// and no tenant's cycle is in progress (discovery's first, or the last
+// round's), so the next change meets every tenant at the same point.
+func waitQuiet(t *testing.T, s *testenv.Stack, r round, n int) {
+	t.Helper()
+	waitTenants(t, s, 3*time.Minute, func(ts map[string]store.Customer) bool {
+		for _, c := range ts {
+			if !c.SyncState.Settled() {
+				return false
+			}
+		}
+		return len(ts) == n && r.done(t, s, time.Time{}) == n
+	})
 }
 
 func TestClusterTenantLifecycleWithConsentAndSearchBySyncState(t *testing.T) {
@@ -384,13 +396,13 @@ func TestClusterRoundOnOneAndTwoWorkers(t *testing.T) {
 		s := testenv.NewClusterStack(t, sim.Generate(sim.GenerateOptions{Seed: 50, Tenants: tenants, UsersPerTenant: 2}), sim.Options{})
 		startWorkers(t, s, bin, n)
 		authorise(t, s, connectOpts{licenceSource: "subscriptions"})
-		require.Eventually(t, func() bool { return r.done(t, s, time.Time{}) == tenants }, 3*time.Minute, 100*time.Millisecond)
 		stacks[n] = s
 	}
 	took := map[int][]time.Duration{}
 	for range rounds {
 		for _, n := range []int{1, 2} {
 			s := stacks[n]
+			waitQuiet(t, s, r, tenants)
 			r.change(t, s)
 			since := dbNow(t, s)
 			start := time.Now()
