@@ -146,12 +146,12 @@ func runDev(c *cli.Context) error {
 	}
 	env = append(env, config.EnvCAFile+"="+caFile)
 
-	n := c.Int("workers")
-	if n < 1 {
-		return fmt.Errorf("--workers %d: start at least one worker", n)
+	workers := c.Int("workers")
+	if workers < 1 {
+		return fmt.Errorf("--workers %d: start at least one worker", workers)
 	}
-	step(out, fmt.Sprintf("cspsync workers: %d on one task queue", n))
-	for i := range n {
+	step(out, fmt.Sprintf("cspsync workers: %d on one task queue", workers))
+	for i := range workers {
 		if err := startWorker(c, dataDir, env, temporalAddr, i); err != nil {
 			return err
 		}
