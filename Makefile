@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 TEMPORAL := .bin/temporal
 
-.PHONY: demo test fuzz build tools server-tools bench stop vet clean
+.PHONY: demo test test-cluster cluster cluster-stop fuzz build tools server-tools bench stop vet clean
 
 ## demo: build everything, start Temporal, the simulator and the worker, authorise a partner and import its tenants
 demo: build tools
@@ -14,6 +14,11 @@ test: tools
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 45m ./...
 	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+## test-cluster: end-to-end scenarios on the production topology (temporal-server on PostgreSQL with SQL visibility, two worker processes; private Temporal databases per test)
+test-cluster: tools server-tools
+	$(GO) vet -tags cluster ./internal/e2e/ ./internal/testenv/
+	$(GO) test -tags cluster -count=1 -timeout 20m -v -run '^TestCluster' ./internal/e2e/
 
 # Fuzz targets as package:Target; `go test -fuzz` takes one target per run.
 FUZZ_TARGETS := ./internal/text:FuzzClean ./internal/microsoft:FuzzFromCode ./internal/microsoft:FuzzClassifyAADSTS \
@@ -46,6 +51,19 @@ server-tools: .bin/temporal-server .bin/temporal-sql-tool
 .bin/temporal-sql-tool: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../.bin/temporal-sql-tool go.temporal.io/server/cmd/tools/sql
 
+# `make cluster` keeps its state apart from the demo's: its own data directory and database.
+CLUSTER_DIR := .data/cluster
+CLUSTER_DATABASE_URL := postgres://postgres@127.0.0.1:5432/cspsync_cluster?sslmode=disable
+
+## cluster: the production topology here: temporal-server on PostgreSQL (SQL visibility), namespace and search attributes, two workers, the simulator, a partner authorised and imported
+cluster: build tools server-tools
+	CLUSTER_DIR=$(CLUSTER_DIR) scripts/temporal-cluster.sh up
+	bin/cspsync --database-url '$(CLUSTER_DATABASE_URL)' dev --workers 2 --data-dir $(CLUSTER_DIR) --state-dir $(CLUSTER_DIR)/sim
+
+## cluster-stop: stop what `make cluster` started (its databases stay, so `make cluster` resumes)
+cluster-stop: build
+	bin/cspsync dev stop --data-dir $(CLUSTER_DIR)
+
 ## bench: benchmarks with their figures
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchmem ./...
@@ -57,5 +75,5 @@ stop: build
 vet:
 	$(GO) vet ./...
 
-clean: stop
+clean: stop cluster-stop
 	rm -rf bin .data

@@ -57,7 +57,8 @@ var knownEnv = []string{
 	config.EnvTemporalAddress, config.EnvTemporalNamespace, config.EnvTaskQueue,
 	config.EnvHTTPAddr, config.EnvPublicURL, config.EnvCAFile, config.EnvDataDir,
 	config.EnvSimAddr, config.EnvSimScenario, config.EnvSimTenants,
-	config.EnvOperators, config.EnvOperatorGroup,
+	config.EnvOperators, config.EnvOperatorGroup, config.EnvMaxConcurrentActivities,
+	config.EnvMaxConcurrentWorkflowTasks, config.EnvTaskQueueActivitiesPerSecond,
 }
 
 // workerEnv is what the worker service must set.
@@ -65,6 +66,7 @@ var workerEnv = []string{
 	config.EnvDatabaseURL, config.EnvEncryptionKey, config.EnvTemporalAddress,
 	config.EnvTemporalNamespace, config.EnvTaskQueue, config.EnvHTTPAddr,
 	config.EnvPublicURL, config.EnvCAFile, config.EnvOperators, config.EnvOperatorGroup,
+	config.EnvMaxConcurrentActivities, config.EnvMaxConcurrentWorkflowTasks, config.EnvTaskQueueActivitiesPerSecond,
 }
 
 // ---- the compose model (the subset this file uses) ----
@@ -87,8 +89,9 @@ type service struct {
 	Healthcheck *struct {
 		Test stringList `yaml:"test"`
 	} `yaml:"healthcheck"`
-	Hostname string `yaml:"hostname"`
-	Restart  string `yaml:"restart"`
+	Hostname   string `yaml:"hostname"`
+	Restart    string `yaml:"restart"`
+	WorkingDir string `yaml:"working_dir"`
 }
 
 type build struct {
@@ -435,6 +438,19 @@ func TestComposeWorkerEnvironment(t *testing.T) {
 	if v := defaults(t, env[config.EnvTaskQueue]); v != config.DefaultTaskQueue {
 		t.Errorf("%s defaults to %q, want %q", config.EnvTaskQueue, v, config.DefaultTaskQueue)
 	}
+	// The concurrency settings pass through, defaulting to the worker's own.
+	for k, want := range map[string]string{
+		config.EnvMaxConcurrentActivities:      fmt.Sprint(config.DefaultMaxConcurrentActivities),
+		config.EnvMaxConcurrentWorkflowTasks:   fmt.Sprint(config.DefaultMaxConcurrentWorkflowTasks),
+		config.EnvTaskQueueActivitiesPerSecond: fmt.Sprint(config.DefaultTaskQueueActivitiesPerSecond),
+	} {
+		if v := defaults(t, env[k]); v != want {
+			t.Errorf("%s defaults to %q, want %q", k, v, want)
+		}
+		if v, _ := interpolate(env[k], map[string]string{config.EnvEncryptionKey: testEncryptKey, k: "7"}); v != "7" {
+			t.Errorf("%s=%q does not pass the variable through", k, env[k])
+		}
+	}
 	if v := defaults(t, env[config.EnvCAFile]); v != "" {
 		t.Errorf("%s defaults to %q, want empty (real Microsoft)", config.EnvCAFile, v)
 	}
@@ -515,31 +531,7 @@ func TestComposeTemporal(t *testing.T) {
 		t.Errorf("temporal publishes %s on %s, want %s", temporalPort, pub.host, temporalPort)
 	}
 
-	// The dynamic config file: mounted where DYNAMIC_CONFIG_FILE_PATH points,
-	// present in the repository, and forcing search-attribute cache refresh.
-	dc := env["DYNAMIC_CONFIG_FILE_PATH"]
-	if !path.IsAbs(dc) {
-		t.Fatalf("DYNAMIC_CONFIG_FILE_PATH=%q: want an absolute path", dc)
-	}
-	m, ok := mountAt(s, dc)
-	if !ok {
-		t.Fatalf("temporal: nothing is mounted at DYNAMIC_CONFIG_FILE_PATH %s (volumes %q)", dc, s.Volumes)
-	}
-	b, err := os.ReadFile(filepath.Join(repoRoot, filepath.FromSlash(m.source)))
-	if err != nil {
-		t.Fatalf("temporal dynamic config: %v", err)
-	}
-	var dyn map[string][]struct {
-		Value       any            `yaml:"value"`
-		Constraints map[string]any `yaml:"constraints"`
-	}
-	if err := yaml.Unmarshal(b, &dyn); err != nil {
-		t.Fatalf("%s: %v", m.source, err)
-	}
-	vals := dyn[dynamicConfigKey]
-	if len(vals) == 0 || vals[0].Value != true || len(vals[0].Constraints) != 0 {
-		t.Errorf("%s: want %s: [{value: true, constraints: {}}], have %+v", m.source, dynamicConfigKey, vals)
-	}
+	// Its configuration is deploy/temporal's: TestComposeRunsTheClusterConfiguration.
 }
 
 func TestComposeSchemaSetup(t *testing.T) {

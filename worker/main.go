@@ -31,7 +31,8 @@ func app() *cli.App {
 		Name:  "cspsync-worker",
 		Usage: "run the cspsync Temporal worker and its HTTP server (OAuth callbacks, tenants page)",
 		Flags: append(append([]cli.Flag{}, flags.Global...), flags.HTTPAddr, flags.PublicURL, flags.CAFile,
-			flags.DiscoveryPageSize, flags.UserPageSize, flags.Operators, flags.OperatorGroup, flags.LogLevel),
+			flags.DiscoveryPageSize, flags.UserPageSize, flags.Operators, flags.OperatorGroup, flags.MaxConcurrentActivities,
+			flags.MaxConcurrentWorkflowTasks, flags.TaskQueueActivitiesPerSecond, flags.LogLevel),
 		Action: func(c *cli.Context) error {
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(c.String(flags.LogLevel.Name))); err != nil {
@@ -43,11 +44,16 @@ func app() *cli.App {
 			if n := c.Int(flags.DiscoveryPageSize.Name); n < 1 || n > 500 {
 				return fmt.Errorf("--discovery-page-size %d is out of range: Partner Center accepts 1..500", n)
 			}
+			concurrency := flags.Concurrency(c)
+			if err := concurrency.Check(); err != nil {
+				return err
+			}
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return service.Run(c.Context, config.Worker{Connection: flags.Connection(c),
 				HTTPAddr: c.String(flags.HTTPAddr.Name), DiscoveryPageSize: c.Int(flags.DiscoveryPageSize.Name),
 				UserPageSize: c.Int(flags.UserPageSize.Name),
 				Operators:    config.Operators{UPNs: config.SplitList(c.String(flags.Operators.Name)), Group: c.String(flags.OperatorGroup.Name)},
+				Concurrency:  concurrency,
 			}, logger)
 		},
 		ExitErrHandler: func(*cli.Context, error) {},

@@ -28,3 +28,18 @@ func TestMalformedOperatorAllowListNamesTheSetting(t *testing.T) {
 		}
 	}
 }
+
+// Concurrency settings Temporal would refuse stop the worker before it
+// connects, naming the setting.
+func TestConcurrencyOutOfRangeNamesTheSetting(t *testing.T) {
+	for args, want := range map[string]string{
+		"--max-concurrent-activities=0":           "CSPSYNC_MAX_CONCURRENT_ACTIVITIES=0: a worker needs at least 1 activity slot",
+		"--max-concurrent-workflow-tasks=1":       "CSPSYNC_MAX_CONCURRENT_WORKFLOW_TASKS=1: Temporal needs at least 2 workflow task slots",
+		"--task-queue-activities-per-second=-0.5": "CSPSYNC_TASK_QUEUE_ACTIVITIES_PER_SECOND=-0.5: use a positive rate, or 0 for no limit",
+	} {
+		err := app().Run([]string{"cspsync-worker", args})
+		if assert.Error(t, err, args) {
+			assert.Contains(t, err.Error(), want)
+		}
+	}
+}

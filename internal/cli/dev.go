@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ func devCommand() *cli.Command {
 		&cli.StringFlag{Name: "worker-bin", Usage: "the cspsync-worker binary (default: beside this executable)", EnvVars: []string{"CSPSYNC_WORKER_BIN"}},
 		&cli.StringFlag{Name: "partner", Value: "demo", Usage: "partner id to connect", EnvVars: []string{"CSPSYNC_DEV_PARTNER"}},
 		&cli.StringFlag{Name: "default-relationship", Value: "DAP", Usage: "DAP or GDAP for imported tenants", EnvVars: []string{"CSPSYNC_DEV_RELATIONSHIP"}},
+		&cli.IntFlag{Name: "workers", Value: 1, Usage: "how many worker processes share the task queue (each listens on the next port after --http-addr's)", EnvVars: []string{"CSPSYNC_DEV_WORKERS"}},
 	)
 	return &cli.Command{
 		Name:  "dev",
@@ -44,10 +46,18 @@ func devCommand() *cli.Command {
 		},
 		Subcommands: []*cli.Command{{
 			Name:  "stop",
-			Usage: "stop the background processes `cspsync dev` started",
+			Usage: "stop the background processes `cspsync dev` (or `make cluster`) started",
 			Flags: flags,
 			Action: func(c *cli.Context) error {
-				for _, name := range []string{"worker", "sim", "temporal"} {
+				workers, err := filepath.Glob(pidFile(c.String("data-dir"), "worker*"))
+				if err != nil {
+					return err
+				}
+				var names []string
+				for _, f := range workers {
+					names = append(names, strings.TrimSuffix(filepath.Base(f), ".pid"))
+				}
+				for _, name := range append(names, "sim", "temporal") {
 					if stopped, err := stopProcess(c.String("data-dir"), name); err != nil {
 						return err
 					} else if stopped {
@@ -86,8 +96,8 @@ func runDev(c *cli.Context) error {
 		return fmt.Errorf("%w\n  On Debian: apt-get install postgresql && pg_ctlcluster 15 main start", err)
 	}
 
-	step(out, "Temporal dev server")
 	temporalAddr := c.String(flags.TemporalAddress.Name)
+	step(out, "Temporal at "+temporalAddr)
 	if !reachable(temporalAddr) {
 		bin := c.String("temporal-bin")
 		if _, err := os.Stat(bin); err != nil {
@@ -136,28 +146,14 @@ func runDev(c *cli.Context) error {
 	}
 	env = append(env, config.EnvCAFile+"="+caFile)
 
-	step(out, "cspsync worker")
-	httpAddr := c.String(flags.HTTPAddr.Name)
-	if !reachable(httpAddr) {
-		bin := c.String("worker-bin")
-		if bin == "" {
-			self, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			bin = filepath.Join(filepath.Dir(self), "cspsync-worker")
-		}
-		if _, err := os.Stat(bin); err != nil {
-			return fmt.Errorf("worker binary not found at %s: build it with `make build` (or set --worker-bin)", bin)
-		}
-		wenv := append(env, config.EnvHTTPAddr+"="+httpAddr, config.EnvPublicURL+"="+c.String(flags.PublicURL.Name),
-			config.EnvDatabaseURL+"="+c.String(flags.DatabaseURL.Name), config.EnvTemporalAddress+"="+temporalAddr,
-			config.EnvTaskQueue+"="+c.String(flags.TaskQueue.Name), config.EnvTemporalNamespace+"="+c.String(flags.TemporalNamespace.Name))
-		if err := startProcess(dataDir, "worker", bin, wenv); err != nil {
+	workers := c.Int("workers")
+	if workers < 1 {
+		return fmt.Errorf("--workers %d: start at least one worker", workers)
+	}
+	step(out, fmt.Sprintf("cspsync workers: %d on one task queue", workers))
+	for i := range workers {
+		if err := startWorker(c, dataDir, env, temporalAddr, i); err != nil {
 			return err
-		}
-		if err := waitFor(ctx, 60*time.Second, func() bool { return reachable(httpAddr) }); err != nil {
-			return fmt.Errorf("the worker did not come up on %s: see %s", httpAddr, logFile(dataDir, "worker"))
 		}
 	}
 
@@ -223,18 +219,69 @@ func runDev(c *cli.Context) error {
 			"every simulated user has password %s and MFA code %s).\n",
 			n, strings.TrimRight(c.String(flags.PublicURL.Name), "/"), sim.DefaultOperatorUPN, sim.DefaultAdminPassword, sim.DefaultMFACode)
 	}
-	fmt.Fprintf(out, `
-Temporal UI:  http://127.0.0.1:%d/namespaces/%s/workflows  (workflow %s)
-Try next:
-  bin/cspsync status
+	if ui := fmt.Sprintf("127.0.0.1:%d", config.DefaultTemporalUIPort); reachable(ui) {
+		fmt.Fprintf(out, "\nTemporal UI:  http://%s/namespaces/%s/workflows  (workflow %s)\n", ui, c.String(flags.TemporalNamespace.Name), conn.WorkflowID)
+	}
+	fmt.Fprint(out, "\nTry next:\n")
+	// The CLI's defaults name the demo's database and key; say so when these differ.
+	if db := c.String(flags.DatabaseURL.Name); db != config.DefaultDatabaseURL || keyFile != flags.KeyFile.Value {
+		fmt.Fprintf(out, "  export %s='%s' %s=%s\n", config.EnvDatabaseURL, db, config.EnvEncryptionKeyFile, keyFile)
+	}
+	stop := "bin/cspsync dev stop"
+	if dataDir != config.DefaultDataDir {
+		stop += " --data-dir " + dataDir
+	}
+	fmt.Fprintf(out, `  bin/cspsync status
   bin/cspsync tenants list
   bin/cspsync licences report
   bin/cspsync check --ca-file %s
   bin/cspsync sync --partner %s --wait
   bin/cspsync errors list
   .bin/temporal workflow list --query 'SyncState="AwaitingConsent"'
-Logs in %s/logs; stop everything with: bin/cspsync dev stop
-`, config.DefaultTemporalUIPort, c.String(flags.TemporalNamespace.Name), conn.WorkflowID, caFile, partner, dataDir)
+Logs in %s/logs; stop everything with: %s
+`, caFile, partner, dataDir, stop)
+	return nil
+}
+
+// startWorker starts worker i (0-based) unless something answers on its
+// port already: the first on --http-addr, the next ones on the ports after
+// it. All share the public URL, which names the first.
+func startWorker(c *cli.Context, dataDir string, env []string, temporalAddr string, i int) error {
+	host, port, err := net.SplitHostPort(c.String(flags.HTTPAddr.Name))
+	if err != nil {
+		return fmt.Errorf("--http-addr %q: %w", c.String(flags.HTTPAddr.Name), err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return fmt.Errorf("--http-addr %q: the port is not a number", c.String(flags.HTTPAddr.Name))
+	}
+	httpAddr, name := net.JoinHostPort(host, strconv.Itoa(p+i)), "worker"
+	if i > 0 {
+		name = fmt.Sprintf("worker-%d", i+1)
+	}
+	if reachable(httpAddr) {
+		return nil
+	}
+	bin := c.String("worker-bin")
+	if bin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		bin = filepath.Join(filepath.Dir(self), "cspsync-worker")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("worker binary not found at %s: build it with `make build` (or set --worker-bin)", bin)
+	}
+	wenv := append(slices.Clip(env), config.EnvHTTPAddr+"="+httpAddr, config.EnvPublicURL+"="+c.String(flags.PublicURL.Name),
+		config.EnvDatabaseURL+"="+c.String(flags.DatabaseURL.Name), config.EnvTemporalAddress+"="+temporalAddr,
+		config.EnvTaskQueue+"="+c.String(flags.TaskQueue.Name), config.EnvTemporalNamespace+"="+c.String(flags.TemporalNamespace.Name))
+	if err := startProcess(dataDir, name, bin, wenv); err != nil {
+		return err
+	}
+	if err := waitFor(c.Context, 60*time.Second, func() bool { return reachable(httpAddr) }); err != nil {
+		return fmt.Errorf("%s did not come up on %s: see %s", name, httpAddr, logFile(dataDir, name))
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"unicode"
 )
@@ -31,6 +32,10 @@ const (
 	EnvDiscoveryInterval  = "CSPSYNC_DISCOVERY_INTERVAL"
 	EnvOperators          = "CSPSYNC_OPERATORS"
 	EnvOperatorGroup      = "CSPSYNC_OPERATOR_GROUP"
+
+	EnvMaxConcurrentActivities      = "CSPSYNC_MAX_CONCURRENT_ACTIVITIES"
+	EnvMaxConcurrentWorkflowTasks   = "CSPSYNC_MAX_CONCURRENT_WORKFLOW_TASKS"
+	EnvTaskQueueActivitiesPerSecond = "CSPSYNC_TASK_QUEUE_ACTIVITIES_PER_SECOND"
 )
 
 // Defaults for a local machine.
@@ -44,6 +49,12 @@ const (
 	DefaultDataDir           = ".data"
 	DefaultSimAddr           = "127.0.0.1:8443"
 	DefaultTemporalUIPort    = 8233
+
+	// Temporal's own defaults: a worker takes up to 1,000 activities and
+	// 1,000 workflow tasks at once, and the task queue has no rate limit (0).
+	DefaultMaxConcurrentActivities      = 1000
+	DefaultMaxConcurrentWorkflowTasks   = 1000
+	DefaultTaskQueueActivitiesPerSecond = 0
 )
 
 // Connection is where cspsync's parts are: what the CLI and the worker both need.
@@ -73,6 +84,39 @@ type Worker struct {
 	UserPageSize int
 	// Operators may use the worker's pages.
 	Operators Operators
+	// Concurrency is how much of the task queue this worker takes on; zero
+	// fields take Temporal's defaults.
+	Concurrency Concurrency
+}
+
+// Concurrency bounds a worker's share of the task queue. Every worker of
+// the queue runs all of cspsync's workflows and activities, so adding
+// workers adds capacity; the rate limit holds for the queue as a whole.
+type Concurrency struct {
+	// Activities is how many activities this worker runs at once (Temporal's
+	// MaxConcurrentActivityExecutionSize).
+	Activities int
+	// WorkflowTasks is how many workflow tasks it runs at once
+	// (MaxConcurrentWorkflowTaskExecutionSize); Temporal refuses 1.
+	WorkflowTasks int
+	// TaskQueueActivitiesPerSecond caps the activities all workers of the
+	// task queue start per second together, enforced by the Temporal server
+	// (TaskQueueActivitiesPerSecond); 0 means no limit.
+	TaskQueueActivitiesPerSecond float64
+}
+
+// Check refuses values Temporal would reject or that stop all work, naming
+// the setting to change.
+func (c Concurrency) Check() error {
+	switch {
+	case c.Activities < 1:
+		return fmt.Errorf("%s=%d: a worker needs at least 1 activity slot (Temporal's default is %d)", EnvMaxConcurrentActivities, c.Activities, DefaultMaxConcurrentActivities)
+	case c.WorkflowTasks < 2:
+		return fmt.Errorf("%s=%d: Temporal needs at least 2 workflow task slots (its default is %d)", EnvMaxConcurrentWorkflowTasks, c.WorkflowTasks, DefaultMaxConcurrentWorkflowTasks)
+	case c.TaskQueueActivitiesPerSecond < 0:
+		return fmt.Errorf("%s=%g: use a positive rate, or 0 for no limit", EnvTaskQueueActivitiesPerSecond, c.TaskQueueActivitiesPerSecond)
+	}
+	return nil
 }
 
 // Operators is the allow-list of the worker's pages. Operators sign in with

@@ -35,6 +35,13 @@ var (
 		EnvVars: []string{config.EnvOperatorGroup}}
 	UserPageSize = &cli.IntFlag{Name: "user-page-size", Value: 200, Usage: "users/delta page size (1..200, Graph's largest)",
 		EnvVars: []string{config.EnvUserPageSize}}
+	MaxConcurrentActivities = &cli.IntFlag{Name: "max-concurrent-activities", Value: config.DefaultMaxConcurrentActivities,
+		Usage: "how many activities this worker runs at once", EnvVars: []string{config.EnvMaxConcurrentActivities}}
+	MaxConcurrentWorkflowTasks = &cli.IntFlag{Name: "max-concurrent-workflow-tasks", Value: config.DefaultMaxConcurrentWorkflowTasks,
+		Usage: "how many workflow tasks this worker runs at once (at least 2)", EnvVars: []string{config.EnvMaxConcurrentWorkflowTasks}}
+	TaskQueueActivitiesPerSecond = &cli.Float64Flag{Name: "task-queue-activities-per-second", Value: config.DefaultTaskQueueActivitiesPerSecond,
+		Usage:   "most activities all workers of the task queue start per second together, enforced by the Temporal server (0: no limit)",
+		EnvVars: []string{config.EnvTaskQueueActivitiesPerSecond}}
 	LogLevel = &cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error",
 		EnvVars: []string{config.EnvLogLevel}}
 )
@@ -52,4 +59,10 @@ func Connection(c *cli.Context) config.Connection {
 		TemporalNamespace: c.String(TemporalNamespace.Name), TaskQueue: c.String(TaskQueue.Name),
 		CAFile: c.String(CAFile.Name), PublicURL: c.String(PublicURL.Name),
 	}
+}
+
+// Concurrency reads the worker's concurrency flags.
+func Concurrency(c *cli.Context) config.Concurrency {
+	return config.Concurrency{Activities: c.Int(MaxConcurrentActivities.Name), WorkflowTasks: c.Int(MaxConcurrentWorkflowTasks.Name),
+		TaskQueueActivitiesPerSecond: c.Float64(TaskQueueActivitiesPerSecond.Name)}
 }

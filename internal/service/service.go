@@ -52,7 +52,11 @@ func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
 	defer tc.Close()
 
 	auth := &microsoft.Auth{HTTP: hc, Cache: st}
-	w := worker.New(tc, cfg.TaskQueue, worker.Options{})
+	w := worker.New(tc, cfg.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize:     cfg.Concurrency.Activities,
+		MaxConcurrentWorkflowTaskExecutionSize: cfg.Concurrency.WorkflowTasks,
+		TaskQueueActivitiesPerSecond:           cfg.Concurrency.TaskQueueActivitiesPerSecond,
+	})
 	workflows.Register(w)
 	pageSize := cfg.DiscoveryPageSize
 	if pageSize <= 0 {

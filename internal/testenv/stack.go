@@ -24,11 +24,13 @@ import (
 )
 
 // Stack is everything cspsync runs on, real and local: PostgreSQL (a fresh
-// database), a Temporal dev server and the Microsoft simulator over HTTPS.
+// database), a Temporal dev server (or a cluster) and the Microsoft
+// simulator over HTTPS.
 type Stack struct {
 	T        testing.TB
 	Store    *store.Store
-	Temporal *Temporal
+	Temporal *Temporal // the dev server; nil on a cluster
+	Cluster  *Cluster  // the production topology (NewClusterStack); nil on the dev server
 	Client   client.Client
 	Sim      *sim.Server
 	Scenario sim.Scenario
@@ -58,8 +60,25 @@ func NewStack(t testing.TB, sc sim.Scenario, simOpts sim.Options, opts ...StackO
 	for _, o := range opts {
 		o(&cfg)
 	}
-	st, dbURL, key := storeOn(t, cfg.postgres)
 	tp := StartTemporal(t, config.SearchAttributes)
+	s := newStack(t, sc, simOpts, tp.Address, cfg.postgres)
+	s.Temporal = tp
+	return s
+}
+
+// NewClusterStack starts the services for one test with a private Temporal
+// cluster (StartCluster) in place of the dev server.
+func NewClusterStack(t testing.TB, sc sim.Scenario, simOpts sim.Options) *Stack {
+	t.Helper()
+	c := StartCluster(t)
+	s := newStack(t, sc, simOpts, c.Address, adminURL())
+	s.Cluster = c
+	return s
+}
+
+func newStack(t testing.TB, sc sim.Scenario, simOpts sim.Options, temporalAddress, postgres string) *Stack {
+	t.Helper()
+	st, dbURL, key := storeOn(t, postgres)
 	if simOpts.StateDir == "" {
 		simOpts.StateDir = t.TempDir()
 	}
@@ -69,15 +88,17 @@ func NewStack(t testing.TB, sc sim.Scenario, simOpts sim.Options, opts ...StackO
 	t.Cleanup(func() { _ = srv.Close() })
 	hc, err := microsoft.NewHTTPClient(srv.CAFile())
 	require.NoError(t, err)
-	tc, err := control.DialTemporal(context.Background(), tp.Address, "default", quietLogger())
+	tc, err := control.DialTemporal(context.Background(), temporalAddress, "default", quietLogger())
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
 	port := FreePort(t)
-	s := &Stack{T: t, Store: st, Temporal: tp, Client: tc, Sim: srv, Scenario: sc, HTTP: hc,
+	s := &Stack{T: t, Store: st, Client: tc, Sim: srv, Scenario: sc, HTTP: hc,
 		Worker: config.Worker{Connection: config.Connection{
-			DatabaseURL: dbURL, EncryptionKey: key, TemporalAddress: tp.Address, TemporalNamespace: "default",
+			DatabaseURL: dbURL, EncryptionKey: key, TemporalAddress: temporalAddress, TemporalNamespace: "default",
 			TaskQueue: "cspsync-test", PublicURL: "http://localhost:" + itoa(port), CAFile: srv.CAFile()},
 			HTTPAddr: "127.0.0.1:" + itoa(port), DiscoveryPageSize: 100, UserPageSize: 200,
+			Concurrency: config.Concurrency{Activities: config.DefaultMaxConcurrentActivities,
+				WorkflowTasks: config.DefaultMaxConcurrentWorkflowTasks, TaskQueueActivitiesPerSecond: config.DefaultTaskQueueActivitiesPerSecond},
 		}}
 	// Cleanups run last-in first-out: this one runs after the worker (started
 	// later) has stopped and before Temporal stops.
@@ -94,7 +115,10 @@ func (s *Stack) WorkerEnv() []string {
 		config.EnvTemporalAddress+"="+w.TemporalAddress, config.EnvTemporalNamespace+"="+w.TemporalNamespace,
 		config.EnvTaskQueue+"="+w.TaskQueue, config.EnvHTTPAddr+"="+w.HTTPAddr, config.EnvPublicURL+"="+w.PublicURL,
 		config.EnvCAFile+"="+w.CAFile, config.EnvDiscoveryPageSize+"="+itoa(w.DiscoveryPageSize), config.EnvUserPageSize+"="+itoa(w.UserPageSize),
-		config.EnvOperators+"="+strings.Join(w.Operators.UPNs, ","), config.EnvOperatorGroup+"="+w.Operators.Group)
+		config.EnvOperators+"="+strings.Join(w.Operators.UPNs, ","), config.EnvOperatorGroup+"="+w.Operators.Group,
+		config.EnvMaxConcurrentActivities+"="+itoa(w.Concurrency.Activities),
+		config.EnvMaxConcurrentWorkflowTasks+"="+itoa(w.Concurrency.WorkflowTasks),
+		config.EnvTaskQueueActivitiesPerSecond+"="+strconv.FormatFloat(w.Concurrency.TaskQueueActivitiesPerSecond, 'g', -1, 64))
 }
 
 // StartWorker runs the worker in-process until the returned stop is called
