@@ -179,7 +179,7 @@ func (a *Activities) signIns(ctx context.Context, gu *microsoft.GraphUsers, r st
 		return false, nil
 	}
 	last, err := a.Store.SignInsAt(ctx, r.CustomerID)
-	if err != nil || last != nil && time.Since(*last) < signInsEvery && r.Kind != store.RoundFull {
+	if err != nil || last != nil && time.Since(*last) < signInsEvery {
 		return false, err
 	}
 	var outs []usersync.Outcome

@@ -86,7 +86,8 @@ func syncCommand() *cli.Command {
 		Name:  "sync",
 		Usage: "discover the partner's customer tenants now; with --tenant, sync that tenant (licences, Graph, users)",
 		Flags: []cli.Flag{flagPartner, flagTenant, flagJSON,
-			&cli.BoolFlag{Name: "full", Usage: "with --tenant: read every user again instead of the changes", EnvVars: []string{"CSPSYNC_SYNC_FULL"}},
+			&cli.BoolFlag{Name: "users", Usage: "sync every tenant of the partner (licences, Graph, users) instead of discovering", EnvVars: []string{"CSPSYNC_SYNC_USERS"}},
+			&cli.BoolFlag{Name: "full", Usage: "with --tenant or --users: read every user again instead of the changes", EnvVars: []string{"CSPSYNC_SYNC_FULL"}},
 			&cli.BoolFlag{Name: "wait", Usage: "wait until it has finished (a progress line shows a users round as it goes)", EnvVars: []string{"CSPSYNC_SYNC_WAIT"}},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "how long --wait waits", EnvVars: []string{"CSPSYNC_SYNC_TIMEOUT"}}},
 		Action: func(c *cli.Context) error {
@@ -95,8 +96,11 @@ func syncCommand() *cli.Command {
 				if c.String(flagTenant.Name) != "" {
 					return syncTenant(c, ctl)
 				}
+				if c.Bool("users") {
+					return syncAllUsers(c, ctl)
+				}
 				if c.Bool("full") {
-					return errors.New("--full reads a tenant's users again: give the tenant with --tenant (or `cspsync delta reset` for every tenant)")
+					return errors.New("--full reads users again: add --tenant T for one tenant or --users for all")
 				}
 				if !c.Bool("wait") {
 					if err := ctl.RequestDiscovery(c.Context, partner); err != nil {

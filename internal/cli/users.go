@@ -62,6 +62,32 @@ func terminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// syncAllUsers runs `sync --users`: a cycle of every tenant of the partner.
+func syncAllUsers(c *cli.Context, ctl *control.Control) error {
+	wait := c.Bool("wait")
+	res, err := ctl.SyncAllUsers(c.Context, c.String(flagPartner.Name), c.Bool("full"), wait, c.Duration("timeout"))
+	if err != nil {
+		return err
+	}
+	if c.Bool(flagJSON.Name) {
+		return printJSON(c.App.Writer, res)
+	}
+	for _, f := range res.Failed {
+		printf(c.App.ErrWriter, "✗ %s (%s): %s\n", f.Customer, f.TenantID, f.Error)
+	}
+	t := res.Total
+	if wait {
+		fmt.Fprintf(c.App.Writer, "Users rounds of %d tenants: %d users in %d pages: %d created, %d updated, %d moved, %d inactivated, %d reactivated, %d excluded, %d ambiguous, %d invalid.\n",
+			res.Tenants-len(res.Failed), t.Users, t.Pages, t.Created, t.Updated, t.Moved, t.Inactivated, t.Reactivated, t.Excluded, t.Ambiguous, t.Invalid)
+	} else {
+		fmt.Fprintf(c.App.Writer, "Sync requested for %d tenants.\n", res.Tenants-len(res.Failed))
+	}
+	if len(res.Failed) > 0 {
+		return fmt.Errorf("%d of %d tenants failed", len(res.Failed), res.Tenants)
+	}
+	return nil
+}
+
 func usersCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "users",

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/cspsync/cspsync/internal/parallel"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/usersync"
 	"github.com/cspsync/cspsync/workflows"
@@ -367,4 +369,64 @@ func (c *Control) SetUserSettings(ctx context.Context, partnerID string, s UserS
 		return err
 	}
 	return st.SetUserSettings(ctx, partnerID, s)
+}
+
+// UsersRounds is what rounds over many tenants did.
+type UsersRounds struct {
+	Tenants int               `json:"tenants"`
+	Total   store.RoundCounts `json:"total"`
+	Failed  []TenantFailure   `json:"failed,omitempty"`
+}
+
+// SyncAllUsers runs a cycle of every tenant of the partner whose users can
+// be read (full: every user again); with wait it returns their users rounds
+// once each cycle started after the request has finished. A tenant that
+// fails is reported and the others go on.
+func (c *Control) SyncAllUsers(ctx context.Context, partnerID string, full, wait bool, timeout time.Duration) (UsersRounds, error) {
+	tc, err := c.client(ctx)
+	if err != nil {
+		return UsersRounds{}, err
+	}
+	all, err := c.Customers(ctx, partnerID, true)
+	if err != nil {
+		return UsersRounds{}, err
+	}
+	var tenants []Customer
+	for _, cu := range all {
+		if cu.ConsentState.Missing() {
+			continue // no Graph access: nothing to ask
+		}
+		tenants = append(tenants, cu)
+	}
+	if len(tenants) == 0 {
+		return UsersRounds{}, fmt.Errorf("partner %s has no tenant whose users can be read yet: see `cspsync tenants list`", partnerID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var mu sync.Mutex
+	res := UsersRounds{Tenants: len(tenants)}
+	if full {
+		if _, err := c.ResetDelta(ctx, partnerID, ""); err != nil {
+			return res, err
+		}
+	}
+	_ = parallel.Each(ctx, tenants, importFanOut, func(ctx context.Context, cu Customer) error {
+		id := workflows.TenantWorkflowID(cu.PartnerID, cu.TenantID)
+		var r UserRoundResult
+		var err error
+		if wait {
+			r, err = workflows.UpdateSyncUsers.Execute(ctx, tc, id, workflows.UserSyncRequest{Full: full})
+		} else {
+			err = workflows.SignalSync.Send(ctx, tc, id, struct{}{})
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			res.Failed = append(res.Failed, TenantFailure{TenantID: cu.TenantID, Customer: cu.Name, Error: describeUpdateError(ctx, err, timeout)})
+			return nil
+		}
+		res.Total.Add(r.RoundCounts)
+		return nil
+	})
+	return res, nil
 }

@@ -51,10 +51,10 @@ type round struct {
 
 // clusterRounds run in this order in every scenario, each interrupted by
 // the scenario's fault; a tenant's cycle runs them in the same order.
-var clusterRounds = []round{licenceRound}
+var clusterRounds = []round{licenceRound, usersRound}
 
 // measuredRound is the round timed on one and on two workers.
-var measuredRound = licenceRound
+var measuredRound = usersFullRound
 
 var licenceRound = round{
 	name: "licences",
@@ -91,6 +91,45 @@ var licenceRound = round{
 			FROM licence_events e JOIN customers c ON c.id = e.customer_id`)
 	},
 }
+
+var usersRound = round{
+	name: "users",
+	change: func(t *testing.T, s *testenv.Stack) {
+		for i, tn := range s.Scenario.Tenants {
+			_, err := s.Sim.ChangeUsers(tn.ID, sim.UserChanges{Seed: int64(i + 1), Create: 1, Update: 2, Disable: 1, Delete: 1})
+			require.NoError(t, err)
+		}
+	},
+	run: func(t testing.TB, s *testenv.Stack) (string, error) {
+		return runCLI(t, s, "sync", "--partner", "acme", "--users", "--wait", "--timeout", "5m")
+	},
+	done: func(t *testing.T, s *testenv.Stack, since time.Time) int {
+		var n int
+		require.NoError(t, s.Store.Pool().QueryRow(context.Background(),
+			`SELECT count(DISTINCT customer_id) FROM user_rounds WHERE finished_at > $1`, since).Scan(&n))
+		return n
+	},
+	check: func(t *testing.T, s *testenv.Stack) { assertUsersEqualTruth(t, s, s.Scenario.Tenants) },
+	tables: func(t *testing.T, s *testenv.Stack) []string {
+		return rows(t, s,
+			`SELECT c.azure_tenant_id, u.azure_object_id, st.name, u.name, u.email, u.network_login, u.phone, u.mobile,
+				u.job_title, u.department, u.active, u.inactive_reason, u.source
+			FROM psa_users u JOIN customers c ON c.id = u.customer_id JOIN sites st ON st.id = u.site_id`,
+			`SELECT c.azure_tenant_id, l.azure_object_id, l.mapping, l.match_rule, l.result, l.changes, l.reason
+			FROM inbound_log l JOIN customers c ON c.id = l.customer_id`)
+	},
+}
+
+// usersFullRound reads every user of every tenant again: the heaviest
+// round, the one worth timing.
+var usersFullRound = func() round {
+	r := usersRound
+	r.name = "full users"
+	r.run = func(t testing.TB, s *testenv.Stack) (string, error) {
+		return runCLI(t, s, "sync", "--partner", "acme", "--users", "--full", "--wait", "--timeout", "10m")
+	}
+	return r
+}()
 
 // rows runs queries and returns their rows as text, sorted.
 func rows(t *testing.T, s *testenv.Stack, queries ...string) []string {
@@ -157,7 +196,7 @@ func TestClusterRoundsEqualACleanRunAfterAWorkerKilledAndATemporalRestart(t *tes
 // with two workers, then runs every round, with f (if any) striking each
 // midway. It returns each round's tables.
 func runRounds(t *testing.T, bin string, f *fault) map[string][]string {
-	sc := sim.Generate(sim.GenerateOptions{Seed: 100, Tenants: roundTenants, UsersPerTenant: 2})
+	sc := sim.Generate(sim.GenerateOptions{Seed: 100, Tenants: roundTenants, UsersPerTenant: 10})
 	s := testenv.NewClusterStack(t, sc, sim.Options{})
 	w := startWorkers(t, s, bin, 2)
 	authorise(t, s, connectOpts{licenceSource: "subscriptions"})
@@ -387,12 +426,12 @@ func dbNow(t *testing.T, s *testenv.Stack) time.Time {
 // together and take turns, so the machine's other load weighs on both
 // alike. It asserts what every round did, never how fast.
 func TestClusterRoundOnOneAndTwoWorkers(t *testing.T) {
-	const tenants, rounds = 50, 7
+	const tenants, users, rounds = 50, 400, 5
 	bin := buildWorker(t)
 	r := measuredRound
 	stacks := map[int]*testenv.Stack{}
 	for _, n := range []int{1, 2} {
-		s := testenv.NewClusterStack(t, sim.Generate(sim.GenerateOptions{Seed: 50, Tenants: tenants, UsersPerTenant: 2}), sim.Options{})
+		s := testenv.NewClusterStack(t, sim.Generate(sim.GenerateOptions{Seed: 50, Tenants: tenants, UsersPerTenant: users}), sim.Options{})
 		startWorkers(t, s, bin, n)
 		authorise(t, s, connectOpts{licenceSource: "subscriptions"})
 		stacks[n] = s
@@ -412,7 +451,7 @@ func TestClusterRoundOnOneAndTwoWorkers(t *testing.T) {
 		}
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "%s round of %d tenants, median of %d rounds, on a Temporal cluster (PostgreSQL, SQL visibility):\n", r.name, tenants, rounds)
+	fmt.Fprintf(&table, "%s round of %d tenants of %d users, median of %d rounds, on a Temporal cluster (PostgreSQL, SQL visibility):\n", r.name, tenants, users, rounds)
 	fmt.Fprintf(&table, "  %-8s %10s %10s %9s\n", "workers", "round", "tenants/s", "speed-up")
 	median := map[int]time.Duration{}
 	for _, n := range []int{1, 2} {

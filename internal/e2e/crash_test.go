@@ -19,7 +19,7 @@ import (
 )
 
 // startWorkerProcess runs the real worker binary, so the test can SIGKILL it.
-func startWorkerProcess(t *testing.T, s *testenv.Stack, bin string) *exec.Cmd {
+func startWorkerProcess(t testing.TB, s *testenv.Stack, bin string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = s.WorkerEnv()
@@ -33,7 +33,7 @@ func startWorkerProcess(t *testing.T, s *testenv.Stack, bin string) *exec.Cmd {
 }
 
 // buildWorker builds the worker binary for a test that kills it.
-func buildWorker(t *testing.T) string {
+func buildWorker(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "cspsync-worker")
 	build := exec.Command("go", "build", "-o", bin, "./worker")

@@ -297,11 +297,14 @@ func assertUsersEqualTruth(t *testing.T, s *testenv.Stack, tenants []sim.Tenant)
 	for _, tn := range tenants {
 		got := psaUsers(t, s, tn.ID)
 		truth := truthUsers(t, s, tn.ID)
-		require.Len(t, got, len(truth), "tenant %s", tn.Name)
 		for _, u := range truth {
 			if !assert.Equal(t, expected(u, "Main"), got[u.ID], "tenant %s user %s", tn.Name, u.UserPrincipalName) {
 				return
 			}
+			delete(got, u.ID)
+		}
+		for id, u := range got {
+			assert.False(t, u.Active, "tenant %s: user %s is no longer in Microsoft, so inactive", tn.Name, id)
 		}
 	}
 	var twice int
@@ -311,7 +314,7 @@ func assertUsersEqualTruth(t *testing.T, s *testenv.Stack, tenants []sim.Tenant)
 }
 
 // finishedRounds counts the customers whose first users round has finished.
-func finishedRounds(t *testing.T, s *testenv.Stack) int {
+func finishedRounds(t testing.TB, s *testenv.Stack) int {
 	t.Helper()
 	var n int
 	require.NoError(t, s.Store.Pool().QueryRow(context.Background(),

@@ -34,6 +34,20 @@ type RoundCounts struct {
 	Invalid     int `json:"invalid"`
 }
 
+// Add sums counts, for totals.
+func (c *RoundCounts) Add(o RoundCounts) {
+	c.Pages += o.Pages
+	c.Users += o.Users
+	c.Created += o.Created
+	c.Updated += o.Updated
+	c.Moved += o.Moved
+	c.Inactivated += o.Inactivated
+	c.Reactivated += o.Reactivated
+	c.Excluded += o.Excluded
+	c.Ambiguous += o.Ambiguous
+	c.Invalid += o.Invalid
+}
+
 func (c *RoundCounts) add(o usersync.Outcome) {
 	c.Users++
 	switch o.Kind {

@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/sim"
+	"github.com/cspsync/cspsync/internal/testenv"
+	"github.com/cspsync/cspsync/internal/usersync"
+)
+
+// BenchmarkUsersRounds measures users rounds end to end on the real parts
+// (the worker binary, Temporal, PostgreSQL, the simulator over HTTPS): a
+// full round and a delta round after 1 % of the users changed, on 50
+// tenants of 2,000 users and on one tenant of 100,000, and the floor: the
+// same pages fetched with plain HTTP and written with one COPY. It prints a
+// table; it asserts what the rounds did, never how fast.
+func BenchmarkUsersRounds(b *testing.B) {
+	bin := buildWorker(b)
+	var rows []benchRow
+	for _, c := range []struct {
+		name           string
+		tenants, users int
+	}{{"50 tenants x 2,000 users", 50, 2000}, {"1 tenant x 100,000 users", 1, 100000}} {
+		rows = append(rows, benchUsers(b, bin, c.name, c.tenants, c.users)...)
+	}
+	fmt.Println(benchTable(rows))
+}
+
+type benchRow struct {
+	scenario, round       string
+	users, pages          int
+	took, floor           time.Duration
+	graphRequests, writes int
+	peakRSS               int64 // bytes
+	events                []int // history events of the runs that held a users round, per user count
+}
+
+func benchUsers(b *testing.B, bin, name string, tenants, users int) []benchRow {
+	sc := sim.Generate(sim.GenerateOptions{Seed: int64(tenants), Tenants: tenants, UsersPerTenant: users})
+	s := testenv.NewStack(b, sc, sim.Options{})
+	worker := startWorkerProcess(b, s, bin)
+	status, page, _ := signIn(b, s, connect(b, s, connectOpts{partner: "acme", tenantSyncInterval: 24 * time.Hour}))
+	require.Equal(b, http.StatusOK, status, page)
+
+	// Each tenant's first cycle, right after discovery, is its full round.
+	graphBefore := s.Sim.Stats().GraphRequests
+	require.Eventually(b, func() bool { return finishedRounds(b, s) == tenants }, 20*time.Minute, 200*time.Millisecond)
+	full := measureRounds(b, s, "full")
+	full.graphRequests = s.Sim.Stats().GraphRequests - graphBefore
+	full.scenario, full.round = name, "full"
+
+	// 1 % of every tenant's users change; a delta round brings them.
+	for i, tn := range sc.Tenants {
+		n := max(users/100, 1)
+		_, err := s.Sim.ChangeUsers(tn.ID, sim.UserChanges{Seed: int64(i + 7), Create: n / 4, Update: n / 2, Disable: n / 8, Delete: n - n/4 - n/2 - n/8})
+		require.NoError(b, err)
+	}
+	graphBefore = s.Sim.Stats().GraphRequests
+	out, err := runCLI(b, s, "sync", "--partner", "acme", "--users", "--wait", "--timeout", "20m")
+	require.NoError(b, err, out)
+	delta := measureRounds(b, s, "delta")
+	delta.graphRequests = s.Sim.Stats().GraphRequests - graphBefore
+	delta.scenario, delta.round = name, "delta (1 %)"
+	full.peakRSS = peakRSS(b, worker.Process.Pid)
+	delta.peakRSS = full.peakRSS
+	full.events = roundEvents(b, s)
+	full.floor = floor(b, s, sc.Tenants)
+	return []benchRow{full, delta}
+}
+
+// measureRounds sums the newest rounds of a kind: users, pages, rows
+// written, and the span from the first start to the last finish.
+func measureRounds(b *testing.B, s *testenv.Stack, kind string) benchRow {
+	var r benchRow
+	var first, last time.Time
+	require.NoError(b, s.Store.Pool().QueryRow(context.Background(), `
+		WITH newest AS (SELECT DISTINCT ON (customer_id) * FROM user_rounds WHERE kind = $1 AND finished_at IS NOT NULL
+			ORDER BY customer_id, id DESC)
+		SELECT sum(users), sum(pages), min(started_at), max(finished_at),
+			sum(created + updated + moved + inactivated + reactivated)
+				+ (SELECT count(*) FROM inbound_log l WHERE l.round_id IN (SELECT id FROM newest))
+		FROM newest`, kind).Scan(&r.users, &r.pages, &first, &last, &r.writes))
+	r.took = last.Sub(first)
+	return r
+}
+
+// peakRSS reads the worker's high-water resident set size.
+func peakRSS(b *testing.B, pid int) int64 {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	require.NoError(b, err)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			require.NoError(b, err)
+			return kb * 1024
+		}
+	}
+	b.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+// roundEvents lists the history length of every tenant run that held a
+// users round.
+func roundEvents(b *testing.B, s *testenv.Stack) []int {
+	ctx := context.Background()
+	var out []int
+	var token []byte
+	for {
+		resp, err := s.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: "WorkflowType = 'TenantWorkflow' AND ExecutionStatus = 'ContinuedAsNew'", NextPageToken: token})
+		require.NoError(b, err)
+		for _, ex := range resp.Executions {
+			iter := s.Client.GetWorkflowHistory(ctx, ex.Execution.WorkflowId, ex.Execution.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+			n, round := 0, false
+			for iter.HasNext() {
+				ev, err := iter.Next()
+				require.NoError(b, err)
+				n++
+				if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.ActivityType.GetName() == "SyncUsers" {
+					round = true
+				}
+			}
+			if round {
+				out = append(out, n)
+			}
+		}
+		if token = resp.NextPageToken; len(token) == 0 {
+			return out
+		}
+	}
+}
+
+// floor fetches every tenant's users/delta pages with plain HTTP (the
+// same $select and page size as cspsync) and writes them with one COPY
+// per tenant: the least a round can cost on these parts.
+func floor(b *testing.B, s *testenv.Stack, tenants []sim.Tenant) time.Duration {
+	ctx := context.Background()
+	creds, err := s.Store.Credentials(ctx, "acme")
+	require.NoError(b, err)
+	auth := &microsoft.Auth{HTTP: s.HTTP, Cache: s.Store}
+	plan, err := usersync.NewPlan(usersync.Config{Mappings: usersync.DefaultMappings()})
+	require.NoError(b, err)
+	selectProps := plan.Select(usersync.Delta)
+	conn, err := pgx.Connect(ctx, s.Worker.DatabaseURL)
+	require.NoError(b, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `CREATE TEMP TABLE floor_users (id uuid, name text, mail text, upn text, job text, department text, enabled boolean)`)
+	require.NoError(b, err)
+	start := time.Now()
+	for _, tn := range tenants {
+		token, err := auth.GraphAppToken(ctx, creds, tn.ID)
+		require.NoError(b, err)
+		link := creds.GraphURL + "/v1.0/users/delta?$select=" + url.QueryEscape(strings.Join(selectProps, ","))
+		var rows [][]any
+		for link != "" {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+			require.NoError(b, err)
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Prefer", "odata.maxpagesize=200")
+			resp, err := s.HTTP.Do(req)
+			require.NoError(b, err)
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(b, err)
+			require.Equal(b, http.StatusOK, resp.StatusCode, string(body))
+			var page struct {
+				Value []struct {
+					ID, DisplayName, Mail, UserPrincipalName, JobTitle, Department string
+					AccountEnabled                                                  bool
+				} `json:"value"`
+				Next string `json:"@odata.nextLink"`
+			}
+			require.NoError(b, json.Unmarshal(body, &page))
+			for _, u := range page.Value {
+				rows = append(rows, []any{u.ID, u.DisplayName, u.Mail, u.UserPrincipalName, u.JobTitle, u.Department, u.AccountEnabled})
+			}
+			link = page.Next
+		}
+		_, err = conn.CopyFrom(ctx, pgx.Identifier{"floor_users"}, []string{"id", "name", "mail", "upn", "job", "department", "enabled"}, pgx.CopyFromRows(rows))
+		require.NoError(b, err)
+	}
+	return time.Since(start)
+}
+
+func benchTable(rows []benchRow) string {
+	var t strings.Builder
+	fmt.Fprintf(&t, "\nUsers rounds end to end (worker process, Temporal dev server, PostgreSQL, simulator over HTTPS); `make bench`\n")
+	fmt.Fprintf(&t, "%-26s %-12s %8s %7s %9s %10s %9s %9s %10s %9s %9s\n", "scenario", "round", "users", "pages", "time", "users/s",
+		"graph req", "rows", "floor", "x floor", "peak RSS")
+	var fullTook time.Duration
+	for _, r := range rows {
+		rate := float64(r.users) / r.took.Seconds()
+		floorCol, ratio := "-", "-"
+		if r.floor > 0 {
+			floorCol, ratio = r.floor.Round(time.Millisecond).String(), fmt.Sprintf("%.2f", r.took.Seconds()/r.floor.Seconds())
+		}
+		if r.round == "full" {
+			fullTook = r.took
+		} else {
+			ratio = fmt.Sprintf("%.0fx faster than full", fullTook.Seconds()/r.took.Seconds())
+		}
+		fmt.Fprintf(&t, "%-26s %-12s %8d %7d %9s %10.0f %9d %9d %10s %9s %8.0fMB\n", r.scenario, r.round, r.users, r.pages,
+			r.took.Round(time.Millisecond), rate, r.graphRequests, r.writes, floorCol, ratio, float64(r.peakRSS)/(1<<20))
+		if len(r.events) > 0 {
+			lo, hi := r.events[0], r.events[0]
+			for _, e := range r.events {
+				lo, hi = min(lo, e), max(hi, e)
+			}
+			fmt.Fprintf(&t, "%-26s history events per tenant run with a users round: %d..%d\n", "", lo, hi)
+		}
+	}
+	return t.String()
+}
