@@ -26,9 +26,10 @@ func statusCommand() *cli.Command {
 					fmt.Fprintln(c.App.Writer, "No partner connected yet: run `cspsync connect` (or `make demo` to try the simulator).")
 					return nil
 				}
-				return list(c, out, "PARTNER\tAUTH\tWORKFLOW\tCUSTOMERS\tTENANTS\tSEATS PAID/ASSIGNED/UNUSED\tLAST DISCOVERY\tOPEN ERRORS\tNEXT STEP", func(s control.PartnerStatus) []string {
+				return list(c, out, "PARTNER\tAUTH\tWORKFLOW\tCUSTOMERS\tTENANTS\tSEATS PAID/ASSIGNED/UNUSED\tUSERS ACTIVE/ALL\tUSERS ROUNDS RUNNING\tLAST DISCOVERY\tOPEN ERRORS\tNEXT STEP", func(s control.PartnerStatus) []string {
 					return []string{s.Partner, string(s.Auth), s.Workflow, strconv.Itoa(s.Customers), tenantSummary(s.Tenants),
 						fmt.Sprintf("%d/%d/%d", s.Seats.Paid, s.Seats.Assigned, s.Seats.Unused),
+						fmt.Sprintf("%d/%d", s.Users.Active, s.Users.All), runningRounds(s.Users),
 						ago(s.LastDiscoveryAt), strconv.Itoa(s.OpenErrors), s.Next}
 				})
 			})
@@ -161,4 +162,12 @@ func tenantSummary(byState map[domain.TenantState]int) string {
 		return "-"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// runningRounds says how many users rounds are running and how far they are.
+func runningRounds(u control.UserTotals) string {
+	if u.RoundsRunning == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d (%d users read)", u.RoundsRunning, u.RunningUsers)
 }

@@ -464,8 +464,27 @@ type PartnerStatus struct {
 	Tenants         map[domain.TenantState]int `json:"tenants"` // tenant count by lifecycle state
 	LicenceSource   domain.LicenceSource       `json:"licenceSource"`
 	Seats           licensing.Seats            `json:"seats"` // over all customers' licences
+	Users           UserTotals                 `json:"users"`
 	NeedsAttention  bool                       `json:"needsAttention"`
 	Next            string                     `json:"next"`
+}
+
+// UserTotals sums a partner's PSA users and its running users rounds.
+type UserTotals struct {
+	Active        int `json:"active"`
+	All           int `json:"all"`
+	RoundsRunning int `json:"roundsRunning"`
+	// RunningUsers counts the users the running rounds have read so far.
+	RunningUsers int `json:"runningUsers"`
+}
+
+func (t *UserTotals) add(u store.UserSummary) {
+	t.Active += u.Active
+	t.All += u.All
+	if u.Running != nil {
+		t.RoundsRunning++
+		t.RunningUsers += u.Running.Users
+	}
 }
 
 // Status reads each partner from the store and its workflow from Temporal.
@@ -501,6 +520,13 @@ func (c *Control) Status(ctx context.Context) ([]PartnerStatus, error) {
 		s.Seats = lic.Total
 		if wf, err := workflows.QueryPartnerState.Get(ctx, tc, workflows.PartnerWorkflowID(p.ID)); err == nil {
 			s.Workflow, s.Discoveries = string(wf.Auth), wf.Discoveries
+		}
+		users, err := st.UserSummaries(ctx, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			s.Users.add(u)
 		}
 		customers, err := st.ListCustomers(ctx, p.ID)
 		if err != nil {

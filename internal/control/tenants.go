@@ -281,6 +281,7 @@ type TenantRow struct {
 	Customer
 	Error       *IntegrationError // the latest open error of the tenant
 	LinkExpires *time.Time        // when its live consent link expires, if it has one
+	Users       store.UserSummary // its PSA users and users round
 }
 
 // Tenants lists a partner's tenants (every partner's when partnerID is
@@ -303,6 +304,10 @@ func (c *Control) Tenants(ctx context.Context, partnerID string) ([]TenantRow, e
 	if err != nil {
 		return nil, err
 	}
+	users, err := st.UserSummaries(ctx, partnerID)
+	if err != nil {
+		return nil, err
+	}
 	latest := map[string]*IntegrationError{}
 	for i := range errs {
 		if e := &errs[i]; e.TenantID != "" && latest[e.TenantID] == nil {
@@ -311,7 +316,7 @@ func (c *Control) Tenants(ctx context.Context, partnerID string) ([]TenantRow, e
 	}
 	var waiting, rest []TenantRow
 	for _, cu := range customers {
-		row := TenantRow{Customer: cu, Error: latest[cu.TenantID]}
+		row := TenantRow{Customer: cu, Error: latest[cu.TenantID], Users: users[cu.ID]}
 		if t, ok := links[cu.TenantID]; ok {
 			row.LinkExpires = &t
 		}

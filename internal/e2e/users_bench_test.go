@@ -182,7 +182,7 @@ func floor(b *testing.B, s *testenv.Stack, tenants []sim.Tenant) time.Duration {
 			var page struct {
 				Value []struct {
 					ID, DisplayName, Mail, UserPrincipalName, JobTitle, Department string
-					AccountEnabled                                                  bool
+					AccountEnabled                                                 bool
 				} `json:"value"`
 				Next string `json:"@odata.nextLink"`
 			}

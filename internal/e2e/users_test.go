@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/sim"
 	"github.com/cspsync/cspsync/internal/store"
@@ -93,6 +96,32 @@ func TestUsersRoundImportsEveryUserAsMicrosoftHasThem(t *testing.T) {
 	for _, u := range truth {
 		assert.Equal(t, expected(u, "Main"), got[u.ID], "user %s", u.UserPrincipalName)
 	}
+
+	// status and the tenants page count each customer's users.
+	active, all := 0, 0
+	for _, other := range sc.Tenants {
+		for _, u := range psaUsers(t, s, other.ID) {
+			all++
+			if u.Active {
+				active++
+			}
+		}
+	}
+	out, err := runCLI(t, s, "status", "--json")
+	require.NoError(t, err, out)
+	var status []control.PartnerStatus
+	require.NoError(t, json.Unmarshal([]byte(out), &status), out)
+	require.Len(t, status, 1)
+	assert.Equal(t, control.UserTotals{Active: active, All: all}, status[0].Users)
+	hc, _ := operatorSession(t, s, sim.DefaultOperatorUPN)
+	_, page := call(t, s, hc, http.MethodGet, "/", nil, nil)
+	mine := 0
+	for _, u := range got {
+		if u.Active {
+			mine++
+		}
+	}
+	assert.Contains(t, page, fmt.Sprintf("%d active of %d", mine, len(got)))
 
 	// A delta round after changes in Microsoft brings exactly them.
 	ch, err := s.Sim.ChangeUsers(tn.ID, sim.UserChanges{Seed: 3, Create: 2, Update: 3, Disable: 2, Delete: 2})

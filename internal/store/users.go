@@ -510,30 +510,65 @@ func (s *Store) InboundLog(ctx context.Context, customerID int64, user string, l
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[LogEntry])
 }
 
-// PruneInboundLog deletes the customer's log rows older than its partner's
-// retention, and returns how many went.
+// PruneInboundLog deletes the customer's log rows and finished rounds older
+// than its partner's retention (never its newest round), and returns how
+// many log rows went.
 func (s *Store) PruneInboundLog(ctx context.Context, customerID int64) (int, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM inbound_log l USING customers c JOIN partners p ON p.id = c.partner_id
 		WHERE c.id = $1 AND l.customer_id = c.id AND l.at < now() - p.inbound_log_retention`, customerID)
+	if err != nil {
+		return 0, err
+	}
+	_, err = s.pool.Exec(ctx, `DELETE FROM user_rounds r USING customers c JOIN partners p ON p.id = c.partner_id
+		WHERE c.id = $1 AND r.customer_id = c.id AND r.finished_at < now() - p.inbound_log_retention
+			AND r.id < (SELECT max(id) FROM user_rounds WHERE customer_id = $1)`, customerID)
 	return int(tag.RowsAffected()), err
 }
 
-// UserCounts counts the customer's PSA users, active and all.
-func (s *Store) UserCounts(ctx context.Context, partnerID string) (map[int64][2]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT u.customer_id, count(*) FILTER (WHERE u.active), count(*) FROM psa_users u
-		JOIN customers c ON c.id = u.customer_id WHERE $1 = '' OR c.partner_id = $1 GROUP BY u.customer_id`, partnerID)
+// UserSummary is a customer's PSA users and the state of its users rounds.
+type UserSummary struct {
+	Active      int            `json:"active"`
+	All         int            `json:"all"`
+	Running     *RoundProgress `json:"running,omitempty"` // the round in progress, if any
+	LastRoundAt *time.Time     `json:"lastRoundAt,omitempty"`
+}
+
+// RoundProgress is how far a running users round has come.
+type RoundProgress struct {
+	Kind      string    `json:"kind"`
+	Pages     int       `json:"pages"`
+	Users     int       `json:"users"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// UserSummaries summarises the users of a partner's customers (every
+// partner's when partnerID is empty) that have a tenant, by customer id.
+func (s *Store) UserSummaries(ctx context.Context, partnerID string) (map[int64]UserSummary, error) {
+	rows, err := s.pool.Query(ctx, `SELECT c.id, coalesce(u.active, 0), coalesce(u.total, 0), o.kind, o.pages, o.users, o.started_at,
+			(SELECT max(finished_at) FROM user_rounds f WHERE f.customer_id = c.id)
+		FROM customers c
+		LEFT JOIN (SELECT customer_id, count(*) FILTER (WHERE active) AS active, count(*) AS total FROM psa_users GROUP BY customer_id) u
+			ON u.customer_id = c.id
+		LEFT JOIN user_rounds o ON o.customer_id = c.id AND o.finished_at IS NULL
+		WHERE c.azure_tenant_id IS NOT NULL AND ($1 = '' OR c.partner_id = $1)`, partnerID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[int64][2]int{}
+	out := map[int64]UserSummary{}
 	for rows.Next() {
 		var id int64
-		var active, all int
-		if err := rows.Scan(&id, &active, &all); err != nil {
+		var u UserSummary
+		var kind *string
+		var pages, users *int
+		var started *time.Time
+		if err := rows.Scan(&id, &u.Active, &u.All, &kind, &pages, &users, &started, &u.LastRoundAt); err != nil {
 			return nil, err
 		}
-		out[id] = [2]int{active, all}
+		if kind != nil {
+			u.Running = &RoundProgress{Kind: *kind, Pages: *pages, Users: *users, StartedAt: *started}
+		}
+		out[id] = u
 	}
 	return out, rows.Err()
 }

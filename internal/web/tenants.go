@@ -9,11 +9,16 @@ import (
 )
 
 var tenantsTmpl = template.Must(template.New("tenants").Funcs(template.FuncMap{
-	"when": func(t *time.Time) string {
-		if t == nil {
-			return "never"
+	"when": func(t any) string {
+		switch t := t.(type) {
+		case *time.Time:
+			if t != nil {
+				return t.UTC().Format("2006-01-02 15:04 UTC")
+			}
+		case time.Time:
+			return t.UTC().Format("2006-01-02 15:04 UTC")
 		}
-		return t.UTC().Format("2006-01-02 15:04 UTC")
+		return "never"
 	},
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -28,18 +33,19 @@ var tenantsTmpl = template.Must(template.New("tenants").Funcs(template.FuncMap{
 <table>
 <caption>Tenants with relationship, consent, sync state and last error</caption>
 <thead><tr><th scope="col">Customer</th><th scope="col">Tenant id</th><th scope="col">Relationship</th><th scope="col">Consent</th>
-<th scope="col">State</th><th scope="col">Last sync</th><th scope="col">Last error</th><th scope="col">Action</th></tr></thead>
+<th scope="col">State</th><th scope="col">Users</th><th scope="col">Last sync</th><th scope="col">Last error</th><th scope="col">Action</th></tr></thead>
 <tbody>
 {{range .Rows}}<tr data-tenant="{{.TenantID}}">
 <th scope="row">{{.Name}}</th><td><code>{{.TenantID}}</code></td><td>{{.Relationship}}</td><td>{{.ConsentState}}</td>
 <td class="tone-{{.SyncState.Tone}}">{{.SyncState}}{{with .SyncReason}}<br><small>{{.}}</small>{{end}}</td>
+<td>{{with .Users}}{{.Active}} active of {{.All}}{{with .Running}}<br><small>{{.Kind}} round running: {{.Users}} users in {{.Pages}} pages since {{when .StartedAt}}</small>{{else}}{{with .LastRoundAt}}<br><small>last round {{when .}}</small>{{end}}{{end}}{{end}}</td>
 <td class="when">{{when .LastSyncAt}}</td>
 <td>{{with .Error}}<strong>{{.Code}}</strong>: {{.Remediation}}{{else}}—{{end}}</td>
 <td>{{if .ConsentState.Missing}}<form method="post" action="/consent/start"><input type="hidden" name="csrf" value="{{$.Operator.CSRF}}"><input type="hidden" name="tenant" value="{{.TenantID}}">
 <button type="submit">Grant admin consent<span class="visually-hidden"> for {{.Name}}</span></button></form>
 {{with .LinkExpires}}<small>A link issued earlier works until {{when .}}; a new one replaces it.</small>{{end}}{{end}}</td>
 </tr>
-{{else}}<tr><td colspan="8">No tenants yet: connect a partner and run a discovery.</td></tr>{{end}}
+{{else}}<tr><td colspan="9">No tenants yet: connect a partner and run a discovery.</td></tr>{{end}}
 </tbody></table>
 </main></body></html>`))
 
