@@ -12,6 +12,7 @@ import (
 
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/testenv"
+	"github.com/cspsync/cspsync/internal/usersync"
 )
 
 // TestCheckListsEqualTheDomain proves each CHECK list of the migrated schema
@@ -29,6 +30,7 @@ func TestCheckListsEqualTheDomain(t *testing.T) {
 		{"customers", "consent_state", strs(domain.Consents())},
 		{"customers", "sync_state", strs(domain.TenantStates())},
 		{"partners", "licence_source", strs(domain.LicenceSources())},
+		{"inbound_log", "result", strs(usersync.Kinds())},
 	}
 	for _, c := range cases {
 		t.Run(c.table+"."+c.column, func(t *testing.T) {
