@@ -198,8 +198,12 @@ var ErrRoundMoved = errors.New("users round moved on: another attempt of this ro
 func (s *Store) SaveUserPage(ctx context.Context, r UserRound, p UserPage, selectProps []string) (UserRound, error) {
 	counts := r.RoundCounts
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// A page need not wait for its WAL flush: should PostgreSQL itself
+		// crash and lose the last commits, the round's cursor goes back with
+		// the rows it covers, so the worker fetches those pages again.
 		var cur *string
-		if err := tx.QueryRow(ctx, `SELECT next_link FROM user_rounds WHERE id = $1 AND finished_at IS NULL FOR UPDATE`, r.ID).Scan(&cur); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT set_config('synchronous_commit', 'off', true), next_link
+			FROM user_rounds WHERE id = $1 AND finished_at IS NULL FOR UPDATE`, r.ID).Scan(nil, &cur); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return ErrRoundMoved
 			}
