@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -90,6 +91,11 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 		if err != nil {
 			return res, fmt.Errorf("users round of %s: %w", tenantID, err)
 		}
+		if r.Kind == store.RoundDelta {
+			if err := completeUsers(ctx, gu, &page, selectProps); err != nil {
+				return res, a.fail(ctx, partnerID, tenantID, domain.OpUsers, err)
+			}
+		}
 		outs, err := a.decide(ctx, cu.ID, plan, usersync.Delta, page.Users)
 		if err != nil {
 			return res, err
@@ -119,6 +125,28 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// completeUsers reads again, by id and in full, the users a delta-link page
+// sent with only their changed properties (Graph promises no more), so that
+// filters and mappings decide on whole users as in full rounds. It runs
+// before the page's commit: a crash just repeats it.
+func completeUsers(ctx context.Context, gu *microsoft.GraphUsers, page *usersync.Page, selectProps []string) error {
+	ids := page.Partial(selectProps)
+	var full []usersync.GraphUser
+	for chunk := range slices.Chunk(ids, microsoft.MaxUsersByID) {
+		body, err := gu.UsersByID(ctx, chunk, selectProps)
+		if err != nil {
+			return err
+		}
+		read, err := usersync.DecodeListPage(body)
+		if err != nil {
+			return fmt.Errorf("users read again by id: %w", err)
+		}
+		full = append(full, read.Users...)
+	}
+	page.Complete(ids, full)
+	return nil
 }
 
 // userPlan compiles the customer's site and field mappings and the

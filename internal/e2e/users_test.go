@@ -260,7 +260,22 @@ func TestUsersMappingsMatchingAndAccountState(t *testing.T) {
 	assert.True(t, psaUsers(t, s, tenantID)[disabled.ID].Active)
 	mustCLI(t, s, "mappings", "settings", "--partner", "acme", "--ignore-account-enabled=false")
 
-	// Delta rounds: filters keep excluding, moves, stops matching, deletion and return.
+	// Delta rounds: filters keep excluding, moves, stops matching, deletion and return. Graph
+	// sends an updated user with only his changed properties, which the round reads again in
+	// full: a Sales user whose job title changes stays in Sales with every other field. A round
+	// without changes first gives the Graph requests a round costs besides its users.
+	stats := s.Sim.Stats()
+	syncUsers(t, s, tenantID)
+	after := s.Sim.Stats()
+	overhead := after.GraphRequestsByTenant[tenantID] - stats.GraphRequestsByTenant[tenantID] -
+		(after.DeltaRequestsByTenant[tenantID] - stats.DeltaRequestsByTenant[tenantID])
+	seller := person(func(u sim.TenantUser) bool {
+		return u.Department == "Sales" && u.ID != byName.ID && u.ID != twice.ID && u.MobilePhone != ""
+	})
+	require.NotEmpty(t, seller.ID)
+	require.Equal(t, "Sales", psaUsers(t, s, tenantID)[seller.ID].Site)
+	promoted := "Head of Sales"
+	require.NoError(t, s.Sim.UpdateUser(tenantID, seller.ID, sim.UserPatch{JobTitle: &promoted}))
 	job := "Night operator"
 	require.NoError(t, s.Sim.UpdateUser(tenantID, service.ID, sim.UserPatch{JobTitle: &job}))
 	sales := "Sales"
@@ -269,9 +284,16 @@ func TestUsersMappingsMatchingAndAccountState(t *testing.T) {
 	require.NoError(t, s.Sim.UpdateUser(tenantID, byEmail.ID, sim.UserPatch{UserPrincipalName: &svcUPN}))
 	deleted := person(func(u sim.TenantUser) bool { return u.ID != byEmail.ID && u.ID != byName.ID && u.ID != twice.ID })
 	require.NoError(t, s.Sim.DeleteUser(tenantID, deleted.ID))
+	stats = s.Sim.Stats()
 	out = syncUsers(t, s, tenantID)
 	assert.Contains(t, out, "delta users round")
+	after = s.Sim.Stats()
+	reread := after.GraphRequestsByTenant[tenantID] - stats.GraphRequestsByTenant[tenantID] - overhead -
+		(after.DeltaRequestsByTenant[tenantID] - stats.DeltaRequestsByTenant[tenantID])
+	assert.Equal(t, 1, reread, "four users sent in part, read again in one request")
 	got = psaUsers(t, s, tenantID)
+	seller.JobTitle = promoted
+	assert.Equal(t, want(seller), got[seller.ID], "his new job title, his site and every other field")
 	assert.NotContains(t, got, service.ID, "still excluded after his fields changed")
 	assert.Equal(t, "Sales", got[byName.ID].Site, "moved to the site his new department maps to")
 	assert.False(t, got[byEmail.ID].Active, "no mapping matches him any more")

@@ -399,3 +399,39 @@ func TestGraphUsersRefusesBadInput(t *testing.T) {
 	assert.ErrorContains(t, g.SignInActivity(ctx, 0, nil), "give 1 to 120 users a page")
 	assert.Empty(t, w.log.requests(), "nothing was sent")
 }
+
+func TestUsersByID(t *testing.T) {
+	w := newGraphWorld(t, 40)
+	g := w.users(t, 0)
+	ctx := context.Background()
+	var ids []string
+	for _, u := range w.sc.Tenants[0].Users[:microsoft.MaxUsersByID] {
+		ids = append(ids, u.ID)
+	}
+	require.NoError(t, w.srv.DeleteUser(w.tenant(0), ids[3]))
+
+	body, err := g.UsersByID(ctx, ids, deltaSelect)
+	require.NoError(t, err)
+	var page struct {
+		Value []map[string]any `json:"value"`
+		Next  string           `json:"@odata.nextLink"`
+	}
+	require.NoError(t, json.Unmarshal(body, &page))
+	assert.Empty(t, page.Next)
+	require.Len(t, page.Value, 14, "a deleted user is left out")
+	for i, u := range page.Value {
+		assert.Len(t, u, len(deltaSelect), "the selected properties, null ones too: %v", u)
+		assert.Contains(t, ids, u["id"])
+		assert.NotEqual(t, ids[3], u["id"], "user %d", i)
+	}
+	reqs := w.log.requests()
+	require.Len(t, reqs, 1)
+	assert.Contains(t, reqs[0].url, "/v1.0/users?")
+	assert.Contains(t, reqs[0].url, "$filter=id%20in%20%28%27"+ids[0]+"%27%2C%27")
+
+	_, err = g.UsersByID(ctx, append(ids, "one-too-many"), deltaSelect)
+	assert.ErrorContains(t, err, "give 1 to 15 a request")
+	_, err = g.UsersByID(ctx, nil, deltaSelect)
+	assert.ErrorContains(t, err, "give 1 to 15 a request")
+	assert.Len(t, w.log.requests(), 1, "nothing more was sent")
+}

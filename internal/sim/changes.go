@@ -71,10 +71,11 @@ func (s *Server) ChangeUsers(tenantID string, c UserChanges) (ChangedUsers, erro
 		u := &dirUser{created: o.version + 1}
 		u.TenantUser = newHire(x, o, u.created, now)
 		o.add(u)
-		s.state.recordUser(o, u, true)
+		s.state.recordUser(o, u, *u) // new: delta rounds send him whole
 		out.Created = append(out.Created, u.ID)
 	}
 	for _, u := range candidates[:update] {
+		before := u.snapshot()
 		switch x.IntN(4) {
 		case 0:
 			u.JobTitle = jobTitles[x.IntN(len(jobTitles))] + " II"
@@ -85,17 +86,19 @@ func (s *Server) ChangeUsers(tenantID string, c UserChanges) (ChangedUsers, erro
 		default:
 			u.DisplayName += " (" + departments[x.IntN(len(departments))] + ")"
 		}
-		s.state.recordUser(o, u, true)
+		s.state.recordUser(o, u, before)
 		out.Updated = append(out.Updated, u.ID)
 	}
 	for _, u := range candidates[update : update+disable] {
+		before := u.snapshot()
 		u.AccountEnabled = false
-		s.state.recordUser(o, u, true)
+		s.state.recordUser(o, u, before)
 		out.Disabled = append(out.Disabled, u.ID)
 	}
 	for _, u := range candidates[update+disable : update+disable+del] {
+		before := u.snapshot()
 		u.deleted = true
-		s.state.recordUser(o, u, true)
+		s.state.recordUser(o, u, before)
 		out.Deleted = append(out.Deleted, u.ID)
 	}
 	return out, s.persistLocked()
@@ -197,10 +200,10 @@ func (s *Server) changeUser(tenantID, userID string, edit func(*org, *dirUser) e
 	if u == nil {
 		return &notFoundError{"user " + strconv.Quote(userID) + " in tenant " + tenantID}
 	}
-	wasAlive := u.alive()
+	before := u.snapshot()
 	if err := edit(o, u); err != nil {
 		return err
 	}
-	s.state.recordUser(o, u, wasAlive)
+	s.state.recordUser(o, u, before)
 	return s.persistLocked()
 }

@@ -63,6 +63,47 @@ func TestChangeUsersIsDeterministic(t *testing.T) {
 			t.Errorf("updated user %s is unchanged", id)
 		}
 	}
+	// Each user's change versions name exactly the properties that changed, which delta
+	// rounds then send.
+	changed := func(id string) []string {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		var names []string
+		for _, c := range a.dir.byID[tn.ID].byID[id].changed {
+			names = append(names, userProps[c.prop].name)
+		}
+		slices.Sort(names)
+		return names
+	}
+	for _, id := range slices.Concat(ra.Created, ra.Deleted) {
+		if got := changed(id); got != nil {
+			t.Errorf("created or deleted user %s has changed properties %v", id, got)
+		}
+	}
+	for _, id := range ra.Disabled {
+		var want []string // none for a user disabled already
+		if tn.Users[slices.IndexFunc(tn.Users, func(u TenantUser) bool { return u.ID == id })].AccountEnabled {
+			want = []string{"accountEnabled"}
+		}
+		if got := changed(id); !slices.Equal(got, want) {
+			t.Errorf("disabled user %s: changed %v, want %v", id, got, want)
+		}
+	}
+	for _, id := range ra.Updated {
+		before := tn.Users[slices.IndexFunc(tn.Users, func(u TenantUser) bool { return u.ID == id })]
+		after := byID[id]
+		var want []string
+		for name, differs := range map[string]bool{"jobTitle": before.JobTitle != after.JobTitle, "department": before.Department != after.Department,
+			"mobilePhone": before.MobilePhone != after.MobilePhone, "displayName": before.DisplayName != after.DisplayName} {
+			if differs {
+				want = append(want, name)
+			}
+		}
+		slices.Sort(want)
+		if got := changed(id); len(want) != 1 || !slices.Equal(got, want) {
+			t.Errorf("updated user %s: changed %v, want %v", id, got, want)
+		}
+	}
 	if _, err := a.ChangeUsers(tn.ID, UserChanges{Seed: 1, Update: 1000}); err == nil {
 		t.Error("more changes than users accepted")
 	}

@@ -3,6 +3,7 @@ package sim
 import (
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -114,9 +115,13 @@ func TestUsersDeltaReportsChanges(t *testing.T) {
 	if len(items) != 10 || len(byID) != 10 {
 		t.Fatalf("round after 10 changes: %d items %v", len(items), ids(items))
 	}
-	for _, id := range slices.Concat(ch.Created, ch.Updated, ch.Disabled) {
-		it := byID[id]
-		if it == nil || it["@removed"] != nil || it["displayName"] == nil {
+	for _, id := range ch.Created {
+		if it := byID[id]; it == nil || it["@removed"] != nil || it["displayName"] == nil || it["department"] == nil {
+			t.Errorf("created user %s: %v", id, it)
+		}
+	}
+	for _, id := range slices.Concat(ch.Updated, ch.Disabled) {
+		if it := byID[id]; it == nil || it["@removed"] != nil {
 			t.Errorf("changed user %s: %v", id, it)
 		}
 	}
@@ -124,8 +129,8 @@ func TestUsersDeltaReportsChanges(t *testing.T) {
 		t.Errorf("twice-changed user: %v", byID[twice])
 	}
 	for _, id := range ch.Disabled {
-		if byID[id]["accountEnabled"] != false {
-			t.Errorf("disabled user: %v", byID[id])
+		if it := byID[id]; it["accountEnabled"] != false || len(it) != 2 {
+			t.Errorf("disabled user, want only id and accountEnabled: %v", it)
 		}
 	}
 	removed := func(id string) any { r, _ := byID[id]["@removed"].(map[string]any); return r["reason"] }
@@ -146,8 +151,8 @@ func TestUsersDeltaReportsChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	items, link, _ = deltaRound(t, s, hc, token, link, nil)
-	if len(items) != 2 || items[0]["id"] != ch.Deleted[0] || items[0]["@removed"] != nil || items[1]["id"] != ch.Deleted[1] || items[1]["@removed"].(map[string]any)["reason"] != "deleted" {
-		t.Errorf("restore and purge: %v", items)
+	if len(items) != 2 || items[0]["id"] != ch.Deleted[0] || items[0]["@removed"] != nil || items[0]["displayName"] == nil || items[1]["id"] != ch.Deleted[1] || items[1]["@removed"].(map[string]any)["reason"] != "deleted" {
+		t.Errorf("restore (whole user) and purge: %v", items)
 	}
 	if err := s.RestoreUser(tn.ID, ch.Deleted[1]); err == nil {
 		t.Error("a permanently deleted user was restored")
@@ -288,5 +293,141 @@ func TestUserChangesSurviveRestart(t *testing.T) {
 	link = strings.Replace(link, s.URL(), s2.URL(), 1)
 	if items, _, _ := deltaRound(t, s2, hc2, token, link, nil); len(items) != 1 {
 		t.Errorf("round across a restart: %v", items)
+	}
+}
+
+// TestUsersDeltaSendsChangedProperties: in a round from a delta token, a user who existed at
+// the token comes with id and the selected properties changed since (Graph's documented
+// minimum), a user created since whole, a removed one as @removed.
+func TestUsersDeltaSendsChangedProperties(t *testing.T) {
+	sc := usersScenario(40)
+	tn := sc.Tenants[0]
+	s, hc := startSim(t, sc, Options{})
+	token := appToken(t, hc, s, tn.ID)
+	const sel = "displayName,jobTitle,department,mobilePhone,accountEnabled,userPrincipalName,mailNickname"
+	_, link, _ := deltaRound(t, s, hc, token, s.URL()+"/v1.0/users/delta?$select="+sel, nil)
+
+	withPhone := tn.Users[slices.IndexFunc(tn.Users[1:], func(u TenantUser) bool { return u.MobilePhone != "" })+1]
+	dept, empty, upn := "Legal", "", "renamed.person@"+tn.Domain
+	for id, p := range map[string]UserPatch{
+		tn.Users[3].ID: {Department: &dept},
+		withPhone.ID:   {MobilePhone: &empty},
+		tn.Users[5].ID: {UserPrincipalName: &upn},
+	} {
+		if err := s.UpdateUser(tn.ID, id, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items, link, _ := deltaRound(t, s, hc, token, link, nil)
+	byID := map[string]map[string]any{}
+	for _, it := range items {
+		byID[it["id"].(string)] = it
+	}
+	for id, want := range map[string]map[string]any{
+		tn.Users[3].ID: {"id": tn.Users[3].ID, "department": "Legal"},
+		withPhone.ID:   {"id": withPhone.ID, "mobilePhone": nil}, // cleared: null, not left out
+		tn.Users[5].ID: {"id": tn.Users[5].ID, "userPrincipalName": upn, "mailNickname": "renamed.person"},
+	} {
+		if !reflect.DeepEqual(byID[id], want) {
+			t.Errorf("updated user %s: %v, want %v", id, byID[id], want)
+		}
+	}
+	if len(items) != 3 {
+		t.Errorf("%d items, want 3: %v", len(items), items)
+	}
+
+	// What ChangeUsers does shows the same way: each user's changed properties, compared with
+	// the list endpoint's view from before.
+	list := func() map[string]map[string]any {
+		p, _, _ := get(t, hc, s.URL()+"/v1.0/users?$top=999&$select=id,"+sel, token, nil)
+		m := map[string]map[string]any{}
+		for _, u := range p.Value {
+			m[u["id"].(string)] = u
+		}
+		return m
+	}
+	before := list()
+	ch, err := s.ChangeUsers(tn.ID, UserChanges{Seed: 5, Create: 2, Update: 8, Disable: 2, Delete: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := list()
+	items, _, _ = deltaRound(t, s, hc, token, link, nil)
+	if len(items) != 14 {
+		t.Fatalf("%d items after 14 changes", len(items))
+	}
+	for _, it := range items {
+		id := it["id"].(string)
+		want := map[string]any{}
+		switch {
+		case slices.Contains(ch.Deleted, id):
+			want = map[string]any{"id": id, "@removed": map[string]any{"reason": "changed"}}
+		case slices.Contains(ch.Created, id):
+			for k, v := range after[id] {
+				if v != nil {
+					want[k] = v
+				}
+			}
+		default:
+			want["id"] = id
+			for k, v := range after[id] {
+				if !reflect.DeepEqual(before[id][k], v) {
+					want[k] = v
+				}
+			}
+		}
+		if !reflect.DeepEqual(it, want) {
+			t.Errorf("user %s: %v, want %v", id, it, want)
+		}
+	}
+	for _, id := range ch.Disabled {
+		if i := slices.IndexFunc(items, func(it map[string]any) bool { return it["id"] == id }); i < 0 || len(items[i]) != 2 || items[i]["accountEnabled"] != false {
+			t.Errorf("disabled user %s: want id and accountEnabled only", id)
+		}
+	}
+
+	// A full round still sends every user whole.
+	full, _, _ := deltaRound(t, s, hc, token, s.URL()+"/v1.0/users/delta?$select="+sel, nil)
+	for _, it := range full {
+		if it["displayName"] == nil || it["userPrincipalName"] == nil {
+			t.Fatalf("full round sent a partial user: %v", it)
+		}
+	}
+}
+
+// TestUsersDeltaOldStateFile: a state file from before properties' change versions were kept
+// makes delta rounds send changed users whole, the safe reading.
+func TestUsersDeltaOldStateFile(t *testing.T) {
+	sc := usersScenario(10)
+	tn := sc.Tenants[0]
+	dir := t.TempDir()
+	s, hc := startSim(t, sc, Options{StateDir: dir})
+	token := appToken(t, hc, s, tn.ID)
+	_, link, _ := deltaRound(t, s, hc, token, s.URL()+"/v1.0/users/delta?$select=displayName,department", nil)
+	dept := "Legal"
+	if err := s.UpdateUser(tn.ID, tn.Users[2].ID, UserPatch{Department: &dept}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	st, err := loadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.Tenants[tn.ID].Users[tn.Users[2].ID].Changed; len(c) != 1 || c["department"] == 0 {
+		t.Fatalf("persisted change versions: %v", c)
+	}
+	for id, c := range st.Tenants[tn.ID].Users {
+		c.Changed = nil
+		st.Tenants[tn.ID].Users[id] = c
+	}
+	if err := st.save(dir); err != nil {
+		t.Fatal(err)
+	}
+
+	s2, hc2 := startSim(t, sc, Options{StateDir: dir})
+	token = appToken(t, hc2, s2, tn.ID)
+	items, _, _ := deltaRound(t, s2, hc2, token, strings.Replace(link, s.URL(), s2.URL(), 1), nil)
+	if len(items) != 1 || items[0]["department"] != dept || items[0]["displayName"] != tn.Users[2].DisplayName {
+		t.Errorf("changed user from an old state file, want whole: %v", items)
 	}
 }

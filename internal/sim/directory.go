@@ -54,9 +54,54 @@ type dirUser struct {
 	// permanently deleted (delta reason "deleted").
 	deleted bool
 	purged  bool
+	// changed holds the version of each property's last runtime change (allProps: of every
+	// property), so that delta rounds send an updated user with only the properties changed
+	// since their token, as Graph does. Most users never change: nil costs nothing.
+	changed []propChange
 }
 
+type propChange struct {
+	prop    uint8 // index into userProps, or allProps
+	version int64
+}
+
+// allProps marks every property changed: a restored user (clients saw him removed) or one
+// from a state file that did not record which properties changed.
+const allProps = 0xff
+
 func (u *dirUser) alive() bool { return !u.deleted && !u.purged }
+
+// snapshot copies u before an edit, for touch to tell which properties the edit changed.
+func (u *dirUser) snapshot() dirUser {
+	c := *u
+	c.TenantUser = cloneUser(u.TenantUser)
+	return c
+}
+
+// markChanged records a change of property prop (or allProps) at version v.
+func (u *dirUser) markChanged(prop uint8, v int64) {
+	if prop == allProps {
+		u.changed = append(u.changed[:0], propChange{allProps, v})
+		return
+	}
+	for i := range u.changed {
+		if u.changed[i].prop == prop {
+			u.changed[i].version = v
+			return
+		}
+	}
+	u.changed = append(u.changed, propChange{prop, v})
+}
+
+// changedSince reports whether property prop changed after version v.
+func (u *dirUser) changedSince(prop int, v int64) bool {
+	for _, c := range u.changed {
+		if (int(c.prop) == prop || c.prop == allProps) && c.version > v {
+			return true
+		}
+	}
+	return false
+}
 
 // account is someone who can sign in, with the tenant they belong to and the object ids of
 // their groups there.
@@ -202,12 +247,28 @@ func (o *org) user(idOrUPN string) *dirUser {
 	return o.byUPN[strings.ToLower(idOrUPN)]
 }
 
-// touch records a change to u (the caller holds Server.mu and has already changed u). Users
-// changed after a delta round began are reported by the next round.
-func (o *org) touch(u *dirUser, wasAlive bool) {
+// touch records a change to u (the caller holds Server.mu and has already changed u; before
+// is u as it was). Users changed after a delta round began are reported by the next round.
+func (o *org) touch(u *dirUser, before *dirUser) {
 	o.version++
 	u.version = o.version
 	o.changes = append(o.changes, userVersion{o.version, u})
+	wasAlive := before.alive()
+	if !wasAlive && u.alive() {
+		u.markChanged(allProps, o.version)
+	} else {
+		var a, b []byte
+		for i, p := range userProps {
+			var okA, okB bool
+			a, okA = p.value(a[:0], before)
+			b, okB = p.value(b[:0], u)
+			// Properties compare as Graph writes them, so derived ones (mailNickname from the
+			// UPN, creationType from userType) change with their source.
+			if okA != okB || string(a) != string(b) {
+				u.markChanged(uint8(i), o.version)
+			}
+		}
+	}
 	switch alive := u.alive(); {
 	case wasAlive && !alive:
 		o.live--

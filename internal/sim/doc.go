@@ -48,21 +48,25 @@
 //     signInActivity hold at most 120 users. $filter takes eq, in, startsWith (and, or,
 //     parentheses) on the properties and operators Microsoft supports by default; ne, not,
 //     endsWith and properties such as companyName need ConsistencyLevel: eventual and
-//     $count=true, which also add @odata.count. Anything else is 400 Request_UnsupportedQuery,
-//     a malformed clause 400 BadRequest.
+//     $count=true, which also add @odata.count. in takes at most 15 values (id in (…) reads
+//     users by id). Anything else is 400 Request_UnsupportedQuery, a malformed clause 400
+//     BadRequest.
 //   - signInActivity needs an Entra ID P1/P2 tenant (else 403); dates are null, never "", and
 //     the property is absent for users who never signed in or last did before April 2020;
 //     lastSuccessfulSignInDateTime is null before December 2023. Not trackable by delta.
 //   - users/delta: pages of at most 200 users (Prefer: odata.maxpagesize lowers it and is
 //     echoed in Preference-Applied; $top is ignored). Links have Microsoft's form
 //     (/v1.0/users/delta?$skiptoken=… and ?$deltatoken=…) and carry $select and the id scoping
-//     filter (id eq '…' or …, at most 50). The first round lists live users; later rounds
-//     list users changed since, as they are now with the selected properties (null ones left
-//     out), soft-deleted ones as @removed reason "changed", permanently deleted ones as
-//     "deleted"; a round without changes is value [] with a new deltaLink. $deltatoken=latest
+//     filter (id eq '…' or …, at most 50). The first round lists live users with the selected
+//     properties (null ones left out); later rounds list users changed since: one who existed
+//     at the token with id and only the selected properties changed since (Graph's documented
+//     minimum; a cleared one null), one created or restored since whole, soft-deleted ones as
+//     @removed reason "changed", permanently deleted ones as "deleted"; a round without
+//     changes is value [] with a new deltaLink. $deltatoken=latest
 //     returns only a deltaLink. Tokens live seven days; an expired, unknown or reset
 //     (ExpireDeltaTokens) token is 410 Gone syncStateNotFound with a Location that restarts a
-//     full round. A tenant keeps a change log of user versions, not snapshots.
+//     full round. A tenant keeps a change log of user versions, and each changed user the
+//     version of each property's last change, not snapshots.
 //   - Throttling follows Microsoft's identity and access limits: resource units per app and
 //     tenant (3,500/5,000/8,000 per 10 s by tenant size; SetGraphBudget lowers one), per app
 //     (150,000 per 20 s) and writes per app and tenant (3,000 per 150 s), with Microsoft's
@@ -154,7 +158,7 @@
 //     refused), the groups overage claim (over 200 groups), and groups in access tokens.
 //   - Graph beyond the endpoints above. $search, $orderby, $expand and $skip, and $filter and
 //     $count outside users and users/delta, are refused with 400 rather than ignored. Not
-//     served for users: Prefer: return=minimal (delta rounds return every selected property),
+//     served for users: Prefer: return=minimal (updated users carry their changed properties),
 //     manager and other navigation properties in delta, filters on collections (any/all),
 //     ge/le, /users/$count, memberOf filters and casts, transitiveMemberOf; the per-tenant and
 //     per-app write quotas over 5 minutes.

@@ -44,7 +44,7 @@ var userFilterProps = func() map[string]filterProp {
 		{name: "employeeId", eq: byDef, startsWith: byDef, null: advanced, value: strField(func(u *dirUser) string { return u.EmployeeID })},
 		{name: "employeeType", eq: advanced, in: advanced, startsWith: advanced, value: strField(func(u *dirUser) string { return u.EmployeeType })},
 		{name: "givenName", eq: byDef, in: byDef, startsWith: byDef, null: advanced, value: strField(func(u *dirUser) string { return u.GivenName })},
-		{name: "id", eq: byDef, value: strField(func(u *dirUser) string { return u.ID })},
+		{name: "id", eq: byDef, in: byDef, value: strField(func(u *dirUser) string { return u.ID })},
 		{name: "jobTitle", eq: byDef, in: byDef, null: advanced, value: strField(func(u *dirUser) string { return u.JobTitle })},
 		{name: "mail", eq: byDef, in: byDef, startsWith: byDef, endsWith: advanced, value: strField(func(u *dirUser) string { return u.Mail })},
 		{name: "mobilePhone", eq: advanced, in: advanced, startsWith: advanced, null: advanced, value: strField(func(u *dirUser) string { return u.MobilePhone })},
@@ -79,6 +79,9 @@ var userFilterProps = func() map[string]filterProp {
 }()
 
 type userPredicate func(u *dirUser) bool
+
+// maxInValues is how many values Graph takes in one in (…): it counts them as or-clauses.
+const maxInValues = 15
 
 func matchAll(*dirUser) bool { return true }
 
@@ -349,6 +352,9 @@ func (p *filterParser) primary() (userPredicate, error) {
 				p.syntax(sep.pos)
 				return nil, p.err
 			}
+		}
+		if len(wants) > maxInValues {
+			return nil, &filterError{"Request_UnsupportedQuery", fmt.Sprintf("Too many child clauses specified in search filter expression containing 'OR' operators: %d. Max allowed: %d.", len(wants), maxInValues)}
 		}
 		return func(u *dirUser) bool {
 			v, set := prop.value(u)

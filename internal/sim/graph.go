@@ -383,10 +383,11 @@ func (s *Server) graphAssignLicense(w http.ResponseWriter, r *http.Request, call
 		}
 		next = append(next, k.SkuID)
 	}
+	before := u.snapshot()
 	u.AssignedSkuIDs = next
-	s.state.recordUser(o, u, true)
+	s.state.recordUser(o, u, before)
 	s.persistLocked()
 	reply := appendJSONString([]byte(`{"@odata.context":`), s.base+"/v1.0/$metadata#users/$entity")
 	reply = append(reply, ',')
-	writeRawJSON(w, append(reply, appendUser(nil, u, defaultSelection.props, false)[1:]...))
+	writeRawJSON(w, append(reply, appendUser(nil, u, defaultSelection.props, entityForm)[1:]...))
 }

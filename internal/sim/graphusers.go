@@ -190,7 +190,7 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 			break
 		}
 		page.next()
-		page.b = appendUser(page.b, u, sel.props, false)
+		page.b = appendUser(page.b, u, sel.props, entityForm)
 	}
 	s.mu.Unlock()
 	page.endValue()
@@ -219,7 +219,7 @@ func (s *Server) graphUser(w http.ResponseWriter, r *http.Request, call graphCal
 		body = append(body, `{"@odata.context":`...)
 		body = appendJSONString(body, usersContext(s.base, sel)+"/$entity")
 		body = append(body, ',')
-		body = append(body, appendUser(nil, u, sel.props, false)[1:]...)
+		body = append(body, appendUser(nil, u, sel.props, entityForm)[1:]...)
 	}
 	s.mu.Unlock()
 	if u == nil {
@@ -333,12 +333,14 @@ func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, o *org, 
 				break
 			}
 			page.next()
-			page.b = appendUser(page.b, u, sel.props, true)
+			page.b = appendUser(page.b, u, sel.props, deltaForm)
 		}
 		c.Pos = i
 	} else {
 		// Only a user's latest change counts; users changed again after the round began are
-		// left to the next round.
+		// left to the next round. A user who existed at the token comes with the properties
+		// changed since (Graph's documented minimum), a newer one whole.
+		var changed []int
 		for j := o.changedSince(c.After); j < len(o.changes) && !empty; j++ {
 			ch := o.changes[j]
 			if ch.version > c.Upto {
@@ -352,10 +354,19 @@ func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, o *org, 
 				break
 			}
 			page.next()
-			if ch.user.alive() {
-				page.b = appendUser(page.b, ch.user, sel.props, true)
-			} else {
-				page.b = appendRemoved(page.b, ch.user)
+			switch u := ch.user; {
+			case !u.alive():
+				page.b = appendRemoved(page.b, u)
+			case u.created > c.Since:
+				page.b = appendUser(page.b, u, sel.props, deltaForm)
+			default:
+				changed = changed[:0]
+				for _, i := range sel.props {
+					if u.changedSince(i, c.Since) {
+						changed = append(changed, i)
+					}
+				}
+				page.b = appendUser(page.b, u, changed, updateForm)
 			}
 			c.After = ch.version
 		}

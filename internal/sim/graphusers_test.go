@@ -295,6 +295,18 @@ func TestListUsersFilter(t *testing.T) {
 			t.Errorf("%s: %d %+v, want 400 %s", filter, status, e, code)
 		}
 	}
+	// id in (…) reads users by id, at most 15 of them a request.
+	var quoted []string
+	for _, u := range tn.Users[:16] {
+		quoted = append(quoted, "'"+u.ID+"'")
+	}
+	got, _, e, status = list("id in ("+strings.Join(quoted[:15], ",")+")", nil, "")
+	if status != 200 || len(got) != 15 || got[14]["id"] != tn.Users[14].ID {
+		t.Errorf("id in 15 ids: %d users, %d %+v", len(got), status, e)
+	}
+	if _, _, e, status := list("id in ("+strings.Join(quoted, ",")+")", nil, ""); status != 400 || e.Error.Code != "Request_UnsupportedQuery" || !strings.Contains(e.Error.Message, "Max allowed: 15") {
+		t.Errorf("id in 16 ids: %d %+v", status, e)
+	}
 	// $filter elsewhere is refused rather than ignored.
 	if _, e, resp := get(t, hc, s.URL()+"/v1.0/subscribedSkus?$filter=skuId%20eq%20'x'", token, nil); resp.StatusCode != 400 || e.Error.Code != "Request_UnsupportedQuery" {
 		t.Errorf("$filter on subscribedSkus: %d %+v", resp.StatusCode, e)

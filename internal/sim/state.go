@@ -55,6 +55,10 @@ type userChange struct {
 	AssignedSkuIDs []string `json:"assignedSkuIds,omitempty"`
 	Deleted        bool     `json:"deleted,omitempty"`
 	Purged         bool     `json:"purged,omitempty"`
+	// Changed is the version of each property's last change, by name ("*": every property).
+	// Always written, even empty: state files from before it lack it, and then every property
+	// counts as changed at Version.
+	Changed map[string]int64 `json:"changed"`
 }
 
 // loadOrCreateKey returns the MAC key behind every token the simulator issues.
@@ -139,6 +143,17 @@ func (st persistedState) apply(d *directory) {
 				u.AssignedSkuIDs = c.AssignedSkuIDs
 			}
 			u.version, u.deleted, u.purged = c.Version, c.Deleted, c.Purged
+			u.changed = nil
+			if c.Changed == nil {
+				u.markChanged(allProps, c.Version)
+			}
+			for name, v := range c.Changed {
+				if name == "*" {
+					u.markChanged(allProps, v)
+				} else if i, ok := userPropIndex[strings.ToLower(name)]; ok {
+					u.markChanged(uint8(i), v)
+				}
+			}
 			if u.alive() {
 				o.live++
 				o.byUPN[strings.ToLower(u.UserPrincipalName)] = u
@@ -154,15 +169,22 @@ func (st persistedState) apply(d *directory) {
 	}
 }
 
-// recordUser notes a change to u, which the caller has already made, and remembers the user's
-// new state for a restart (caller holds Server.mu). wasAlive is whether u was neither deleted
-// nor purged before the change.
-func (st *persistedState) recordUser(o *org, u *dirUser, wasAlive bool) {
-	o.touch(u, wasAlive)
+// recordUser notes a change to u, which the caller has already made (before is u's snapshot
+// from before it), and remembers the user's new state for a restart (caller holds Server.mu).
+func (st *persistedState) recordUser(o *org, u *dirUser, before dirUser) {
+	o.touch(u, &before)
 	tc := st.tenant(o)
 	tc.Version = o.version
 	cp := cloneUser(u.TenantUser)
-	tc.Users[u.ID] = userChange{Version: u.version, Created: u.created, User: &cp, Deleted: u.deleted, Purged: u.purged}
+	changed := make(map[string]int64, len(u.changed))
+	for _, c := range u.changed {
+		if c.prop == allProps {
+			changed["*"] = c.version
+		} else {
+			changed[userProps[c.prop].name] = c.version
+		}
+	}
+	tc.Users[u.ID] = userChange{Version: u.version, Created: u.created, User: &cp, Deleted: u.deleted, Purged: u.purged, Changed: changed}
 }
 
 func (st *persistedState) tenant(o *org) *tenantChange {

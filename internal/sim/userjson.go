@@ -182,9 +182,19 @@ func latest(a, b *time.Time) *time.Time {
 	return a
 }
 
-// appendUser writes u projected onto props (indexes into userProps). Delta responses always
-// carry id and leave out null properties; other responses write nulls.
-func appendUser(b []byte, u *dirUser, props []int, delta bool) []byte {
+// userForm is how appendUser writes a user.
+type userForm uint8
+
+const (
+	entityForm userForm = iota // list and get: null properties written as null
+	deltaForm                  // users/delta: id always, null properties left out
+	// updateForm is users/delta's updated user, props being those changed since the round's
+	// token: id always, and a property cleared is written null, or clients could not tell.
+	updateForm
+)
+
+// appendUser writes u projected onto props (indexes into userProps) in form f.
+func appendUser(b []byte, u *dirUser, props []int, f userForm) []byte {
 	b = append(b, '{')
 	first, hasID := true, false
 	for _, i := range props {
@@ -199,7 +209,7 @@ func appendUser(b []byte, u *dirUser, props []int, delta bool) []byte {
 		b = append(b, `":`...)
 		var ok bool
 		if b, ok = p.value(b, u); !ok {
-			if delta || p.absentWhenNull {
+			if f == deltaForm || p.absentWhenNull {
 				b = b[:mark]
 				continue
 			}
@@ -207,7 +217,7 @@ func appendUser(b []byte, u *dirUser, props []int, delta bool) []byte {
 		}
 		first = false
 	}
-	if delta && !hasID {
+	if f != entityForm && !hasID {
 		if !first {
 			b = append(b, ',')
 		}

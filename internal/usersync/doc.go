@@ -6,6 +6,8 @@
 // A round builds one Plan (compiled once; expressions are cached across rounds), then per page:
 //
 //	page, _ := usersync.DecodeDeltaPage(body)             // $select: plan.Select(usersync.Delta)
+//	ids := page.Partial(plan.Select(usersync.Delta))      // delta-link rounds: users sent in part
+//	page.Complete(ids, full)                              // full: those ids read again (DecodeListPage)
 //	batch := plan.Prepare(usersync.Delta, page.Users)
 //	found := store.FindPSAUsers(customer, batch.Lookups()) // one query
 //	outcomes := batch.Decide(found)                        // one per user, in page order

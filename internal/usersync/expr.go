@@ -360,7 +360,8 @@ func (f *Filter) match(v vars) (bool, error) {
 type Source int
 
 const (
-	// Delta pages (users/delta) carry every selected property but signInActivity.
+	// Delta pages (users/delta) can select every property but signInActivity; an updated
+	// user in a delta-link round may carry only the changed ones (Page.Partial).
 	Delta Source = iota
 	// SignIns pages (list users with signInActivity, premium tenants) refresh the mappings
 	// that read signInActivity, for users already in the PSA.

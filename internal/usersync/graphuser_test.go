@@ -136,3 +136,42 @@ func BenchmarkDecodeDeltaPage(b *testing.B) {
 		})
 	}
 }
+
+func TestPartialUsers(t *testing.T) {
+	body := []byte(`{"@odata.context":"x","value":[
+		{"id":"whole","displayName":"A \"quoted\" \\ name","department":"Sales","jobTitle":"department","mobilePhone":null,"accountEnabled":true,
+			"assignedLicenses":[{"disabledPlans":[],"skuId":"s"}]},
+		{"id":"partial","department":"IT"},
+		{"department" : "IT", "id":"spaced", "displayName":"B", "jobTitle":null, "accountEnabled":false, "mobilePhone":"1"},
+		{"id":"gone","@removed":{"reason":"changed"}},
+		{"id":"partial","jobTitle":"Boss"},
+		{"id":"nested","assignedLicenses":[{"skuId":"s","displayName":"x","department":"y","jobTitle":"z","mobilePhone":"m","accountEnabled":true}]}
+	],"@odata.deltaLink":"d"}`)
+	page, err := DecodeDeltaPage(body)
+	require.NoError(t, err)
+	assert.Equal(t, `A "quoted" \ name`, page.Users[0].DisplayName)
+	props := []string{"accountEnabled", "department", "displayName", "id", "jobTitle", "mobilePhone"}
+	assert.Equal(t, []string{"partial", "nested"}, page.Partial(props), "null counts as sent; removed users and nested keys do not count")
+	assert.Empty(t, page.Partial([]string{"id"}))
+	assert.Equal(t, []string{"whole", "partial", "spaced", "nested"}, page.Partial([]string{"id", "city"}))
+
+	// The users read again replace the partial ones; one Graph no longer returns is removed.
+	page.Complete([]string{"partial", "nested"}, []GraphUser{{ID: "partial", DisplayName: "P", Department: "IT", JobTitle: "Boss", AccountEnabled: true}})
+	assert.Equal(t, GraphUser{ID: "partial", DisplayName: "P", Department: "IT", JobTitle: "Boss", AccountEnabled: true}, page.Users[1])
+	assert.Equal(t, page.Users[1], page.Users[4])
+	assert.Equal(t, GraphUser{ID: "nested", Removed: &Removed{Reason: GoneWhenReadAgain}}, page.Users[5])
+	assert.Equal(t, "whole", page.Users[0].ID)
+	assert.Equal(t, &Removed{Reason: "changed"}, page.Users[3].Removed)
+}
+
+// BenchmarkMarkPresent is the presence pass alone, the part of DecodeDeltaPage that tells a
+// partial user.
+func BenchmarkMarkPresent(b *testing.B) {
+	body := deltaPageJSON(999, false)
+	page, err := DecodeDeltaPage(body)
+	require.NoError(b, err)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		markPresent(body, page.Users)
+	}
+}
