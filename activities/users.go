@@ -12,6 +12,7 @@ import (
 
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/parallel"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/usersync"
 )
@@ -65,6 +66,13 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 	if pageSize <= 0 || pageSize > microsoft.MaxDeltaPageSize {
 		pageSize = microsoft.MaxDeltaPageSize
 	}
+	var spent store.Spent // since the last page was saved
+	mark := time.Now()
+	lap := func(d *time.Duration) {
+		now := time.Now()
+		*d += now.Sub(mark)
+		mark = now
+	}
 	for r.FinishedAt == nil {
 		var body []byte
 		switch {
@@ -87,20 +95,24 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 		if err != nil {
 			return res, a.fail(ctx, partnerID, tenantID, domain.OpUsers, err)
 		}
+		lap(&spent.Microsoft)
 		page, err := usersync.DecodeDeltaPage(body)
 		if err != nil {
 			return res, fmt.Errorf("users round of %s: %w", tenantID, err)
 		}
+		lap(&spent.Decide)
 		if r.Kind == store.RoundDelta {
 			if err := completeUsers(ctx, gu, &page, selectProps); err != nil {
 				return res, a.fail(ctx, partnerID, tenantID, domain.OpUsers, err)
 			}
 		}
+		lap(&spent.Microsoft)
 		outs, err := a.decide(ctx, cu.ID, plan, usersync.Delta, page.Users)
 		if err != nil {
 			return res, err
 		}
-		p := store.UserPage{From: r.NextLink, Next: page.NextLink, DeltaLink: page.DeltaLink, Outcomes: outs}
+		lap(&spent.Decide)
+		p := store.UserPage{From: r.NextLink, Next: page.NextLink, DeltaLink: page.DeltaLink, Outcomes: outs, Spent: spent}
 		if r.Kind == store.RoundFull {
 			for _, u := range page.Users {
 				if u.Removed == nil {
@@ -111,6 +123,8 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 		if r, err = a.Store.SaveUserPage(ctx, r, p, selectProps); err != nil {
 			return res, fmt.Errorf("saving page %d of the users round of %s: %w", r.Pages+1, tenantID, err)
 		}
+		spent = store.Spent{}
+		lap(&spent.Write)
 		activity.RecordHeartbeat(ctx, r.RoundCounts)
 	}
 	res.Kind, res.RoundCounts = r.Kind, r.RoundCounts
@@ -133,21 +147,34 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 // before the page's commit: a crash just repeats it.
 func completeUsers(ctx context.Context, gu *microsoft.GraphUsers, page *usersync.Page, selectProps []string) error {
 	ids := page.Partial(selectProps)
-	var full []usersync.GraphUser
-	for chunk := range slices.Chunk(ids, microsoft.MaxUsersByID) {
-		body, err := gu.UsersByID(ctx, chunk, selectProps)
+	chunks := slices.Collect(slices.Chunk(ids, microsoft.MaxUsersByID))
+	read := make([][]usersync.GraphUser, len(chunks))
+	order := make([]int, len(chunks))
+	for i := range order {
+		order[i] = i
+	}
+	err := parallel.Each(ctx, order, rereadsAtOnce, func(ctx context.Context, i int) error {
+		body, err := gu.UsersByID(ctx, chunks[i], selectProps)
 		if err != nil {
 			return err
 		}
-		read, err := usersync.DecodeListPage(body)
+		p, err := usersync.DecodeListPage(body)
 		if err != nil {
 			return fmt.Errorf("users read again by id: %w", err)
 		}
-		full = append(full, read.Users...)
+		read[i] = p.Users
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	page.Complete(ids, full)
+	page.Complete(ids, slices.Concat(read...))
 	return nil
 }
+
+// rereadsAtOnce bounds a page's concurrent re-reads: a 200-user page needs
+// at most 14, and Graph's per-tenant limits leave room for a few at once.
+const rereadsAtOnce = 4
 
 // userPlan compiles the customer's site and field mappings and the
 // partner's settings for one round.
@@ -210,24 +237,23 @@ func (a *Activities) signIns(ctx context.Context, gu *microsoft.GraphUsers, r st
 	if err != nil || last != nil && time.Since(*last) < signInsEvery {
 		return false, err
 	}
-	var outs []usersync.Outcome
-	err = gu.SignInActivity(ctx, microsoft.MaxSignInActivityPageSize, func(body []byte) error {
+	err = gu.SignInActivity(ctx, microsoft.MaxSignInActivityPageSize, func(body []byte, last bool) error {
 		var page struct {
 			Value []usersync.GraphUser `json:"value"`
 		}
 		if err := json.Unmarshal(body, &page); err != nil {
 			return fmt.Errorf("sign-in activity page: %w", err)
 		}
-		o, err := a.decide(ctx, r.CustomerID, plan, usersync.SignIns, page.Value)
-		outs = append(outs, o...)
-		return err
+		outs, err := a.decide(ctx, r.CustomerID, plan, usersync.SignIns, page.Value)
+		if err != nil {
+			return err
+		}
+		activity.RecordHeartbeat(ctx, r.RoundCounts)
+		return a.Store.SaveSignIns(ctx, r, outs, last)
 	})
 	var f *microsoft.Failure
 	if errors.As(err, &f) && f.Reaction == domain.Degrade {
 		return false, nil // no Entra ID P1/P2: no sign-in dates, nothing to fix
 	}
-	if err != nil {
-		return false, err
-	}
-	return true, a.Store.SaveSignIns(ctx, r, outs)
+	return err == nil, err
 }

@@ -111,10 +111,10 @@ func (g *GraphUsers) UsersByID(ctx context.Context, ids, selectProps []string) (
 
 // SignInActivity lists the tenant's users with their signInActivity (GET
 // /v1.0/users?$select=id,signInActivity), handing each page's raw JSON to
-// page in order. Graph keeps these pages to 120 users; pageSize above that is
+// page in order (last is set for the final page). Graph keeps these pages to 120 users; pageSize above that is
 // lowered. It needs an Entra ID P1/P2 tenant: others fail with the catalogue's
 // Degrade reaction.
-func (g *GraphUsers) SignInActivity(ctx context.Context, pageSize int, page func(body []byte) error) error {
+func (g *GraphUsers) SignInActivity(ctx context.Context, pageSize int, page func(body []byte, last bool) error) error {
 	if pageSize < 1 {
 		return fmt.Errorf("sign-in activity page size %d: give 1 to %d users a page", pageSize, MaxSignInActivityPageSize)
 	}
@@ -139,7 +139,7 @@ func (g *GraphUsers) SignInActivity(ctx context.Context, pageSize int, page func
 		if err := json.Unmarshal(body, &links); err != nil {
 			return fmt.Errorf("graph answered a users page that is not JSON: %w", err)
 		}
-		if err := page(body); err != nil {
+		if err := page(body, links.Next == ""); err != nil {
 			return err
 		}
 		if links.Next == "" {

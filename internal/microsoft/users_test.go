@@ -346,8 +346,8 @@ func TestUsersDeltaThrottledPastTheSDKsRetriesCarriesRetryAfter(t *testing.T) {
 func TestSignInActivityPages(t *testing.T) {
 	w := newGraphWorld(t, 500)
 	ctx := context.Background()
-	var pages, users int
-	err := w.users(t, 0).SignInActivity(ctx, 999, func(body []byte) error {
+	var pages, users, lasts int
+	err := w.users(t, 0).SignInActivity(ctx, 999, func(body []byte, last bool) error {
 		var p struct {
 			Value []struct {
 				ID             string         `json:"id"`
@@ -358,22 +358,27 @@ func TestSignInActivityPages(t *testing.T) {
 		assert.LessOrEqual(t, len(p.Value), microsoft.MaxSignInActivityPageSize)
 		pages++
 		users += len(p.Value)
+		if last {
+			lasts++
+			assert.Equal(t, 5, pages, "only the final page is the last")
+		}
 		return nil
 	})
 	require.NoError(t, err)
 	assert.Equal(t, 500, users)
+	assert.Equal(t, 1, lasts)
 	assert.Equal(t, 5, pages, "Graph keeps signInActivity pages to 120 users")
 	assert.Equal(t, 5, w.srv.Stats().GraphRequests)
 
 	// A callback's error stops the listing.
 	stop := errors.New("stop")
 	calls := 0
-	err = w.users(t, 0).SignInActivity(ctx, 50, func([]byte) error { calls++; return stop })
+	err = w.users(t, 0).SignInActivity(ctx, 50, func([]byte, bool) error { calls++; return stop })
 	assert.ErrorIs(t, err, stop)
 	assert.Equal(t, 1, calls)
 
 	// Without Entra ID P1/P2 the tenant has no sign-in activity: degrade.
-	err = w.users(t, 1).SignInActivity(ctx, 120, func([]byte) error {
+	err = w.users(t, 1).SignInActivity(ctx, 120, func([]byte, bool) error {
 		t.Error("a page from a tenant without premium licence")
 		return nil
 	})

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -382,4 +383,24 @@ func (p *filterParser) allowed(known bool, prop string, level filterLevel, opera
 		return p.needsAdvanced(operator + " on property '" + prop + "'")
 	}
 	return nil
+}
+
+// idFilter matches the filters that only name users by id: id eq '…' or id in ('…', …).
+var idFilter = regexp.MustCompile(`^\s*id\s+(?:eq\s+'([^']*)'|in\s*\(((?:\s*'[^']*'\s*,?)+)\))\s*$`)
+
+// filteredIDs returns the ids a by-id filter names, so such a lookup reads those users
+// instead of scanning the tenant, as Graph answers it from its index.
+func filteredIDs(filter string) ([]string, bool) {
+	m := idFilter.FindStringSubmatch(filter)
+	if m == nil {
+		return nil, false
+	}
+	if m[1] != "" {
+		return []string{m[1]}, true
+	}
+	var ids []string
+	for _, v := range strings.Split(m[2], ",") {
+		ids = append(ids, strings.Trim(strings.TrimSpace(v), "'"))
+	}
+	return ids, true
 }

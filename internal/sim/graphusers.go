@@ -180,8 +180,17 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 	}
 	page.startValue()
 	next := -1
-	for i := start; i < len(o.users); i++ {
-		u := o.users[i]
+	users := o.users
+	if ids, ok := filteredIDs(q.Get("$filter")); ok && start == 0 && len(ids) <= top {
+		users = users[:0:0]
+		for _, id := range ids {
+			if u := o.byID[strings.ToLower(id)]; u != nil && !slices.Contains(users, u) {
+				users = append(users, u)
+			}
+		}
+	}
+	for i := start; i < len(users); i++ {
+		u := users[i]
 		if !u.alive() || !match(u) {
 			continue
 		}

@@ -181,9 +181,19 @@ type UserPage struct {
 	Next      string // the page after it ("" on the last page)
 	DeltaLink string // set on the last page: the round finishes with this page
 	Outcomes  []usersync.Outcome
+	// Spent is the time spent since the previous page was saved (its Write
+	// is that page's commit), added to the round's.
+	Spent Spent
 	// Seen lists the Graph users of a full round's page, so its end can
 	// inactivate the imported users Microsoft no longer lists.
 	Seen []string
+}
+
+// Spent is where a users round's time went.
+type Spent struct {
+	Microsoft time.Duration `json:"microsoft"` // fetching pages and re-reads
+	Decide    time.Duration `json:"decide"`    // decoding, filters, mappings, matching lookups
+	Write     time.Duration `json:"write"`     // committing pages
 }
 
 // ErrRoundMoved means another attempt of the same round saved this page
@@ -246,9 +256,11 @@ func (s *Store) SaveUserPage(ctx context.Context, r UserRound, p UserPage, selec
 		}
 		_, err = tx.Exec(ctx, `UPDATE user_rounds SET next_link = nullif($2, ''), pages = $3, users = $4, created = $5, updated = $6,
 				moved = $7, inactivated = $8, reactivated = $9, excluded = $10, ambiguous = $11, invalid = $12,
-				finished_at = CASE WHEN $13 THEN now() END
+				finished_at = CASE WHEN $13 THEN now() END, microsoft_time = microsoft_time + $14, decide_time = decide_time + $15,
+				write_time = write_time + $16
 			WHERE id = $1`, r.ID, p.Next, counts.Pages, counts.Users, counts.Created, counts.Updated, counts.Moved,
-			counts.Inactivated, counts.Reactivated, counts.Excluded, counts.Ambiguous, counts.Invalid, p.DeltaLink != "")
+			counts.Inactivated, counts.Reactivated, counts.Excluded, counts.Ambiguous, counts.Invalid, p.DeltaLink != "",
+			p.Spent.Microsoft, p.Spent.Decide, p.Spent.Write)
 		return err
 	})
 	if err != nil {
@@ -396,9 +408,11 @@ func finishRound(ctx context.Context, tx pgx.Tx, r UserRound, deltaLink string, 
 
 const absentReason = "no longer in Microsoft: absent after a full round"
 
-// SaveSignIns writes the decisions of a sign-in pass (last sign-in dates
-// for users already in the PSA), with their log rows, in one transaction.
-func (s *Store) SaveSignIns(ctx context.Context, r UserRound, outs []usersync.Outcome) error {
+// SaveSignIns writes one page of a sign-in pass's decisions (last sign-in
+// dates of users already in the PSA) with their log rows in one
+// transaction; the last page records the pass as done. A pass cut short
+// leaves its saved pages, which the next pass finds unchanged.
+func (s *Store) SaveSignIns(ctx context.Context, r UserRound, outs []usersync.Outcome, last bool) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		ids, err := writeUsers(ctx, tx, r, outs)
 		if err != nil {
@@ -413,7 +427,9 @@ func (s *Store) SaveSignIns(ctx context.Context, r UserRound, outs []usersync.Ou
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"inbound_log"}, logColumns, pgx.CopyFromRows(logs)); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE customers SET sign_ins_at = now() WHERE id = $1`, r.CustomerID)
+		if last {
+			_, err = tx.Exec(ctx, `UPDATE customers SET sign_ins_at = now() WHERE id = $1`, r.CustomerID)
+		}
 		return err
 	})
 }
