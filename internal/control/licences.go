@@ -167,19 +167,12 @@ func (c *Control) Licences(ctx context.Context, partnerID string) (LicenceReport
 
 // LicenceHistory is a customer's licence changes, oldest first.
 func (c *Control) LicenceHistory(ctx context.Context, customerID string) ([]LicenceEvent, error) {
-	id, err := customerNumber(customerID)
-	if err != nil {
-		return nil, err
-	}
-	st, err := c.db(ctx)
+	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
 	evs, err := st.LicenceEvents(ctx, id)
-	if evs == nil {
-		evs = []LicenceEvent{}
-	}
-	return evs, err
+	return orEmpty(evs), err
 }
 
 // TopLevels lists the top levels with their customer counts; never nil.
@@ -189,19 +182,12 @@ func (c *Control) TopLevels(ctx context.Context) ([]TopLevel, error) {
 		return nil, err
 	}
 	tls, err := st.ListTopLevels(ctx)
-	if tls == nil {
-		tls = []TopLevel{}
-	}
-	return tls, err
+	return orEmpty(tls), err
 }
 
 // SetCustomerTopLevel puts a customer in a top level (created when new).
 func (c *Control) SetCustomerTopLevel(ctx context.Context, customerID, name string) error {
-	id, err := customerNumber(customerID)
-	if err != nil {
-		return err
-	}
-	st, err := c.db(ctx)
+	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return err
 	}
@@ -216,10 +202,7 @@ func (c *Control) SSOAllowedTenants(ctx context.Context) ([]SSOAllowedTenant, er
 		return nil, err
 	}
 	ts, err := st.SSOAllowedTenants(ctx)
-	if ts == nil {
-		ts = []SSOAllowedTenant{}
-	}
-	return ts, err
+	return orEmpty(ts), err
 }
 
 func customerNumber(s string) (int64, error) {
@@ -228,4 +211,22 @@ func customerNumber(s string) (int64, error) {
 		return 0, fmt.Errorf("customer id %q is not a number: take it from the ID column of `cspsync customers list`", s)
 	}
 	return id, nil
+}
+
+// forCustomer opens the store for a customer id a person typed.
+func (c *Control) forCustomer(ctx context.Context, customerID string) (*store.Store, int64, error) {
+	id, err := customerNumber(customerID)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := c.db(ctx)
+	return st, id, err
+}
+
+// orEmpty makes a nil list empty, so JSON shows [] rather than null.
+func orEmpty[T any](xs []T) []T {
+	if xs == nil {
+		return []T{}
+	}
+	return xs
 }

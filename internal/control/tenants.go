@@ -270,10 +270,7 @@ func (c *Control) Errors(ctx context.Context, partnerID string, all bool) ([]Int
 		return nil, err
 	}
 	errs, err := st.ListErrors(ctx, partnerID, all)
-	if errs == nil {
-		errs = []IntegrationError{}
-	}
-	return errs, err
+	return orEmpty(errs), err
 }
 
 // TenantRow is one tenant on the tenants page.

@@ -107,70 +107,45 @@ func (c *Control) InboundLog(ctx context.Context, tenantID, user string, limit i
 		return nil, err
 	}
 	rows, err := st.InboundLog(ctx, cu.ID, strings.TrimSpace(user), limit)
-	if rows == nil {
-		rows = []LogEntry{}
-	}
-	return rows, err
+	return orEmpty(rows), err
 }
 
 // Users lists a customer's PSA users; never nil.
 func (c *Control) Users(ctx context.Context, customerID string) ([]PSAUser, error) {
-	id, err := customerNumber(customerID)
-	if err != nil {
-		return nil, err
-	}
-	st, err := c.db(ctx)
+	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
 	us, err := st.ListUsers(ctx, id)
-	if us == nil {
-		us = []PSAUser{}
-	}
-	return us, err
+	return orEmpty(us), err
 }
 
 // AddUser creates a PSA user by hand: the next users round matches him to
 // his Microsoft account by the partner's matching rules.
 func (c *Control) AddUser(ctx context.Context, customerID, name, email, login string) (int64, error) {
-	id, err := customerNumber(customerID)
+	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return 0, err
 	}
 	if strings.TrimSpace(name) == "" {
 		return 0, errors.New("a user needs a name: --name")
 	}
-	st, err := c.db(ctx)
-	if err != nil {
-		return 0, err
-	}
 	return st.AddUser(ctx, id, strings.TrimSpace(name), strings.TrimSpace(email), strings.TrimSpace(login))
 }
 
 // Sites lists a customer's sites; never nil.
 func (c *Control) Sites(ctx context.Context, customerID string) ([]Site, error) {
-	id, err := customerNumber(customerID)
-	if err != nil {
-		return nil, err
-	}
-	st, err := c.db(ctx)
+	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
 	ss, err := st.ListSites(ctx, id)
-	if ss == nil {
-		ss = []Site{}
-	}
-	return ss, err
+	return orEmpty(ss), err
 }
 
 // AddSite adds a site to a customer.
 func (c *Control) AddSite(ctx context.Context, customerID, name string) (Site, error) {
-	id, err := customerNumber(customerID)
-	if err != nil {
-		return Site{}, err
-	}
-	st, err := c.db(ctx)
+	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return Site{}, err
 	}
@@ -185,11 +160,7 @@ type SiteMapping struct {
 
 // SiteMappings lists a customer's site mappings in order; never nil.
 func (c *Control) SiteMappings(ctx context.Context, customerID string) ([]SiteMapping, error) {
-	id, err := customerNumber(customerID)
-	if err != nil {
-		return nil, err
-	}
-	st, err := c.db(ctx)
+	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
@@ -205,11 +176,7 @@ func (c *Control) SiteMappings(ctx context.Context, customerID string) ([]SiteMa
 // compiled and type-checked and each site must exist, or nothing changes
 // and the error points at the mistake.
 func (c *Control) SetSiteMappings(ctx context.Context, customerID string, ms []SiteMapping) error {
-	id, err := customerNumber(customerID)
-	if err != nil {
-		return err
-	}
-	st, err := c.db(ctx)
+	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return err
 	}
