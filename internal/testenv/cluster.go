@@ -63,7 +63,11 @@ func StartCluster(t testing.TB) *Cluster {
 	c.env = append(os.Environ(),
 		"CLUSTER_DIR="+c.dir, "TEMPORAL_NAMESPACE="+c.Namespace, "LOG_LEVEL=warn",
 		"POSTGRES_SEEDS="+pg.Hostname(), "DB_PORT="+port, "POSTGRES_USER="+pg.User.Username(), "POSTGRES_PWD="+password,
-		"DBNAME="+dbs[0], "VISIBILITY_DBNAME="+dbs[1])
+		"DBNAME="+dbs[0], "VISIBILITY_DBNAME="+dbs[1],
+		// Each of the server's four services keeps its own pools: small ones
+		// let two clusters, their workers and other tests share the machine's
+		// PostgreSQL (100 connections) without being refused.
+		"SQL_MAX_CONNS=5", "SQL_VIS_MAX_CONNS=2")
 	for i, p := range freePorts(t, len(clusterPorts)) {
 		c.env = append(c.env, clusterPorts[i]+"="+strconv.Itoa(p))
 		if clusterPorts[i] == "FRONTEND_GRPC_PORT" {
