@@ -241,7 +241,10 @@ func (w *tenantWorkflow) sync(ctx workflow.Context) error {
 		return err
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Minute,
+		// A tenant read is a few Graph calls (their throttling waits
+		// included): a worker that died mid-read is given up on, and the
+		// read retried elsewhere, within two minutes, not ten.
+		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
