@@ -213,6 +213,10 @@ func runDev(c *cli.Context) error {
 	if err := printLicenceSummary(ctx, out, ctl, partner); err != nil {
 		return err
 	}
+	example, err := printUsersSummary(ctx, out, ctl, partner)
+	if err != nil {
+		return err
+	}
 	if n := byState[domain.TenantAwaitingConsent]; n > 0 {
 		fmt.Fprintf(out, "%d tenants wait for GDAP admin consent: open %s/, sign in as the operator %s,\n"+
 			"and press \"Grant admin consent\" (on the simulator each tenant's admin is admin@<its domain>;\n"+
@@ -234,12 +238,15 @@ func runDev(c *cli.Context) error {
 	fmt.Fprintf(out, `  bin/cspsync status
   bin/cspsync tenants list
   bin/cspsync licences report
-  bin/cspsync check --ca-file %s
-  bin/cspsync sync --partner %s --wait
+  bin/cspsync users list --customer %[5]s
+  bin/cspsync mappings sites --customer %[5]s
+  bin/cspsync sync --partner %[2]s --users --wait
+  bin/cspsync check --ca-file %[1]s
+  bin/cspsync sync --partner %[2]s --wait
   bin/cspsync errors list
   .bin/temporal workflow list --query 'SyncState="AwaitingConsent"'
-Logs in %s/logs; stop everything with: %s
-`, caFile, partner, dataDir, stop)
+Logs in %[3]s/logs; stop everything with: %[4]s
+`, caFile, partner, dataDir, stop, example)
 	return nil
 }
 
@@ -321,6 +328,33 @@ func printLicenceSummary(ctx context.Context, out io.Writer, ctl *control.Contro
 		fmt.Fprintf(out, "%d tenants' licences could not be imported: see `cspsync errors list`.\n", len(imp.Failed))
 	}
 	return nil
+}
+
+// printUsersSummary waits for a users round of every tenant whose users
+// can be read, prints the PSA users they hold, and returns the id of a
+// customer with users, for the commands to try next.
+func printUsersSummary(ctx context.Context, out io.Writer, ctl *control.Control, partner string) (string, error) {
+	step(out, "Syncing users from Microsoft Graph")
+	res, err := ctl.SyncAllUsers(ctx, partner, false, true, 5*time.Minute)
+	if err != nil {
+		return "", err
+	}
+	rows, err := ctl.Tenants(ctx, partner)
+	if err != nil {
+		return "", err
+	}
+	active, all, customers, example := 0, 0, 0, "ID"
+	for _, r := range rows {
+		if r.Users.All > 0 {
+			active, all, customers = active+r.Users.Active, all+r.Users.All, customers+1
+			example = strconv.FormatInt(r.ID, 10)
+		}
+	}
+	fmt.Fprintf(out, "\nUsers: %d PSA users on %d customers, %d active (disabled and deleted accounts stay, inactive).\n", all, customers, active)
+	if len(res.Failed) > 0 {
+		fmt.Fprintf(out, "%d tenants' users could not be read: see `cspsync errors list`.\n", len(res.Failed))
+	}
+	return example, nil
 }
 
 func indent(rows [][]string) [][]string {
