@@ -29,10 +29,7 @@ TEST_FUZZTIME ?= 6s
 
 ## fuzz: run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m); findings land in the package's testdata/fuzz
 fuzz: tools
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		echo "fuzzing $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
-	done
+	@set -e; for t in $(FUZZ_TARGETS); do GO=$(GO) scripts/fuzz.sh "$${t%%:*}" "$${t#*:}" $(FUZZTIME); done
 
 ## build: the cspsync CLI and the worker into bin/
 build:
