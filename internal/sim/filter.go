@@ -3,7 +3,6 @@ package sim
 import (
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -94,9 +93,11 @@ type filterError struct {
 func (e *filterError) Error() string { return e.msg }
 
 // parseUserFilter compiles $filter for GET /users, answering Graph's error when it cannot.
-func (s *Server) parseUserFilter(w http.ResponseWriter, raw string, adv bool) (userPredicate, bool) {
+// When the filter only names users by id (id eq '…' or id in (…)) it also returns those ids, so
+// the lookup reads them instead of scanning the tenant, as Graph answers it from its index.
+func (s *Server) parseUserFilter(w http.ResponseWriter, raw string, adv bool) (userPredicate, []string, bool) {
 	if strings.TrimSpace(raw) == "" {
-		return matchAll, true
+		return matchAll, nil, true
 	}
 	p := &filterParser{src: raw, advanced: adv}
 	p.lex()
@@ -104,9 +105,12 @@ func (s *Server) parseUserFilter(w http.ResponseWriter, raw string, adv bool) (u
 	if err != nil {
 		fe := err.(*filterError)
 		s.writeGraphError(w, http.StatusBadRequest, fe.code, "%s", fe.msg)
-		return nil, false
+		return nil, nil, false
 	}
-	return pred, true
+	if p.compound {
+		return pred, nil, true
+	}
+	return pred, p.ids, true
 }
 
 type filterToken struct {
@@ -121,6 +125,9 @@ type filterParser struct {
 	toks     []filterToken
 	i        int
 	err      error
+	// ids holds the values of the last id eq/in term; compound is set by and, or and not.
+	ids      []string
+	compound bool
 }
 
 func (p *filterParser) lex() {
@@ -218,6 +225,7 @@ func (p *filterParser) or() (userPredicate, error) {
 	left, err := p.and()
 	for err == nil && p.keyword(p.peek(), "or") {
 		p.next()
+		p.compound = true
 		var right userPredicate
 		if right, err = p.and(); err == nil {
 			l := left
@@ -231,6 +239,7 @@ func (p *filterParser) and() (userPredicate, error) {
 	left, err := p.unary()
 	for err == nil && p.keyword(p.peek(), "and") {
 		p.next()
+		p.compound = true
 		var right userPredicate
 		if right, err = p.unary(); err == nil {
 			l := left
@@ -243,6 +252,7 @@ func (p *filterParser) and() (userPredicate, error) {
 func (p *filterParser) unary() (userPredicate, error) {
 	if p.keyword(p.peek(), "not") {
 		p.next()
+		p.compound = true
 		if !p.advanced {
 			return nil, p.needsAdvanced("Operator 'not'")
 		}
@@ -324,6 +334,9 @@ func (p *filterParser) primary() (userPredicate, error) {
 			return nil, p.unsupported(prop.name)
 		}
 		want, negate := lit.text, op == "ne"
+		if prop.name == "id" && op == "eq" && !isNull {
+			p.ids = []string{want}
+		}
 		return func(u *dirUser) bool {
 			v, set := prop.value(u)
 			match := !set
@@ -357,6 +370,9 @@ func (p *filterParser) primary() (userPredicate, error) {
 		if len(wants) > maxInValues {
 			return nil, &filterError{"Request_UnsupportedQuery", fmt.Sprintf("Too many child clauses specified in search filter expression containing 'OR' operators: %d. Max allowed: %d.", len(wants), maxInValues)}
 		}
+		if prop.name == "id" {
+			p.ids = wants
+		}
 		return func(u *dirUser) bool {
 			v, set := prop.value(u)
 			for _, want := range wants {
@@ -383,24 +399,4 @@ func (p *filterParser) allowed(known bool, prop string, level filterLevel, opera
 		return p.needsAdvanced(operator + " on property '" + prop + "'")
 	}
 	return nil
-}
-
-// idFilter matches the filters that only name users by id: id eq '…' or id in ('…', …).
-var idFilter = regexp.MustCompile(`^\s*id\s+(?:eq\s+'([^']*)'|in\s*\(((?:\s*'[^']*'\s*,?)+)\))\s*$`)
-
-// filteredIDs returns the ids a by-id filter names, so such a lookup reads those users
-// instead of scanning the tenant, as Graph answers it from its index.
-func filteredIDs(filter string) ([]string, bool) {
-	m := idFilter.FindStringSubmatch(filter)
-	if m == nil {
-		return nil, false
-	}
-	if m[1] != "" {
-		return []string{m[1]}, true
-	}
-	var ids []string
-	for _, v := range strings.Split(m[2], ",") {
-		ids = append(ids, strings.Trim(strings.TrimSpace(v), "'"))
-	}
-	return ids, true
 }

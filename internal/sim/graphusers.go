@@ -155,7 +155,7 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 		return
 	}
 	advanced := strings.EqualFold(r.Header.Get("ConsistencyLevel"), "eventual") && strings.EqualFold(q.Get("$count"), "true")
-	match, ok := s.parseUserFilter(w, q.Get("$filter"), advanced)
+	match, ids, ok := s.parseUserFilter(w, q.Get("$filter"), advanced)
 	if !ok {
 		return
 	}
@@ -181,7 +181,7 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 	page.startValue()
 	next := -1
 	users := o.users
-	if ids, ok := filteredIDs(q.Get("$filter")); ok && start == 0 && len(ids) <= top {
+	if ids != nil && start == 0 && len(ids) <= top {
 		users = users[:0:0]
 		for _, id := range ids {
 			if u := o.byID[strings.ToLower(id)]; u != nil && !slices.Contains(users, u) {
