@@ -33,19 +33,12 @@ func licencesCommand() *cli.Command {
 						if c.Bool(flagJSON.Name) {
 							return printJSON(c.App.Writer, res)
 						}
-						for _, f := range res.Failed {
-							printf(c.App.ErrWriter, "✗ %s (%s): %s\n", f.Customer, f.TenantID, f.Error)
-						}
-						if !wait {
-							fmt.Fprintf(c.App.Writer, "Licence import requested for %d tenants; `cspsync licences report` shows the result.\n", res.Tenants-len(res.Failed))
-						} else {
-							fmt.Fprintf(c.App.Writer, "Imported the licences of %d tenants: %d licences, %d subscriptions, %d changes recorded.\n",
+						summary := fmt.Sprintf("Licence import requested for %d tenants; `cspsync licences report` shows the result.", res.Tenants-len(res.Failed))
+						if wait {
+							summary = fmt.Sprintf("Imported the licences of %d tenants: %d licences, %d subscriptions, %d changes recorded.",
 								res.Tenants-len(res.Failed), res.Licences, res.Subscriptions, res.Events)
 						}
-						if len(res.Failed) > 0 {
-							return fmt.Errorf("%d of %d tenants failed", len(res.Failed), res.Tenants)
-						}
-						return nil
+						return reportTenants(c, res.Failed, res.Tenants, summary)
 					})
 				},
 			},
@@ -146,4 +139,17 @@ func ssoCommand() *cli.Command {
 			},
 		}},
 	}
+}
+
+// reportTenants ends a command that asked many tenants: each failure on
+// stderr, then the summary, and an error when any tenant failed.
+func reportTenants(c *cli.Context, failed []control.TenantFailure, tenants int, summary string) error {
+	for _, f := range failed {
+		printf(c.App.ErrWriter, "✗ %s (%s): %s\n", f.Customer, f.TenantID, f.Error)
+	}
+	fmt.Fprintln(c.App.Writer, summary)
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d tenants failed", len(failed), tenants)
+	}
+	return nil
 }

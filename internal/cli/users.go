@@ -72,20 +72,13 @@ func syncAllUsers(c *cli.Context, ctl *control.Control) error {
 	if c.Bool(flagJSON.Name) {
 		return printJSON(c.App.Writer, res)
 	}
-	for _, f := range res.Failed {
-		printf(c.App.ErrWriter, "✗ %s (%s): %s\n", f.Customer, f.TenantID, f.Error)
-	}
 	t := res.Total
+	summary := fmt.Sprintf("Sync requested for %d tenants.", res.Tenants-len(res.Failed))
 	if wait {
-		fmt.Fprintf(c.App.Writer, "Users rounds of %d tenants: %d users in %d pages: %d created, %d updated, %d moved, %d inactivated, %d reactivated, %d excluded, %d ambiguous, %d invalid.\n",
+		summary = fmt.Sprintf("Users rounds of %d tenants: %d users in %d pages: %d created, %d updated, %d moved, %d inactivated, %d reactivated, %d excluded, %d ambiguous, %d invalid.",
 			res.Tenants-len(res.Failed), t.Users, t.Pages, t.Created, t.Updated, t.Moved, t.Inactivated, t.Reactivated, t.Excluded, t.Ambiguous, t.Invalid)
-	} else {
-		fmt.Fprintf(c.App.Writer, "Sync requested for %d tenants.\n", res.Tenants-len(res.Failed))
 	}
-	if len(res.Failed) > 0 {
-		return fmt.Errorf("%d of %d tenants failed", len(res.Failed), res.Tenants)
-	}
-	return nil
+	return reportTenants(c, res.Failed, res.Tenants, summary)
 }
 
 func usersCommand() *cli.Command {

@@ -65,34 +65,44 @@ func (c *Control) ImportLicences(ctx context.Context, partnerID, tenantID string
 	if len(tenants) == 0 {
 		return LicenceImport{}, fmt.Errorf("partner %s has no tenants yet: run `cspsync sync --wait` first", partnerID)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var mu sync.Mutex
 	res := LicenceImport{Tenants: len(tenants)}
-	_ = parallel.Each(ctx, tenants, importFanOut, func(ctx context.Context, cu Customer) error {
-		id := workflows.TenantWorkflowID(cu.PartnerID, cu.TenantID)
-		var r workflows.LicenceImportResult
-		var err error
-		if wait {
-			r, err = workflows.UpdateImportLicences.Execute(ctx, tc, id, struct{}{})
-		} else {
-			err = workflows.SignalImportLicences.Send(ctx, tc, id, struct{}{})
+	res.Failed = askTenants(ctx, tenants, timeout, func(ctx context.Context, id string) (r workflows.LicenceImportResult, err error) {
+		if !wait {
+			return r, workflows.SignalImportLicences.Send(ctx, tc, id, struct{}{})
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			res.Failed = append(res.Failed, TenantFailure{TenantID: cu.TenantID, Customer: cu.Name, Error: describeUpdateError(ctx, err, timeout)})
-			return nil
-		}
+		return workflows.UpdateImportLicences.Execute(ctx, tc, id, struct{}{})
+	}, func(r workflows.LicenceImportResult) {
 		res.Licences += r.Licences
 		res.Subscriptions += r.Subscriptions
 		res.Events += r.Events
-		return nil
 	})
 	if tenantID != "" && len(res.Failed) == 1 {
 		return res, errors.New(res.Failed[0].Error)
 	}
 	return res, nil
+}
+
+// askTenants asks each tenant's workflow (importFanOut at a time, all within
+// timeout) and hands each answer to add, one at a time; a tenant that fails
+// is returned with the reason and the others go on.
+func askTenants[R any](ctx context.Context, tenants []Customer, timeout time.Duration,
+	ask func(ctx context.Context, workflowID string) (R, error), add func(R)) []TenantFailure {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var mu sync.Mutex
+	var failed []TenantFailure
+	_ = parallel.Each(ctx, tenants, importFanOut, func(ctx context.Context, cu Customer) error {
+		r, err := ask(ctx, workflows.TenantWorkflowID(cu.PartnerID, cu.TenantID))
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			failed = append(failed, TenantFailure{TenantID: cu.TenantID, Customer: cu.Name, Error: describeUpdateError(ctx, err, timeout)})
+		} else {
+			add(r)
+		}
+		return nil
+	})
+	return failed
 }
 
 // describeUpdateError phrases why a tenant did not answer.

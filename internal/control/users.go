@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/cspsync/cspsync/internal/parallel"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/usersync"
 	"github.com/cspsync/cspsync/workflows"
@@ -368,32 +366,17 @@ func (c *Control) SyncAllUsers(ctx context.Context, partnerID string, full, wait
 	if len(tenants) == 0 {
 		return UsersRounds{}, fmt.Errorf("partner %s has no tenant whose users can be read yet: see `cspsync tenants list`", partnerID)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var mu sync.Mutex
 	res := UsersRounds{Tenants: len(tenants)}
 	if full {
 		if _, err := c.ResetDelta(ctx, partnerID, ""); err != nil {
 			return res, err
 		}
 	}
-	_ = parallel.Each(ctx, tenants, importFanOut, func(ctx context.Context, cu Customer) error {
-		id := workflows.TenantWorkflowID(cu.PartnerID, cu.TenantID)
-		var r UserRoundResult
-		var err error
-		if wait {
-			r, err = workflows.UpdateSyncUsers.Execute(ctx, tc, id, workflows.UserSyncRequest{Full: full})
-		} else {
-			err = workflows.SignalSync.Send(ctx, tc, id, struct{}{})
+	res.Failed = askTenants(ctx, tenants, timeout, func(ctx context.Context, id string) (r UserRoundResult, err error) {
+		if !wait {
+			return r, workflows.SignalSync.Send(ctx, tc, id, struct{}{})
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			res.Failed = append(res.Failed, TenantFailure{TenantID: cu.TenantID, Customer: cu.Name, Error: describeUpdateError(ctx, err, timeout)})
-			return nil
-		}
-		res.Total.Add(r.RoundCounts)
-		return nil
-	})
+		return workflows.UpdateSyncUsers.Execute(ctx, tc, id, workflows.UserSyncRequest{Full: full})
+	}, func(r UserRoundResult) { res.Total.Add(r.RoundCounts) })
 	return res, nil
 }
