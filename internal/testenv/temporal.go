@@ -70,7 +70,7 @@ func (tp *Temporal) start(searchAttributes map[string]string) {
 	if os.Getenv("CSPSYNC_TEST_VERBOSE") != "" {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = childAttr()
 	require.NoError(tp.t, cmd.Start())
 	tp.cmd = cmd
 	require.NoError(tp.t, WaitReachable(tp.Address, 60*time.Second), "Temporal dev server did not start")
