@@ -98,32 +98,33 @@ type harness struct {
 // worker discover its tenants; the callbacks are then served by a web
 // server of their own.
 func newHarness(f *testing.F) *harness {
+	t := testenv.FuzzSetup(f)
 	ctx := context.Background()
 	sc := sim.Generate(sim.GenerateOptions{Seed: 9, Tenants: 2, GDAP: 2})
-	s := testenv.NewStack(f, sc, sim.Options{})
+	s := testenv.NewStack(t, sc, sim.Options{})
 	stopWorker := s.StartWorker()
 	ctl, err := control.Open(ctx, s.Worker.Connection)
-	require.NoError(f, err)
-	f.Cleanup(ctl.Close)
+	require.NoError(t, err)
+	t.Cleanup(ctl.Close)
 	h := &harness{ctl: ctl, log: &bytes.Buffer{}, publicURL: s.Worker.PublicURL, tenant: sc.Tenants[0].ID,
 		connect: control.ConnectRequest{PartnerConfig: control.PartnerConfig{ID: "acme", PartnerTenantID: sc.PartnerTenantID,
 			PCClientID: sim.DefaultPCClientID, PCClientSecret: sim.DefaultPCSecret, GraphClientID: sim.DefaultGraphClientID,
 			GraphClientSecret: sim.DefaultGraphSecret, AuthorityURL: s.Sim.URL(), PartnerCenterURL: s.Sim.URL(), GraphURL: s.Sim.URL(),
 			DefaultRelationship: domain.GDAP}, DiscoveryHeartbeat: 30 * time.Second, TenantSyncInterval: time.Hour}}
 	res, err := ctl.Connect(ctx, h.connect)
-	require.NoError(f, err)
+	require.NoError(t, err)
 	back, err := sim.SignIn(ctx, s.HTTP, res.AuthorizeURL, sim.DefaultAdminUPN, sim.DefaultAdminPassword, sim.DefaultMFACode)
-	require.NoError(f, err)
+	require.NoError(t, err)
 	status, page := s.FollowRedirect(back.String())
-	require.Equal(f, http.StatusOK, status, page)
-	require.Eventually(f, func() bool {
+	require.Equal(t, http.StatusOK, status, page)
+	require.Eventually(t, func() bool {
 		cs, err := ctl.Customers(ctx, "acme", true)
 		return err == nil && len(cs) == len(sc.Tenants)
 	}, time.Minute, 50*time.Millisecond)
 	stopWorker() // the fuzzed callbacks go to the handler below, nothing runs behind them
 	h.handler, err = (&web.Server{Control: ctl, Log: slog.New(slog.NewTextHandler(h.log, nil)), PublicURL: s.Worker.PublicURL,
 		ListenAddr: s.Worker.HTTPAddr}).Handler()
-	require.NoError(f, err)
+	require.NoError(t, err)
 	return h
 }
 
