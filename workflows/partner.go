@@ -154,6 +154,15 @@ func (w *partnerWorkflow) run(ctx workflow.Context) error {
 			}
 			continue
 		}
+		// Wait for a signal without blocking on its channel: a selector
+		// blocked on a channel takes a signal off it the moment it arrives,
+		// before the loop runs, and an Update validated in the same task
+		// (`cspsync dev` sends discover-and-wait right after the sign-in's
+		// signal) would find neither the state nor the channel authorised.
+		// Awaited, the signal stays in its channel until the loop takes it.
+		if err := workflow.Await(ctx, sel.HasPending); err != nil {
+			return err
+		}
 		sel.Select(ctx)
 	}
 }

@@ -3,7 +3,10 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,10 +16,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/sim"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
+	"github.com/cspsync/cspsync/internal/web"
 	"github.com/cspsync/cspsync/workflows"
 )
 
@@ -198,4 +203,44 @@ func TestNoSecretOrTokenInPartnerWorkflowHistory(t *testing.T) {
 	ss.addTokens(t, s)
 	require.GreaterOrEqual(t, len(ss[kindToken]), 2, "refresh and access tokens found in the cache")
 	assertNoSecretInHistories(t, s, ss, kindClientSecret, kindCode, kindState, kindVerifier, kindToken)
+}
+
+// The sign-in's signal and a discover-and-wait Update sent right after it
+// reach the partner workflow in one task (here forced: no worker polls
+// until both are in): the Update sees the authorisation and runs, as it
+// must for `make demo`, which once failed with "partner demo is pending".
+func TestDiscoverUpdateInTheSignInsTaskSeesTheAuthorisation(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 12, Tenants: 5})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	ctx := context.Background()
+	stopWorker := s.StartWorker()
+	link := connect(t, s, connectOpts{partner: "acme"})
+	waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.Auth == domain.AuthPending })
+	stopWorker()
+
+	ctl, err := control.Open(ctx, s.Worker.Connection)
+	require.NoError(t, err)
+	t.Cleanup(ctl.Close)
+	pages, err := (&web.Server{Control: ctl, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), PublicURL: s.Worker.PublicURL, ListenAddr: s.Worker.HTTPAddr}).Handler()
+	require.NoError(t, err)
+	redirect, err := sim.SignIn(ctx, s.HTTP, link, sim.DefaultAdminUPN, sim.DefaultAdminPassword, sim.DefaultMFACode)
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	pages.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, redirect.String(), nil))
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+
+	type outcome struct {
+		res control.DiscoveryResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := ctl.Discover(ctx, "acme", time.Minute)
+		done <- outcome{res, err}
+	}()
+	time.Sleep(time.Second) // lets the Update reach the server before a worker polls: it only orders the two
+	s.StartWorker()
+	o := <-done
+	require.NoError(t, o.err)
+	assert.Equal(t, len(sc.Tenants), o.res.Tenants)
 }
