@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 TEMPORAL := .bin/temporal
 
-.PHONY: demo test test-cluster cluster cluster-stop fuzz build tools server-tools bench stop vet clean
+.PHONY: demo test test-cluster cluster cluster-stop fuzz build tools server-tools lint-tools bench stop vet clean
 
 ## demo: build everything, start Temporal, the simulator and the worker, authorise a partner and import its tenants
 demo: build tools
@@ -11,7 +11,7 @@ demo: build tools
 
 ## test: unit, store and end-to-end tests (real PostgreSQL, Temporal dev server, simulator over HTTPS), then every fuzz target briefly
 test: tools
-	$(GO) vet ./...
+	$(MAKE) vet
 	$(GO) test -count=1 -timeout 45m ./...
 	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
 
@@ -69,8 +69,18 @@ bench: tools
 stop: build
 	bin/cspsync dev stop
 
-vet:
+## vet: go vet, staticcheck and Temporal's workflowcheck (determinism of workflow code), all clean
+vet: lint-tools
 	$(GO) vet ./...
+	.bin/staticcheck ./...
+	.bin/workflowcheck ./...
+
+## lint-tools: staticcheck and workflowcheck, pinned as Go tools in their own module (tools/lint) so the Temporal pins stay untouched
+lint-tools: .bin/staticcheck .bin/workflowcheck
+.bin/staticcheck: tools/lint/go.mod tools/lint/go.sum
+	cd tools/lint && $(GO) build -o ../../.bin/staticcheck honnef.co/go/tools/cmd/staticcheck
+.bin/workflowcheck: tools/lint/go.mod tools/lint/go.sum
+	cd tools/lint && $(GO) build -o ../../.bin/workflowcheck go.temporal.io/sdk/contrib/tools/workflowcheck
 
 clean: stop cluster-stop
 	rm -rf bin .data
