@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"go/build"
 	"net/url"
 	"strings"
 	"testing"
@@ -108,6 +109,19 @@ func TestOnlyMigrateCreatesTheDatabase(t *testing.T) {
 	out, err = run("--encryption-key", key, "--database-url", missing, "customers", "list")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "0 customers")
+}
+
+// The CLI parses, calls the application layer and renders: it imports
+// neither the store nor the workflows and activities (control and the
+// wiring in internal/service reach them).
+func TestCLIActsThroughTheApplicationLayer(t *testing.T) {
+	pkg, err := build.ImportDir(".", 0)
+	require.NoError(t, err)
+	for _, imp := range pkg.Imports {
+		for _, banned := range []string{"/internal/store", "/workflows", "/activities", "/internal/usersync"} {
+			assert.False(t, strings.HasSuffix(imp, banned), "internal/cli imports %s", imp)
+		}
+	}
 }
 
 func must[T any](v T, err error) T {

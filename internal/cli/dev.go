@@ -25,6 +25,7 @@ import (
 	"github.com/cspsync/cspsync/internal/flags"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/secrets"
+	"github.com/cspsync/cspsync/internal/service"
 	"github.com/cspsync/cspsync/internal/sim"
 )
 
@@ -87,10 +88,7 @@ func runDev(c *cli.Context) error {
 	cfg := flags.Connection(c)
 	cfg.EncryptionKeyFile = keyFile
 	cfg.CAFile = filepath.Join(c.String("state-dir"), "ca.pem") // written by the simulator, read when first needed
-	ctl, err := control.Open(ctx, cfg)
-	if err != nil {
-		return err
-	}
+	ctl := service.Open(cfg)
 	defer ctl.Close()
 	if _, err := ctl.Migrate(ctx); err != nil {
 		return fmt.Errorf("%w\n  On Debian: apt-get install postgresql && pg_ctlcluster 15 main start", err)

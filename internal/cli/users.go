@@ -47,7 +47,7 @@ func syncTenant(c *cli.Context, ctl *control.Control) error {
 		return printJSON(c.App.Writer, res)
 	}
 	fmt.Fprintf(c.App.Writer, "%s users round: %d users in %d pages in %s (%.0f users/s): %d created, %d updated, %d moved, %d inactivated, %d reactivated, %d excluded, %d ambiguous, %d invalid.\n",
-		res.Kind, res.Users, res.Pages, res.Duration.Round(time.Millisecond), float64(res.Users)/max(res.Duration.Seconds(), 0.001),
+		res.Kind, res.Users, res.Pages, time.Duration(res.Duration).Round(time.Millisecond), float64(res.Users)/max(time.Duration(res.Duration).Seconds(), 0.001),
 		res.Created, res.Updated, res.Moved, res.Inactivated, res.Reactivated, res.Excluded, res.Ambiguous, res.Invalid)
 	return nil
 }
@@ -234,7 +234,7 @@ func mappingsCommand() *cli.Command {
 						if err != nil {
 							return err
 						}
-						return list(c, ms, "FIELD\tEXPRESSION", func(m control.FieldMapping) []string { return []string{string(m.Field), dash(m.Expr)} })
+						return list(c, ms, "FIELD\tEXPRESSION", func(m control.FieldMapping) []string { return []string{m.Field, dash(m.Expression)} })
 					})
 				},
 			},
@@ -267,32 +267,37 @@ func mappingsCommand() *cli.Command {
 				Action: func(c *cli.Context) error {
 					return withControl(c, func(ctl *control.Control) error {
 						partner := c.String(flagPartner.Name)
-						s, err := ctl.UserSettings(c.Context, partner)
-						if err != nil {
-							return err
-						}
+						var ch control.UserSettingsChange
 						changed := false
 						if c.IsSet("match-rules") {
-							s.MatchRules, changed = nil, true
+							ch.MatchRules, changed = []string{}, true
 							for _, r := range strings.Split(c.String("match-rules"), ",") {
 								if r = strings.TrimSpace(r); r != "" {
-									s.MatchRules = append(s.MatchRules, r)
+									ch.MatchRules = append(ch.MatchRules, r)
 								}
 							}
 						}
 						if c.IsSet("ignore-account-enabled") {
-							s.IgnoreAccountEnabled, changed = c.Bool("ignore-account-enabled"), true
+							v := c.Bool("ignore-account-enabled")
+							ch.IgnoreAccountEnabled, changed = &v, true
 						}
 						if c.IsSet("auto-site-mappings") {
-							s.AutoSiteMappings, changed = c.Bool("auto-site-mappings"), true
+							v := c.Bool("auto-site-mappings")
+							ch.AutoSiteMappings, changed = &v, true
 						}
 						if c.IsSet("log-retention") {
-							s.LogRetention, changed = c.Duration("log-retention"), true
+							v := c.Duration("log-retention")
+							ch.LogRetention, changed = &v, true
 						}
+						var s control.UserSettings
+						var err error
 						if changed {
-							if err := ctl.SetUserSettings(c.Context, partner, s); err != nil {
-								return err
-							}
+							s, err = ctl.ChangeUserSettings(c.Context, partner, ch)
+						} else {
+							s, err = ctl.UserSettings(c.Context, partner)
+						}
+						if err != nil {
+							return err
 						}
 						if c.Bool(flagJSON.Name) {
 							return printJSON(c.App.Writer, s)

@@ -22,8 +22,28 @@ var (
 	partnerIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 )
 
-// PartnerConfig is a partner's two app registrations, as `connect` stores them.
-type PartnerConfig = store.PartnerConfig
+// PartnerConfig is a partner's two app registrations and its choices, as
+// `connect` stores them. Secrets are sealed before they reach the database.
+type PartnerConfig struct {
+	ID                  string
+	DisplayName         string
+	PartnerTenantID     string // the partner's Entra tenant id or primary domain
+	PCClientID          string
+	PCClientSecret      string
+	GraphClientID       string
+	GraphClientSecret   string
+	AuthorityURL        string
+	PartnerCenterURL    string
+	GraphURL            string
+	DefaultRelationship domain.Relationship
+	// LicenceSource is how licences are imported (default subscribed SKUs).
+	LicenceSource domain.LicenceSource
+	// TopLevel names the top level newly imported customers join ("" for none).
+	TopLevel string
+	// SSOAllowedTenants keeps the imported tenants on the self-service
+	// portal's allowed-tenants list.
+	SSOAllowedTenants bool
+}
 
 // ConnectRequest is a partner's configuration and the settings of its workflows.
 type ConnectRequest struct {
@@ -41,17 +61,17 @@ type ConnectRequest struct {
 
 // Connected is what Connect did.
 type Connected struct {
-	Partner      string
-	WorkflowID   string   // the partner's workflow, as the Temporal UI lists it
-	AuthorizeURL string   // single use, 30 minutes
-	Warnings     []string // likely mistakes worth a second look
+	Partner      string   `json:"partner"`
+	WorkflowID   string   `json:"workflow_id"`   // the partner's workflow, as the Temporal UI lists it
+	AuthorizeURL string   `json:"authorize_url"` // single use, 30 minutes
+	Warnings     []string `json:"warnings"`      // likely mistakes worth a second look
 	// Forgotten lists the partners whose secrets or tokens ForgetUnreadable
 	// dropped; each needs `cspsync connect` and a sign-in.
-	Forgotten []string
+	Forgotten []string `json:"forgotten"`
 }
 
-func (r *ConnectRequest) validate() (PartnerConfig, []string, error) {
-	pc := r.PartnerConfig
+func (r *ConnectRequest) validate() (store.PartnerConfig, []string, error) {
+	pc := store.PartnerConfig(r.PartnerConfig)
 	if !partnerIDRE.MatchString(pc.ID) {
 		return pc, nil, fmt.Errorf("--partner %q: use lowercase letters, digits and dashes (at most 63)", pc.ID)
 	}
@@ -144,8 +164,8 @@ func (c *Control) Connect(ctx context.Context, r ConnectRequest) (Connected, err
 		return Connected{}, err
 	}
 	u, err := auth.AuthorizeURL(ctx, creds, redirect, state, challenge)
-	return Connected{Partner: pc.ID, WorkflowID: workflows.PartnerWorkflowID(pc.ID), AuthorizeURL: u, Warnings: warnings,
-		Forgotten: forgotten}, err
+	return Connected{Partner: pc.ID, WorkflowID: workflows.PartnerWorkflowID(pc.ID), AuthorizeURL: u, Warnings: orEmpty(warnings),
+		Forgotten: orEmpty(forgotten)}, err
 }
 
 func (c *Control) redirectURI(path string) string {

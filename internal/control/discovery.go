@@ -40,21 +40,21 @@ func (c *Control) RequestDiscovery(ctx context.Context, partnerID string) error 
 // keeps failing and retrying (Microsoft unreachable, throttled for long)
 // ends the wait early with the recorded cause and fix, as does the timeout:
 // only when nothing is recorded is the worker the suspect.
-func (c *Control) Discover(ctx context.Context, partnerID string, timeout time.Duration) (DiscoveryResult, error) {
+func (c *Control) Discover(ctx context.Context, partnerID string, timeout time.Duration) (Discovered, error) {
 	tc, err := c.client(ctx)
 	if err != nil {
-		return DiscoveryResult{}, err
+		return Discovered{}, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	type outcome struct {
-		res DiscoveryResult
+		res Discovered
 		err error
 	}
 	done := make(chan outcome, 1)
 	go func() {
 		res, err := workflows.UpdateDiscover.Execute(wctx, tc, workflows.PartnerWorkflowID(partnerID), struct{}{})
-		done <- outcome{res, err}
+		done <- outcome{discoveredOf(res), err}
 	}()
 	// The activity's retries happen inside Temporal; its pending state shows them.
 	tick := time.NewTicker(2 * time.Second)
@@ -65,7 +65,7 @@ func (c *Control) Discover(ctx context.Context, partnerID string, timeout time.D
 			return o.res, c.discoverFailed(ctx, tc, partnerID, timeout, wctx.Err() != nil, o.err)
 		case <-tick.C:
 			if err := c.retryingDiscovery(ctx, tc, partnerID, giveUpAfterFailures); err != nil {
-				return DiscoveryResult{}, err
+				return Discovered{}, err
 			}
 		}
 	}
@@ -125,11 +125,7 @@ func (c *Control) retryingDiscovery(ctx context.Context, tc temporalClient, part
 
 // openDiscoveryError is the partner's open discovery error, if one is recorded.
 func (c *Control) openDiscoveryError(ctx context.Context, partnerID string) *IntegrationError {
-	st, err := c.db(ctx)
-	if err != nil {
-		return nil
-	}
-	errs, err := st.ListErrors(ctx, partnerID, false)
+	errs, err := c.Errors(ctx, partnerID, false)
 	if err != nil {
 		return nil
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/cspsync/cspsync/internal/domain"
-	"github.com/cspsync/cspsync/internal/licensing"
 	"github.com/cspsync/cspsync/internal/secrets"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/workflows"
@@ -15,17 +14,17 @@ import (
 // PartnerStatus is one partner as `cspsync status` shows it.
 type PartnerStatus struct {
 	Partner         string                     `json:"partner"`
-	Auth            domain.AuthState           `json:"auth"`
-	Workflow        string                     `json:"workflow"`
+	Auth            domain.AuthState           `json:"auth_state"`
+	Workflow        string                     `json:"workflow"` // the workflow's view of the authorisation, or "not running"
 	Customers       int                        `json:"customers"`
 	Discoveries     int                        `json:"discoveries"`
-	LastDiscoveryAt *time.Time                 `json:"lastDiscoveryAt"`
-	OpenErrors      int                        `json:"openErrors"`
-	Tenants         map[domain.TenantState]int `json:"tenants"` // tenant count by lifecycle state
-	LicenceSource   domain.LicenceSource       `json:"licenceSource"`
-	Seats           licensing.Seats            `json:"seats"` // over all customers' licences
+	LastDiscoveryAt *time.Time                 `json:"last_discovery_at"`
+	OpenErrors      int                        `json:"open_errors"`
+	Tenants         map[domain.TenantState]int `json:"tenants"` // tenant count by lifecycle state, every state listed
+	LicenceSource   domain.LicenceSource       `json:"licence_source"`
+	Seats           Seats                      `json:"seats"` // over all customers' licences
 	Users           UserTotals                 `json:"users"`
-	NeedsAttention  bool                       `json:"needsAttention"`
+	NeedsAttention  bool                       `json:"needs_attention"`
 	Next            string                     `json:"next"`
 }
 
@@ -33,9 +32,9 @@ type PartnerStatus struct {
 type UserTotals struct {
 	Active        int `json:"active"`
 	All           int `json:"all"`
-	RoundsRunning int `json:"roundsRunning"`
+	RoundsRunning int `json:"rounds_running"`
 	// RunningUsers counts the users the running rounds have read so far.
-	RunningUsers int `json:"runningUsers"`
+	RunningUsers int `json:"running_users"`
 }
 
 func (t *UserTotals) add(u store.UserSummary) {
@@ -71,35 +70,7 @@ func (c *Control) Status(ctx context.Context) ([]PartnerStatus, error) {
 	}
 	out := []PartnerStatus{}
 	for _, p := range partners {
-		s := PartnerStatus{Partner: p.ID, Auth: p.AuthState, Workflow: "not running", LastDiscoveryAt: p.LastDiscoveryAt,
-			LicenceSource: p.LicenceSource}
-		lic, err := c.Licences(ctx, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		s.Seats = lic.Total
-		if wf, err := workflows.QueryPartnerState.Get(ctx, tc, workflows.PartnerWorkflowID(p.ID)); err == nil {
-			s.Workflow, s.Discoveries = string(wf.Auth), wf.Discoveries
-		}
-		users, err := st.UserSummaries(ctx, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range users {
-			s.Users.add(u)
-		}
-		customers, err := st.ListCustomers(ctx, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		s.Tenants = map[domain.TenantState]int{}
-		for _, cu := range customers {
-			if cu.TenantID != "" {
-				s.Customers++
-				s.Tenants[cu.SyncState]++
-			}
-		}
-		errs, err := st.ListErrors(ctx, p.ID, false)
+		s, errs, err := c.partnerStatus(ctx, st, tc, p)
 		if err != nil {
 			return nil, err
 		}
@@ -127,6 +98,43 @@ func (c *Control) Status(ctx context.Context) ([]PartnerStatus, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// partnerStatus counts a partner's customers, tenants, seats, users and
+// open errors (returned, newest first) and asks its workflow how it stands.
+func (c *Control) partnerStatus(ctx context.Context, st *store.Store, tc temporalClient, p store.Partner) (PartnerStatus, []IntegrationError, error) {
+	s := PartnerStatus{Partner: p.ID, Auth: p.AuthState, Workflow: "not running", LastDiscoveryAt: utcPtr(p.LastDiscoveryAt),
+		LicenceSource: p.LicenceSource, Tenants: map[domain.TenantState]int{}}
+	lic, err := c.Licences(ctx, p.ID)
+	if err != nil {
+		return s, nil, err
+	}
+	s.Seats = lic.Total
+	if wf, err := workflows.QueryPartnerState.Get(ctx, tc, workflows.PartnerWorkflowID(p.ID)); err == nil {
+		s.Workflow, s.Discoveries = string(wf.Auth), wf.Discoveries
+	}
+	users, err := st.UserSummaries(ctx, p.ID)
+	if err != nil {
+		return s, nil, err
+	}
+	for _, u := range users {
+		s.Users.add(u)
+	}
+	customers, err := st.ListCustomers(ctx, p.ID)
+	if err != nil {
+		return s, nil, err
+	}
+	for _, state := range domain.TenantStates() {
+		s.Tenants[state] = 0
+	}
+	for _, cu := range customers {
+		if cu.TenantID != "" {
+			s.Customers++
+			s.Tenants[cu.SyncState]++
+		}
+	}
+	errs, err := c.Errors(ctx, p.ID, false)
+	return s, errs, err
 }
 
 // partnerError is the latest open error of the partner itself (not one of

@@ -181,7 +181,7 @@ func TestUsersMappingsMatchingAndAccountState(t *testing.T) {
 	require.NotEmpty(t, disabled.ID)
 
 	// The PSA knows the customer, and some of its people, before any sync.
-	customer, err := s.Store.CreateCustomer(ctx, tn.Name)
+	customer, err := testenv.CreateCustomer(ctx, s.Store, tn.Name)
 	require.NoError(t, err)
 	cid := strconv.FormatInt(customer, 10)
 	manualEmail, err := s.Store.AddUser(ctx, customer, "Someone typed by hand", strings.ToUpper(byEmail.Mail), "")

@@ -30,7 +30,7 @@ func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
 	if err := control.CheckOperators(cfg.Operators); err != nil {
 		return err
 	}
-	st, err := control.OpenStore(ctx, cfg.Connection)
+	st, err := OpenStore(ctx, cfg.Connection)
 	if err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	tc, err := control.DialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger)
+	tc, err := DialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger)
 	if err != nil {
 		return err
 	}
