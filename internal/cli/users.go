@@ -201,29 +201,7 @@ func mappingsCommand() *cli.Command {
 					})
 				},
 			},
-			{
-				Name:      "set-sites",
-				Usage:     `replace a customer's site mappings: each argument is 'FILTER => SITE', in order (e.g. 'user.city == "London" => London' 'true => Main')`,
-				ArgsUsage: "'FILTER => SITE' ...",
-				Flags:     []cli.Flag{flagCustomer},
-				Action: func(c *cli.Context) error {
-					var ms []control.SiteMapping
-					for i, a := range c.Args().Slice() {
-						filter, site, ok := strings.Cut(a, "=>")
-						if !ok {
-							return fmt.Errorf("mapping %d %q: write it as 'FILTER => SITE', e.g. 'user.department == \"Sales\" => Sales'", i+1, a)
-						}
-						ms = append(ms, control.SiteMapping{Filter: strings.TrimSpace(filter), Site: strings.TrimSpace(site)})
-					}
-					return withControl(c, func(ctl *control.Control) error {
-						if err := ctl.SetSiteMappings(c.Context, c.String(flagCustomer.Name), ms); err != nil {
-							return err
-						}
-						fmt.Fprintf(c.App.Writer, "%d site mappings saved; the next users round applies them.\n", len(ms))
-						return nil
-					})
-				},
-			},
+			mappingsSetSitesCommand(),
 			{
 				Name:  "fields",
 				Usage: "the field mappings in force (defaults, the partner's, a customer's)",
@@ -256,58 +234,90 @@ func mappingsCommand() *cli.Command {
 					})
 				},
 			},
-			{
-				Name:  "settings",
-				Usage: "show or change the partner's matching rules, accountEnabled handling, automatic site mappings and log retention",
-				Flags: []cli.Flag{flagPartner, flagJSON,
-					&cli.StringFlag{Name: "match-rules", Usage: "ordered rules for users created by hand: name, email, network_login (comma-separated)", EnvVars: []string{"CSPSYNC_MATCH_RULES"}},
-					&cli.BoolFlag{Name: "ignore-account-enabled", Usage: "keep disabled accounts active in the PSA", EnvVars: []string{"CSPSYNC_IGNORE_ACCOUNT_ENABLED"}},
-					&cli.BoolFlag{Name: "auto-site-mappings", Usage: "give a customer that gets a tenant id an unfiltered site mapping", EnvVars: []string{"CSPSYNC_AUTO_SITE_MAPPINGS"}},
-					&cli.DurationFlag{Name: "log-retention", Usage: "how long the inbound log keeps its rows", EnvVars: []string{"CSPSYNC_LOG_RETENTION"}}},
-				Action: func(c *cli.Context) error {
-					return withControl(c, func(ctl *control.Control) error {
-						partner := c.String(flagPartner.Name)
-						var ch control.UserSettingsChange
-						changed := false
-						if c.IsSet("match-rules") {
-							ch.MatchRules, changed = []string{}, true
-							for _, r := range strings.Split(c.String("match-rules"), ",") {
-								if r = strings.TrimSpace(r); r != "" {
-									ch.MatchRules = append(ch.MatchRules, r)
-								}
-							}
+			mappingsSettingsCommand(),
+		},
+	}
+}
+
+// mappingsSetSitesCommand replaces a customer's site mappings.
+func mappingsSetSitesCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "set-sites",
+		Usage:     `replace a customer's site mappings: each argument is 'FILTER => SITE', in order (e.g. 'user.city == "London" => London' 'true => Main')`,
+		ArgsUsage: "'FILTER => SITE' ...",
+		Flags:     []cli.Flag{flagCustomer},
+		Action: func(c *cli.Context) error {
+			var ms []control.SiteMapping
+			for i, a := range c.Args().Slice() {
+				filter, site, ok := strings.Cut(a, "=>")
+				if !ok {
+					return fmt.Errorf("mapping %d %q: write it as 'FILTER => SITE', e.g. 'user.department == \"Sales\" => Sales'", i+1, a)
+				}
+				ms = append(ms, control.SiteMapping{Filter: strings.TrimSpace(filter), Site: strings.TrimSpace(site)})
+			}
+			return withControl(c, func(ctl *control.Control) error {
+				if err := ctl.SetSiteMappings(c.Context, c.String(flagCustomer.Name), ms); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "%d site mappings saved; the next users round applies them.\n", len(ms))
+				return nil
+			})
+		},
+	}
+}
+
+// mappingsSettingsCommand shows or changes a partner's users-sync settings.
+func mappingsSettingsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "settings",
+		Usage: "show or change the partner's matching rules, accountEnabled handling, automatic site mappings and log retention",
+		Flags: []cli.Flag{flagPartner, flagJSON,
+			&cli.StringFlag{Name: "match-rules", Usage: "ordered rules for users created by hand: name, email, network_login (comma-separated)", EnvVars: []string{"CSPSYNC_MATCH_RULES"}},
+			&cli.BoolFlag{Name: "ignore-account-enabled", Usage: "keep disabled accounts active in the PSA", EnvVars: []string{"CSPSYNC_IGNORE_ACCOUNT_ENABLED"}},
+			&cli.BoolFlag{Name: "auto-site-mappings", Usage: "give a customer that gets a tenant id an unfiltered site mapping", EnvVars: []string{"CSPSYNC_AUTO_SITE_MAPPINGS"}},
+			&cli.DurationFlag{Name: "log-retention", Usage: "how long the inbound log keeps its rows", EnvVars: []string{"CSPSYNC_LOG_RETENTION"}}},
+		Action: func(c *cli.Context) error {
+			return withControl(c, func(ctl *control.Control) error {
+				partner := c.String(flagPartner.Name)
+				var ch control.UserSettingsChange
+				changed := false
+				if c.IsSet("match-rules") {
+					ch.MatchRules, changed = []string{}, true
+					for _, r := range strings.Split(c.String("match-rules"), ",") {
+						if r = strings.TrimSpace(r); r != "" {
+							ch.MatchRules = append(ch.MatchRules, r)
 						}
-						if c.IsSet("ignore-account-enabled") {
-							v := c.Bool("ignore-account-enabled")
-							ch.IgnoreAccountEnabled, changed = &v, true
-						}
-						if c.IsSet("auto-site-mappings") {
-							v := c.Bool("auto-site-mappings")
-							ch.AutoSiteMappings, changed = &v, true
-						}
-						if c.IsSet("log-retention") {
-							v := c.Duration("log-retention")
-							ch.LogRetention, changed = &v, true
-						}
-						var s control.UserSettings
-						var err error
-						if changed {
-							s, err = ctl.ChangeUserSettings(c.Context, partner, ch)
-						} else {
-							s, err = ctl.UserSettings(c.Context, partner)
-						}
-						if err != nil {
-							return err
-						}
-						if c.Bool(flagJSON.Name) {
-							return printJSON(c.App.Writer, s)
-						}
-						fmt.Fprintf(c.App.Writer, "matching rules: %s\nignore accountEnabled: %t\nautomatic site mappings: %t\nlog retention: %s\n",
-							strings.Join(s.MatchRules, ", "), s.IgnoreAccountEnabled, s.AutoSiteMappings, s.LogRetention)
-						return nil
-					})
-				},
-			},
+					}
+				}
+				if c.IsSet("ignore-account-enabled") {
+					v := c.Bool("ignore-account-enabled")
+					ch.IgnoreAccountEnabled, changed = &v, true
+				}
+				if c.IsSet("auto-site-mappings") {
+					v := c.Bool("auto-site-mappings")
+					ch.AutoSiteMappings, changed = &v, true
+				}
+				if c.IsSet("log-retention") {
+					v := c.Duration("log-retention")
+					ch.LogRetention, changed = &v, true
+				}
+				var s control.UserSettings
+				var err error
+				if changed {
+					s, err = ctl.ChangeUserSettings(c.Context, partner, ch)
+				} else {
+					s, err = ctl.UserSettings(c.Context, partner)
+				}
+				if err != nil {
+					return err
+				}
+				if c.Bool(flagJSON.Name) {
+					return printJSON(c.App.Writer, s)
+				}
+				fmt.Fprintf(c.App.Writer, "matching rules: %s\nignore accountEnabled: %t\nautomatic site mappings: %t\nlog retention: %s\n",
+					strings.Join(s.MatchRules, ", "), s.IgnoreAccountEnabled, s.AutoSiteMappings, s.LogRetention)
+				return nil
+			})
 		},
 	}
 }

@@ -188,8 +188,6 @@ type Callback struct {
 	AdminConsent, Tenant string
 }
 
-// refusal classifies the error a redirect brought back; op says whose: the
-// partner's sign-in or a tenant's admin consent.
 // clean bounds and strips what a browser sent, before anything stores,
 // logs or echoes it (states and codes are base64url and pass unchanged).
 func (cb Callback) clean() Callback {
@@ -199,6 +197,8 @@ func (cb Callback) clean() Callback {
 	return cb
 }
 
+// refusal classifies the error a redirect brought back; op says whose: the
+// partner's sign-in or a tenant's admin consent.
 func (cb Callback) refusal(op domain.Operation) *Refused {
 	f := microsoft.Refusal(op, cb.Error, cb.ErrorDescription)
 	return &Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}}
