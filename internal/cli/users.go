@@ -208,7 +208,7 @@ func mappingsCommand() *cli.Command {
 				Flags: []cli.Flag{flagPartner, optionalCustomer, flagJSON},
 				Action: func(c *cli.Context) error {
 					return withControl(c, func(ctl *control.Control) error {
-						ms, err := ctl.FieldMappings(c.Context, c.String(flagPartner.Name), c.String(optionalCustomer.Name))
+						ms, err := ctl.FieldMappings(c.Context, mappingsPartner(c), c.String(optionalCustomer.Name))
 						if err != nil {
 							return err
 						}
@@ -226,7 +226,7 @@ func mappingsCommand() *cli.Command {
 						return errors.New(`usage: cspsync mappings set-field [--customer ID] FIELD EXPRESSION (e.g. phone 'user.mobilePhone')`)
 					}
 					return withControl(c, func(ctl *control.Control) error {
-						if err := ctl.SetFieldMapping(c.Context, c.String(flagPartner.Name), c.String(optionalCustomer.Name), c.Args().Get(0), c.Args().Get(1)); err != nil {
+						if err := ctl.SetFieldMapping(c.Context, mappingsPartner(c), c.String(optionalCustomer.Name), c.Args().Get(0), c.Args().Get(1)); err != nil {
 							return err
 						}
 						fmt.Fprintln(c.App.Writer, "Field mapping saved; the next users round applies it.")
@@ -239,14 +239,39 @@ func mappingsCommand() *cli.Command {
 	}
 }
 
+// mappingsPartner is the partner whose mappings a command acts on: --partner,
+// or the customer's ("") when only --customer names one.
+func mappingsPartner(c *cli.Context) string {
+	if c.String("customer") != "" && !c.IsSet(flagPartner.Name) {
+		return ""
+	}
+	return c.String(flagPartner.Name)
+}
+
 // mappingsSetSitesCommand replaces a customer's site mappings.
 func mappingsSetSitesCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "set-sites",
-		Usage:     `replace a customer's site mappings: each argument is 'FILTER => SITE', in order (e.g. 'user.city == "London" => London' 'true => Main')`,
-		ArgsUsage: "'FILTER => SITE' ...",
-		Flags:     []cli.Flag{flagCustomer},
+		Name: "set-sites",
+		Usage: `replace a customer's site mappings: each argument is 'FILTER => SITE', in order (e.g. 'user.city == "London" => London' 'true => Main'); ` +
+			"--clear removes them all, which makes the customer's users from Microsoft inactive",
+		ArgsUsage: "'FILTER => SITE' ... | --clear",
+		Flags: []cli.Flag{flagCustomer, &cli.BoolFlag{Name: "clear", Usage: "remove every site mapping of the customer: no user is imported and its users from Microsoft become inactive",
+			EnvVars: []string{"CSPSYNC_CLEAR_SITE_MAPPINGS"}}},
 		Action: func(c *cli.Context) error {
+			if c.Bool("clear") {
+				if c.NArg() > 0 {
+					return errors.New("--clear removes every site mapping: give either mappings or --clear, not both")
+				}
+				return withControl(c, func(ctl *control.Control) error {
+					r, err := ctl.ClearSiteMappings(c.Context, c.String(flagCustomer.Name))
+					if err == nil {
+						printf(c.App.Writer, "Removed the %d site mappings of customer %d (%s). Its users rounds import no user until it has a site mapping again, "+
+							"and make its %d active users from Microsoft inactive as they see them (every one at its next full round).\n",
+							r.Removed, r.CustomerID, r.Customer, r.ActiveUsers)
+					}
+					return err
+				})
+			}
 			var ms []control.SiteMapping
 			for i, a := range c.Args().Slice() {
 				filter, site, ok := strings.Cut(a, "=>")

@@ -75,8 +75,15 @@ func (r *ConnectRequest) validate() (store.PartnerConfig, []string, error) {
 	if !partnerIDRE.MatchString(pc.ID) {
 		return pc, nil, fmt.Errorf("--partner %q: use lowercase letters, digits and dashes (at most 63)", pc.ID)
 	}
+	var err error
+	if pc.DisplayName, err = operatorText("--name", pc.DisplayName, maxName); err != nil {
+		return pc, nil, err
+	}
 	if pc.DisplayName == "" {
 		pc.DisplayName = pc.ID
+	}
+	if pc.TopLevel, err = operatorText("--top-level", pc.TopLevel, maxName); err != nil {
+		return pc, nil, err
 	}
 	if pc.PartnerTenantID == "" {
 		return pc, nil, errors.New("--partner-tenant is empty: give the partner's Entra tenant id or primary domain")

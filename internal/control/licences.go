@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -157,8 +156,13 @@ func (c *Control) TopLevels(ctx context.Context) ([]TopLevel, error) {
 	return mapAll(tls, func(t store.TopLevel) TopLevel { return TopLevel{Name: t.Name, Customers: t.Customers} }), err
 }
 
-// SetCustomerTopLevel puts a customer in a top level (created when new).
+// SetCustomerTopLevel puts a customer in a top level (created when new; ""
+// takes it out of any).
 func (c *Control) SetCustomerTopLevel(ctx context.Context, customerID, name string) error {
+	name, err := operatorText("the top level's name", name, maxName)
+	if err != nil {
+		return err
+	}
 	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return err
@@ -177,22 +181,4 @@ func (c *Control) SSOAllowedTenants(ctx context.Context) ([]SSOAllowedTenant, er
 	return mapAll(ts, func(t store.SSOAllowedTenant) SSOAllowedTenant {
 		return SSOAllowedTenant{TenantID: t.TenantID, Customer: t.Customer, Partner: t.Partner}
 	}), err
-}
-
-func customerNumber(s string) (int64, error) {
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("customer id %q is not a number: take it from the ID column of `cspsync customers list`", s)
-	}
-	return id, nil
-}
-
-// forCustomer opens the store for a customer id a person typed.
-func (c *Control) forCustomer(ctx context.Context, customerID string) (*store.Store, int64, error) {
-	id, err := customerNumber(customerID)
-	if err != nil {
-		return nil, 0, err
-	}
-	st, err := c.db(ctx)
-	return st, id, err
 }

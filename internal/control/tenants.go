@@ -254,15 +254,11 @@ func (c *Control) Customers(ctx context.Context, partnerID string, tenantsOnly b
 
 // SetCustomerTenant assigns a tenant id by hand; discovery never changes it.
 func (c *Control) SetCustomerTenant(ctx context.Context, customerID, tenantID string) error {
-	st, err := c.db(ctx)
+	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return err
 	}
-	id, err := customerNumber(customerID)
-	if err != nil {
-		return err
-	}
-	return st.SetCustomerTenant(ctx, id, tenantID)
+	return st.SetCustomerTenant(ctx, id, strings.TrimSpace(tenantID))
 }
 
 // Errors lists integration errors, newest first; open only unless all; never nil.

@@ -109,16 +109,19 @@ func (c *Control) Users(ctx context.Context, customerID string) ([]PSAUser, erro
 }
 
 // AddUser creates a PSA user by hand: the next users round matches him to
-// his Microsoft account by the partner's matching rules.
+// his Microsoft account by the partner's matching rules. What the PSA would
+// refuse from Microsoft (an invalid email, an over-long field, control
+// characters) is refused.
 func (c *Control) AddUser(ctx context.Context, customerID, name, email, login string) (int64, error) {
+	name, email, login, err := psaUser(name, email, login)
+	if err != nil {
+		return 0, err
+	}
 	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return 0, err
 	}
-	if strings.TrimSpace(name) == "" {
-		return 0, errors.New("a user needs a name: --name")
-	}
-	return st.AddUser(ctx, id, strings.TrimSpace(name), strings.TrimSpace(email), strings.TrimSpace(login))
+	return st.AddUser(ctx, id, name, email, login)
 }
 
 // Sites lists a customer's sites; never nil.
@@ -133,6 +136,10 @@ func (c *Control) Sites(ctx context.Context, customerID string) ([]Site, error) 
 
 // AddSite adds a site to a customer.
 func (c *Control) AddSite(ctx context.Context, customerID, name string) (Site, error) {
+	name, err := operatorText("the site's name", name, maxName)
+	if err != nil {
+		return Site{}, err
+	}
 	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return Site{}, err
@@ -157,26 +164,70 @@ func (c *Control) SiteMappings(ctx context.Context, customerID string) ([]SiteMa
 
 // SetSiteMappings replaces a customer's site mappings. Each filter is
 // compiled and type-checked and each site must exist, or nothing changes
-// and the error points at the mistake.
+// and the error points at the mistake. At least one mapping is needed:
+// ClearSiteMappings removes them all, on purpose.
 func (c *Control) SetSiteMappings(ctx context.Context, customerID string, ms []SiteMapping) error {
-	st, id, err := c.forCustomer(ctx, customerID)
+	st, cu, err := c.customerByID(ctx, customerID)
 	if err != nil {
 		return err
+	}
+	if len(ms) == 0 {
+		n, err := st.ActiveImportedUsers(ctx, cu.ID)
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("no site mapping given: a customer without site mappings imports no user, and its %d active users from Microsoft "+
+			"would be made inactive. Give its mappings as 'FILTER => SITE' (e.g. 'true => Main'), or, to remove them all, "+
+			"`cspsync mappings set-sites --customer %d --clear`", n, cu.ID)
 	}
 	var checked []usersync.SiteMapping
 	var stored []store.SiteMapping
 	for i, m := range ms {
-		site, err := st.SiteByName(ctx, id, m.Site)
+		filter, err := expression(fmt.Sprintf("site mapping %d's filter", i+1), m.Filter)
+		if err != nil {
+			return err
+		}
+		site, err := st.SiteByName(ctx, cu.ID, m.Site)
 		if err != nil {
 			return fmt.Errorf("site mapping %d: %w", i+1, err)
 		}
-		checked = append(checked, usersync.SiteMapping{Filter: m.Filter, SiteID: site.ID})
-		stored = append(stored, store.SiteMapping{Filter: m.Filter, SiteID: site.ID})
+		checked = append(checked, usersync.SiteMapping{Filter: filter, SiteID: site.ID})
+		stored = append(stored, store.SiteMapping{Filter: filter, SiteID: site.ID})
 	}
 	if err := usersync.ValidateSiteMappings(checked); err != nil {
 		return err
 	}
-	return st.SetSiteMappings(ctx, id, stored)
+	return st.SetSiteMappings(ctx, cu.ID, stored)
+}
+
+// ClearedSiteMappings is what clearing a customer's site mappings does.
+type ClearedSiteMappings struct {
+	CustomerID int64
+	Customer   string
+	Removed    int // site mappings removed
+	// ActiveUsers counts its active users from Microsoft: the rounds make
+	// them inactive as they see them (a full round sees them all).
+	ActiveUsers int
+}
+
+// ClearSiteMappings removes every site mapping of a customer, on purpose:
+// its users rounds then import no user and make its users from Microsoft
+// inactive. It says how many that is.
+func (c *Control) ClearSiteMappings(ctx context.Context, customerID string) (ClearedSiteMappings, error) {
+	st, cu, err := c.customerByID(ctx, customerID)
+	if err != nil {
+		return ClearedSiteMappings{}, err
+	}
+	ms, err := st.SiteMappings(ctx, cu.ID)
+	if err != nil {
+		return ClearedSiteMappings{}, err
+	}
+	n, err := st.ActiveImportedUsers(ctx, cu.ID)
+	if err != nil {
+		return ClearedSiteMappings{}, err
+	}
+	return ClearedSiteMappings{CustomerID: cu.ID, Customer: cu.Name, Removed: len(ms), ActiveUsers: n},
+		st.SetSiteMappings(ctx, cu.ID, nil)
 }
 
 // GenerateSiteMappings gives every customer of the partner ("" for all)
@@ -191,16 +242,15 @@ func (c *Control) GenerateSiteMappings(ctx context.Context, partnerID string) (i
 
 // FieldMappings returns the mappings in force: the defaults with the
 // partner's over them and, for a customer (customerID not ""), its own.
+// A customer's are its partner's: partnerID may be "" with a customer.
 func (c *Control) FieldMappings(ctx context.Context, partnerID, customerID string) ([]FieldMapping, error) {
-	st, err := c.db(ctx)
+	partnerID, cid, err := c.partnerFor(ctx, partnerID, customerID)
 	if err != nil {
 		return nil, err
 	}
-	var cid int64
-	if customerID != "" {
-		if cid, err = customerNumber(customerID); err != nil {
-			return nil, err
-		}
+	st, err := c.db(ctx)
+	if err != nil {
+		return nil, err
 	}
 	all, err := st.FieldMappings(ctx, partnerID)
 	if err != nil {
@@ -229,27 +279,30 @@ func splitMappings(all []store.FieldMapping, customerID int64) (partner, custome
 // SetFieldMapping maps a PSA field to an expression over the Graph user,
 // partner-wide or for one customer; an empty expression falls back to the
 // level below. Unknown fields or properties, type errors, and a matching
-// rule left without its mapping are refused, with the fix.
+// rule left without its mapping are refused, with the fix, as are a
+// customer that does not exist and a partner that is not the customer's
+// (partnerID may be "" with a customer: its partner).
 func (c *Control) SetFieldMapping(ctx context.Context, partnerID, customerID, field, expr string) error {
 	f, err := usersync.ParseField(field)
 	if err != nil {
 		return err
 	}
-	m := usersync.FieldMapping{Field: f, Expr: strings.TrimSpace(expr)}
+	if expr, err = expression("the expression", expr); err != nil {
+		return err
+	}
+	m := usersync.FieldMapping{Field: f, Expr: expr}
 	if m.Expr != "" {
 		if err := usersync.ValidateMappings([]usersync.FieldMapping{m}); err != nil {
 			return err
 		}
 	}
-	st, err := c.db(ctx)
+	partnerID, cid, err := c.partnerFor(ctx, partnerID, customerID)
 	if err != nil {
 		return err
 	}
-	var cid int64
-	if customerID != "" {
-		if cid, err = customerNumber(customerID); err != nil {
-			return err
-		}
+	st, err := c.db(ctx)
+	if err != nil {
+		return err
 	}
 	return st.ChangeFieldMapping(ctx, partnerID, store.FieldMapping{CustomerID: cid, Field: string(f), Expression: m.Expr},
 		func(settings store.UserSettings, all []store.FieldMapping) error {

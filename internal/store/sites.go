@@ -100,6 +100,15 @@ func (s *Store) SetSiteMappings(ctx context.Context, customerID int64, ms []Site
 	})
 }
 
+// ActiveImportedUsers counts a customer's active PSA users that came from
+// Microsoft: those a round makes inactive when no site mapping places them.
+func (s *Store) ActiveImportedUsers(ctx context.Context, customerID int64) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM psa_users WHERE customer_id = $1 AND active AND azure_object_id IS NOT NULL`,
+		customerID).Scan(&n)
+	return n, err
+}
+
 // GenerateSiteMappings gives every customer of the partner ("" for all)
 // that has a tenant and no site mapping one unfiltered mapping to its
 // default site, and returns how many it created.
