@@ -29,9 +29,17 @@ import (
 	"github.com/cspsync/cspsync/internal/sim"
 )
 
+// devDataDir is dev's own --data-dir, so that `cspsync dev --data-dir D`
+// works as `cspsync --data-dir D dev` does (flags.DataDirPath reads either).
+// Each command gets its own instance: urfave/cli marks a shared one set
+// wherever it was set.
+func devDataDir() cli.Flag {
+	return &cli.StringFlag{Name: flags.DataDir.Name, Value: config.DefaultDataDir,
+		Usage: "the data directory (as the global --data-dir): the key, logs, Temporal state, the simulator's state and CA", EnvVars: []string{config.EnvDataDir}}
+}
+
 func devCommand() *cli.Command {
-	flags := append(simFlags(), flags.HTTPAddr, flags.PublicURL,
-		&cli.StringFlag{Name: "data-dir", Value: config.DefaultDataDir, Usage: "where the dev setup keeps its key, logs and Temporal state", EnvVars: []string{config.EnvDataDir}},
+	devFlags := append(simFlags(), flags.HTTPAddr, flags.PublicURL, devDataDir(),
 		&cli.StringFlag{Name: "temporal-bin", Value: ".bin/temporal", Usage: "the pinned Temporal CLI (built by `make tools`)", EnvVars: []string{"CSPSYNC_TEMPORAL_BIN"}},
 		&cli.StringFlag{Name: "worker-bin", Usage: "the cspsync-worker binary (default: beside this executable)", EnvVars: []string{"CSPSYNC_WORKER_BIN"}},
 		&cli.StringFlag{Name: "partner", Value: "demo", Usage: "partner id to connect", EnvVars: []string{"CSPSYNC_DEV_PARTNER"}},
@@ -41,16 +49,17 @@ func devCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "dev",
 		Usage: "run everything locally on the simulator: Temporal dev server, simulator, worker; connect, authorise and discover",
-		Flags: flags,
+		Flags: devFlags,
 		Action: func(c *cli.Context) error {
 			return runDev(c)
 		},
 		Subcommands: []*cli.Command{{
 			Name:  "stop",
 			Usage: "stop the background processes `cspsync dev` (or `make cluster`) started",
-			Flags: flags,
+			Flags: []cli.Flag{devDataDir()},
 			Action: func(c *cli.Context) error {
-				workers, err := filepath.Glob(pidFile(c.String("data-dir"), "worker*"))
+				dataDir := flags.DataDirPath(c)
+				workers, err := filepath.Glob(pidFile(dataDir, "worker*"))
 				if err != nil {
 					return err
 				}
@@ -59,7 +68,7 @@ func devCommand() *cli.Command {
 					names = append(names, strings.TrimSuffix(filepath.Base(f), ".pid"))
 				}
 				for _, name := range append(names, "sim", "temporal") {
-					if stopped, err := stopProcess(c.String("data-dir"), name); err != nil {
+					if stopped, err := stopProcess(dataDir, name); err != nil {
 						return err
 					} else if stopped {
 						fmt.Fprintf(c.App.Writer, "stopped %s\n", name)
@@ -76,8 +85,9 @@ func devCommand() *cli.Command {
 type dev struct {
 	c        *cli.Context
 	out      io.Writer
-	dataDir  string
+	dataDir  string // every default path below derives from it
 	keyFile  string
+	stateDir string   // the simulator's
 	caFile   string   // written by the simulator, read when first needed
 	env      []string // of the processes it starts
 	temporal string   // the Temporal frontend's address
@@ -85,13 +95,13 @@ type dev struct {
 
 func runDev(c *cli.Context) error {
 	ctx := c.Context
-	d := &dev{c: c, out: c.App.Writer, dataDir: c.String("data-dir"), temporal: c.String(flags.TemporalAddress.Name),
-		caFile: filepath.Join(c.String("state-dir"), "ca.pem")}
+	d := &dev{c: c, out: c.App.Writer, dataDir: flags.DataDirPath(c), temporal: c.String(flags.TemporalAddress.Name),
+		stateDir: simStateDir(c), keyFile: flags.KeyFilePath(c)}
+	d.caFile = filepath.Join(d.stateDir, "ca.pem")
 	if err := os.MkdirAll(filepath.Join(d.dataDir, "logs"), 0o700); err != nil {
 		return err
 	}
-	var err error
-	if d.keyFile, err = ensureKeyFile(c, d.dataDir); err != nil {
+	if err := ensureKeyFile(d.keyFile, c.String(flags.Key.Name)); err != nil {
 		return err
 	}
 	d.env = append(os.Environ(), config.EnvEncryptionKeyFile+"="+d.keyFile)
@@ -179,7 +189,7 @@ func (d *dev) startSimulator(ctx context.Context) (sim.Scenario, error) {
 	if err != nil {
 		return sc, err
 	}
-	args := []string{"sim", "--sim-addr", addr, "--state-dir", c.String("state-dir"),
+	args := []string{"sim", "--sim-addr", addr, "--state-dir", d.stateDir,
 		"--tenants", strconv.Itoa(c.Int(flagSimTenants.Name)), "--gdap", strconv.Itoa(c.Int(flagSimGDAP.Name)),
 		"--seed", strconv.FormatInt(c.Int64(flagSimSeed.Name), 10), "--users", strconv.Itoa(c.Int(flagSimUsers.Name))}
 	if f := c.String(flagSimScenario.Name); f != "" {
@@ -284,9 +294,8 @@ func (d *dev) printTryNext(conn control.Connected, awaiting int, example string)
 		fmt.Fprintf(out, "\nTemporal UI:  http://%s/namespaces/%s/workflows  (workflow %s)\n", ui, c.String(flags.TemporalNamespace.Name), conn.WorkflowID)
 	}
 	fmt.Fprint(out, "\nTry next:\n")
-	// The CLI's defaults name the demo's database and key; say so when these differ.
-	if db := c.String(flags.DatabaseURL.Name); db != config.DefaultDatabaseURL || d.keyFile != flags.KeyFile.Value {
-		fmt.Fprintf(out, "  export %s='%s' %s=%s\n", config.EnvDatabaseURL, db, config.EnvEncryptionKeyFile, d.keyFile)
+	if export := d.exports(); export != "" {
+		fmt.Fprintf(out, "  export %s\n", export)
 	}
 	stop := "bin/cspsync dev stop"
 	if d.dataDir != config.DefaultDataDir {
@@ -304,6 +313,25 @@ func (d *dev) printTryNext(conn control.Connected, awaiting int, example string)
   .bin/temporal workflow list --query 'SyncState="AwaitingConsent"'
 Logs in %[3]s/logs; stop everything with: %[4]s
 `, d.caFile, conn.Partner, d.dataDir, stop, example)
+}
+
+// exports is what the CLI needs in its environment to reach the dev
+// setup's database and key: nothing on the defaults, else the database and
+// the data directory (every default path derives from it) and a key file
+// given apart from it.
+func (d *dev) exports() string {
+	c := d.c
+	var vars []string
+	if db := c.String(flags.DatabaseURL.Name); db != config.DefaultDatabaseURL {
+		vars = append(vars, config.EnvDatabaseURL+"='"+db+"'")
+	}
+	if d.dataDir != config.DefaultDataDir {
+		vars = append(vars, config.EnvDataDir+"="+d.dataDir)
+	}
+	if c.String(flags.KeyFile.Name) != "" {
+		vars = append(vars, config.EnvEncryptionKeyFile+"="+d.keyFile)
+	}
+	return strings.Join(vars, " ")
 }
 
 // startWorker starts worker i (0-based) unless something answers on its
@@ -461,17 +489,15 @@ func textOf(html []byte) string {
 	return strings.Join(strings.Fields(b.String()), " ")
 }
 
-func ensureKeyFile(c *cli.Context, dataDir string) (string, error) {
-	f := c.String(flags.KeyFile.Name)
-	if !c.IsSet(flags.KeyFile.Name) {
-		f = filepath.Join(dataDir, "encryption.key")
-	}
-	if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) && c.String(flags.Key.Name) == "" {
+// ensureKeyFile creates a key in the key file f unless the key is given
+// inline or f exists.
+func ensureKeyFile(f, key string) error {
+	if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) && key == "" {
 		if err := os.WriteFile(f, []byte(secrets.NewKeyText()+"\n"), 0o600); err != nil {
-			return "", fmt.Errorf("creating the local encryption key %s: %w", f, err)
+			return fmt.Errorf("creating the local encryption key %s: %w", f, err)
 		}
 	}
-	return f, nil
+	return nil
 }
 
 func step(w io.Writer, s string) { fmt.Fprintf(w, "==> %s\n", s) }
