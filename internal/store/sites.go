@@ -14,10 +14,10 @@ import (
 
 // Site is one of a customer's sites.
 type Site struct {
-	ID         int64  `json:"id"`
-	CustomerID int64  `json:"customerId"`
-	Name       string `json:"name"`
-	Default    bool   `json:"default"`
+	ID         int64
+	CustomerID int64
+	Name       string
+	Default    bool
 }
 
 // ListSites returns a customer's sites, the default first.
@@ -62,10 +62,10 @@ func (s *Store) SiteByName(ctx context.Context, customerID int64, name string) (
 // SiteMapping places users matching Filter (a CEL expression over the
 // Graph user) in a site; the first matching mapping of a customer wins.
 type SiteMapping struct {
-	Position int    `json:"position"`
-	Filter   string `json:"filter"`
-	SiteID   int64  `json:"siteId"`
-	Site     string `json:"site"`
+	Position int
+	Filter   string
+	SiteID   int64
+	Site     string
 }
 
 // SiteMappings returns a customer's site mappings in order.
