@@ -326,8 +326,11 @@ func TestUsersMappingsMatchingAndAccountState(t *testing.T) {
 		}
 	}
 
-	// Without site mappings nothing is imported; generated mappings fix that.
-	mustCLI(t, s, "mappings", "set-sites", "--customer", cid)
+	// Without site mappings nothing is imported, so removing them all takes
+	// --clear; generated mappings fix that.
+	_, clearErr := runCLI(t, s, "mappings", "set-sites", "--customer", cid)
+	require.ErrorContains(t, clearErr, "--clear")
+	assert.Contains(t, mustCLI(t, s, "mappings", "set-sites", "--customer", cid, "--clear"), "active users from Microsoft inactive")
 	assert.Contains(t, mustCLI(t, s, "mappings", "generate", "--partner", "acme"), "Created 1 site mappings")
 	out = mustCLI(t, s, "mappings", "sites", "--customer", cid)
 	assert.Contains(t, out, "Main")
