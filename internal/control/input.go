@@ -112,31 +112,35 @@ func (c *Control) forCustomer(ctx context.Context, customerID string) (*store.St
 	return st, cu.ID, err
 }
 
-// partnerFor is the partner whose mappings an operator changes or reads:
-// the customer's when a customer is named (partnerID, when given too, must
-// be it), else partnerID, which must exist. It returns the customer's id
-// (0 for the partner's own mappings).
+// partnerFor is the partner whose mappings an operator changes or reads,
+// and the customer's id (0 for the partner's own mappings). A customer
+// named by id must exist; its partner is the one meant (partnerID, when
+// given too, must be it). A customer no discovery has linked yet takes
+// partnerID, the partner whose discovery will. A partner must exist.
 func (c *Control) partnerFor(ctx context.Context, partnerID, customerID string) (string, int64, error) {
-	if customerID == "" {
-		st, err := c.db(ctx)
-		if err != nil {
+	var id int64
+	if customerID != "" {
+		_, cu, err := c.customerByID(ctx, customerID)
+		switch {
+		case err != nil:
 			return "", 0, err
+		case cu.PartnerID != "" && partnerID != "" && partnerID != cu.PartnerID:
+			return "", 0, fmt.Errorf("customer %d (%s) is a customer of partner %s, not %s: leave out --partner, or give --partner %[3]s", cu.ID, cu.Name, cu.PartnerID, partnerID)
+		case cu.PartnerID != "":
+			return cu.PartnerID, cu.ID, nil
+		case partnerID == "":
+			return "", 0, fmt.Errorf("customer %d (%s) belongs to no partner yet: give --partner, the partner whose discovery will link it to its tenant", cu.ID, cu.Name)
 		}
-		if _, err := st.GetPartner(ctx, partnerID); errors.Is(err, store.ErrNotFound) {
-			return "", 0, fmt.Errorf("partner %q does not exist: give --partner as `cspsync status` lists it (or set CSPSYNC_PARTNER)", partnerID)
-		} else if err != nil {
-			return "", 0, err
-		}
-		return partnerID, 0, nil
+		id = cu.ID
 	}
-	_, cu, err := c.customerByID(ctx, customerID)
-	switch {
-	case err != nil:
+	st, err := c.db(ctx)
+	if err != nil {
 		return "", 0, err
-	case cu.PartnerID == "":
-		return "", 0, fmt.Errorf("customer %d (%s) belongs to no partner yet: its users come from the tenant a partner's discovery links it to, and so do its mappings", cu.ID, cu.Name)
-	case partnerID != "" && partnerID != cu.PartnerID:
-		return "", 0, fmt.Errorf("customer %d (%s) is a customer of partner %s, not %s: leave out --partner, or give --partner %[3]s", cu.ID, cu.Name, cu.PartnerID, partnerID)
 	}
-	return cu.PartnerID, cu.ID, nil
+	if _, err := st.GetPartner(ctx, partnerID); errors.Is(err, store.ErrNotFound) {
+		return "", 0, fmt.Errorf("partner %q does not exist: give --partner as `cspsync status` lists it (or set CSPSYNC_PARTNER)", partnerID)
+	} else if err != nil {
+		return "", 0, err
+	}
+	return partnerID, id, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/internal/testenv"
 )
 
 // contoso is the id of the tenant's customer, as an operator types it.
@@ -124,6 +125,12 @@ func TestMappingsOfAnUnknownCustomerAreRefused(t *testing.T) {
 	ms, err := ctl.FieldMappings(ctx, "", id)
 	require.NoError(t, err)
 	assert.Contains(t, ms, control.FieldMapping{Field: "phone", Expression: "user.mobilePhone"})
+	// A customer no discovery has linked yet takes the partner given.
+	walkIn, err := testenv.CreateCustomer(ctx, st, "Walk-in")
+	require.NoError(t, err)
+	err = ctl.SetFieldMapping(ctx, "", strconv.FormatInt(walkIn, 10), "phone", "user.mobilePhone")
+	require.ErrorContains(t, err, "belongs to no partner yet: give --partner")
+	require.NoError(t, ctl.SetFieldMapping(ctx, "acme", strconv.FormatInt(walkIn, 10), "phone", "user.businessPhones[0]"))
 	// Without a customer the partner must exist.
 	err = ctl.SetFieldMapping(ctx, "default", "", "phone", "user.mobilePhone")
 	require.ErrorContains(t, err, `partner "default" does not exist`)
