@@ -55,7 +55,7 @@ CLUSTER_DATABASE_URL := postgres://postgres@127.0.0.1:5432/cspsync_cluster?sslmo
 ## cluster: the production topology here: temporal-server on PostgreSQL (SQL visibility), namespace and search attributes, two workers, the simulator, a partner authorised and imported
 cluster: build tools server-tools
 	CLUSTER_DIR=$(CLUSTER_DIR) scripts/temporal-cluster.sh up
-	bin/cspsync --database-url '$(CLUSTER_DATABASE_URL)' dev --workers 2 --data-dir $(CLUSTER_DIR) --state-dir $(CLUSTER_DIR)/sim
+	bin/cspsync --database-url '$(CLUSTER_DATABASE_URL)' dev --workers 2 --data-dir $(CLUSTER_DIR)
 
 ## cluster-stop: stop what `make cluster` started (its databases stay, so `make cluster` resumes)
 cluster-stop: build

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,5 +43,16 @@ func TestConcurrencyOutOfRangeNamesTheSetting(t *testing.T) {
 		if assert.Error(t, err, args) {
 			assert.Contains(t, err.Error(), want)
 		}
+	}
+}
+
+// The worker binary carries neither the CLI nor the simulator.
+func TestWorkerCarriesNeitherTheCLINorTheSimulator(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		assert.NotContains(t, []string{"github.com/cspsync/cspsync/internal/cli", "github.com/cspsync/cspsync/internal/sim"}, pkg)
 	}
 }

@@ -8,8 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/flags"
+	"github.com/cspsync/cspsync/internal/service"
 )
 
 func checkCommand() *cli.Command {
@@ -22,7 +22,7 @@ func checkCommand() *cli.Command {
 			defer cancel()
 			var mu sync.Mutex
 			failed := 0
-			control.Check(ctx, flags.Connection(c), func(ok bool, what, detail string) {
+			service.Check(ctx, flags.Connection(c), func(ok bool, what, detail string) {
 				mu.Lock()
 				defer mu.Unlock()
 				mark := "✓"

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/flags"
+	"github.com/cspsync/cspsync/internal/service"
 	"github.com/cspsync/cspsync/internal/text"
 )
 
@@ -83,10 +84,7 @@ func printf(w io.Writer, format string, args ...any) {
 
 // withControl opens the application layer for one command.
 func withControl(c *cli.Context, fn func(*control.Control) error) error {
-	ctl, err := control.Open(c.Context, flags.Connection(c))
-	if err != nil {
-		return err
-	}
+	ctl := service.Open(flags.Connection(c))
 	defer ctl.Close()
 	return fn(ctl)
 }
@@ -100,6 +98,7 @@ func printJSON(w io.Writer, v any) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // for terminals and scripts, not for HTML pages
 	if err := enc.Encode(v); err != nil {
 		return err
 	}

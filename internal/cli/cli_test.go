@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"go/build"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cspsync/cspsync/internal/cli"
 	"github.com/cspsync/cspsync/internal/secrets"
+	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
 )
 
@@ -110,9 +112,69 @@ func TestOnlyMigrateCreatesTheDatabase(t *testing.T) {
 	assert.Contains(t, out, "0 customers")
 }
 
+// The CLI parses, calls the application layer and renders: it imports
+// neither the store nor the workflows and activities (control and the
+// wiring in internal/service reach them).
+func TestCLIActsThroughTheApplicationLayer(t *testing.T) {
+	pkg, err := build.ImportDir(".", 0)
+	require.NoError(t, err)
+	for _, imp := range pkg.Imports {
+		for _, banned := range []string{"/internal/store", "/workflows", "/activities", "/internal/usersync"} {
+			assert.False(t, strings.HasSuffix(imp, banned), "internal/cli imports %s", imp)
+		}
+	}
+}
+
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)
 	}
 	return v
+}
+
+// What an operator types is checked before anything is stored: a
+// customer that does not exist, a user the PSA would refuse, and a
+// set-sites without mappings (which would make every user of the
+// customer inactive) are refused with the cause and the fix.
+func TestOperatorInputIsRefusedWithTheCause(t *testing.T) {
+	st, url, key := testenv.Store(t)
+	ctx := context.Background()
+	require.NoError(t, st.UpsertPartner(ctx, store.PartnerConfig{ID: "acme", DisplayName: "Acme", PartnerTenantID: "acme.example",
+		PCClientID: "pc", PCClientSecret: "s", GraphClientID: "g", GraphClientSecret: "s", AuthorityURL: "https://login.example",
+		PartnerCenterURL: "https://pc.example", GraphURL: "https://graph.example", DefaultRelationship: "GDAP"}))
+	_, err := st.SaveDiscoveryPage(ctx, "acme", "", "", []store.DiscoveredTenant{{TenantID: "11111111-0000-0000-0000-000000000001", Name: "Contoso"}})
+	require.NoError(t, err)
+	global := []string{"--database-url", url, "--encryption-key", key}
+
+	for _, c := range []struct {
+		args       []string
+		want, fail string
+	}{
+		{[]string{"mappings", "set-field", "--customer", "999999", "phone", "user.mobilePhone"}, "customer 999999 does not exist", "partner"},
+		{[]string{"mappings", "set-sites", "--customer", "999999", "true => Main"}, "customer 999999 does not exist", "sites add"},
+		{[]string{"users", "add", "--customer", "1", "--name", "Alice", "--email", "alice"}, `--email "alice" is not an email address`, ""},
+		{[]string{"users", "add", "--customer", "1", "--name", strings.Repeat("a", 10_000)}, "--name is 10000 characters long", ""},
+		{[]string{"sites", "add", "--customer", "1", "Lon\x1b[2Jdon"}, "the site's name holds U+001B", ""},
+		{[]string{"customers", "set-top-level", "1", "Gold\x07"}, "the top level's name holds U+0007", ""},
+		{[]string{"mappings", "set-sites", "--customer", "1"}, "no site mapping given", ""},
+		{[]string{"mappings", "set-sites", "--customer", "1", "--clear", "true => Main"}, "give either mappings or --clear", ""},
+	} {
+		out, err := run(append(global, c.args...)...)
+		require.Error(t, err, "%v: %s", c.args, out)
+		assert.Contains(t, err.Error(), c.want, c.args)
+		if c.fail != "" {
+			assert.NotContains(t, err.Error(), c.fail, c.args)
+		}
+	}
+	out, err := run(append(global, "mappings", "sites", "--customer", "1")...)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "true", "the customer's mapping is still there")
+	out, err = run(append(global, "users", "list", "--customer", "1")...)
+	require.NoError(t, err, out)
+	assert.Equal(t, 1, strings.Count(out, "\n"), "no user was added: %s", out)
+
+	out, err = run(append(global, "mappings", "set-sites", "--customer", "1", "--clear")...)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "Removed the 1 site mappings of customer 1 (Contoso)")
+	assert.Contains(t, out, "make its 0 active users from Microsoft inactive")
 }

@@ -25,12 +25,21 @@ import (
 	"github.com/cspsync/cspsync/internal/flags"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/secrets"
+	"github.com/cspsync/cspsync/internal/service"
 	"github.com/cspsync/cspsync/internal/sim"
 )
 
+// devDataDir is dev's own --data-dir, so that `cspsync dev --data-dir D`
+// works as `cspsync --data-dir D dev` does (flags.DataDirPath reads either).
+// Each command gets its own instance: urfave/cli marks a shared one set
+// wherever it was set.
+func devDataDir() cli.Flag {
+	return &cli.StringFlag{Name: flags.DataDir.Name, Value: config.DefaultDataDir,
+		Usage: "the data directory (as the global --data-dir): the key, logs, Temporal state, the simulator's state and CA", EnvVars: []string{config.EnvDataDir}}
+}
+
 func devCommand() *cli.Command {
-	flags := append(simFlags(), flags.HTTPAddr, flags.PublicURL,
-		&cli.StringFlag{Name: "data-dir", Value: config.DefaultDataDir, Usage: "where the dev setup keeps its key, logs and Temporal state", EnvVars: []string{config.EnvDataDir}},
+	devFlags := append(simFlags(), flags.HTTPAddr, flags.PublicURL, devDataDir(),
 		&cli.StringFlag{Name: "temporal-bin", Value: ".bin/temporal", Usage: "the pinned Temporal CLI (built by `make tools`)", EnvVars: []string{"CSPSYNC_TEMPORAL_BIN"}},
 		&cli.StringFlag{Name: "worker-bin", Usage: "the cspsync-worker binary (default: beside this executable)", EnvVars: []string{"CSPSYNC_WORKER_BIN"}},
 		&cli.StringFlag{Name: "partner", Value: "demo", Usage: "partner id to connect", EnvVars: []string{"CSPSYNC_DEV_PARTNER"}},
@@ -40,16 +49,17 @@ func devCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "dev",
 		Usage: "run everything locally on the simulator: Temporal dev server, simulator, worker; connect, authorise and discover",
-		Flags: flags,
+		Flags: devFlags,
 		Action: func(c *cli.Context) error {
 			return runDev(c)
 		},
 		Subcommands: []*cli.Command{{
 			Name:  "stop",
 			Usage: "stop the background processes `cspsync dev` (or `make cluster`) started",
-			Flags: flags,
+			Flags: []cli.Flag{devDataDir()},
 			Action: func(c *cli.Context) error {
-				workers, err := filepath.Glob(pidFile(c.String("data-dir"), "worker*"))
+				dataDir := flags.DataDirPath(c)
+				workers, err := filepath.Glob(pidFile(dataDir, "worker*"))
 				if err != nil {
 					return err
 				}
@@ -58,7 +68,7 @@ func devCommand() *cli.Command {
 					names = append(names, strings.TrimSuffix(filepath.Base(f), ".pid"))
 				}
 				for _, name := range append(names, "sim", "temporal") {
-					if stopped, err := stopProcess(c.String("data-dir"), name); err != nil {
+					if stopped, err := stopProcess(dataDir, name); err != nil {
 						return err
 					} else if stopped {
 						fmt.Fprintf(c.App.Writer, "stopped %s\n", name)
@@ -70,119 +80,176 @@ func devCommand() *cli.Command {
 	}
 }
 
+// dev is one run of `cspsync dev`: where it keeps its state and what the
+// processes it starts are given.
+type dev struct {
+	c        *cli.Context
+	out      io.Writer
+	dataDir  string // every default path below derives from it
+	keyFile  string
+	stateDir string   // the simulator's
+	caFile   string   // written by the simulator, read when first needed
+	env      []string // of the processes it starts
+	temporal string   // the Temporal frontend's address
+}
+
 func runDev(c *cli.Context) error {
 	ctx := c.Context
-	out := c.App.Writer
-	dataDir := c.String("data-dir")
-	if err := os.MkdirAll(filepath.Join(dataDir, "logs"), 0o700); err != nil {
+	d := &dev{c: c, out: c.App.Writer, dataDir: flags.DataDirPath(c), temporal: c.String(flags.TemporalAddress.Name),
+		stateDir: simStateDir(c), keyFile: flags.KeyFilePath(c)}
+	d.caFile = filepath.Join(d.stateDir, "ca.pem")
+	if err := os.MkdirAll(filepath.Join(d.dataDir, "logs"), 0o700); err != nil {
 		return err
 	}
-	keyFile, err := ensureKeyFile(c, dataDir)
-	if err != nil {
+	if err := ensureKeyFile(d.keyFile, c.String(flags.Key.Name)); err != nil {
 		return err
 	}
-	env := append(os.Environ(), config.EnvEncryptionKeyFile+"="+keyFile)
+	d.env = append(os.Environ(), config.EnvEncryptionKeyFile+"="+d.keyFile)
 
-	step(out, "PostgreSQL")
+	step(d.out, "PostgreSQL")
 	cfg := flags.Connection(c)
-	cfg.EncryptionKeyFile = keyFile
-	cfg.CAFile = filepath.Join(c.String("state-dir"), "ca.pem") // written by the simulator, read when first needed
-	ctl, err := control.Open(ctx, cfg)
-	if err != nil {
-		return err
-	}
+	cfg.EncryptionKeyFile, cfg.CAFile = d.keyFile, d.caFile
+	ctl := service.Open(cfg)
 	defer ctl.Close()
 	if _, err := ctl.Migrate(ctx); err != nil {
 		return fmt.Errorf("%w\n  On Debian: apt-get install postgresql && pg_ctlcluster 15 main start", err)
 	}
-
-	temporalAddr := c.String(flags.TemporalAddress.Name)
-	step(out, "Temporal at "+temporalAddr)
-	if !reachable(temporalAddr) {
-		bin := c.String("temporal-bin")
-		if _, err := os.Stat(bin); err != nil {
-			return fmt.Errorf("the Temporal CLI is not at %s: build it with `make tools` (or set --temporal-bin)", bin)
-		}
-		host, port, err := net.SplitHostPort(temporalAddr)
-		if err != nil {
-			return fmt.Errorf("--temporal-address %q: %w", temporalAddr, err)
-		}
-		args := []string{"server", "start-dev", "--ip", host, "--port", port,
-			"--ui-port", strconv.Itoa(config.DefaultTemporalUIPort), "--db-filename", filepath.Join(dataDir, "temporal.db"), "--log-level", "warn"}
-		for name, typ := range config.SearchAttributes {
-			args = append(args, "--search-attribute", name+"="+typ)
-		}
-		if err := startProcess(dataDir, "temporal", bin, nil, args...); err != nil {
-			return err
-		}
-		if err := waitFor(ctx, 90*time.Second, func() bool { return reachable(temporalAddr) }); err != nil {
-			return fmt.Errorf("the Temporal dev server did not come up on %s: see %s", temporalAddr, logFile(dataDir, "temporal"))
-		}
+	if err := d.startTemporal(ctx); err != nil {
+		return err
 	}
-	step(out, "Microsoft simulator")
-	sc, err := scenarioFrom(c)
+	sc, err := d.startSimulator(ctx)
 	if err != nil {
 		return err
 	}
-	simURL := "https://" + c.String(flagSimAddr.Name)
-	caFile := cfg.CAFile
-	if !reachable(c.String(flagSimAddr.Name)) {
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		args := []string{"sim", "--sim-addr", c.String(flagSimAddr.Name), "--state-dir", c.String("state-dir"),
-			"--tenants", strconv.Itoa(c.Int(flagSimTenants.Name)), "--gdap", strconv.Itoa(c.Int(flagSimGDAP.Name)),
-			"--seed", strconv.FormatInt(c.Int64(flagSimSeed.Name), 10), "--users", strconv.Itoa(c.Int(flagSimUsers.Name))}
-		if f := c.String(flagSimScenario.Name); f != "" {
-			args = append(args, "--scenario", f)
-		}
-		if err := startProcess(dataDir, "sim", self, env, args...); err != nil {
-			return err
-		}
-		if err := waitFor(ctx, 30*time.Second, func() bool { return reachable(c.String(flagSimAddr.Name)) }); err != nil {
-			return fmt.Errorf("the simulator did not come up on %s: see %s", c.String(flagSimAddr.Name), logFile(dataDir, "sim"))
-		}
+	d.env = append(d.env, config.EnvCAFile+"="+d.caFile) // the workers trust the simulator
+	if err := d.startWorkers(); err != nil {
+		return err
 	}
-	env = append(env, config.EnvCAFile+"="+caFile)
+	conn, err := d.connect(ctx, ctl, sc)
+	if err != nil {
+		return err
+	}
+	awaiting, err := d.discover(ctx, ctl, conn.Partner)
+	if err != nil {
+		return err
+	}
+	if err := printLicenceSummary(ctx, d.out, ctl, conn.Partner); err != nil {
+		return err
+	}
+	example, err := printUsersSummary(ctx, d.out, ctl, conn.Partner)
+	if err != nil {
+		return err
+	}
+	d.printTryNext(conn, awaiting, example)
+	return nil
+}
 
-	workers := c.Int("workers")
+// startTemporal starts the Temporal dev server unless one answers already.
+func (d *dev) startTemporal(ctx context.Context) error {
+	step(d.out, "Temporal at "+d.temporal)
+	if reachable(d.temporal) {
+		return nil
+	}
+	bin := d.c.String("temporal-bin")
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("the Temporal CLI is not at %s: build it with `make tools` (or set --temporal-bin)", bin)
+	}
+	host, port, err := net.SplitHostPort(d.temporal)
+	if err != nil {
+		return fmt.Errorf("--temporal-address %q: %w", d.temporal, err)
+	}
+	args := []string{"server", "start-dev", "--ip", host, "--port", port,
+		"--ui-port", strconv.Itoa(config.DefaultTemporalUIPort), "--db-filename", filepath.Join(d.dataDir, "temporal.db"), "--log-level", "warn"}
+	for name, typ := range config.SearchAttributes {
+		args = append(args, "--search-attribute", name+"="+typ)
+	}
+	if err := startProcess(d.dataDir, "temporal", bin, nil, args...); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 90*time.Second, func() bool { return reachable(d.temporal) }); err != nil {
+		return fmt.Errorf("the Temporal dev server did not come up on %s: see %s", d.temporal, logFile(d.dataDir, "temporal"))
+	}
+	return nil
+}
+
+// startSimulator starts the Microsoft simulator unless one answers already,
+// and returns the scenario it runs.
+func (d *dev) startSimulator(ctx context.Context) (sim.Scenario, error) {
+	c := d.c
+	step(d.out, "Microsoft simulator")
+	sc, err := scenarioFrom(c)
+	if err != nil {
+		return sc, err
+	}
+	addr := c.String(flagSimAddr.Name)
+	if reachable(addr) {
+		return sc, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return sc, err
+	}
+	args := []string{"sim", "--sim-addr", addr, "--state-dir", d.stateDir,
+		"--tenants", strconv.Itoa(c.Int(flagSimTenants.Name)), "--gdap", strconv.Itoa(c.Int(flagSimGDAP.Name)),
+		"--seed", strconv.FormatInt(c.Int64(flagSimSeed.Name), 10), "--users", strconv.Itoa(c.Int(flagSimUsers.Name))}
+	if f := c.String(flagSimScenario.Name); f != "" {
+		args = append(args, "--scenario", f)
+	}
+	if err := startProcess(d.dataDir, "sim", self, d.env, args...); err != nil {
+		return sc, err
+	}
+	if err := waitFor(ctx, 30*time.Second, func() bool { return reachable(addr) }); err != nil {
+		return sc, fmt.Errorf("the simulator did not come up on %s: see %s", addr, logFile(d.dataDir, "sim"))
+	}
+	return sc, nil
+}
+
+// startWorkers starts the workers that do not answer already.
+func (d *dev) startWorkers() error {
+	workers := d.c.Int("workers")
 	if workers < 1 {
 		return fmt.Errorf("--workers %d: start at least one worker", workers)
 	}
-	step(out, fmt.Sprintf("cspsync workers: %d on one task queue", workers))
+	step(d.out, fmt.Sprintf("cspsync workers: %d on one task queue", workers))
 	for i := range workers {
-		if err := startWorker(c, dataDir, env, temporalAddr, i); err != nil {
+		if err := startWorker(d.c, d.dataDir, d.env, d.temporal, i); err != nil {
 			return err
 		}
 	}
+	return nil
+}
 
-	step(out, "Connecting partner "+c.String("partner")+" and signing in (with MFA) on the simulator")
-	hc, err := microsoft.NewHTTPClient(caFile)
+// connect connects the demo partner to the simulator and signs it in.
+func (d *dev) connect(ctx context.Context, ctl *control.Control, sc sim.Scenario) (control.Connected, error) {
+	partner := d.c.String("partner")
+	step(d.out, "Connecting partner "+partner+" and signing in (with MFA) on the simulator")
+	hc, err := microsoft.NewHTTPClient(d.caFile)
 	if err != nil {
-		return err
+		return control.Connected{}, err
 	}
-	partner := c.String("partner")
+	simURL := "https://" + d.c.String(flagSimAddr.Name)
 	conn, err := ctl.Connect(ctx, control.ConnectRequest{PartnerConfig: control.PartnerConfig{
 		ID: partner, DisplayName: "Demo partner", PartnerTenantID: sc.PartnerTenantID,
 		PCClientID: sim.DefaultPCClientID, PCClientSecret: sim.DefaultPCSecret,
 		GraphClientID: sim.DefaultGraphClientID, GraphClientSecret: sim.DefaultGraphSecret,
 		AuthorityURL: simURL, PartnerCenterURL: simURL, GraphURL: simURL,
-		DefaultRelationship: domain.Relationship(c.String("default-relationship")),
+		DefaultRelationship: domain.Relationship(d.c.String("default-relationship")),
 	}, DiscoveryInterval: 6 * time.Hour})
 	if err != nil {
-		return err
+		return conn, err
 	}
-	if err := completeSignIn(ctx, hc, conn.AuthorizeURL); err != nil {
-		return err
-	}
+	return conn, completeSignIn(ctx, hc, conn.AuthorizeURL)
+}
 
-	step(out, "Discovering customer tenants in Partner Center")
+// discover runs a discovery, waits for the tenants' workflows to settle,
+// prints the tenants and returns how many wait for consent.
+func (d *dev) discover(ctx context.Context, ctl *control.Control, partner string) (int, error) {
+	step(d.out, "Discovering customer tenants in Partner Center")
 	r, err := ctl.Discover(ctx, partner, 5*time.Minute)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	step(out, "Waiting for each tenant's workflow to settle")
+	step(d.out, "Waiting for each tenant's workflow to settle")
 	var customers []control.Customer
 	_ = waitFor(ctx, 60*time.Second, func() bool {
 		customers, err = ctl.Customers(ctx, partner, true)
@@ -197,43 +264,42 @@ func runDev(c *cli.Context) error {
 		return true
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	fmt.Fprintf(out, "\nImported %d customer tenants (%d new, %d linked by name, %d updated):\n\n", r.Tenants, r.Inserted, r.Linked, r.Updated)
+	fmt.Fprintf(d.out, "\nImported %d customer tenants (%d new, %d linked by name, %d updated):\n\n", r.Tenants, r.Inserted, r.Linked, r.Updated)
 	rows := [][]string{}
 	byState := map[domain.TenantState]int{}
 	for _, cu := range customers {
 		rows = append(rows, []string{strconv.FormatInt(cu.ID, 10), cu.Name, cu.TenantID, string(cu.Relationship), string(cu.ConsentState), string(cu.SyncState)})
 		byState[cu.SyncState]++
 	}
-	if err := table(out, "ID\tNAME\tTENANT ID\tRELATIONSHIP\tCONSENT\tSTATE", rows); err != nil {
-		return err
+	if err := table(d.out, "ID\tNAME\tTENANT ID\tRELATIONSHIP\tCONSENT\tSTATE", rows); err != nil {
+		return 0, err
 	}
-	fmt.Fprintf(out, "\nTenants: %s.\n", tenantSummary(byState))
-	if err := printLicenceSummary(ctx, out, ctl, partner); err != nil {
-		return err
-	}
-	example, err := printUsersSummary(ctx, out, ctl, partner)
-	if err != nil {
-		return err
-	}
-	if n := byState[domain.TenantAwaitingConsent]; n > 0 {
+	fmt.Fprintf(d.out, "\nTenants: %s.\n", tenantSummary(byState))
+	return byState[domain.TenantAwaitingConsent], nil
+}
+
+// printTryNext tells where to go from here: consents to give, the Temporal
+// UI, commands to try and how to stop.
+func (d *dev) printTryNext(conn control.Connected, awaiting int, example string) {
+	c, out := d.c, d.out
+	if awaiting > 0 {
 		fmt.Fprintf(out, "%d tenants wait for GDAP admin consent: open %s/, sign in as the operator %s,\n"+
 			"and press \"Grant admin consent\" (on the simulator each tenant's admin is admin@<its domain>;\n"+
 			"every simulated user has password %s and MFA code %s).\n",
-			n, strings.TrimRight(c.String(flags.PublicURL.Name), "/"), sim.DefaultOperatorUPN, sim.DefaultAdminPassword, sim.DefaultMFACode)
+			awaiting, strings.TrimRight(c.String(flags.PublicURL.Name), "/"), sim.DefaultOperatorUPN, sim.DefaultAdminPassword, sim.DefaultMFACode)
 	}
 	if ui := fmt.Sprintf("127.0.0.1:%d", config.DefaultTemporalUIPort); reachable(ui) {
 		fmt.Fprintf(out, "\nTemporal UI:  http://%s/namespaces/%s/workflows  (workflow %s)\n", ui, c.String(flags.TemporalNamespace.Name), conn.WorkflowID)
 	}
 	fmt.Fprint(out, "\nTry next:\n")
-	// The CLI's defaults name the demo's database and key; say so when these differ.
-	if db := c.String(flags.DatabaseURL.Name); db != config.DefaultDatabaseURL || keyFile != flags.KeyFile.Value {
-		fmt.Fprintf(out, "  export %s='%s' %s=%s\n", config.EnvDatabaseURL, db, config.EnvEncryptionKeyFile, keyFile)
+	if export := d.exports(); export != "" {
+		fmt.Fprintf(out, "  export %s\n", export)
 	}
 	stop := "bin/cspsync dev stop"
-	if dataDir != config.DefaultDataDir {
-		stop += " --data-dir " + dataDir
+	if d.dataDir != config.DefaultDataDir {
+		stop += " --data-dir " + d.dataDir
 	}
 	fmt.Fprintf(out, `  bin/cspsync status
   bin/cspsync tenants list
@@ -246,8 +312,26 @@ func runDev(c *cli.Context) error {
   bin/cspsync errors list
   .bin/temporal workflow list --query 'SyncState="AwaitingConsent"'
 Logs in %[3]s/logs; stop everything with: %[4]s
-`, caFile, partner, dataDir, stop, example)
-	return nil
+`, d.caFile, conn.Partner, d.dataDir, stop, example)
+}
+
+// exports is what the CLI needs in its environment to reach the dev
+// setup's database and key: nothing on the defaults, else the database and
+// the data directory (every default path derives from it) and a key file
+// given apart from it.
+func (d *dev) exports() string {
+	c := d.c
+	var vars []string
+	if db := c.String(flags.DatabaseURL.Name); db != config.DefaultDatabaseURL {
+		vars = append(vars, config.EnvDatabaseURL+"='"+db+"'")
+	}
+	if d.dataDir != config.DefaultDataDir {
+		vars = append(vars, config.EnvDataDir+"="+d.dataDir)
+	}
+	if c.String(flags.KeyFile.Name) != "" {
+		vars = append(vars, config.EnvEncryptionKeyFile+"="+d.keyFile)
+	}
+	return strings.Join(vars, " ")
 }
 
 // startWorker starts worker i (0-based) unless something answers on its
@@ -405,17 +489,15 @@ func textOf(html []byte) string {
 	return strings.Join(strings.Fields(b.String()), " ")
 }
 
-func ensureKeyFile(c *cli.Context, dataDir string) (string, error) {
-	f := c.String(flags.KeyFile.Name)
-	if !c.IsSet(flags.KeyFile.Name) {
-		f = filepath.Join(dataDir, "encryption.key")
-	}
-	if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) && c.String(flags.Key.Name) == "" {
+// ensureKeyFile creates a key in the key file f unless the key is given
+// inline or f exists.
+func ensureKeyFile(f, key string) error {
+	if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) && key == "" {
 		if err := os.WriteFile(f, []byte(secrets.NewKeyText()+"\n"), 0o600); err != nil {
-			return "", fmt.Errorf("creating the local encryption key %s: %w", f, err)
+			return fmt.Errorf("creating the local encryption key %s: %w", f, err)
 		}
 	}
-	return f, nil
+	return nil
 }
 
 func step(w io.Writer, s string) { fmt.Fprintf(w, "==> %s\n", s) }

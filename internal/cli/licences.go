@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cspsync/cspsync/internal/control"
-	"github.com/cspsync/cspsync/internal/licensing"
 )
 
 func licencesCommand() *cli.Command {
@@ -90,7 +89,7 @@ func licencesCommand() *cli.Command {
 	}
 }
 
-func seatCells(s licensing.Seats) []string {
+func seatCells(s control.Seats) []string {
 	return []string{strconv.Itoa(s.Paid), strconv.Itoa(s.Assigned), strconv.Itoa(s.Unused), strconv.Itoa(s.Over),
 		strconv.Itoa(s.Suspended), strconv.Itoa(s.Warning)}
 }

@@ -72,7 +72,7 @@ func connectCommand() *cli.Command {
 						"their tenants pause until each is connected (`cspsync connect --partner ID`) and signed in again.\n", strings.Join(res.Forgotten, ", "))
 				}
 				if c.Bool(flagJSON.Name) {
-					return printJSON(c.App.Writer, map[string]string{"partner": res.Partner, "authorizeUrl": res.AuthorizeURL})
+					return printJSON(c.App.Writer, res)
 				}
 				printf(c.App.Writer, "Partner %s stored. Open this link as a partner admin (AdminAgents) and complete MFA:\n\n  %s\n\nThe link works once, for 30 minutes. Then run `cspsync status`.\n", res.Partner, res.AuthorizeURL)
 				return nil
@@ -110,7 +110,10 @@ func syncCommand() *cli.Command {
 					return nil
 				}
 				r, err := ctl.Discover(c.Context, partner, c.Duration("timeout"))
-				if err != nil {
+				if err != nil || c.Bool(flagJSON.Name) {
+					if err == nil {
+						err = printJSON(c.App.Writer, r)
+					}
 					return err
 				}
 				printf(c.App.Writer, "Discovered %d tenants: %d new, %d linked by name, %d updated.\n", r.Tenants, r.Inserted, r.Linked, r.Updated)

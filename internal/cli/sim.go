@@ -3,11 +3,13 @@ package cli
 import (
 	"fmt"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/cspsync/cspsync/internal/config"
+	"github.com/cspsync/cspsync/internal/flags"
 	"github.com/cspsync/cspsync/internal/sim"
 )
 
@@ -26,8 +28,16 @@ var (
 
 func simFlags() []cli.Flag {
 	return []cli.Flag{flagSimAddr, flagSimScenario, flagSimTenants, flagSimGDAP, flagSimSeed, flagSimUsers,
-		&cli.StringFlag{Name: "state-dir", Value: config.DefaultDataDir + "/sim", Usage: "where the simulator keeps its CA and state",
+		&cli.StringFlag{Name: "state-dir", Usage: "where the simulator keeps its CA and state (default: sim in --data-dir)",
 			EnvVars: []string{"CSPSYNC_SIM_STATE_DIR"}}}
+}
+
+// simStateDir is --state-dir, or sim in the data directory.
+func simStateDir(c *cli.Context) string {
+	if d := c.String("state-dir"); d != "" {
+		return d
+	}
+	return filepath.Join(flags.DataDirPath(c), config.SimStateDirName)
 }
 
 func scenarioFrom(c *cli.Context) (sim.Scenario, error) {
@@ -51,7 +61,7 @@ func simCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			srv, err := sim.New(sc, sim.Options{Addr: c.String(flagSimAddr.Name), StateDir: c.String("state-dir")})
+			srv, err := sim.New(sc, sim.Options{Addr: c.String(flagSimAddr.Name), StateDir: simStateDir(c)})
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cspsync/cspsync/internal/control"
+	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
 	"github.com/cspsync/cspsync/internal/text"
 )
@@ -39,7 +39,7 @@ func assertInert(t *testing.T, out string) {
 func TestListsNeverPrintTerminalEscapes(t *testing.T) {
 	st, url, key := testenv.Store(t)
 	ctx := context.Background()
-	require.NoError(t, st.UpsertPartner(ctx, control.PartnerConfig{ID: "acme", DisplayName: "Acme", PartnerTenantID: "acme.example",
+	require.NoError(t, st.UpsertPartner(ctx, store.PartnerConfig{ID: "acme", DisplayName: "Acme", PartnerTenantID: "acme.example",
 		PCClientID: "pc", PCClientSecret: "s", GraphClientID: "g", GraphClientSecret: "s", AuthorityURL: "https://login.example",
 		PartnerCenterURL: "https://pc.example", GraphURL: "https://graph.example", DefaultRelationship: "GDAP"}))
 	// Raw rows, written past the store's cleaning as an older cspsync did.

@@ -47,7 +47,7 @@ func syncTenant(c *cli.Context, ctl *control.Control) error {
 		return printJSON(c.App.Writer, res)
 	}
 	fmt.Fprintf(c.App.Writer, "%s users round: %d users in %d pages in %s (%.0f users/s): %d created, %d updated, %d moved, %d inactivated, %d reactivated, %d excluded, %d ambiguous, %d invalid.\n",
-		res.Kind, res.Users, res.Pages, res.Duration.Round(time.Millisecond), float64(res.Users)/max(res.Duration.Seconds(), 0.001),
+		res.Kind, res.Users, res.Pages, time.Duration(res.Duration).Round(time.Millisecond), float64(res.Users)/max(time.Duration(res.Duration).Seconds(), 0.001),
 		res.Created, res.Updated, res.Moved, res.Inactivated, res.Reactivated, res.Excluded, res.Ambiguous, res.Invalid)
 	return nil
 }
@@ -201,40 +201,18 @@ func mappingsCommand() *cli.Command {
 					})
 				},
 			},
-			{
-				Name:      "set-sites",
-				Usage:     `replace a customer's site mappings: each argument is 'FILTER => SITE', in order (e.g. 'user.city == "London" => London' 'true => Main')`,
-				ArgsUsage: "'FILTER => SITE' ...",
-				Flags:     []cli.Flag{flagCustomer},
-				Action: func(c *cli.Context) error {
-					var ms []control.SiteMapping
-					for i, a := range c.Args().Slice() {
-						filter, site, ok := strings.Cut(a, "=>")
-						if !ok {
-							return fmt.Errorf("mapping %d %q: write it as 'FILTER => SITE', e.g. 'user.department == \"Sales\" => Sales'", i+1, a)
-						}
-						ms = append(ms, control.SiteMapping{Filter: strings.TrimSpace(filter), Site: strings.TrimSpace(site)})
-					}
-					return withControl(c, func(ctl *control.Control) error {
-						if err := ctl.SetSiteMappings(c.Context, c.String(flagCustomer.Name), ms); err != nil {
-							return err
-						}
-						fmt.Fprintf(c.App.Writer, "%d site mappings saved; the next users round applies them.\n", len(ms))
-						return nil
-					})
-				},
-			},
+			mappingsSetSitesCommand(),
 			{
 				Name:  "fields",
 				Usage: "the field mappings in force (defaults, the partner's, a customer's)",
 				Flags: []cli.Flag{flagPartner, optionalCustomer, flagJSON},
 				Action: func(c *cli.Context) error {
 					return withControl(c, func(ctl *control.Control) error {
-						ms, err := ctl.FieldMappings(c.Context, c.String(flagPartner.Name), c.String(optionalCustomer.Name))
+						ms, err := ctl.FieldMappings(c.Context, mappingsPartner(c), c.String(optionalCustomer.Name))
 						if err != nil {
 							return err
 						}
-						return list(c, ms, "FIELD\tEXPRESSION", func(m control.FieldMapping) []string { return []string{string(m.Field), dash(m.Expr)} })
+						return list(c, ms, "FIELD\tEXPRESSION", func(m control.FieldMapping) []string { return []string{m.Field, dash(m.Expression)} })
 					})
 				},
 			},
@@ -248,7 +226,7 @@ func mappingsCommand() *cli.Command {
 						return errors.New(`usage: cspsync mappings set-field [--customer ID] FIELD EXPRESSION (e.g. phone 'user.mobilePhone')`)
 					}
 					return withControl(c, func(ctl *control.Control) error {
-						if err := ctl.SetFieldMapping(c.Context, c.String(flagPartner.Name), c.String(optionalCustomer.Name), c.Args().Get(0), c.Args().Get(1)); err != nil {
+						if err := ctl.SetFieldMapping(c.Context, mappingsPartner(c), c.String(optionalCustomer.Name), c.Args().Get(0), c.Args().Get(1)); err != nil {
 							return err
 						}
 						fmt.Fprintln(c.App.Writer, "Field mapping saved; the next users round applies it.")
@@ -256,53 +234,115 @@ func mappingsCommand() *cli.Command {
 					})
 				},
 			},
-			{
-				Name:  "settings",
-				Usage: "show or change the partner's matching rules, accountEnabled handling, automatic site mappings and log retention",
-				Flags: []cli.Flag{flagPartner, flagJSON,
-					&cli.StringFlag{Name: "match-rules", Usage: "ordered rules for users created by hand: name, email, network_login (comma-separated)", EnvVars: []string{"CSPSYNC_MATCH_RULES"}},
-					&cli.BoolFlag{Name: "ignore-account-enabled", Usage: "keep disabled accounts active in the PSA", EnvVars: []string{"CSPSYNC_IGNORE_ACCOUNT_ENABLED"}},
-					&cli.BoolFlag{Name: "auto-site-mappings", Usage: "give a customer that gets a tenant id an unfiltered site mapping", EnvVars: []string{"CSPSYNC_AUTO_SITE_MAPPINGS"}},
-					&cli.DurationFlag{Name: "log-retention", Usage: "how long the inbound log keeps its rows", EnvVars: []string{"CSPSYNC_LOG_RETENTION"}}},
-				Action: func(c *cli.Context) error {
-					return withControl(c, func(ctl *control.Control) error {
-						partner := c.String(flagPartner.Name)
-						s, err := ctl.UserSettings(c.Context, partner)
-						if err != nil {
-							return err
+			mappingsSettingsCommand(),
+		},
+	}
+}
+
+// mappingsPartner is the partner whose mappings a command acts on: --partner,
+// or the customer's ("") when only --customer names one.
+func mappingsPartner(c *cli.Context) string {
+	if c.String("customer") != "" && !c.IsSet(flagPartner.Name) {
+		return ""
+	}
+	return c.String(flagPartner.Name)
+}
+
+// mappingsSetSitesCommand replaces a customer's site mappings.
+func mappingsSetSitesCommand() *cli.Command {
+	return &cli.Command{
+		Name: "set-sites",
+		Usage: `replace a customer's site mappings: each argument is 'FILTER => SITE', in order (e.g. 'user.city == "London" => London' 'true => Main'); ` +
+			"--clear removes them all, which makes the customer's users from Microsoft inactive",
+		ArgsUsage: "'FILTER => SITE' ... | --clear",
+		Flags: []cli.Flag{flagCustomer, &cli.BoolFlag{Name: "clear", Usage: "remove every site mapping of the customer: no user is imported and its users from Microsoft become inactive",
+			EnvVars: []string{"CSPSYNC_CLEAR_SITE_MAPPINGS"}}},
+		Action: func(c *cli.Context) error {
+			if c.Bool("clear") {
+				if c.NArg() > 0 {
+					return errors.New("--clear removes every site mapping: give either mappings or --clear, not both")
+				}
+				return withControl(c, func(ctl *control.Control) error {
+					r, err := ctl.ClearSiteMappings(c.Context, c.String(flagCustomer.Name))
+					if err == nil {
+						printf(c.App.Writer, "Removed the %d site mappings of customer %d (%s). Its users rounds import no user until it has a site mapping again, "+
+							"and make its %d active users from Microsoft inactive as they see them (every one at its next full round).\n",
+							r.Removed, r.CustomerID, r.Customer, r.ActiveUsers)
+					}
+					return err
+				})
+			}
+			var ms []control.SiteMapping
+			for i, a := range c.Args().Slice() {
+				filter, site, ok := strings.Cut(a, "=>")
+				if !ok {
+					return fmt.Errorf("mapping %d %q: write it as 'FILTER => SITE', e.g. 'user.department == \"Sales\" => Sales'", i+1, a)
+				}
+				ms = append(ms, control.SiteMapping{Filter: strings.TrimSpace(filter), Site: strings.TrimSpace(site)})
+			}
+			return withControl(c, func(ctl *control.Control) error {
+				if err := ctl.SetSiteMappings(c.Context, c.String(flagCustomer.Name), ms); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "%d site mappings saved; the next users round applies them.\n", len(ms))
+				return nil
+			})
+		},
+	}
+}
+
+// mappingsSettingsCommand shows or changes a partner's users-sync settings.
+func mappingsSettingsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "settings",
+		Usage: "show or change the partner's matching rules, accountEnabled handling, automatic site mappings and log retention",
+		Flags: []cli.Flag{flagPartner, flagJSON,
+			&cli.StringFlag{Name: "match-rules", Usage: "ordered rules for users created by hand: name, email, network_login (comma-separated)", EnvVars: []string{"CSPSYNC_MATCH_RULES"}},
+			&cli.BoolFlag{Name: "ignore-account-enabled", Usage: "keep disabled accounts active in the PSA", EnvVars: []string{"CSPSYNC_IGNORE_ACCOUNT_ENABLED"}},
+			&cli.BoolFlag{Name: "auto-site-mappings", Usage: "give a customer that gets a tenant id an unfiltered site mapping", EnvVars: []string{"CSPSYNC_AUTO_SITE_MAPPINGS"}},
+			&cli.DurationFlag{Name: "log-retention", Usage: "how long the inbound log keeps its rows", EnvVars: []string{"CSPSYNC_LOG_RETENTION"}}},
+		Action: func(c *cli.Context) error {
+			return withControl(c, func(ctl *control.Control) error {
+				partner := c.String(flagPartner.Name)
+				var ch control.UserSettingsChange
+				changed := false
+				if c.IsSet("match-rules") {
+					ch.MatchRules, changed = []string{}, true
+					for _, r := range strings.Split(c.String("match-rules"), ",") {
+						if r = strings.TrimSpace(r); r != "" {
+							ch.MatchRules = append(ch.MatchRules, r)
 						}
-						changed := false
-						if c.IsSet("match-rules") {
-							s.MatchRules, changed = nil, true
-							for _, r := range strings.Split(c.String("match-rules"), ",") {
-								if r = strings.TrimSpace(r); r != "" {
-									s.MatchRules = append(s.MatchRules, r)
-								}
-							}
-						}
-						if c.IsSet("ignore-account-enabled") {
-							s.IgnoreAccountEnabled, changed = c.Bool("ignore-account-enabled"), true
-						}
-						if c.IsSet("auto-site-mappings") {
-							s.AutoSiteMappings, changed = c.Bool("auto-site-mappings"), true
-						}
-						if c.IsSet("log-retention") {
-							s.LogRetention, changed = c.Duration("log-retention"), true
-						}
-						if changed {
-							if err := ctl.SetUserSettings(c.Context, partner, s); err != nil {
-								return err
-							}
-						}
-						if c.Bool(flagJSON.Name) {
-							return printJSON(c.App.Writer, s)
-						}
-						fmt.Fprintf(c.App.Writer, "matching rules: %s\nignore accountEnabled: %t\nautomatic site mappings: %t\nlog retention: %s\n",
-							strings.Join(s.MatchRules, ", "), s.IgnoreAccountEnabled, s.AutoSiteMappings, s.LogRetention)
-						return nil
-					})
-				},
-			},
+					}
+				}
+				if c.IsSet("ignore-account-enabled") {
+					v := c.Bool("ignore-account-enabled")
+					ch.IgnoreAccountEnabled, changed = &v, true
+				}
+				if c.IsSet("auto-site-mappings") {
+					v := c.Bool("auto-site-mappings")
+					ch.AutoSiteMappings, changed = &v, true
+				}
+				if c.IsSet("log-retention") {
+					v := c.Duration("log-retention")
+					ch.LogRetention, changed = &v, true
+				}
+				var s control.UserSettings
+				var err error
+				if changed {
+					s, err = ctl.ChangeUserSettings(c.Context, partner, ch)
+				} else {
+					s, err = ctl.UserSettings(c.Context, partner)
+				}
+				if err != nil {
+					return err
+				}
+				if c.Bool(flagJSON.Name) {
+					return printJSON(c.App.Writer, s)
+				}
+				fmt.Fprintf(c.App.Writer, "matching rules: %s\nignore accountEnabled: %t\nautomatic site mappings: %t\nlog retention: %s\n",
+					strings.Join(s.MatchRules, ", "), s.IgnoreAccountEnabled, s.AutoSiteMappings, s.LogRetention)
+				return nil
+			})
 		},
 	}
 }

@@ -47,6 +47,8 @@ const (
 	DefaultHTTPAddr          = "127.0.0.1:8400"
 	DefaultPublicURL         = "http://localhost:8400"
 	DefaultDataDir           = ".data"
+	KeyFileName              = "encryption.key" // in the data directory, by default
+	SimStateDirName          = "sim"            // the simulator's state and CA, in the data directory
 	DefaultSimAddr           = "127.0.0.1:8443"
 	DefaultTemporalUIPort    = 8233
 

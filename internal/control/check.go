@@ -9,7 +9,6 @@ import (
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/parallel"
-	"github.com/cspsync/cspsync/internal/secrets"
 	"github.com/cspsync/cspsync/internal/store"
 )
 
@@ -17,7 +16,9 @@ import (
 // cause and fix when it does not.
 type Report func(ok bool, what, detail string)
 
-func (r Report) err(err error, what string) bool {
+// Err reports err as the item what: a tick when nil, else a cross with the
+// error as its cause and fix. It says whether the item holds.
+func (r Report) Err(err error, what string) bool {
 	if err != nil {
 		r(false, what, err.Error())
 		return false
@@ -26,37 +27,22 @@ func (r Report) err(err error, what string) bool {
 	return true
 }
 
-// Check checks the configuration end to end: the key, Temporal, PostgreSQL
-// and its schema, then for each partner its authorisation, Partner Center,
-// the consent of every GDAP tenant and Graph in every consented tenant.
-func Check(ctx context.Context, cfg Config, report Report) {
-	box, err := secrets.Load(cfg.EncryptionKey, cfg.EncryptionKeyFile)
-	report.err(err, "encryption key loads")
-	tc, err := DialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, discardLogger)
-	if report.err(err, "Temporal reachable at "+cfg.TemporalAddress) {
-		defer tc.Close()
-	}
-	if box == nil {
+// CheckPartners checks, for each partner, that its secrets open, its
+// authorisation, Partner Center, the consent of every GDAP tenant and Graph
+// in every consented tenant. (internal/service checks the parts first.)
+func (c *Control) CheckPartners(ctx context.Context, report Report) {
+	st, err := c.db(ctx)
+	if err != nil {
+		report(false, "PostgreSQL reachable", err.Error())
 		return
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, box)
-	if !report.err(err, "PostgreSQL reachable") {
+	auth, err := c.microsoft(ctx)
+	if err != nil {
+		report(false, "CA bundle usable", err.Error())
 		return
 	}
-	defer st.Close()
-	if !report.err(st.RequireSchema(ctx), "PostgreSQL schema migrated") {
-		return
-	}
-	if !report.err(st.CheckKey(ctx), "encryption key is the one the stored secrets were sealed with") {
-		return
-	}
-	hc, err := microsoft.NewHTTPClient(cfg.CAFile)
-	if !report.err(err, "CA bundle usable") {
-		return
-	}
-	auth := &microsoft.Auth{HTTP: hc, Cache: st}
 	partners, err := st.ListPartners(ctx)
-	if !report.err(err, "partners readable") {
+	if !report.Err(err, "partners readable") {
 		return
 	}
 	if len(partners) == 0 {
@@ -70,19 +56,19 @@ func Check(ctx context.Context, cfg Config, report Report) {
 func checkPartner(ctx context.Context, report Report, st *store.Store, auth *microsoft.Auth, p store.Partner) {
 	name := "partner " + p.ID
 	creds, err := st.Credentials(ctx, p.ID)
-	if !report.err(err, name+": stored secrets open with this key") {
+	if !report.Err(err, name+": stored secrets open with this key") {
 		return
 	}
 	authorised := p.AuthState == domain.AuthAuthorised
 	if authorised {
 		report(true, name+": authorised", "")
 		_, _, err = auth.PartnerCenter(creds).CustomersPage(ctx, microsoft.Cursor{}, 1)
-		report.err(remedied(err), name+": Partner Center reachable at "+p.PartnerCenterURL)
+		report.Err(remedied(err), name+": Partner Center reachable at "+p.PartnerCenterURL)
 	} else {
 		report(false, name+": authorised", string(p.AuthState)+": run `cspsync connect` and sign in")
 	}
 	customers, err := st.ListCustomers(ctx, p.ID)
-	if !report.err(err, name+": tenants readable") {
+	if !report.Err(err, name+": tenants readable") {
 		return
 	}
 	var readable []store.Customer

@@ -6,42 +6,44 @@ package control
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
+	"net/http"
 	"sync"
-	"time"
 
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 
-	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/internal/config"
 	"github.com/cspsync/cspsync/internal/microsoft"
-	"github.com/cspsync/cspsync/internal/secrets"
 	"github.com/cspsync/cspsync/internal/store"
 )
 
-// Records the callers render; the store defines them.
 // temporalClient is the Temporal client the operations signal through.
 type temporalClient = client.Client
-
-type (
-	Customer         = store.Customer
-	IntegrationError = store.IntegrationError
-	DiscoveryResult  = activities.DiscoveryResult
-)
 
 // Config is where the application layer finds PostgreSQL, the key, Temporal
 // and Microsoft.
 type Config = config.Connection
 
+// Parts reaches what the operations act through. The wiring
+// (internal/service) provides them; a Control reaches each on first use, so
+// a command fails only for what it needs.
+type Parts interface {
+	// OpenStore loads the key and connects to PostgreSQL; create makes a
+	// missing database.
+	OpenStore(ctx context.Context, create bool) (*store.Store, error)
+	// DialTemporal connects to the Temporal frontend.
+	DialTemporal(ctx context.Context) (client.Client, error)
+	// HTTPClient is what Microsoft is called through (trusting the CA file,
+	// which may appear only after the command started, as the dev setup's
+	// simulator's does).
+	HTTPClient() (*http.Client, error)
+}
+
 // Control carries out operations; Open builds one for a command, New for the worker.
 type Control struct {
 	cfg       Config
 	operators config.Operators // who may use the worker's pages
+	parts     Parts            // nil when New was given everything
 
-	// PostgreSQL and Temporal are reached on first use, so a command fails
-	// only for what it needs.
 	mu         sync.Mutex
 	auth       *microsoft.Auth
 	store      *store.Store
@@ -50,9 +52,10 @@ type Control struct {
 	owned      bool // Close releases what Open opened
 }
 
-// Open prepares the application layer for one command.
-func Open(ctx context.Context, cfg Config) (*Control, error) {
-	return &Control{cfg: cfg, owned: true}, nil
+// Open prepares the application layer for one command; it opens nothing
+// until an operation needs it.
+func Open(cfg Config, parts Parts) *Control {
+	return &Control{cfg: cfg, parts: parts, owned: true}
 }
 
 // New wraps the worker's own store, Microsoft clients and Temporal client.
@@ -87,11 +90,7 @@ func (c *Control) open(ctx context.Context, migrate bool) (*store.Store, error) 
 	if c.store != nil {
 		return c.store, nil
 	}
-	var opts []store.Option
-	if migrate {
-		opts = append(opts, store.CreateDatabase())
-	}
-	st, err := OpenStore(ctx, c.cfg, opts...)
+	st, err := c.parts.OpenStore(ctx, migrate)
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +122,7 @@ func (c *Control) sealed(ctx context.Context) (*store.Store, error) {
 	return st, nil
 }
 
-// microsoft builds the Microsoft clients on first use (the CA file may
-// appear only after the command started, as the dev setup's simulator's does).
+// microsoft builds the Microsoft clients on first use.
 func (c *Control) microsoft(ctx context.Context) (*microsoft.Auth, error) {
 	st, err := c.db(ctx) // the token cache lives in the store
 	if err != nil {
@@ -133,7 +131,7 @@ func (c *Control) microsoft(ctx context.Context) (*microsoft.Auth, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.auth == nil {
-		hc, err := microsoft.NewHTTPClient(c.cfg.CAFile)
+		hc, err := c.parts.HTTPClient()
 		if err != nil {
 			return nil, err
 		}
@@ -148,33 +146,12 @@ func (c *Control) client(ctx context.Context) (client.Client, error) {
 	if c.temporal != nil {
 		return c.temporal, nil
 	}
-	tc, err := DialTemporal(ctx, c.cfg.TemporalAddress, c.cfg.TemporalNamespace, discardLogger)
+	tc, err := c.parts.DialTemporal(ctx)
 	if err != nil {
 		return nil, err
 	}
 	c.temporal = tc
 	return tc, nil
-}
-
-// OpenStore loads the encryption key and connects to PostgreSQL.
-func OpenStore(ctx context.Context, cfg Config, opts ...store.Option) (*store.Store, error) {
-	box, err := secrets.Load(cfg.EncryptionKey, cfg.EncryptionKeyFile)
-	if err != nil {
-		return nil, err
-	}
-	return store.Open(ctx, cfg.DatabaseURL, box, opts...)
-}
-
-// DialTemporal connects to the Temporal frontend, failing fast with the
-// address and the fix when it is not there.
-func DialTemporal(ctx context.Context, address, namespace string, logger *slog.Logger) (client.Client, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	c, err := client.DialContext(ctx, client.Options{HostPort: address, Namespace: namespace, Logger: tlog.NewStructuredLogger(logger)})
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %q): %w (start it, for example with `make demo`, or set TEMPORAL_ADDRESS)", address, namespace, err)
-	}
-	return c, nil
 }
 
 // Migrate creates the database if it is missing, applies the schema
@@ -190,5 +167,3 @@ func (c *Control) Migrate(ctx context.Context) (int32, error) {
 	v, _, err := st.SchemaVersion(ctx)
 	return v, err
 }
-
-var discardLogger = slog.New(slog.DiscardHandler)

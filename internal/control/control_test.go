@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cspsync/cspsync/internal/control"
+	"github.com/cspsync/cspsync/internal/service"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
 )
@@ -28,8 +29,7 @@ func open(t *testing.T) (*control.Control, *store.Store) {
 		DefaultRelationship: "GDAP"}))
 	_, err := st.SaveDiscoveryPage(ctx, "acme", "", "", []store.DiscoveredTenant{{TenantID: tenant, Name: "Contoso"}})
 	require.NoError(t, err)
-	ctl, err := control.Open(ctx, control.Config{DatabaseURL: url, EncryptionKey: key, TemporalAddress: "127.0.0.1:1"})
-	require.NoError(t, err)
+	ctl := service.Open(control.Config{DatabaseURL: url, EncryptionKey: key, TemporalAddress: "127.0.0.1:1"})
 	t.Cleanup(ctl.Close)
 	return ctl, st
 }

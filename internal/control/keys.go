@@ -13,7 +13,14 @@ import (
 )
 
 // Rotated counts what a key rotation re-sealed.
-type Rotated = store.Rotated
+type Rotated struct {
+	PartnerSecrets int
+	TokenCaches    int
+	Verifiers      int
+}
+
+// Total is the number of values re-sealed, the key check aside.
+func (r Rotated) Total() int { return r.PartnerSecrets + r.TokenCaches + r.Verifiers }
 
 // RotateKey re-seals every stored secret (partner client secrets, token
 // caches, pending sign-ins' PKCE verifiers) and the key check under the key
@@ -32,7 +39,8 @@ func (c *Control) RotateKey(ctx context.Context, newKey, newKeyFile string) (Rot
 	if err != nil {
 		return Rotated{}, err
 	}
-	return st.RotateKey(ctx, next)
+	r, err := st.RotateKey(ctx, next)
+	return Rotated{PartnerSecrets: r.PartnerSecrets, TokenCaches: r.TokenCaches, Verifiers: r.Verifiers}, err
 }
 
 // ForgetUnreadable is the recovery after a lost key: it drops every stored

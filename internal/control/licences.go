@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -16,29 +15,6 @@ import (
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/workflows"
 )
-
-// Records of the licence reports; the store defines them.
-type (
-	LicenceEvent     = store.LicenceEvent
-	TopLevel         = store.TopLevel
-	SSOAllowedTenant = store.SSOAllowedTenant
-)
-
-// LicenceImport is what an on-demand import did.
-type LicenceImport struct {
-	Tenants       int             `json:"tenants"`
-	Licences      int             `json:"licences"`
-	Subscriptions int             `json:"subscriptions"`
-	Events        int             `json:"events"`
-	Failed        []TenantFailure `json:"failed,omitempty"`
-}
-
-// TenantFailure is one tenant an operation could not do, with why.
-type TenantFailure struct {
-	TenantID string `json:"tenantId"`
-	Customer string `json:"customer"`
-	Error    string `json:"error"`
-}
 
 // importFanOut is how many tenants are asked at once.
 const importFanOut = 8
@@ -90,7 +66,7 @@ func askTenants[R any](ctx context.Context, tenants []Customer, timeout time.Dur
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var mu sync.Mutex
-	var failed []TenantFailure
+	failed := []TenantFailure{}
 	_ = parallel.Each(ctx, tenants, importFanOut, func(ctx context.Context, cu Customer) error {
 		r, err := ask(ctx, workflows.TenantWorkflowID(cu.PartnerID, cu.TenantID))
 		mu.Lock()
@@ -120,30 +96,6 @@ func describeUpdateError(ctx context.Context, err error, timeout time.Duration) 
 	return err.Error()
 }
 
-// LicenceSeats is one licence of a customer, reconciled.
-type LicenceSeats struct {
-	licensing.Licence
-	licensing.Seats
-	Subscriptions []licensing.Subscription `json:"subscriptions,omitempty"`
-}
-
-// CustomerSeats is one customer's licences, reconciled.
-type CustomerSeats struct {
-	CustomerID int64           `json:"customerId"`
-	Customer   string          `json:"customer"`
-	TenantID   string          `json:"tenantId"`
-	TopLevel   string          `json:"topLevel,omitempty"`
-	ImportedAt *time.Time      `json:"importedAt"`
-	Licences   []LicenceSeats  `json:"licences"`
-	Total      licensing.Seats `json:"total"`
-}
-
-// LicenceReport is the seat reconciliation of a partner's customers.
-type LicenceReport struct {
-	Customers []CustomerSeats `json:"customers"`
-	Total     licensing.Seats `json:"total"`
-}
-
 // Licences reconciles the seats of a partner's customers ("" for all):
 // paid for, assigned, unused, and those suspended or about to lapse.
 func (c *Control) Licences(ctx context.Context, partnerID string) (LicenceReport, error) {
@@ -156,22 +108,29 @@ func (c *Control) Licences(ctx context.Context, partnerID string) (LicenceReport
 		return LicenceReport{}, err
 	}
 	rep := LicenceReport{Customers: []CustomerSeats{}}
+	var total licensing.Seats
 	for _, cl := range all {
 		cs := CustomerSeats{CustomerID: cl.Customer.ID, Customer: cl.Customer.Name, TenantID: cl.Customer.TenantID,
-			TopLevel: cl.Customer.TopLevel, ImportedAt: cl.ImportedAt, Licences: []LicenceSeats{}}
+			TopLevel: cl.Customer.TopLevel, ImportedAt: utcPtr(cl.ImportedAt), Licences: []LicenceSeats{}}
+		var sum licensing.Seats
 		for _, l := range cl.Licences {
-			ls := LicenceSeats{Licence: l, Seats: licensing.SeatsOf(l)}
+			seats := licensing.SeatsOf(l)
+			ls := LicenceSeats{SkuID: l.SkuID, PartNumber: l.PartNumber, ProductName: l.ProductName, CapabilityStatus: l.CapabilityStatus,
+				TotalUnits: l.Total, ActiveUnits: l.Active, ConsumedUnits: l.Consumed, SuspendedUnits: l.Suspended, WarningUnits: l.Warning,
+				Seats: seatsOf(seats), Subscriptions: []Subscription{}}
 			for _, s := range cl.Subscriptions {
 				if s.SkuID == l.SkuID {
-					ls.Subscriptions = append(ls.Subscriptions, s)
+					ls.Subscriptions = append(ls.Subscriptions, subscriptionOf(s))
 				}
 			}
 			cs.Licences = append(cs.Licences, ls)
-			cs.Total.Add(ls.Seats)
+			sum.Add(seats)
 		}
-		rep.Total.Add(cs.Total)
+		cs.Total = seatsOf(sum)
+		total.Add(sum)
 		rep.Customers = append(rep.Customers, cs)
 	}
+	rep.Total = seatsOf(total)
 	return rep, nil
 }
 
@@ -182,7 +141,9 @@ func (c *Control) LicenceHistory(ctx context.Context, customerID string) ([]Lice
 		return nil, err
 	}
 	evs, err := st.LicenceEvents(ctx, id)
-	return orEmpty(evs), err
+	return mapAll(evs, func(e store.LicenceEvent) LicenceEvent {
+		return LicenceEvent{At: e.At.UTC(), SkuID: e.SkuID, SubscriptionID: e.SubscriptionID, Field: e.Field, Old: e.Old, New: e.New}
+	}), err
 }
 
 // TopLevels lists the top levels with their customer counts; never nil.
@@ -192,11 +153,16 @@ func (c *Control) TopLevels(ctx context.Context) ([]TopLevel, error) {
 		return nil, err
 	}
 	tls, err := st.ListTopLevels(ctx)
-	return orEmpty(tls), err
+	return mapAll(tls, func(t store.TopLevel) TopLevel { return TopLevel{Name: t.Name, Customers: t.Customers} }), err
 }
 
-// SetCustomerTopLevel puts a customer in a top level (created when new).
+// SetCustomerTopLevel puts a customer in a top level (created when new; ""
+// takes it out of any).
 func (c *Control) SetCustomerTopLevel(ctx context.Context, customerID, name string) error {
+	name, err := operatorText("the top level's name", name, maxName)
+	if err != nil {
+		return err
+	}
 	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return err
@@ -212,31 +178,7 @@ func (c *Control) SSOAllowedTenants(ctx context.Context) ([]SSOAllowedTenant, er
 		return nil, err
 	}
 	ts, err := st.SSOAllowedTenants(ctx)
-	return orEmpty(ts), err
-}
-
-func customerNumber(s string) (int64, error) {
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("customer id %q is not a number: take it from the ID column of `cspsync customers list`", s)
-	}
-	return id, nil
-}
-
-// forCustomer opens the store for a customer id a person typed.
-func (c *Control) forCustomer(ctx context.Context, customerID string) (*store.Store, int64, error) {
-	id, err := customerNumber(customerID)
-	if err != nil {
-		return nil, 0, err
-	}
-	st, err := c.db(ctx)
-	return st, id, err
-}
-
-// orEmpty makes a nil list empty, so JSON shows [] rather than null.
-func orEmpty[T any](xs []T) []T {
-	if xs == nil {
-		return []T{}
-	}
-	return xs
+	return mapAll(ts, func(t store.SSOAllowedTenant) SSOAllowedTenant {
+		return SSOAllowedTenant{TenantID: t.TenantID, Customer: t.Customer, Partner: t.Partner}
+	}), err
 }

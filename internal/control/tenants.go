@@ -21,7 +21,7 @@ func (c *Control) customer(ctx context.Context, tenantID string) (*store.Store, 
 		return nil, Customer{}, err
 	}
 	cu, err := st.GetCustomerByTenant(ctx, tenantID)
-	return st, cu, err
+	return st, customerOf(cu), err
 }
 
 // SetConsent records a tenant's admin consent as granted or revoked and
@@ -61,7 +61,8 @@ func (c *Control) SetRelationship(ctx context.Context, tenantID, relationship st
 	if err != nil {
 		return Customer{}, err
 	}
-	cu, err := st.SetRelationship(ctx, tenantID, rel)
+	stored, err := st.SetRelationship(ctx, tenantID, rel)
+	cu := customerOf(stored)
 	if err != nil {
 		return cu, err
 	}
@@ -170,10 +171,11 @@ func (c *Control) CompleteConsent(ctx context.Context, cb Callback) (Customer, e
 	if err != nil {
 		return Customer{}, err
 	}
-	cu, err := st.GetCustomerByTenant(ctx, req.TenantID)
+	stored, err := st.GetCustomerByTenant(ctx, req.TenantID)
 	if err != nil {
 		return Customer{TenantID: req.TenantID}, err
 	}
+	cu := customerOf(stored)
 	if cb.Tenant != "" && !strings.EqualFold(cb.Tenant, req.TenantID) {
 		return cu, fmt.Errorf("%w: Microsoft's answer is for tenant %s, but this link was made for %s (%s); the link stays valid: open it again and sign in as an administrator of %[3]s",
 			ErrBadCallback, cb.Tenant, cu.Name, cu.TenantID)
@@ -244,7 +246,7 @@ func (c *Control) Customers(ctx context.Context, partnerID string, tenantsOnly b
 	out := make([]Customer, 0, len(all))
 	for _, cu := range all {
 		if !tenantsOnly || cu.TenantID != "" {
-			out = append(out, cu)
+			out = append(out, customerOf(cu))
 		}
 	}
 	return out, nil
@@ -252,15 +254,11 @@ func (c *Control) Customers(ctx context.Context, partnerID string, tenantsOnly b
 
 // SetCustomerTenant assigns a tenant id by hand; discovery never changes it.
 func (c *Control) SetCustomerTenant(ctx context.Context, customerID, tenantID string) error {
-	st, err := c.db(ctx)
+	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return err
 	}
-	id, err := customerNumber(customerID)
-	if err != nil {
-		return err
-	}
-	return st.SetCustomerTenant(ctx, id, tenantID)
+	return st.SetCustomerTenant(ctx, id, strings.TrimSpace(tenantID))
 }
 
 // Errors lists integration errors, newest first; open only unless all; never nil.
@@ -270,7 +268,7 @@ func (c *Control) Errors(ctx context.Context, partnerID string, all bool) ([]Int
 		return nil, err
 	}
 	errs, err := st.ListErrors(ctx, partnerID, all)
-	return orEmpty(errs), err
+	return mapAll(errs, integrationErrorOf), err
 }
 
 // TenantRow is one tenant on the tenants page.
@@ -278,7 +276,29 @@ type TenantRow struct {
 	Customer
 	Error       *IntegrationError // the latest open error of the tenant
 	LinkExpires *time.Time        // when its live consent link expires, if it has one
-	Users       store.UserSummary // its PSA users and users round
+	Users       UserSummary       // its PSA users and users round
+}
+
+// UserSummary is a customer's PSA users and the state of its users rounds.
+type UserSummary struct {
+	Active, All int
+	Running     *RoundProgress // the round in progress, if any
+	LastRoundAt *time.Time
+}
+
+// RoundProgress is how far a running users round has come.
+type RoundProgress struct {
+	Kind         string
+	Pages, Users int
+	StartedAt    time.Time
+}
+
+func userSummaryOf(u store.UserSummary) UserSummary {
+	s := UserSummary{Active: u.Active, All: u.All, LastRoundAt: u.LastRoundAt}
+	if r := u.Running; r != nil {
+		s.Running = &RoundProgress{Kind: r.Kind, Pages: r.Pages, Users: r.Users, StartedAt: r.StartedAt}
+	}
+	return s
 }
 
 // Tenants lists a partner's tenants (every partner's when partnerID is
@@ -293,7 +313,7 @@ func (c *Control) Tenants(ctx context.Context, partnerID string) ([]TenantRow, e
 	if err != nil {
 		return nil, err
 	}
-	errs, err := st.ListErrors(ctx, partnerID, false)
+	errs, err := c.Errors(ctx, partnerID, false)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +333,7 @@ func (c *Control) Tenants(ctx context.Context, partnerID string) ([]TenantRow, e
 	}
 	var waiting, rest []TenantRow
 	for _, cu := range customers {
-		row := TenantRow{Customer: cu, Error: latest[cu.TenantID], Users: users[cu.ID]}
+		row := TenantRow{Customer: cu, Error: latest[cu.TenantID], Users: userSummaryOf(users[cu.ID])}
 		if t, ok := links[cu.TenantID]; ok {
 			row.LinkExpires = &t
 		}

@@ -12,16 +12,6 @@ import (
 	"github.com/cspsync/cspsync/workflows"
 )
 
-// Records of users sync the callers render; the store and usersync define them.
-type (
-	UserRoundResult = workflows.UserRoundResult
-	PSAUser         = store.PSAUser
-	LogEntry        = store.LogEntry
-	Site            = store.Site
-	UserSettings    = store.UserSettings
-	FieldMapping    = usersync.FieldMapping
-)
-
 // UserProgress is where a running users round stands.
 type UserProgress struct {
 	Kind    string
@@ -34,26 +24,26 @@ type UserProgress struct {
 // reads every user again instead of the changes. With wait it returns the
 // users round once a cycle started after the request has finished,
 // reporting progress about every second meanwhile.
-func (c *Control) SyncUsers(ctx context.Context, tenantID string, full, wait bool, timeout time.Duration, progress func(UserProgress)) (UserRoundResult, error) {
+func (c *Control) SyncUsers(ctx context.Context, tenantID string, full, wait bool, timeout time.Duration, progress func(UserProgress)) (UsersRound, error) {
 	st, cu, err := c.customer(ctx, tenantID)
 	if err != nil {
-		return UserRoundResult{}, err
+		return UsersRound{}, err
 	}
 	if cu.PartnerID == "" {
-		return UserRoundResult{}, errors.New("customer " + cu.Name + " is not linked to a partner yet: run `cspsync sync` first")
+		return UsersRound{}, errors.New("customer " + cu.Name + " is not linked to a partner yet: run `cspsync sync` first")
 	}
 	tc, err := c.client(ctx)
 	if err != nil {
-		return UserRoundResult{}, err
+		return UsersRound{}, err
 	}
 	id := workflows.TenantWorkflowID(cu.PartnerID, cu.TenantID)
 	if !wait {
 		if full {
 			if _, err := st.ResetDelta(ctx, cu.PartnerID, cu.TenantID); err != nil {
-				return UserRoundResult{}, err
+				return UsersRound{}, err
 			}
 		}
-		return UserRoundResult{}, workflows.SignalSync.Send(ctx, tc, id, struct{}{})
+		return UsersRound{}, workflows.SignalSync.Send(ctx, tc, id, struct{}{})
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -77,9 +67,9 @@ func (c *Control) SyncUsers(ctx context.Context, tenantID string, full, wait boo
 	}
 	res, err := workflows.UpdateSyncUsers.Execute(ctx, tc, id, workflows.UserSyncRequest{Full: full})
 	if err != nil {
-		return res, errors.New(describeUpdateError(ctx, err, timeout))
+		return usersRoundOf(res), errors.New(describeUpdateError(ctx, err, timeout))
 	}
-	return res, nil
+	return usersRoundOf(res), nil
 }
 
 // ResetDelta forgets the delta links of the partner's tenants (one tenant
@@ -105,7 +95,7 @@ func (c *Control) InboundLog(ctx context.Context, tenantID, user string, limit i
 		return nil, err
 	}
 	rows, err := st.InboundLog(ctx, cu.ID, strings.TrimSpace(user), limit)
-	return orEmpty(rows), err
+	return mapAll(rows, logEntryOf), err
 }
 
 // Users lists a customer's PSA users; never nil.
@@ -115,20 +105,23 @@ func (c *Control) Users(ctx context.Context, customerID string) ([]PSAUser, erro
 		return nil, err
 	}
 	us, err := st.ListUsers(ctx, id)
-	return orEmpty(us), err
+	return mapAll(us, psaUserOf), err
 }
 
 // AddUser creates a PSA user by hand: the next users round matches him to
-// his Microsoft account by the partner's matching rules.
+// his Microsoft account by the partner's matching rules. What the PSA would
+// refuse from Microsoft (an invalid email, an over-long field, control
+// characters) is refused.
 func (c *Control) AddUser(ctx context.Context, customerID, name, email, login string) (int64, error) {
+	name, email, login, err := psaUser(name, email, login)
+	if err != nil {
+		return 0, err
+	}
 	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return 0, err
 	}
-	if strings.TrimSpace(name) == "" {
-		return 0, errors.New("a user needs a name: --name")
-	}
-	return st.AddUser(ctx, id, strings.TrimSpace(name), strings.TrimSpace(email), strings.TrimSpace(login))
+	return st.AddUser(ctx, id, name, email, login)
 }
 
 // Sites lists a customer's sites; never nil.
@@ -138,22 +131,21 @@ func (c *Control) Sites(ctx context.Context, customerID string) ([]Site, error) 
 		return nil, err
 	}
 	ss, err := st.ListSites(ctx, id)
-	return orEmpty(ss), err
+	return mapAll(ss, siteOf), err
 }
 
 // AddSite adds a site to a customer.
 func (c *Control) AddSite(ctx context.Context, customerID, name string) (Site, error) {
+	name, err := operatorText("the site's name", name, maxName)
+	if err != nil {
+		return Site{}, err
+	}
 	st, id, err := c.forCustomer(ctx, customerID)
 	if err != nil {
 		return Site{}, err
 	}
-	return st.AddSite(ctx, id, name)
-}
-
-// SiteMapping is one (filter, site) pair as people write it.
-type SiteMapping struct {
-	Filter string `json:"filter"`
-	Site   string `json:"site"`
+	site, err := st.AddSite(ctx, id, name)
+	return siteOf(site), err
 }
 
 // SiteMappings lists a customer's site mappings in order; never nil.
@@ -172,26 +164,70 @@ func (c *Control) SiteMappings(ctx context.Context, customerID string) ([]SiteMa
 
 // SetSiteMappings replaces a customer's site mappings. Each filter is
 // compiled and type-checked and each site must exist, or nothing changes
-// and the error points at the mistake.
+// and the error points at the mistake. At least one mapping is needed:
+// ClearSiteMappings removes them all, on purpose.
 func (c *Control) SetSiteMappings(ctx context.Context, customerID string, ms []SiteMapping) error {
-	st, id, err := c.forCustomer(ctx, customerID)
+	st, cu, err := c.customerByID(ctx, customerID)
 	if err != nil {
 		return err
+	}
+	if len(ms) == 0 {
+		n, err := st.ActiveImportedUsers(ctx, cu.ID)
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("no site mapping given: a customer without site mappings imports no user, and its %d active users from Microsoft "+
+			"would be made inactive. Give its mappings as 'FILTER => SITE' (e.g. 'true => Main'), or, to remove them all, "+
+			"`cspsync mappings set-sites --customer %d --clear`", n, cu.ID)
 	}
 	var checked []usersync.SiteMapping
 	var stored []store.SiteMapping
 	for i, m := range ms {
-		site, err := st.SiteByName(ctx, id, m.Site)
+		filter, err := expression(fmt.Sprintf("site mapping %d's filter", i+1), m.Filter)
+		if err != nil {
+			return err
+		}
+		site, err := st.SiteByName(ctx, cu.ID, m.Site)
 		if err != nil {
 			return fmt.Errorf("site mapping %d: %w", i+1, err)
 		}
-		checked = append(checked, usersync.SiteMapping{Filter: m.Filter, SiteID: site.ID})
-		stored = append(stored, store.SiteMapping{Filter: m.Filter, SiteID: site.ID})
+		checked = append(checked, usersync.SiteMapping{Filter: filter, SiteID: site.ID})
+		stored = append(stored, store.SiteMapping{Filter: filter, SiteID: site.ID})
 	}
 	if err := usersync.ValidateSiteMappings(checked); err != nil {
 		return err
 	}
-	return st.SetSiteMappings(ctx, id, stored)
+	return st.SetSiteMappings(ctx, cu.ID, stored)
+}
+
+// ClearedSiteMappings is what clearing a customer's site mappings does.
+type ClearedSiteMappings struct {
+	CustomerID int64
+	Customer   string
+	Removed    int // site mappings removed
+	// ActiveUsers counts its active users from Microsoft: the rounds make
+	// them inactive as they see them (a full round sees them all).
+	ActiveUsers int
+}
+
+// ClearSiteMappings removes every site mapping of a customer, on purpose:
+// its users rounds then import no user and make its users from Microsoft
+// inactive. It says how many that is.
+func (c *Control) ClearSiteMappings(ctx context.Context, customerID string) (ClearedSiteMappings, error) {
+	st, cu, err := c.customerByID(ctx, customerID)
+	if err != nil {
+		return ClearedSiteMappings{}, err
+	}
+	ms, err := st.SiteMappings(ctx, cu.ID)
+	if err != nil {
+		return ClearedSiteMappings{}, err
+	}
+	n, err := st.ActiveImportedUsers(ctx, cu.ID)
+	if err != nil {
+		return ClearedSiteMappings{}, err
+	}
+	return ClearedSiteMappings{CustomerID: cu.ID, Customer: cu.Name, Removed: len(ms), ActiveUsers: n},
+		st.SetSiteMappings(ctx, cu.ID, nil)
 }
 
 // GenerateSiteMappings gives every customer of the partner ("" for all)
@@ -206,28 +242,30 @@ func (c *Control) GenerateSiteMappings(ctx context.Context, partnerID string) (i
 
 // FieldMappings returns the mappings in force: the defaults with the
 // partner's over them and, for a customer (customerID not ""), its own.
+// A customer's are its partner's: partnerID may be "" with a customer.
 func (c *Control) FieldMappings(ctx context.Context, partnerID, customerID string) ([]FieldMapping, error) {
-	st, err := c.db(ctx)
+	partnerID, cid, err := c.partnerFor(ctx, partnerID, customerID)
 	if err != nil {
 		return nil, err
 	}
-	var cid int64
-	if customerID != "" {
-		if cid, err = customerNumber(customerID); err != nil {
-			return nil, err
-		}
+	st, err := c.db(ctx)
+	if err != nil {
+		return nil, err
 	}
 	all, err := st.FieldMappings(ctx, partnerID)
 	if err != nil {
 		return nil, err
 	}
 	partner, customer := splitMappings(all, cid)
-	return usersync.Resolve(partner, customer), nil
+	return mapAll(usersync.Resolve(partner, customer), func(m usersync.FieldMapping) FieldMapping {
+		return FieldMapping{Field: string(m.Field), Expression: m.Expr}
+	}), nil
 }
 
-func splitMappings(all []store.FieldMapping, customerID int64) (partner, customer []FieldMapping) {
+// splitMappings reads the stored mappings of the partner and of one customer.
+func splitMappings(all []store.FieldMapping, customerID int64) (partner, customer []usersync.FieldMapping) {
 	for _, f := range all {
-		m := FieldMapping{Field: usersync.Field(f.Field), Expr: f.Expression}
+		m := usersync.FieldMapping{Field: usersync.Field(f.Field), Expr: f.Expression}
 		switch {
 		case f.CustomerID == 0:
 			partner = append(partner, m)
@@ -241,66 +279,40 @@ func splitMappings(all []store.FieldMapping, customerID int64) (partner, custome
 // SetFieldMapping maps a PSA field to an expression over the Graph user,
 // partner-wide or for one customer; an empty expression falls back to the
 // level below. Unknown fields or properties, type errors, and a matching
-// rule left without its mapping are refused, with the fix.
+// rule left without its mapping are refused, with the fix, as are a
+// customer that does not exist and a partner that is not the customer's
+// (partnerID may be "" with a customer: its partner).
 func (c *Control) SetFieldMapping(ctx context.Context, partnerID, customerID, field, expr string) error {
 	f, err := usersync.ParseField(field)
 	if err != nil {
 		return err
 	}
-	m := FieldMapping{Field: f, Expr: strings.TrimSpace(expr)}
+	if expr, err = expression("the expression", expr); err != nil {
+		return err
+	}
+	m := usersync.FieldMapping{Field: f, Expr: expr}
 	if m.Expr != "" {
-		if err := usersync.ValidateMappings([]FieldMapping{m}); err != nil {
+		if err := usersync.ValidateMappings([]usersync.FieldMapping{m}); err != nil {
 			return err
 		}
+	}
+	partnerID, cid, err := c.partnerFor(ctx, partnerID, customerID)
+	if err != nil {
+		return err
 	}
 	st, err := c.db(ctx)
 	if err != nil {
 		return err
 	}
-	var cid int64
-	if customerID != "" {
-		if cid, err = customerNumber(customerID); err != nil {
-			return err
-		}
-	}
-	all, err := st.FieldMappings(ctx, partnerID)
-	if err != nil {
-		return err
-	}
-	settings, err := st.UserSettings(ctx, partnerID)
-	if err != nil {
-		return err
-	}
-	// An empty expression removes the stored mapping: the level below applies.
-	partner, customer := splitMappings(all, cid)
-	set := []FieldMapping{m}
-	if m.Expr == "" {
-		set = nil
-	}
-	if cid == 0 {
-		partner = append(without(partner, f), set...)
-	} else {
-		customer = append(without(customer, f), set...)
-	}
-	if err := usersync.ValidateMatchRules(rulesOf(settings), usersync.Resolve(partner, customer)); err != nil {
-		return err
-	}
-	return st.SetFieldMapping(ctx, partnerID, store.FieldMapping{CustomerID: cid, Field: string(f), Expression: m.Expr})
+	return st.ChangeFieldMapping(ctx, partnerID, store.FieldMapping{CustomerID: cid, Field: string(f), Expression: m.Expr},
+		func(settings store.UserSettings, all []store.FieldMapping) error {
+			return usersync.ValidateMatchRules(rulesOf(settings.MatchRules), usersync.Resolve(splitMappings(all, cid)))
+		})
 }
 
-func without(ms []FieldMapping, f usersync.Field) []FieldMapping {
-	var out []FieldMapping
-	for _, m := range ms {
-		if m.Field != f {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func rulesOf(s UserSettings) []usersync.Field {
-	out := make([]usersync.Field, len(s.MatchRules))
-	for i, r := range s.MatchRules {
+func rulesOf(rules []string) []usersync.Field {
+	out := make([]usersync.Field, len(rules))
+	for i, r := range rules {
 		out[i] = usersync.Field(r)
 	}
 	return out
@@ -312,35 +324,48 @@ func (c *Control) UserSettings(ctx context.Context, partnerID string) (UserSetti
 	if err != nil {
 		return UserSettings{}, err
 	}
-	return st.UserSettings(ctx, partnerID)
+	s, err := st.UserSettings(ctx, partnerID)
+	return userSettingsOf(s), err
 }
 
-// SetUserSettings stores a partner's users-sync settings; matching rules
-// are checked against the partner's field mappings.
-func (c *Control) SetUserSettings(ctx context.Context, partnerID string, s UserSettings) error {
+// UserSettingsChange changes some of a partner's users-sync settings; the
+// settings left nil stay as they are.
+type UserSettingsChange struct {
+	MatchRules           []string // nil: unchanged; ordered rules, each name, email or network_login
+	IgnoreAccountEnabled *bool
+	AutoSiteMappings     *bool
+	LogRetention         *time.Duration
+}
+
+// ChangeUserSettings applies a change to a partner's users-sync settings in
+// one step (a concurrent change of another setting is kept) and returns the
+// settings then in force. Matching rules are checked against the partner's
+// field mappings; a refused change changes nothing.
+func (c *Control) ChangeUserSettings(ctx context.Context, partnerID string, ch UserSettingsChange) (UserSettings, error) {
+	if ch.LogRetention != nil && *ch.LogRetention < time.Hour {
+		return UserSettings{}, fmt.Errorf("log retention %s is too short: keep at least an hour (720h is 30 days)", *ch.LogRetention)
+	}
 	st, err := c.db(ctx)
 	if err != nil {
-		return err
+		return UserSettings{}, err
 	}
-	if s.LogRetention < time.Hour {
-		return fmt.Errorf("log retention %s is too short: keep at least an hour (720h is 30 days)", s.LogRetention)
-	}
-	all, err := st.FieldMappings(ctx, partnerID)
-	if err != nil {
-		return err
-	}
-	partner, _ := splitMappings(all, 0)
-	if err := usersync.ValidateMatchRules(rulesOf(s), usersync.Resolve(partner, nil)); err != nil {
-		return err
-	}
-	return st.SetUserSettings(ctx, partnerID, s)
-}
-
-// UsersRounds is what rounds over many tenants did.
-type UsersRounds struct {
-	Tenants int               `json:"tenants"`
-	Total   store.RoundCounts `json:"total"`
-	Failed  []TenantFailure   `json:"failed,omitempty"`
+	s, err := st.ChangeUserSettings(ctx, partnerID, func(s *store.UserSettings, all []store.FieldMapping) error {
+		if ch.MatchRules != nil {
+			s.MatchRules = ch.MatchRules
+		}
+		if ch.IgnoreAccountEnabled != nil {
+			s.IgnoreAccountEnabled = *ch.IgnoreAccountEnabled
+		}
+		if ch.AutoSiteMappings != nil {
+			s.AutoSiteMappings = *ch.AutoSiteMappings
+		}
+		if ch.LogRetention != nil {
+			s.LogRetention = *ch.LogRetention
+		}
+		partner, _ := splitMappings(all, 0)
+		return usersync.ValidateMatchRules(rulesOf(s.MatchRules), usersync.Resolve(partner, nil))
+	})
+	return userSettingsOf(s), err
 }
 
 // SyncAllUsers runs a cycle of every tenant of the partner whose users can
@@ -350,11 +375,11 @@ type UsersRounds struct {
 func (c *Control) SyncAllUsers(ctx context.Context, partnerID string, full, wait bool, timeout time.Duration) (UsersRounds, error) {
 	tc, err := c.client(ctx)
 	if err != nil {
-		return UsersRounds{}, err
+		return UsersRounds{Failed: []TenantFailure{}}, err
 	}
 	all, err := c.Customers(ctx, partnerID, true)
 	if err != nil {
-		return UsersRounds{}, err
+		return UsersRounds{Failed: []TenantFailure{}}, err
 	}
 	var tenants []Customer
 	for _, cu := range all {
@@ -372,11 +397,11 @@ func (c *Control) SyncAllUsers(ctx context.Context, partnerID string, full, wait
 			return res, err
 		}
 	}
-	res.Failed = askTenants(ctx, tenants, timeout, func(ctx context.Context, id string) (r UserRoundResult, err error) {
+	res.Failed = askTenants(ctx, tenants, timeout, func(ctx context.Context, id string) (r workflows.UserRoundResult, err error) {
 		if !wait {
 			return r, workflows.SignalSync.Send(ctx, tc, id, struct{}{})
 		}
 		return workflows.UpdateSyncUsers.Execute(ctx, tc, id, workflows.UserSyncRequest{Full: full})
-	}, func(r UserRoundResult) { res.Total.Add(r.RoundCounts) })
+	}, func(r workflows.UserRoundResult) { res.Total.add(r.RoundCounts) })
 	return res, nil
 }

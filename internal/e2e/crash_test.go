@@ -62,12 +62,12 @@ func TestWorkerKilledDuringDiscoveryResumesWithoutDuplicates(t *testing.T) {
 	var midway int
 	var err error
 	require.Eventually(t, func() bool {
-		midway, err = s.Store.CountCustomers(ctx, "acme")
+		midway, err = testenv.CountCustomers(ctx, s.Store, "acme")
 		return err == nil && midway >= 300
 	}, 60*time.Second, 5*time.Millisecond)
 	require.NoError(t, worker.Process.Signal(syscall.SIGKILL))
 	_, _ = worker.Process.Wait()
-	midway, err = s.Store.CountCustomers(ctx, "acme")
+	midway, err = testenv.CountCustomers(ctx, s.Store, "acme")
 	require.NoError(t, err)
 	require.Less(t, midway, tenants, "the worker must die before discovery finished")
 	cursor, err := s.Store.DiscoveryCursor(ctx, "acme")
@@ -109,12 +109,12 @@ func TestPostgresRestartDuringDiscoveryLosesNothing(t *testing.T) {
 	// Restart PostgreSQL once some, but not all, pages are committed.
 	var before int
 	require.Eventually(t, func() bool {
-		n, err := s.Store.CountCustomers(ctx, "acme")
+		n, err := testenv.CountCustomers(ctx, s.Store, "acme")
 		before = n
 		return err == nil && n >= 300
 	}, 60*time.Second, 5*time.Millisecond)
 	pg.Stop()
-	_, err := s.Store.CountCustomers(ctx, "acme")
+	_, err := testenv.CountCustomers(ctx, s.Store, "acme")
 	require.Error(t, err, "PostgreSQL is down")
 	pg.Start()
 

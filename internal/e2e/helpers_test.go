@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cspsync/cspsync/internal/cli"
+	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/sim"
 	"github.com/cspsync/cspsync/internal/store"
@@ -74,7 +75,7 @@ func connect(t testing.TB, s *testenv.Stack, o connectOpts) string {
 	}
 	out, errOut, err := runCLISplit(t, s, connectArgs(s, o)...)
 	require.NoError(t, err, errOut)
-	var res struct{ AuthorizeURL string }
+	var res control.Connected
 	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
 	require.NotEmpty(t, res.AuthorizeURL)
 	return res.AuthorizeURL

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/service"
 	"github.com/cspsync/cspsync/internal/sim"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
@@ -30,7 +31,7 @@ func TestAuthoriseAndDiscoverTenants(t *testing.T) {
 	s := testenv.NewStack(t, sc, sim.Options{})
 	ctx := context.Background()
 	// A PSA customer that exists before the partner is connected is linked by name.
-	existing, err := s.Store.CreateCustomer(ctx, strings.ToUpper(sc.Tenants[3].Name))
+	existing, err := testenv.CreateCustomer(ctx, s.Store, strings.ToUpper(sc.Tenants[3].Name))
 	require.NoError(t, err)
 	s.StartWorker()
 
@@ -66,7 +67,7 @@ func TestAuthoriseAndDiscoverTenants(t *testing.T) {
 	out, err := runCLI(t, s, "sync", "--partner", "acme", "--wait", "--timeout", "1m")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "Discovered 230 tenants: 0 new, 0 linked by name, 230 updated.")
-	n, err := s.Store.CountCustomers(ctx, "acme")
+	n, err := testenv.CountCustomers(ctx, s.Store, "acme")
 	require.NoError(t, err)
 	assert.Equal(t, 230, n)
 
@@ -81,14 +82,10 @@ func TestAuthoriseAndDiscoverTenants(t *testing.T) {
 
 	out, err = runCLI(t, s, "status", "--json")
 	require.NoError(t, err, out)
-	var rows []struct {
-		Partner, Auth, Workflow string
-		Customers, Discoveries  int
-		NeedsAttention          bool
-	}
+	var rows []control.PartnerStatus
 	require.NoError(t, json.Unmarshal([]byte(out), &rows), out)
 	require.Len(t, rows, 1)
-	assert.Equal(t, "authorised", rows[0].Auth)
+	assert.Equal(t, domain.AuthAuthorised, rows[0].Auth)
 	assert.Equal(t, string(domain.AuthAuthorised), rows[0].Workflow)
 	assert.Equal(t, 230, rows[0].Customers)
 	assert.Equal(t, 3, rows[0].Discoveries)
@@ -218,8 +215,7 @@ func TestDiscoverUpdateInTheSignInsTaskSeesTheAuthorisation(t *testing.T) {
 	waitPartner(t, s, "acme", 10*time.Second, func(st workflows.PartnerState) bool { return st.Auth == domain.AuthPending })
 	stopWorker()
 
-	ctl, err := control.Open(ctx, s.Worker.Connection)
-	require.NoError(t, err)
+	ctl := service.Open(s.Worker.Connection)
 	t.Cleanup(ctl.Close)
 	pages, err := (&web.Server{Control: ctl, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), PublicURL: s.Worker.PublicURL, ListenAddr: s.Worker.HTTPAddr}).Handler()
 	require.NoError(t, err)
@@ -230,7 +226,7 @@ func TestDiscoverUpdateInTheSignInsTaskSeesTheAuthorisation(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 
 	type outcome struct {
-		res control.DiscoveryResult
+		res control.Discovered
 		err error
 	}
 	done := make(chan outcome, 1)

@@ -181,7 +181,7 @@ func TestUsersMappingsMatchingAndAccountState(t *testing.T) {
 	require.NotEmpty(t, disabled.ID)
 
 	// The PSA knows the customer, and some of its people, before any sync.
-	customer, err := s.Store.CreateCustomer(ctx, tn.Name)
+	customer, err := testenv.CreateCustomer(ctx, s.Store, tn.Name)
 	require.NoError(t, err)
 	cid := strconv.FormatInt(customer, 10)
 	manualEmail, err := s.Store.AddUser(ctx, customer, "Someone typed by hand", strings.ToUpper(byEmail.Mail), "")
@@ -326,8 +326,11 @@ func TestUsersMappingsMatchingAndAccountState(t *testing.T) {
 		}
 	}
 
-	// Without site mappings nothing is imported; generated mappings fix that.
-	mustCLI(t, s, "mappings", "set-sites", "--customer", cid)
+	// Without site mappings nothing is imported, so removing them all takes
+	// --clear; generated mappings fix that.
+	_, clearErr := runCLI(t, s, "mappings", "set-sites", "--customer", cid)
+	require.ErrorContains(t, clearErr, "--clear")
+	assert.Contains(t, mustCLI(t, s, "mappings", "set-sites", "--customer", cid, "--clear"), "active users from Microsoft inactive")
 	assert.Contains(t, mustCLI(t, s, "mappings", "generate", "--partner", "acme"), "Created 1 site mappings")
 	out = mustCLI(t, s, "mappings", "sites", "--customer", cid)
 	assert.Contains(t, out, "Main")

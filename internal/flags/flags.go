@@ -3,6 +3,8 @@
 package flags
 
 import (
+	"path/filepath"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/cspsync/cspsync/internal/config"
@@ -13,8 +15,10 @@ var (
 		Value: config.DefaultDatabaseURL, EnvVars: []string{config.EnvDatabaseURL}}
 	Key = &cli.StringFlag{Name: "encryption-key", Usage: "32-byte key, base64, sealing secrets at rest",
 		EnvVars: []string{config.EnvEncryptionKey}}
-	KeyFile = &cli.StringFlag{Name: "encryption-key-file", Usage: "file holding the encryption key (used when --encryption-key is empty)",
-		Value: config.DefaultDataDir + "/encryption.key", EnvVars: []string{config.EnvEncryptionKeyFile}}
+	KeyFile = &cli.StringFlag{Name: "encryption-key-file", Usage: "file holding the encryption key, used when --encryption-key is empty (default: encryption.key in --data-dir)",
+		EnvVars: []string{config.EnvEncryptionKeyFile}}
+	DataDir = &cli.StringFlag{Name: "data-dir", Usage: "the local data directory: the default key file, and the dev setup's logs, Temporal state and simulator state and CA",
+		Value: config.DefaultDataDir, EnvVars: []string{config.EnvDataDir}}
 	TemporalAddress = &cli.StringFlag{Name: "temporal-address", Usage: "Temporal frontend host:port",
 		Value: config.DefaultTemporalAddress, EnvVars: []string{config.EnvTemporalAddress}}
 	TemporalNamespace = &cli.StringFlag{Name: "temporal-namespace", Usage: "Temporal namespace",
@@ -48,14 +52,14 @@ var (
 
 // Global are the flags every cspsync program takes: where the database,
 // the key and Temporal are.
-var Global = []cli.Flag{DatabaseURL, Key, KeyFile, TemporalAddress, TemporalNamespace, TaskQueue}
+var Global = []cli.Flag{DatabaseURL, Key, KeyFile, DataDir, TemporalAddress, TemporalNamespace, TaskQueue}
 
 // Connection reads the connection settings from the flags a command has
 // (the global ones, and --ca-file and --public-url where it takes them).
 func Connection(c *cli.Context) config.Connection {
 	return config.Connection{
 		DatabaseURL: c.String(DatabaseURL.Name), EncryptionKey: c.String(Key.Name),
-		EncryptionKeyFile: c.String(KeyFile.Name), TemporalAddress: c.String(TemporalAddress.Name),
+		EncryptionKeyFile: KeyFilePath(c), TemporalAddress: c.String(TemporalAddress.Name),
 		TemporalNamespace: c.String(TemporalNamespace.Name), TaskQueue: c.String(TaskQueue.Name),
 		CAFile: c.String(CAFile.Name), PublicURL: c.String(PublicURL.Name),
 	}
@@ -65,4 +69,24 @@ func Connection(c *cli.Context) config.Connection {
 func Concurrency(c *cli.Context) config.Concurrency {
 	return config.Concurrency{Activities: c.Int(MaxConcurrentActivities.Name), WorkflowTasks: c.Int(MaxConcurrentWorkflowTasks.Name),
 		TaskQueueActivitiesPerSecond: c.Float64(TaskQueueActivitiesPerSecond.Name)}
+}
+
+// DataDirPath is the data directory every default path derives from:
+// --data-dir where it was given (a command's own, as `dev --data-dir`, or
+// the global one) or CSPSYNC_DATA_DIR, else .data.
+func DataDirPath(c *cli.Context) string {
+	for _, ctx := range c.Lineage() {
+		if ctx.IsSet(DataDir.Name) {
+			return ctx.String(DataDir.Name)
+		}
+	}
+	return config.DefaultDataDir
+}
+
+// KeyFilePath is --encryption-key-file, or encryption.key in the data directory.
+func KeyFilePath(c *cli.Context) string {
+	if f := c.String(KeyFile.Name); f != "" {
+		return f
+	}
+	return filepath.Join(DataDirPath(c), config.KeyFileName)
 }

@@ -1,6 +1,8 @@
-// Package service wires the worker: the store, the Microsoft clients, the
-// Temporal worker and its HTTP server. The worker binary, the CLI's dev
-// command (through that binary) and the end-to-end tests run it through Run.
+// Package service is cspsync's wiring: it loads the key and opens the
+// store, dials Temporal and builds the Microsoft clients. The worker runs on
+// it (Run: the Temporal worker and its HTTP server; the worker binary, the
+// CLI's dev command through that binary and the end-to-end tests run it),
+// and the CLI opens the application layer through it (Open, Check).
 package service
 
 import (
@@ -30,7 +32,7 @@ func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
 	if err := control.CheckOperators(cfg.Operators); err != nil {
 		return err
 	}
-	st, err := control.OpenStore(ctx, cfg.Connection)
+	st, err := OpenStore(ctx, cfg.Connection)
 	if err != nil {
 		return err
 	}
@@ -45,7 +47,7 @@ func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	tc, err := control.DialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger)
+	tc, err := DialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger)
 	if err != nil {
 		return err
 	}

@@ -161,20 +161,6 @@ func (s *Store) ListCustomers(ctx context.Context, partnerID string) ([]Customer
 	return pgx.CollectRows(rows, scanCustomer)
 }
 
-// CountCustomers counts a partner's customers linked to a tenant.
-func (s *Store) CountCustomers(ctx context.Context, partnerID string) (int, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM customers WHERE partner_id = $1 AND azure_tenant_id IS NOT NULL`, partnerID).Scan(&n)
-	return n, err
-}
-
-// CreateCustomer adds a PSA customer by hand (no tenant yet).
-func (s *Store) CreateCustomer(ctx context.Context, name string) (int64, error) {
-	var id int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO customers (name) VALUES ($1) RETURNING id`, name).Scan(&id)
-	return id, err
-}
-
 // SetCustomerTenant assigns a tenant id by hand; discovery will then match
 // this customer by tenant id and never reassign it.
 func (s *Store) SetCustomerTenant(ctx context.Context, customerID int64, tenantID string) error {

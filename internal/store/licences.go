@@ -17,6 +17,7 @@ import (
 // querier is a pool or a transaction.
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
@@ -38,8 +39,8 @@ func (s *Store) ensureTopLevel(ctx context.Context, q querier, name string) (*in
 
 // TopLevel is a named group of customers.
 type TopLevel struct {
-	Name      string `json:"name"`
-	Customers int    `json:"customers"`
+	Name      string
+	Customers int
 }
 
 // ListTopLevels returns every top level with its number of customers.
@@ -246,12 +247,12 @@ func (s *Store) ListLicences(ctx context.Context, partnerID string) ([]CustomerL
 
 // LicenceEvent is one recorded change.
 type LicenceEvent struct {
-	At             time.Time `json:"at"`
-	SkuID          string    `json:"skuId"`
-	SubscriptionID string    `json:"subscriptionId,omitempty"`
-	Field          string    `json:"field"`
-	Old            string    `json:"old"`
-	New            string    `json:"new"`
+	At             time.Time
+	SkuID          string
+	SubscriptionID string
+	Field          string
+	Old            string
+	New            string
 }
 
 // LicenceEvents returns a customer's licence history, oldest first.
@@ -266,9 +267,9 @@ func (s *Store) LicenceEvents(ctx context.Context, customerID int64) ([]LicenceE
 
 // SSOAllowedTenant is a tenant a self-service portal's multi-tenant sign-in accepts.
 type SSOAllowedTenant struct {
-	TenantID string `json:"tenantId"`
-	Customer string `json:"customer"`
-	Partner  string `json:"partner"`
+	TenantID string
+	Customer string
+	Partner  string
 }
 
 // SSOAllowedTenants lists the imported tenants of every partner that keeps

@@ -88,7 +88,7 @@ func TestTopLevelsAndSSOAllowedTenants(t *testing.T) {
 		{TenantID: "11111111-0000-0000-0000-000000000001", Name: "Contoso"},
 		{TenantID: "22222222-0000-0000-0000-000000000002", Name: "Fabrikam"}})
 	require.NoError(t, err)
-	manual, err := st.CreateCustomer(ctx, "Walk-in customer")
+	manual, err := testenv.CreateCustomer(ctx, st, "Walk-in customer")
 	require.NoError(t, err)
 
 	cs, err := st.ListCustomers(ctx, "acme")

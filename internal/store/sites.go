@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,10 +14,10 @@ import (
 
 // Site is one of a customer's sites.
 type Site struct {
-	ID         int64  `json:"id"`
-	CustomerID int64  `json:"customerId"`
-	Name       string `json:"name"`
-	Default    bool   `json:"default"`
+	ID         int64
+	CustomerID int64
+	Name       string
+	Default    bool
 }
 
 // ListSites returns a customer's sites, the default first.
@@ -61,10 +62,10 @@ func (s *Store) SiteByName(ctx context.Context, customerID int64, name string) (
 // SiteMapping places users matching Filter (a CEL expression over the
 // Graph user) in a site; the first matching mapping of a customer wins.
 type SiteMapping struct {
-	Position int    `json:"position"`
-	Filter   string `json:"filter"`
-	SiteID   int64  `json:"siteId"`
-	Site     string `json:"site"`
+	Position int
+	Filter   string
+	SiteID   int64
+	Site     string
 }
 
 // SiteMappings returns a customer's site mappings in order.
@@ -99,6 +100,15 @@ func (s *Store) SetSiteMappings(ctx context.Context, customerID int64, ms []Site
 	})
 }
 
+// ActiveImportedUsers counts a customer's active PSA users that came from
+// Microsoft: those a round makes inactive when no site mapping places them.
+func (s *Store) ActiveImportedUsers(ctx context.Context, customerID int64) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM psa_users WHERE customer_id = $1 AND active AND azure_object_id IS NOT NULL`,
+		customerID).Scan(&n)
+	return n, err
+}
+
 // GenerateSiteMappings gives every customer of the partner ("" for all)
 // that has a tenant and no site mapping one unfiltered mapping to its
 // default site, and returns how many it created.
@@ -113,14 +123,18 @@ func (s *Store) GenerateSiteMappings(ctx context.Context, partnerID string) (int
 // FieldMapping maps a PSA user field to an expression over the Graph user;
 // CustomerID 0 is the partner-wide mapping, others override it.
 type FieldMapping struct {
-	CustomerID int64  `json:"customerId,omitempty"`
-	Field      string `json:"field"`
-	Expression string `json:"expression"`
+	CustomerID int64
+	Field      string
+	Expression string
 }
 
 // FieldMappings returns the partner's mappings and every customer override.
 func (s *Store) FieldMappings(ctx context.Context, partnerID string) ([]FieldMapping, error) {
-	rows, err := s.pool.Query(ctx, `SELECT customer_id, psa_field, expression FROM field_mappings
+	return fieldMappings(ctx, s.pool, partnerID)
+}
+
+func fieldMappings(ctx context.Context, q querier, partnerID string) ([]FieldMapping, error) {
+	rows, err := q.Query(ctx, `SELECT customer_id, psa_field, expression FROM field_mappings
 		WHERE partner_id = $1 ORDER BY customer_id, psa_field`, partnerID)
 	if err != nil {
 		return nil, err
@@ -128,46 +142,92 @@ func (s *Store) FieldMappings(ctx context.Context, partnerID string) ([]FieldMap
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[FieldMapping])
 }
 
-// SetFieldMapping stores one mapping (checked by the caller); an empty
-// expression removes it, so the default (or the partner's) applies again.
-func (s *Store) SetFieldMapping(ctx context.Context, partnerID string, m FieldMapping) error {
-	if m.Expression == "" {
-		_, err := s.pool.Exec(ctx, `DELETE FROM field_mappings WHERE partner_id = $1 AND customer_id = $2 AND psa_field = $3`,
-			partnerID, m.CustomerID, m.Field)
+// ChangeFieldMapping stores one mapping once check has accepted the
+// partner's settings and mappings with it in place; an empty expression
+// removes the mapping, so the default (or the partner's) applies again. It
+// holds the partner's row while it reads, checks and writes, so a
+// concurrent change of its settings or mappings waits (ChangeUserSettings).
+func (s *Store) ChangeFieldMapping(ctx context.Context, partnerID string, m FieldMapping,
+	check func(UserSettings, []FieldMapping) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		u, err := userSettings(ctx, tx, partnerID, true)
+		if err != nil {
+			return err
+		}
+		all, err := fieldMappings(ctx, tx, partnerID)
+		if err != nil {
+			return err
+		}
+		all = slices.DeleteFunc(all, func(f FieldMapping) bool { return f.CustomerID == m.CustomerID && f.Field == m.Field })
+		if m.Expression != "" {
+			all = append(all, m)
+		}
+		if err := check(u, all); err != nil {
+			return err
+		}
+		if m.Expression == "" {
+			_, err := tx.Exec(ctx, `DELETE FROM field_mappings WHERE partner_id = $1 AND customer_id = $2 AND psa_field = $3`,
+				partnerID, m.CustomerID, m.Field)
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO field_mappings (partner_id, customer_id, psa_field, expression) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (partner_id, customer_id, psa_field) DO UPDATE SET expression = EXCLUDED.expression`,
+			partnerID, m.CustomerID, m.Field, m.Expression)
 		return err
-	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO field_mappings (partner_id, customer_id, psa_field, expression) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (partner_id, customer_id, psa_field) DO UPDATE SET expression = EXCLUDED.expression`,
-		partnerID, m.CustomerID, m.Field, m.Expression)
-	return err
+	})
 }
 
 // UserSettings are a partner's choices for user sync.
 type UserSettings struct {
-	MatchRules           []string      `json:"matchRules"` // ordered: name, email, network_login
-	IgnoreAccountEnabled bool          `json:"ignoreAccountEnabled"`
-	AutoSiteMappings     bool          `json:"autoSiteMappings"`
-	LogRetention         time.Duration `json:"logRetention"`
+	MatchRules           []string // ordered: name, email, network_login
+	IgnoreAccountEnabled bool
+	AutoSiteMappings     bool
+	LogRetention         time.Duration
 }
 
 // UserSettings reads a partner's user sync settings.
 func (s *Store) UserSettings(ctx context.Context, partnerID string) (UserSettings, error) {
+	return userSettings(ctx, s.pool, partnerID, false)
+}
+
+// userSettings reads a partner's settings; lock holds its row until the
+// transaction q ends.
+func userSettings(ctx context.Context, q querier, partnerID string, lock bool) (UserSettings, error) {
 	var u UserSettings
-	err := s.pool.QueryRow(ctx, `SELECT user_match_rules, ignore_account_enabled, auto_site_mappings, inbound_log_retention
-		FROM partners WHERE id = $1`, partnerID).Scan(&u.MatchRules, &u.IgnoreAccountEnabled, &u.AutoSiteMappings, &u.LogRetention)
+	sql := `SELECT user_match_rules, ignore_account_enabled, auto_site_mappings, inbound_log_retention FROM partners WHERE id = $1`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	err := q.QueryRow(ctx, sql, partnerID).Scan(&u.MatchRules, &u.IgnoreAccountEnabled, &u.AutoSiteMappings, &u.LogRetention)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, fmt.Errorf("partner %q: %w", partnerID, ErrNotFound)
 	}
 	return u, err
 }
 
-// SetUserSettings stores a partner's user sync settings (checked by the caller).
-func (s *Store) SetUserSettings(ctx context.Context, partnerID string, u UserSettings) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE partners SET user_match_rules = $2, ignore_account_enabled = $3,
-		auto_site_mappings = $4, inbound_log_retention = $5, updated_at = now() WHERE id = $1`,
-		partnerID, u.MatchRules, u.IgnoreAccountEnabled, u.AutoSiteMappings, u.LogRetention)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = fmt.Errorf("partner %q: %w", partnerID, ErrNotFound)
-	}
-	return err
+// ChangeUserSettings reads a partner's user sync settings and field
+// mappings, lets edit change the settings (or refuse, leaving them as they
+// were) and stores them, holding the partner's row throughout: two changes
+// of different settings at once both land. It returns the settings stored.
+func (s *Store) ChangeUserSettings(ctx context.Context, partnerID string,
+	edit func(*UserSettings, []FieldMapping) error) (UserSettings, error) {
+	var u UserSettings
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		if u, err = userSettings(ctx, tx, partnerID, true); err != nil {
+			return err
+		}
+		all, err := fieldMappings(ctx, tx, partnerID)
+		if err != nil {
+			return err
+		}
+		if err := edit(&u, all); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE partners SET user_match_rules = $2, ignore_account_enabled = $3,
+			auto_site_mappings = $4, inbound_log_retention = $5, updated_at = now() WHERE id = $1`,
+			partnerID, u.MatchRules, u.IgnoreAccountEnabled, u.AutoSiteMappings, u.LogRetention)
+		return err
+	})
+	return u, err
 }

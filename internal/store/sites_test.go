@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ func TestSitesAndSiteMappings(t *testing.T) {
 	st, _, _ := testenv.Store(t)
 	ctx := context.Background()
 	require.NoError(t, st.UpsertPartner(ctx, partner("acme")))
-	manual, err := st.CreateCustomer(ctx, "Walk-in")
+	manual, err := testenv.CreateCustomer(ctx, st, "Walk-in")
 	require.NoError(t, err)
 	_, err = st.SaveDiscoveryPage(ctx, "acme", "", "", []store.DiscoveredTenant{
 		{TenantID: "11111111-0000-0000-0000-000000000001", Name: "Contoso"}})
@@ -70,19 +71,80 @@ func TestUserSettingsAndFieldMappings(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, store.UserSettings{MatchRules: []string{"email", "name", "network_login"}, AutoSiteMappings: true,
 		LogRetention: 30 * 24 * time.Hour}, u)
-	u.MatchRules, u.IgnoreAccountEnabled, u.LogRetention = []string{"name"}, true, 7*24*time.Hour
-	require.NoError(t, st.SetUserSettings(ctx, "acme", u))
+	want := u
+	want.MatchRules, want.IgnoreAccountEnabled, want.LogRetention = []string{"name"}, true, 7*24*time.Hour
+	stored, err := st.ChangeUserSettings(ctx, "acme", func(s *store.UserSettings, _ []store.FieldMapping) error {
+		s.MatchRules, s.IgnoreAccountEnabled, s.LogRetention = want.MatchRules, want.IgnoreAccountEnabled, want.LogRetention
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, want, stored)
 	got, err := st.UserSettings(ctx, "acme")
 	require.NoError(t, err)
-	assert.Equal(t, u, got)
+	assert.Equal(t, want, got)
 
-	require.NoError(t, st.SetFieldMapping(ctx, "acme", store.FieldMapping{Field: "phone", Expression: "user.mobilePhone"}))
-	require.NoError(t, st.SetFieldMapping(ctx, "acme", store.FieldMapping{CustomerID: 7, Field: "phone", Expression: "user.businessPhones[0]"}))
+	// A refused change leaves the settings as they were.
+	_, err = st.ChangeUserSettings(ctx, "acme", func(s *store.UserSettings, _ []store.FieldMapping) error {
+		s.AutoSiteMappings = false
+		return errors.New("refused")
+	})
+	require.EqualError(t, err, "refused")
+	got, err = st.UserSettings(ctx, "acme")
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	accept := func(store.UserSettings, []store.FieldMapping) error { return nil }
+	require.NoError(t, st.ChangeFieldMapping(ctx, "acme", store.FieldMapping{Field: "phone", Expression: "user.mobilePhone"}, accept))
+	require.NoError(t, st.ChangeFieldMapping(ctx, "acme", store.FieldMapping{CustomerID: 7, Field: "phone", Expression: "user.businessPhones[0]"}, accept))
 	fm, err := st.FieldMappings(ctx, "acme")
 	require.NoError(t, err)
 	assert.Len(t, fm, 2)
-	require.NoError(t, st.SetFieldMapping(ctx, "acme", store.FieldMapping{CustomerID: 7, Field: "phone"}))
+	// The check sees the mappings as they would be, and a refusal stores nothing.
+	err = st.ChangeFieldMapping(ctx, "acme", store.FieldMapping{CustomerID: 7, Field: "phone"}, func(_ store.UserSettings, all []store.FieldMapping) error {
+		assert.Equal(t, []store.FieldMapping{{Field: "phone", Expression: "user.mobilePhone"}}, all)
+		return errors.New("refused")
+	})
+	require.EqualError(t, err, "refused")
+	fm, err = st.FieldMappings(ctx, "acme")
+	require.NoError(t, err)
+	assert.Len(t, fm, 2)
+	require.NoError(t, st.ChangeFieldMapping(ctx, "acme", store.FieldMapping{CustomerID: 7, Field: "phone"}, accept))
 	fm, err = st.FieldMappings(ctx, "acme")
 	require.NoError(t, err)
 	assert.Equal(t, []store.FieldMapping{{Field: "phone", Expression: "user.mobilePhone"}}, fm)
+}
+
+// Two settings changed at once both land: each change reads the settings
+// as the other left them.
+func TestConcurrentUserSettingsChangesBothLand(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	require.NoError(t, st.UpsertPartner(ctx, partner("acme")))
+	inFirst, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := st.ChangeUserSettings(ctx, "acme", func(s *store.UserSettings, _ []store.FieldMapping) error {
+			close(inFirst)
+			<-release // the second change starts while this one holds the row
+			s.IgnoreAccountEnabled = true
+			return nil
+		})
+		done <- err
+	}()
+	<-inFirst
+	second := make(chan error, 1)
+	go func() {
+		_, err := st.ChangeUserSettings(ctx, "acme", func(s *store.UserSettings, _ []store.FieldMapping) error {
+			s.LogRetention = 2 * time.Hour
+			return nil
+		})
+		second <- err
+	}()
+	close(release)
+	require.NoError(t, <-done)
+	require.NoError(t, <-second)
+	got, err := st.UserSettings(ctx, "acme")
+	require.NoError(t, err)
+	assert.True(t, got.IgnoreAccountEnabled)
+	assert.Equal(t, 2*time.Hour, got.LogRetention)
 }

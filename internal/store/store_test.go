@@ -97,9 +97,9 @@ func TestDiscoveryMatchesByTenantThenNameAndKeepsManualTenant(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, st.UpsertPartner(ctx, partner("acme")))
 
-	byName, err := st.CreateCustomer(ctx, "Contoso Ltd")
+	byName, err := testenv.CreateCustomer(ctx, st, "Contoso Ltd")
 	require.NoError(t, err)
-	manual, err := st.CreateCustomer(ctx, "Fabrikam (PSA name)")
+	manual, err := testenv.CreateCustomer(ctx, st, "Fabrikam (PSA name)")
 	require.NoError(t, err)
 	require.NoError(t, st.SetCustomerTenant(ctx, manual, "22222222-0000-0000-0000-000000000002"))
 
@@ -138,8 +138,8 @@ func TestDiscoveryMatchesByTenantThenNameAndKeepsManualTenant(t *testing.T) {
 func TestSetCustomerTenantErrors(t *testing.T) {
 	st, _, _ := testenv.Store(t)
 	ctx := context.Background()
-	a, _ := st.CreateCustomer(ctx, "A")
-	b, _ := st.CreateCustomer(ctx, "B")
+	a, _ := testenv.CreateCustomer(ctx, st, "A")
+	b, _ := testenv.CreateCustomer(ctx, st, "B")
 	require.NoError(t, st.SetCustomerTenant(ctx, a, "44444444-0000-0000-0000-000000000004"))
 	err := st.SetCustomerTenant(ctx, b, "44444444-0000-0000-0000-000000000004")
 	assert.ErrorContains(t, err, "already belongs")
@@ -279,7 +279,7 @@ func TestDiscoveryPageAndCursorCommitTogether(t *testing.T) {
 	good := store.DiscoveredTenant{TenantID: "11111111-0000-0000-0000-000000000001", Name: "Contoso", Domain: "contoso.example"}
 	poison := store.DiscoveredTenant{TenantID: "22222222-0000-0000-0000-000000000002", Name: "Poison Ltd", Domain: "poison.example"}
 	saved := func() int {
-		n, err := st.CountCustomers(ctx, "acme")
+		n, err := testenv.CountCustomers(ctx, st, "acme")
 		require.NoError(t, err)
 		return n
 	}

@@ -23,6 +23,19 @@ func (s *Store) GetCustomerByTenant(ctx context.Context, tenantID string) (Custo
 	return c, err
 }
 
+// GetCustomer returns a customer by its id.
+func (s *Store) GetCustomer(ctx context.Context, id int64) (Customer, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = $1`, id)
+	if err != nil {
+		return Customer{}, err
+	}
+	c, err := pgx.CollectExactlyOneRow(rows, scanCustomer)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, fmt.Errorf("customer %d: %w", id, ErrNotFound)
+	}
+	return c, err
+}
+
 // SetRelationship overrides a tenant's relationship by hand; later
 // discoveries keep it. The consent follows domain.ConsentFor.
 func (s *Store) SetRelationship(ctx context.Context, tenantID string, rel domain.Relationship) (Customer, error) {

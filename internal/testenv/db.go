@@ -84,3 +84,18 @@ func storeOn(t testing.TB, admin string, opts ...store.Option) (*store.Store, st
 	require.NoError(t, st.Migrate(context.Background()))
 	return st, url, key
 }
+
+// CreateCustomer adds a PSA customer by hand, as a PSA would (no partner,
+// no tenant yet), and returns its id.
+func CreateCustomer(ctx context.Context, st *store.Store, name string) (int64, error) {
+	var id int64
+	err := st.Pool().QueryRow(ctx, `INSERT INTO customers (name) VALUES ($1) RETURNING id`, name).Scan(&id)
+	return id, err
+}
+
+// CountCustomers counts a partner's customers linked to a tenant.
+func CountCustomers(ctx context.Context, st *store.Store, partnerID string) (int, error) {
+	var n int
+	err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM customers WHERE partner_id = $1 AND azure_tenant_id IS NOT NULL`, partnerID).Scan(&n)
+	return n, err
+}

@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/cspsync/cspsync/internal/config"
-	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/service"
 	"github.com/cspsync/cspsync/internal/sim"
@@ -88,7 +87,7 @@ func newStack(t testing.TB, sc sim.Scenario, simOpts sim.Options, temporalAddres
 	t.Cleanup(func() { _ = srv.Close() })
 	hc, err := microsoft.NewHTTPClient(srv.CAFile())
 	require.NoError(t, err)
-	tc, err := control.DialTemporal(context.Background(), temporalAddress, "default", quietLogger())
+	tc, err := service.DialTemporal(context.Background(), temporalAddress, "default", quietLogger())
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
 	port := FreePort(t)

@@ -41,6 +41,22 @@ var maxLen = map[Field]int{
 
 const customMaxLen = 1024
 
+// MaxLen is the PSA's limit of a text field, in characters: the rounds
+// check what Microsoft sends against it, and control what operators type.
+func MaxLen(f Field) int {
+	if limit, ok := maxLen[f]; ok {
+		return limit
+	}
+	return customMaxLen
+}
+
+// ValidEmail reports whether s is an email address the PSA accepts: a bare
+// address, nothing around it.
+func ValidEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && a.Name == ""
+}
+
 var customName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 
 // Custom returns the name of a custom field.
@@ -268,16 +284,13 @@ func check(v *Values, mapped []mapping) string {
 			continue
 		}
 		s := v.Get(m.field)
-		limit, ok := maxLen[m.field]
-		if !ok {
-			limit = customMaxLen
-		}
+		limit := MaxLen(m.field)
 		if n := utf8.RuneCountInString(s); n > limit {
 			return fmt.Sprintf("%s is %d characters long, the PSA allows %d: shorten it in Microsoft or map %s to a shorter value, e.g. (%s).substring(0, %d)",
 				m.field, n, limit, m.field, m.expr.text, limit)
 		}
 		if m.field == FieldEmail && s != "" {
-			if a, err := mail.ParseAddress(s); err != nil || a.Address != s || a.Name != "" {
+			if !ValidEmail(s) {
 				return fmt.Sprintf("email %q is not a valid address: correct the user's mail in Microsoft or map email to another property, e.g. user.userPrincipalName", s)
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/cspsync/cspsync/internal/config"
 	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/service"
 	"github.com/cspsync/cspsync/internal/sim"
 	"github.com/cspsync/cspsync/internal/testenv"
 	"github.com/cspsync/cspsync/internal/text"
@@ -103,8 +104,7 @@ func newHarness(f *testing.F) *harness {
 	sc := sim.Generate(sim.GenerateOptions{Seed: 9, Tenants: 2, GDAP: 2})
 	s := testenv.NewStack(t, sc, sim.Options{})
 	stopWorker := s.StartWorker()
-	ctl, err := control.Open(ctx, s.Worker.Connection)
-	require.NoError(t, err)
+	ctl := service.Open(s.Worker.Connection)
 	t.Cleanup(ctl.Close)
 	h := &harness{ctl: ctl, log: &bytes.Buffer{}, publicURL: s.Worker.PublicURL, tenant: sc.Tenants[0].ID,
 		connect: control.ConnectRequest{PartnerConfig: control.PartnerConfig{ID: "acme", PartnerTenantID: sc.PartnerTenantID,

@@ -8,15 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/temporal"
-
 	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/internal/config"
 	"github.com/cspsync/cspsync/internal/domain"
-	"github.com/cspsync/cspsync/internal/licensing"
 	"github.com/cspsync/cspsync/internal/microsoft"
-	"github.com/cspsync/cspsync/internal/secrets"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/text"
 	"github.com/cspsync/cspsync/workflows"
@@ -27,8 +22,28 @@ var (
 	partnerIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 )
 
-// PartnerConfig is a partner's two app registrations, as `connect` stores them.
-type PartnerConfig = store.PartnerConfig
+// PartnerConfig is a partner's two app registrations and its choices, as
+// `connect` stores them. Secrets are sealed before they reach the database.
+type PartnerConfig struct {
+	ID                  string
+	DisplayName         string
+	PartnerTenantID     string // the partner's Entra tenant id or primary domain
+	PCClientID          string
+	PCClientSecret      string
+	GraphClientID       string
+	GraphClientSecret   string
+	AuthorityURL        string
+	PartnerCenterURL    string
+	GraphURL            string
+	DefaultRelationship domain.Relationship
+	// LicenceSource is how licences are imported (default subscribed SKUs).
+	LicenceSource domain.LicenceSource
+	// TopLevel names the top level newly imported customers join ("" for none).
+	TopLevel string
+	// SSOAllowedTenants keeps the imported tenants on the self-service
+	// portal's allowed-tenants list.
+	SSOAllowedTenants bool
+}
 
 // ConnectRequest is a partner's configuration and the settings of its workflows.
 type ConnectRequest struct {
@@ -46,22 +61,29 @@ type ConnectRequest struct {
 
 // Connected is what Connect did.
 type Connected struct {
-	Partner      string
-	WorkflowID   string   // the partner's workflow, as the Temporal UI lists it
-	AuthorizeURL string   // single use, 30 minutes
-	Warnings     []string // likely mistakes worth a second look
+	Partner      string   `json:"partner"`
+	WorkflowID   string   `json:"workflow_id"`   // the partner's workflow, as the Temporal UI lists it
+	AuthorizeURL string   `json:"authorize_url"` // single use, 30 minutes
+	Warnings     []string `json:"warnings"`      // likely mistakes worth a second look
 	// Forgotten lists the partners whose secrets or tokens ForgetUnreadable
 	// dropped; each needs `cspsync connect` and a sign-in.
-	Forgotten []string
+	Forgotten []string `json:"forgotten"`
 }
 
-func (r *ConnectRequest) validate() (PartnerConfig, []string, error) {
-	pc := r.PartnerConfig
+func (r *ConnectRequest) validate() (store.PartnerConfig, []string, error) {
+	pc := store.PartnerConfig(r.PartnerConfig)
 	if !partnerIDRE.MatchString(pc.ID) {
 		return pc, nil, fmt.Errorf("--partner %q: use lowercase letters, digits and dashes (at most 63)", pc.ID)
 	}
+	var err error
+	if pc.DisplayName, err = operatorText("--name", pc.DisplayName, maxName); err != nil {
+		return pc, nil, err
+	}
 	if pc.DisplayName == "" {
 		pc.DisplayName = pc.ID
+	}
+	if pc.TopLevel, err = operatorText("--top-level", pc.TopLevel, maxName); err != nil {
+		return pc, nil, err
 	}
 	if pc.PartnerTenantID == "" {
 		return pc, nil, errors.New("--partner-tenant is empty: give the partner's Entra tenant id or primary domain")
@@ -149,8 +171,8 @@ func (c *Control) Connect(ctx context.Context, r ConnectRequest) (Connected, err
 		return Connected{}, err
 	}
 	u, err := auth.AuthorizeURL(ctx, creds, redirect, state, challenge)
-	return Connected{Partner: pc.ID, WorkflowID: workflows.PartnerWorkflowID(pc.ID), AuthorizeURL: u, Warnings: warnings,
-		Forgotten: forgotten}, err
+	return Connected{Partner: pc.ID, WorkflowID: workflows.PartnerWorkflowID(pc.ID), AuthorizeURL: u, Warnings: orEmpty(warnings),
+		Forgotten: orEmpty(forgotten)}, err
 }
 
 func (c *Control) redirectURI(path string) string {
@@ -173,8 +195,6 @@ type Callback struct {
 	AdminConsent, Tenant string
 }
 
-// refusal classifies the error a redirect brought back; op says whose: the
-// partner's sign-in or a tenant's admin consent.
 // clean bounds and strips what a browser sent, before anything stores,
 // logs or echoes it (states and codes are base64url and pass unchanged).
 func (cb Callback) clean() Callback {
@@ -184,6 +204,8 @@ func (cb Callback) clean() Callback {
 	return cb
 }
 
+// refusal classifies the error a redirect brought back; op says whose: the
+// partner's sign-in or a tenant's admin consent.
 func (cb Callback) refusal(op domain.Operation) *Refused {
 	f := microsoft.Refusal(op, cb.Error, cb.ErrorDescription)
 	return &Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}}
@@ -324,258 +346,4 @@ func (c *Control) Disconnect(ctx context.Context, partnerID string) error {
 		return err
 	}
 	return workflows.SignalPartner(ctx, tc, c.cfg.TaskQueue, partnerID, workflows.SignalDisconnected, struct{}{})
-}
-
-// RequestDiscovery asks the partner's workflow to discover; it runs once the
-// partner is authorised.
-func (c *Control) RequestDiscovery(ctx context.Context, partnerID string) error {
-	tc, err := c.client(ctx)
-	if err != nil {
-		return err
-	}
-	st, err := workflows.QueryPartnerState.Get(ctx, tc, workflows.PartnerWorkflowID(partnerID))
-	if err != nil {
-		return fmt.Errorf("partner %s has no running workflow (%w): run `cspsync connect` first", partnerID, err)
-	}
-	if err := workflows.SignalPartner(ctx, tc, c.cfg.TaskQueue, partnerID, workflows.SignalDiscover, struct{}{}); err != nil {
-		return err
-	}
-	if st.Auth != domain.AuthAuthorised {
-		return fmt.Errorf("partner %s is %s: discovery will run once it is authorised (`cspsync connect`)", partnerID, st.Auth)
-	}
-	return nil
-}
-
-// Discover runs a discovery and returns its counts once it has finished
-// (a Temporal Update, so nothing polls for the result). A discovery that
-// keeps failing and retrying (Microsoft unreachable, throttled for long)
-// ends the wait early with the recorded cause and fix, as does the timeout:
-// only when nothing is recorded is the worker the suspect.
-func (c *Control) Discover(ctx context.Context, partnerID string, timeout time.Duration) (DiscoveryResult, error) {
-	tc, err := c.client(ctx)
-	if err != nil {
-		return DiscoveryResult{}, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	type outcome struct {
-		res DiscoveryResult
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		res, err := workflows.UpdateDiscover.Execute(wctx, tc, workflows.PartnerWorkflowID(partnerID), struct{}{})
-		done <- outcome{res, err}
-	}()
-	// The activity's retries happen inside Temporal; its pending state shows them.
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case o := <-done:
-			return o.res, c.discoverFailed(ctx, tc, partnerID, timeout, wctx.Err() != nil, o.err)
-		case <-tick.C:
-			if err := c.retryingDiscovery(ctx, tc, partnerID, giveUpAfterFailures); err != nil {
-				return DiscoveryResult{}, err
-			}
-		}
-	}
-}
-
-// giveUpAfterFailures is how many failed attempts of a discovery `sync
-// --wait` sees before it reports the cause instead of waiting on: past the
-// short backoffs (1 s, 2 s, 4 s), a failure is not a blip.
-const giveUpAfterFailures = 3
-
-func (c *Control) discoverFailed(ctx context.Context, tc temporalClient, partnerID string, timeout time.Duration, timedOut bool, err error) error {
-	var nf *serviceerror.NotFound
-	var app *temporal.ApplicationError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &nf):
-		return fmt.Errorf("partner %s has no running workflow: run `cspsync connect` first", partnerID)
-	case errors.As(err, &app):
-		return fmt.Errorf("discovery of %s: %s", partnerID, app.Message())
-	case timedOut:
-		if err := c.retryingDiscovery(ctx, tc, partnerID, 1); err != nil {
-			return err
-		}
-		return fmt.Errorf("discovery of %s did not finish within %s (is the worker running? see `cspsync status`)", partnerID, timeout)
-	}
-	return fmt.Errorf("discovery of %s: %w", partnerID, err)
-}
-
-// retryingDiscovery returns, as an error with its recorded cause and fix,
-// a discovery of the partner that has failed at least failures times and
-// is waiting to retry; nil otherwise.
-func (c *Control) retryingDiscovery(ctx context.Context, tc temporalClient, partnerID string, failures int32) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	desc, err := tc.DescribeWorkflowExecution(ctx, workflows.PartnerWorkflowID(partnerID), "")
-	if err != nil {
-		return nil
-	}
-	for _, a := range desc.GetPendingActivities() {
-		if a.GetActivityType().GetName() != "DiscoverTenants" || a.GetLastFailure() == nil || a.GetAttempt()-1 < failures {
-			continue
-		}
-		last := a.GetLastFailure().GetMessage()
-		if e := c.openDiscoveryError(ctx, partnerID); e != nil {
-			cause := e.Message
-			if entry, ok := microsoft.Lookup(e.Code); ok {
-				cause = strings.TrimSuffix(entry.Cause, ".") + " (" + e.Message + ")"
-			}
-			last = e.Code + ": " + cause + ". Fix: " + e.Remediation
-		}
-		return fmt.Errorf("discovery of %s has failed %d times and keeps retrying in the background (`cspsync status` shows when it recovers). Last failure: %s",
-			partnerID, a.GetAttempt()-1, last)
-	}
-	return nil
-}
-
-// openDiscoveryError is the partner's open discovery error, if one is recorded.
-func (c *Control) openDiscoveryError(ctx context.Context, partnerID string) *IntegrationError {
-	st, err := c.db(ctx)
-	if err != nil {
-		return nil
-	}
-	errs, err := st.ListErrors(ctx, partnerID, false)
-	if err != nil {
-		return nil
-	}
-	for i, e := range errs {
-		if e.TenantID == "" && e.Operation == domain.OpDiscovery {
-			return &errs[i]
-		}
-	}
-	return nil
-}
-
-// PartnerStatus is one partner as `cspsync status` shows it.
-type PartnerStatus struct {
-	Partner         string                     `json:"partner"`
-	Auth            domain.AuthState           `json:"auth"`
-	Workflow        string                     `json:"workflow"`
-	Customers       int                        `json:"customers"`
-	Discoveries     int                        `json:"discoveries"`
-	LastDiscoveryAt *time.Time                 `json:"lastDiscoveryAt"`
-	OpenErrors      int                        `json:"openErrors"`
-	Tenants         map[domain.TenantState]int `json:"tenants"` // tenant count by lifecycle state
-	LicenceSource   domain.LicenceSource       `json:"licenceSource"`
-	Seats           licensing.Seats            `json:"seats"` // over all customers' licences
-	Users           UserTotals                 `json:"users"`
-	NeedsAttention  bool                       `json:"needsAttention"`
-	Next            string                     `json:"next"`
-}
-
-// UserTotals sums a partner's PSA users and its running users rounds.
-type UserTotals struct {
-	Active        int `json:"active"`
-	All           int `json:"all"`
-	RoundsRunning int `json:"roundsRunning"`
-	// RunningUsers counts the users the running rounds have read so far.
-	RunningUsers int `json:"runningUsers"`
-}
-
-func (t *UserTotals) add(u store.UserSummary) {
-	t.Active += u.Active
-	t.All += u.All
-	if u.Running != nil {
-		t.RoundsRunning++
-		t.RunningUsers += u.Running.Users
-	}
-}
-
-// Status reads each partner from the store and its workflow from Temporal.
-func (c *Control) Status(ctx context.Context) ([]PartnerStatus, error) {
-	st, err := c.db(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tc, err := c.client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	partners, err := st.ListPartners(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// A worker refuses to start on a key that does not open the stored
-	// data; say so first, since nothing else works until it is fixed.
-	keyProblem := ""
-	if err := st.CheckKey(ctx); errors.Is(err, secrets.ErrDecrypt) {
-		keyProblem = err.Error()
-	} else if err != nil {
-		return nil, err
-	}
-	out := []PartnerStatus{}
-	for _, p := range partners {
-		s := PartnerStatus{Partner: p.ID, Auth: p.AuthState, Workflow: "not running", LastDiscoveryAt: p.LastDiscoveryAt,
-			LicenceSource: p.LicenceSource}
-		lic, err := c.Licences(ctx, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		s.Seats = lic.Total
-		if wf, err := workflows.QueryPartnerState.Get(ctx, tc, workflows.PartnerWorkflowID(p.ID)); err == nil {
-			s.Workflow, s.Discoveries = string(wf.Auth), wf.Discoveries
-		}
-		users, err := st.UserSummaries(ctx, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range users {
-			s.Users.add(u)
-		}
-		customers, err := st.ListCustomers(ctx, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		s.Tenants = map[domain.TenantState]int{}
-		for _, cu := range customers {
-			if cu.TenantID != "" {
-				s.Customers++
-				s.Tenants[cu.SyncState]++
-			}
-		}
-		errs, err := st.ListErrors(ctx, p.ID, false)
-		if err != nil {
-			return nil, err
-		}
-		s.OpenErrors = len(errs)
-		s.NeedsAttention = p.AuthState != domain.AuthAuthorised || len(errs) > 0 || keyProblem != ""
-		partnerErr := partnerError(errs)
-		switch {
-		case keyProblem != "":
-			s.Next = keyProblem
-		case p.AuthState == domain.AuthPending:
-			s.Next = "complete the sign-in from `cspsync connect`"
-		case p.AuthState == domain.AuthNeedsReauthorisation && partnerErr != nil:
-			s.Next = partnerErr.Code + ": " + partnerErr.Remediation
-		case p.AuthState == domain.AuthNeedsReauthorisation:
-			s.Next = "authorise again with `cspsync connect`"
-		case partnerErr != nil:
-			s.Next = partnerErr.Code + ": " + partnerErr.Remediation + " (`cspsync errors list` has all)"
-		case len(errs) > 0:
-			s.Next = "see `cspsync errors list`"
-		case s.Workflow == "not running":
-			s.Next = "start the worker, then `cspsync connect` to restart the workflow"
-		default:
-			s.Next = "-"
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-// partnerError is the latest open error of the partner itself (not one of
-// its tenants'), or nil; errs come newest first.
-func partnerError(errs []IntegrationError) *IntegrationError {
-	for i := range errs {
-		if errs[i].TenantID == "" {
-			return &errs[i]
-		}
-	}
-	return nil
 }

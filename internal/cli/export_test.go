@@ -1,0 +1,4 @@
+package cli
+
+// PrintJSON prints v as the commands print their --json output.
+var PrintJSON = printJSON
