@@ -14,8 +14,10 @@ import (
 // Partner Center REST (api.partnercenter.microsoft.com/v1), the customer-facing subset cspsync
 // reads: customers with continuation paging, subscriptions and subscribed SKUs.
 
+// pcErrorBody is Partner Center's documented error ("Partner Center REST error codes"): code is
+// a string there, though the pages' examples also show numbers, which clients must read too.
 type pcErrorBody struct {
-	Code        int      `json:"code"`
+	Code        int      `json:"code,string"`
 	Description string   `json:"description"`
 	Data        []string `json:"data"`
 	Source      string   `json:"source"`
@@ -69,7 +71,8 @@ func (s *Server) partnerCenter(h func(http.ResponseWriter, *http.Request)) http.
 			return
 		}
 		if code, msg := s.pcAuthenticate(r); msg != "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="https://api.partnercenter.microsoft.com"`)
+			// As documented: an OAuth challenge whose realm names the partner's commerce id.
+			w.Header().Set("WWW-Authenticate", "OAuth realm=urn:cpsvc:cpid:"+derivedUUID("commerce-partner", s.dir.partner.ID))
 			writePCError(w, http.StatusUnauthorized, code, "%s", msg)
 			return
 		}
