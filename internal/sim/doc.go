@@ -45,7 +45,7 @@
 //     BadRequest "Could not find a property named …". Without $select, the eleven defaults.
 //     Empty values are null; collections are never null.
 //   - List users: $top 1–999 (default 100), absolute nextLinks with $skiptoken; pages with
-//     signInActivity hold at most 120 users. $filter takes eq, in, startsWith (and, or,
+//     signInActivity hold at most 500 users. $filter takes eq, in, startsWith (and, or,
 //     parentheses) on the properties and operators Microsoft supports by default; ne, not,
 //     endsWith and properties such as companyName need ConsistencyLevel: eventual and
 //     $count=true, which also add @odata.count. in takes at most 15 values (id in (…) reads

@@ -56,6 +56,8 @@ type Server struct {
 	stats  Stats
 	// buckets meter Graph resource units for throttling, by app and tenant.
 	buckets map[string]*bucket
+	// deltaResponses is the users/delta mode SetDeltaResponses forces, "" for none.
+	deltaResponses string
 
 	srv  *http.Server
 	base string
