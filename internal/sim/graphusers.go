@@ -156,10 +156,19 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 	if !ok {
 		return
 	}
-	advanced := strings.EqualFold(r.Header.Get("ConsistencyLevel"), "eventual") && strings.EqualFold(q.Get("$count"), "true")
+	eventual := strings.EqualFold(r.Header.Get("ConsistencyLevel"), "eventual")
+	advanced := eventual && strings.EqualFold(q.Get("$count"), "true")
 	match, ids, ok := s.parseUserFilter(w, q.Get("$filter"), advanced)
 	if !ok {
 		return
+	}
+	uq, ok := s.parseUserQuery(w, q, eventual, advanced, q.Get("$filter") != "")
+	if !ok {
+		return
+	}
+	if uq.search != nil {
+		filter, search := match, uq.search
+		match, ids = func(u *dirUser) bool { return filter(u) && search(u) }, nil
 	}
 	top, start, ok := s.pageParams(w, r, call, "users")
 	if !ok {
@@ -171,7 +180,7 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 
 	page := newGraphPage(usersContext(s.base, sel))
 	s.mu.Lock()
-	if advanced && start == 0 {
+	if (advanced || uq.search != nil && strings.EqualFold(q.Get("$count"), "true")) && start == 0 {
 		n := 0
 		for _, u := range o.users {
 			if u.alive() && match(u) {
@@ -191,6 +200,17 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 			}
 		}
 	}
+	if uq.order != nil {
+		// Sorted pages are offsets into the sorted matches; the nextLink repeats the query.
+		sorted := make([]*dirUser, 0, len(users))
+		for _, u := range users {
+			if u.alive() && match(u) {
+				sorted = append(sorted, u)
+			}
+		}
+		slices.SortStableFunc(sorted, uq.order)
+		users = sorted
+	}
 	for i := start; i < len(users); i++ {
 		u := users[i]
 		if !u.alive() || !match(u) {
@@ -201,7 +221,7 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 			break
 		}
 		page.next()
-		page.b = appendUser(page.b, u, sel.props, entityForm)
+		page.b = appendExpanded(appendUser(page.b, u, sel.props, entityForm), o, u, uq.expand)
 	}
 	if ids != nil {
 		s.stats.UsersByIDRequests++
@@ -227,6 +247,12 @@ func (s *Server) graphUser(w http.ResponseWriter, r *http.Request, call graphCal
 	if !ok {
 		return
 	}
+	var expand []string
+	if raw := r.URL.Query().Get("$expand"); raw != "" {
+		if expand, ok = s.parseExpand(w, raw); !ok {
+			return
+		}
+	}
 	s.mu.Lock()
 	u := call.org.user(r.PathValue("user"))
 	var body []byte
@@ -234,7 +260,7 @@ func (s *Server) graphUser(w http.ResponseWriter, r *http.Request, call graphCal
 		body = append(body, `{"@odata.context":`...)
 		body = appendJSONString(body, usersContext(s.base, sel)+"/$entity")
 		body = append(body, ',')
-		body = append(body, appendUser(nil, u, sel.props, entityForm)[1:]...)
+		body = append(body, appendExpanded(appendUser(nil, u, sel.props, entityForm), call.org, u, expand)[1:]...)
 	}
 	s.mu.Unlock()
 	if u == nil {

@@ -216,6 +216,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.handleKeys)
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
 	mux.HandleFunc("GET /{tenant}/v2.0/adminconsent", s.handleAdminConsent)
+	mux.HandleFunc("GET /{tenant}/adminconsent", s.handleAdminConsentV1)
 	mux.HandleFunc("POST /{tenant}/login", s.handleLogin)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.handleLogout)
@@ -228,6 +229,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v1/customers/{customer}/subscribedskus", s.partnerCenter(s.pcSubscribedSkus))
 	// Microsoft Graph
 	mux.HandleFunc("GET /v1.0/organization", s.graph(s.graphOrganization))
+	mux.HandleFunc("GET /v1.0/organization/{id}", s.graph(s.graphOrganizationByID))
 	mux.HandleFunc("GET /v1.0/users", s.graph(s.graphUsers))
 	mux.HandleFunc("GET /v1.0/users/{user}", s.graph(s.graphUser))
 	mux.HandleFunc("GET /v1.0/users/{user}/memberOf", s.graph(s.graphMemberOf))
