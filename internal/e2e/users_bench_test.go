@@ -51,8 +51,8 @@ type benchRow struct {
 	graphRequests, deltaRequests, writes int
 	// users Graph sent in part, read again by id: requests and users
 	rereadRequests, rereadUsers int
-	peakRSS                              int64 // bytes
-	events                               []int // history events of the runs that held a users round, per user count
+	peakRSS                     int64 // bytes
+	events                      []int // history events of the runs that held a users round, per user count
 }
 
 // graphCounts reads the simulator's Graph requests: all, users/delta pages,
