@@ -26,6 +26,7 @@
 //	/{tenant}/v2.0/adminconsent, /{tenant}/adminconsent admin consent, v2.0 and v1 (HTML forms)
 //	/{tenant}/oauth2/v2.0/token                       authorization_code, refresh_token, client_credentials
 //	/{tenant}/oauth2/v2.0/logout                      sign-out (end_session_endpoint)
+//	/oidc/userinfo                                    OIDC UserInfo (on Graph's host)
 //	/v1/customers[/{id}[/subscriptions[/{id}]|/subscribedskus]] Partner Center
 //	/v1.0/organization[/{id}], /v1.0/users[/{id}], /v1.0/users/delta[()], /v1.0/users/{id}/memberOf,
 //	/v1.0/subscribedSkus, /v1.0/users/{id}/assignLicense,
@@ -154,8 +155,8 @@
 // # Not simulated
 //
 //   - Certificate credentials, device code, ROPC, on-behalf-of; response_mode other than query;
-//     response types with id_token (hybrid and implicit flows); prompt, SSO sessions, the
-//     UserInfo endpoint, front-channel logout.
+//     response types with id_token (hybrid and implicit flows); prompt, SSO sessions,
+//     front-channel logout.
 //   - Conditional Access beyond "MFA required", sign-in frequency, token lifetime policies; the
 //     only revocation is RevokeRefreshTokens (all users at once, like a password reset).
 //   - Signing key rollover: Entra ID publishes several keys and rolls them; the simulator
@@ -179,5 +180,5 @@
 //     paged. Its throttling happens only when injected.
 //   - Graph's prepaidUnits.lockedOut is always 0 (no Partner Center status maps to it).
 //   - Offer ids are NCE-shaped ("product:sku") but illustrative; SKU and service plan ids and
-//     part numbers are Microsoft's. Customer billing profiles carry no postal address.
+//     part numbers are Microsoft's. Customers' addresses are those of their admin's usage location.
 package sim

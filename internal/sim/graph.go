@@ -384,7 +384,38 @@ func (s *Server) graphAssignLicense(w http.ResponseWriter, r *http.Request, call
 	u.AssignedSkuIDs = next
 	s.state.recordUser(o, u, before)
 	s.persistLocked()
+	// The user as "user: assignLicense" shows it: the default properties with his account
+	// state, licences and the plans they assign.
 	reply := appendJSONString([]byte(`{"@odata.context":`), s.base+"/v1.0/$metadata#users/$entity")
 	reply = append(reply, ',')
-	writeRawJSON(w, append(reply, appendUser(nil, u, defaultSelection.props, entityForm)[1:]...))
+	props := slices.Clone(defaultSelection.props)
+	for _, name := range []string{"accountenabled", "assignedlicenses", "city", "companyname"} {
+		props = append(props, userPropIndex[name])
+	}
+	user := appendUser(nil, u, props, entityForm)
+	user = append(user[:len(user)-1], `,"assignedPlans":[`...)
+	n := 0
+	for _, id := range u.AssignedSkuIDs {
+		k := o.sku(id)
+		if k == nil {
+			continue
+		}
+		status := o.units(k).capabilityStatus()
+		for _, p := range k.ServicePlans {
+			if n > 0 {
+				user = append(user, ',')
+			}
+			n++
+			user = append(user, `{"assignedDateTime":`...)
+			user = appendJSONTime(user, s.now())
+			user = append(user, `,"capabilityStatus":`...)
+			user = appendJSONString(user, status)
+			user = append(user, `,"service":`...)
+			user = appendJSONString(user, p.Name)
+			user = append(user, `,"servicePlanId":`...)
+			user = appendJSONString(user, p.ID)
+			user = append(user, '}')
+		}
+	}
+	writeRawJSON(w, append(reply, append(user, "]}"...)[1:]...))
 }

@@ -363,7 +363,8 @@ func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, o *org, 
 	s.mu.Lock()
 	if c.Full {
 		// A user deleted or changed after the round began keeps its place and shows as it is
-		// now, so later pages never skip anyone; the next round reports the change again.
+		// now (a deleted one as @removed, which Graph documents for initial rounds too), so
+		// later pages never skip anyone; the next round reports the change again.
 		i := c.Pos
 		for ; i < len(o.users) && !empty; i++ {
 			u := o.users[i]
@@ -375,7 +376,11 @@ func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, o *org, 
 				break
 			}
 			page.next()
-			page.b = appendUser(page.b, u, sel.props, deltaForm)
+			if u.alive() {
+				page.b = appendUser(page.b, u, sel.props, deltaForm)
+			} else {
+				page.b = appendRemoved(page.b, u)
+			}
 		}
 		c.Pos = i
 	} else {

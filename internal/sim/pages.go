@@ -290,7 +290,10 @@ func (s *Server) afterSignIn(w http.ResponseWriter, r *http.Request, f flowState
 
 func (s *Server) decideConsent(w http.ResponseWriter, r *http.Request, f flowState, app *App, accept bool) {
 	if !accept {
-		s.redirectError(w, r, f.RedirectURI, newAAD(400, "consent_required", 65004, "User declined to consent to access the app."), f.State)
+		// Admin consent's error redirect carries admin_consent=True too ("Admin consent on the
+		// Microsoft identity platform"), so a client must look at error first.
+		e, t := newAAD(400, "consent_required", 65004, "User declined to consent to access the app."), s.newTrace(r)
+		redirectWith(w, r, f.RedirectURI, url.Values{"admin_consent": {"True"}, "error": {e.err}, "error_description": {t.describe(e)}}, f.State)
 		return
 	}
 	if err := s.setConsent(f.Target, true); err != nil {

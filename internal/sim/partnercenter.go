@@ -149,6 +149,7 @@ type pcCustomer struct {
 	BillingProfile        *pcBillingProfile `json:"billingProfile,omitempty"`
 	RelationshipToPartner string            `json:"relationshipToPartner"`
 	AllowDelegatedAccess  bool              `json:"allowDelegatedAccess"`
+	CustomDomains         []string          `json:"customDomains,omitempty"`
 	Links                 map[string]pcLink `json:"links"`
 	Attributes            pcAttributes      `json:"attributes"`
 }
@@ -157,8 +158,19 @@ type pcCompanyProfile struct {
 	TenantID    string            `json:"tenantId"`
 	Domain      string            `json:"domain"`
 	CompanyName string            `json:"companyName"`
+	Address     *pcCompanyAddress `json:"address,omitempty"`
+	Email       string            `json:"email,omitempty"`
 	Links       map[string]pcLink `json:"links"`
 	Attributes  pcAttributes      `json:"attributes"`
+}
+
+type pcCompanyAddress struct {
+	Country      string `json:"country"`
+	Region       string `json:"region"`
+	City         string `json:"city"`
+	AddressLine1 string `json:"addressLine1"`
+	PostalCode   string `json:"postalCode"`
+	PhoneNumber  string `json:"phoneNumber"`
 }
 
 type pcBillingProfile struct {
@@ -175,13 +187,19 @@ type pcBillingProfile struct {
 }
 
 type pcAddress struct {
-	Country   string `json:"country"`
-	FirstName string `json:"firstName"`
-	LastName  string `json:"lastName"`
+	Country      string `json:"country"`
+	City         string `json:"city"`
+	State        string `json:"state"`
+	AddressLine1 string `json:"addressLine1"`
+	PostalCode   string `json:"postalCode"`
+	FirstName    string `json:"firstName"`
+	LastName     string `json:"lastName"`
+	PhoneNumber  string `json:"phoneNumber"`
 }
 
-// pcCustomerOf renders a customer as the customer list shows it; withBilling adds the billing
-// profile that only GET /customers/{id} returns.
+// pcCustomerOf renders a customer as the customer list shows it; withBilling adds what only
+// GET /customers/{id} returns: the company's address and email, the billing profile and the
+// custom domains.
 func pcCustomerOf(o *org, withBilling bool) pcCustomer {
 	self := "/customers/" + o.ID
 	c := pcCustomer{
@@ -201,10 +219,20 @@ func pcCustomerOf(o *org, withBilling bool) pcCustomer {
 		if u := o.user(o.Admin.ID); u != nil && u.UsageLocation != "" {
 			country = u.UsageLocation
 		}
+		loc, ok := locations[country]
+		if !ok {
+			loc = locations["US"]
+		}
+		phone := strings.NewReplacer("%04d", "0100", " ", "", "+", "").Replace(loc.phone)
+		c.CompanyProfile.Address = &pcCompanyAddress{Country: country, Region: loc.state, City: loc.city,
+			AddressLine1: loc.street, PostalCode: loc.postal, PhoneNumber: phone}
+		c.CompanyProfile.Email = o.Admin.UPN
+		c.CustomDomains = []string{o.Domain}
 		c.BillingProfile = &pcBillingProfile{
 			ID: derivedUUID("billing-profile", o.ID), FirstName: first, LastName: last, Email: o.Admin.UPN,
 			Culture: "en-US", Language: "en", CompanyName: o.Name,
-			DefaultAddress: pcAddress{Country: country, FirstName: first, LastName: last},
+			DefaultAddress: pcAddress{Country: country, City: loc.city, State: loc.state, AddressLine1: loc.street,
+				PostalCode: loc.postal, FirstName: first, LastName: last, PhoneNumber: phone},
 			Links:          map[string]pcLink{"self": pcGet(self + "/profiles/billing")},
 			Attributes:     pcAttributes{Etag: etag(o.ID, o.Name, o.Admin.UPN), ObjectType: "CustomerBillingProfile"},
 		}

@@ -228,6 +228,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v1/customers/{customer}/subscriptions/{subscription}", s.partnerCenter(s.pcSubscription))
 	mux.HandleFunc("GET /v1/customers/{customer}/subscribedskus", s.partnerCenter(s.pcSubscribedSkus))
 	// Microsoft Graph
+	mux.HandleFunc("GET /oidc/userinfo", s.graph(s.graphUserInfo))
+	mux.HandleFunc("POST /oidc/userinfo", s.graph(s.graphUserInfo))
 	mux.HandleFunc("GET /v1.0/organization", s.graph(s.graphOrganization))
 	mux.HandleFunc("GET /v1.0/organization/{id}", s.graph(s.graphOrganizationByID))
 	mux.HandleFunc("GET /v1.0/users", s.graph(s.graphUsers))
