@@ -233,8 +233,8 @@ func pcCustomerOf(o *org, withBilling bool) pcCustomer {
 			Culture: "en-US", Language: "en", CompanyName: o.Name,
 			DefaultAddress: pcAddress{Country: country, City: loc.city, State: loc.state, AddressLine1: loc.street,
 				PostalCode: loc.postal, FirstName: first, LastName: last, PhoneNumber: phone},
-			Links:          map[string]pcLink{"self": pcGet(self + "/profiles/billing")},
-			Attributes:     pcAttributes{Etag: etag(o.ID, o.Name, o.Admin.UPN), ObjectType: "CustomerBillingProfile"},
+			Links:      map[string]pcLink{"self": pcGet(self + "/profiles/billing")},
+			Attributes: pcAttributes{Etag: etag(o.ID, o.Name, o.Admin.UPN), ObjectType: "CustomerBillingProfile"},
 		}
 	}
 	return c
