@@ -108,11 +108,14 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 	require.NoError(t, err)
 	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, sc.Tenants...) })
 
-	// Search attributes make the states findable in the Temporal UI.
-	resp, err := s.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
-		Query: `SyncState = "Ready" AND PartnerId = "acme" AND ExecutionStatus = "Running"`})
-	require.NoError(t, err)
-	assert.Len(t, resp.Executions, 6)
+	// Search attributes make the states findable in the Temporal UI. Visibility is eventually
+	// consistent: the last tenant's Ready reaches the store before the index.
+	assert.Eventually(t, func() bool {
+		resp, err := s.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: `SyncState = "Ready" AND PartnerId = "acme" AND ExecutionStatus = "Running"`})
+		require.NoError(t, err)
+		return len(resp.Executions) == 6
+	}, 30*time.Second, 100*time.Millisecond, "six running tenants found by SyncState = Ready")
 }
 
 func queryTenantEventually(t *testing.T, s *testenv.Stack, tenantID string) workflows.TenantState {

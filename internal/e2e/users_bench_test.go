@@ -49,17 +49,30 @@ type benchRow struct {
 	// summed over the tenants' rounds: their durations and where the time went
 	roundsTook, microsoft, decide, write time.Duration
 	graphRequests, deltaRequests, writes int
-	peakRSS                              int64 // bytes
-	events                               []int // history events of the runs that held a users round, per user count
+	// users Graph sent in part, read again by id: requests and users
+	rereadRequests, rereadUsers int
+	peakRSS                     int64 // bytes
+	events                      []int // history events of the runs that held a users round, per user count
 }
 
-// graphCounts reads the simulator's Graph requests: all, and users/delta pages.
-func graphCounts(s *testenv.Stack) (all, delta int) {
+// graphCounts reads the simulator's Graph requests: all, users/delta pages,
+// and the re-reads of users by id (requests and users).
+type graphCount struct{ all, delta, rereadRequests, rereadUsers int }
+
+func graphCounts(s *testenv.Stack) graphCount {
 	st := s.Sim.Stats()
+	c := graphCount{all: st.GraphRequests, rereadRequests: st.UsersByIDRequests, rereadUsers: st.UsersReadByID}
 	for _, n := range st.DeltaRequestsByTenant {
-		delta += n
+		c.delta += n
 	}
-	return st.GraphRequests, delta
+	return c
+}
+
+// since fills r's request counts with what happened after before.
+func (r *benchRow) since(s *testenv.Stack, before graphCount) {
+	now := graphCounts(s)
+	r.graphRequests, r.deltaRequests = now.all-before.all, now.delta-before.delta
+	r.rereadRequests, r.rereadUsers = now.rereadRequests-before.rereadRequests, now.rereadUsers-before.rereadUsers
 }
 
 func benchUsers(b *testing.B, bin, name string, tenants, users int) []benchRow {
@@ -71,32 +84,42 @@ func benchUsers(b *testing.B, bin, name string, tenants, users int) []benchRow {
 
 	// Each tenant's first cycle, right after discovery, is its full round,
 	// followed by the daily sign-in pass (list users, 120 a page).
-	allBefore, deltaBefore := graphCounts(s)
+	before := graphCounts(s)
 	require.Eventually(b, func() bool { return finishedRounds(b, s) == tenants && settled(b, s) == tenants },
 		20*time.Minute, 200*time.Millisecond)
 	full := measureRounds(b, s, "full")
-	all, delta := graphCounts(s)
-	full.graphRequests, full.deltaRequests = all-allBefore, delta-deltaBefore
+	full.since(s, before)
 	full.scenario, full.round = name, "full"
 
-	// 1 % of every tenant's users change; a delta round brings them.
-	for i, tn := range sc.Tenants {
-		n := max(users/100, 1)
-		_, err := s.Sim.ChangeUsers(tn.ID, sim.UserChanges{Seed: int64(i + 7), Create: n / 4, Update: n / 2, Disable: n / 8, Delete: n - n/4 - n/2 - n/8})
-		require.NoError(b, err)
+	// 1 % of every tenant's users change; a delta round brings them, with
+	// Graph answering as cspsync asks (its default mode), then again with
+	// Graph answering minimally (Prefer: return=minimal), for the re-reads.
+	var rows []benchRow
+	for round, mode := range []string{sim.DeltaAsRequested, sim.DeltaMinimal} {
+		require.NoError(b, s.Sim.SetDeltaResponses(mode))
+		for i, tn := range sc.Tenants {
+			n := max(users/100, 1)
+			_, err := s.Sim.ChangeUsers(tn.ID, sim.UserChanges{Seed: int64(100*round + i + 7), Create: n / 4, Update: n / 2, Disable: n / 8, Delete: n - n/4 - n/2 - n/8})
+			require.NoError(b, err)
+		}
+		before = graphCounts(s)
+		out, err := runCLI(b, s, "sync", "--partner", "acme", "--users", "--wait", "--timeout", "20m")
+		require.NoError(b, err, out)
+		dr := measureRounds(b, s, "delta")
+		dr.since(s, before)
+		dr.scenario, dr.round = name, "delta (1 %)"
+		if mode == sim.DeltaMinimal {
+			dr.round = "delta, minimal"
+		}
+		rows = append(rows, dr)
 	}
-	allBefore, deltaBefore = graphCounts(s)
-	out, err := runCLI(b, s, "sync", "--partner", "acme", "--users", "--wait", "--timeout", "20m")
-	require.NoError(b, err, out)
-	dr := measureRounds(b, s, "delta")
-	all, delta = graphCounts(s)
-	dr.graphRequests, dr.deltaRequests = all-allBefore, delta-deltaBefore
-	dr.scenario, dr.round = name, "delta (1 %)"
 	full.peakRSS = peakRSS(b, worker.Process.Pid)
-	dr.peakRSS = full.peakRSS
+	for i := range rows {
+		rows[i].peakRSS = full.peakRSS
+	}
 	full.events = roundEvents(b, s)
 	full.floor = floor(b, s, sc.Tenants)
-	return []benchRow{full, dr}
+	return append([]benchRow{full}, rows...)
 }
 
 // settled counts the tenants whose cycle has ended (sign-in pass included).
@@ -253,6 +276,9 @@ func benchTable(rows []benchRow) string {
 				full.took.Seconds()/r.took.Seconds(), full.roundsTook.Seconds()/r.roundsTook.Seconds())
 		}
 		fmt.Fprintln(&t)
+		if r.round != "full" {
+			fmt.Fprintf(&t, "%-26s users Graph sent in part, read again by id: %d users in %d requests\n", "", r.rereadUsers, r.rereadRequests)
+		}
 		if len(r.events) > 0 {
 			lo, hi := r.events[0], r.events[0]
 			for _, e := range r.events {
@@ -262,6 +288,7 @@ func benchTable(rows []benchRow) string {
 		}
 	}
 	fmt.Fprintf(&t, "graph req: every Graph request of the phase (in brackets its users/delta pages; the rest are the daily sign-in pass\n"+
-		"at 120 users a page after the full round, re-reads of partial delta users, 15 a request, and each cycle's tenant read)\n")
+		"after the full round, re-reads of partial delta users, 15 a request, and each cycle's tenant read); \"delta, minimal\":\n"+
+		"the same round with Graph answering updated users with only their changed properties (Prefer: return=minimal)\n")
 	return t.String()
 }

@@ -109,6 +109,8 @@ func init() {
 			"Import all subscribed SKUs instead: run `cspsync connect` again with `--licence-source subscribed-skus` (and the partner's other settings).", domain.NeedsFix},
 		{"PartnerCenter900150", "The partner's GDAP relationship with this customer grants none of the roles licence reads need.",
 			"In Partner Center, give the GDAP relationship with this customer one of Directory Readers, Global Reader, User Administrator or License Administrator for the partner's security group, then run `cspsync licences import --tenant <tenant>`.", domain.NeedsFix},
+		{"PartnerCenter20002", "Partner Center says the partner has no commerce relationship with this customer.",
+			"Check the customer under Customers in Partner Center: its reseller relationship may have ended, or its tenant id, if set by hand, may be another partner's customer (correct it with `cspsync customers set-tenant`).", domain.NeedsFix},
 		{"PartnerCenterForbidden", "The signed-in user may not act for the partner in Partner Center.",
 			"Add the signing-in user to the AdminAgents group of the partner tenant, then authorise again.", domain.Reauthorise},
 	} {

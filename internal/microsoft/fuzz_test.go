@@ -177,6 +177,7 @@ func FuzzClassifyGraph(f *testing.F) {
 func FuzzPartnerCenterError(f *testing.F) {
 	f.Add(401, "", []byte(`{"code":600,"description":"The partner token is invalid."}`))
 	f.Add(403, "", []byte(`{"code":"forbidden","description":"x"}`))
+	f.Add(403, "", []byte(`{"code":"20002","description":"The partner ID p has no commerce relationship with the customer ID c.","data":[],"source":"PartnerFD"}`))
 	f.Add(429, "57", []byte(`{"description":"Too many requests"}`))
 	f.Add(500, "", []byte("<html>\n<body>Internal error</body>"))
 	f.Add(404, "", []byte(`{"description":"\u001b]0;pwned\u0007\u001b[2J\u202e"}`))
@@ -191,6 +192,17 @@ func FuzzPartnerCenterError(f *testing.F) {
 		want := map[int]string{401: "PartnerCenterUnauthorized", 403: "PartnerCenterForbidden"}[status]
 		if want == "" {
 			want = "HTTP" + strconv.Itoa(status)
+		}
+		// A documented code with its own catalogue entry (a string or a number) wins.
+		var e struct {
+			Code json.RawMessage `json:"code"`
+		}
+		if json.Unmarshal(body, &e) == nil {
+			if n, err := strconv.Atoi(strings.Trim(string(e.Code), `"`)); err == nil {
+				if _, known := Lookup("PartnerCenter" + strconv.Itoa(n)); known {
+					want = "PartnerCenter" + strconv.Itoa(n)
+				}
+			}
 		}
 		if got.Code != want || got.Status != status || !strings.HasPrefix(got.Message, "Partner Center /customers:") {
 			t.Fatalf("status %d gave %s (%d) %q", status, got.Code, got.Status, got.Message)

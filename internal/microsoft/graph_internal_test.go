@@ -3,6 +3,7 @@ package microsoft
 import (
 	"context"
 	"encoding/base64"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	absauth "github.com/microsoft/kiota-abstractions-go/authentication"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cspsync/cspsync/internal/domain"
 )
 
 // The provider's choices between its own token, MSAL's cache and a token
@@ -64,4 +67,23 @@ func TestTokenProviderChoosesWhenToAskMSAL(t *testing.T) {
 	assert.NoError(t, err)
 	assert.Empty(t, tok)
 	assert.Len(t, asked, 5)
+}
+
+// Partner Center documents its error code as a string, and its examples show numbers: both
+// read alike, and the documented refusal for a customer that is not the partner's has its own
+// entry, not the sign-in fix of a bare 403.
+func TestPartnerCenterErrorCodeStringOrNumber(t *testing.T) {
+	for _, body := range []string{
+		`{"code":"900150","description":"The supplied role doesn't have the rights to perform the requested operation","data":[],"source":"PartnerFD"}`,
+		`{"code":900150,"description":"The supplied role doesn't have the rights to perform the requested operation","data":[],"source":"PartnerFD"}`,
+	} {
+		f := partnerCenterError("/customers/x/subscribedskus", 403, http.Header{}, []byte(body))
+		assert.Equal(t, "PartnerCenter900150", f.Code, body)
+		assert.Contains(t, f.Message, "The supplied role doesn't have the rights", body)
+	}
+	for _, code := range []string{`"20002"`, `20002`} {
+		f := partnerCenterError("/customers/x/subscribedskus", 403, http.Header{}, []byte(`{"code":`+code+`,"description":"The partner ID p has no commerce relationship with the customer ID x.","data":[],"source":"PartnerFD"}`))
+		assert.Equal(t, "PartnerCenter20002", f.Code, code)
+		assert.Equal(t, domain.NeedsFix, f.Reaction, code)
+	}
 }

@@ -127,6 +127,30 @@ type PCSubscription struct {
 	IsTrial           bool      `json:"isTrial"`
 }
 
+// UnmarshalJSON reads a subscription, its commitmentEndDate leniently: Partner Center's own
+// documented example writes it with spaces ("2016-12-12T08: 00: 00Z"), and an empty date is
+// none.
+func (s *PCSubscription) UnmarshalJSON(b []byte) error {
+	type plain PCSubscription
+	var raw struct {
+		plain
+		CommitmentEndDate string `json:"commitmentEndDate"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*s = PCSubscription(raw.plain)
+	s.CommitmentEndDate = time.Time{}
+	if d := strings.ReplaceAll(raw.CommitmentEndDate, " ", ""); d != "" {
+		t, err := time.Parse(time.RFC3339Nano, d)
+		if err != nil {
+			return fmt.Errorf("subscription %s: commitmentEndDate %q is not a date", s.ID, raw.CommitmentEndDate)
+		}
+		s.CommitmentEndDate = t
+	}
+	return nil
+}
+
 // SubscribedSkus lists every SKU a customer holds, with its units.
 func (pc *PartnerCenter) SubscribedSkus(ctx context.Context, customerID string) ([]PCSubscribedSku, error) {
 	var out []PCSubscribedSku

@@ -18,7 +18,7 @@ import (
 // Page size limits Graph applies, whatever a client asks for.
 const (
 	MaxDeltaPageSize          = 200 // users/delta
-	MaxSignInActivityPageSize = 120 // list users selecting signInActivity
+	MaxSignInActivityPageSize = 500 // list users selecting signInActivity ("List users")
 	// MaxUsersByID is how many ids one $filter=id in (…) may name: Graph counts them as
 	// or-clauses, of which it allows 15.
 	MaxUsersByID = 15
@@ -75,6 +75,14 @@ func (g *GraphUsers) DeltaFirstPage(ctx context.Context, selectProps []string, p
 // verbatim (the link carries the round's $select and state) and returns the
 // page's raw JSON. A link Graph no longer honours fails with a Failure that
 // errors.Is(err, ErrDeltaExpired) reports: start a full round.
+//
+// It asks for Graph's default response, never Prefer: return=minimal: by
+// default an updated user comes with every selected property that ever had a
+// value (its old value where unchanged), minimally with only the changed
+// ones. The sync reads again every user a page sends without some selected
+// property, so the default mode costs re-reads only for users with a
+// property never set, the minimal one for nearly every updated user (see the
+// README's users section for the figures).
 func (g *GraphUsers) DeltaPage(ctx context.Context, link string, pageSize int) ([]byte, error) {
 	if err := g.checkLink(link); err != nil {
 		return nil, err
@@ -111,7 +119,7 @@ func (g *GraphUsers) UsersByID(ctx context.Context, ids, selectProps []string) (
 
 // SignInActivity lists the tenant's users with their signInActivity (GET
 // /v1.0/users?$select=id,signInActivity), handing each page's raw JSON to
-// page in order (last is set for the final page). Graph keeps these pages to 120 users; pageSize above that is
+// page in order (last is set for the final page). Graph keeps these pages to 500 users; pageSize above that is
 // lowered. It needs an Entra ID P1/P2 tenant: others fail with the catalogue's
 // Degrade reaction.
 func (g *GraphUsers) SignInActivity(ctx context.Context, pageSize int, page func(body []byte, last bool) error) error {
@@ -192,7 +200,8 @@ func (g *GraphUsers) checkLink(link string) error {
 	return nil
 }
 
-// preferPageSize asks for pages of at most n items (Graph's limit lowers it).
+// preferPageSize asks for pages of at most n items (Graph's limit lowers it),
+// and nothing else: no return=minimal (see DeltaPage).
 func preferPageSize(n, limit int) (*abs.RequestHeaders, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("users delta page size %d: give 1 to %d users a page", n, limit)

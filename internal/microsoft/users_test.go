@@ -239,7 +239,13 @@ func TestUsersDeltaLaterRoundReturnsOnlyChanges(t *testing.T) {
 
 	assert.Len(t, delta.pages, 1)
 	assert.Equal(t, full.deltaLink, w.log.requests()[before].url, "the deltaLink is followed verbatim")
+	assert.Equal(t, "odata.maxpagesize=100", w.log.requests()[before].prefer, "Graph's default mode: no return=minimal")
 	assert.ElementsMatch(t, slices.Concat(ch.Created, ch.Updated, ch.Disabled), delta.ids)
+	for _, u := range delta.pages[0].Value {
+		if u.Removed == nil {
+			assert.NotNil(t, u.DisplayName, "in the default mode an updated user %s keeps his unchanged properties", u.ID)
+		}
+	}
 	assert.Equal(t, map[string]string{ch.Deleted[0]: "changed", ch.Deleted[1]: "changed"}, delta.removed)
 
 	// Nothing changed since: an empty round with a new deltaLink.
@@ -344,7 +350,7 @@ func TestUsersDeltaThrottledPastTheSDKsRetriesCarriesRetryAfter(t *testing.T) {
 }
 
 func TestSignInActivityPages(t *testing.T) {
-	w := newGraphWorld(t, 500)
+	w := newGraphWorld(t, 1200)
 	ctx := context.Background()
 	var pages, users, lasts int
 	err := w.users(t, 0).SignInActivity(ctx, 999, func(body []byte, last bool) error {
@@ -360,15 +366,15 @@ func TestSignInActivityPages(t *testing.T) {
 		users += len(p.Value)
 		if last {
 			lasts++
-			assert.Equal(t, 5, pages, "only the final page is the last")
+			assert.Equal(t, 3, pages, "only the final page is the last")
 		}
 		return nil
 	})
 	require.NoError(t, err)
-	assert.Equal(t, 500, users)
+	assert.Equal(t, 1200, users)
 	assert.Equal(t, 1, lasts)
-	assert.Equal(t, 5, pages, "Graph keeps signInActivity pages to 120 users")
-	assert.Equal(t, 5, w.srv.Stats().GraphRequests)
+	assert.Equal(t, 3, pages, "Graph keeps signInActivity pages to 500 users")
+	assert.Equal(t, 3, w.srv.Stats().GraphRequests)
 
 	// A callback's error stops the listing.
 	stop := errors.New("stop")
@@ -401,7 +407,7 @@ func TestGraphUsersRefusesBadInput(t *testing.T) {
 	assert.ErrorContains(t, err, "not at the partner's Graph host")
 	_, err = g.DeltaPage(ctx, "/v1.0/users/delta?$skiptoken=x", 100)
 	assert.ErrorContains(t, err, "not an absolute URL")
-	assert.ErrorContains(t, g.SignInActivity(ctx, 0, nil), "give 1 to 120 users a page")
+	assert.ErrorContains(t, g.SignInActivity(ctx, 0, nil), "give 1 to 500 users a page")
 	assert.Empty(t, w.log.requests(), "nothing was sent")
 }
 

@@ -203,6 +203,16 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_sim/tenants/{tenant}/expire-delta-tokens", func(w http.ResponseWriter, r *http.Request) {
 		adminReply(w, s.ExpireDeltaTokens(r.PathValue("tenant")), nil)
 	})
+	mux.HandleFunc("PUT /_sim/delta-responses", func(w http.ResponseWriter, r *http.Request) {
+		var m struct {
+			Mode *string `json:"mode"`
+		}
+		if err := decodeStrict(r, &m); err != nil || m.Mode == nil {
+			adminReply(w, fmt.Errorf(`delta responses body must be {"mode": "default" | "minimal" | ""}: %v`, err), nil)
+			return
+		}
+		adminReply(w, s.SetDeltaResponses(*m.Mode), nil)
+	})
 	mux.HandleFunc("POST /_sim/expire-access-tokens", func(w http.ResponseWriter, r *http.Request) {
 		adminReply(w, s.ExpireAccessTokens(), nil)
 	})

@@ -41,6 +41,25 @@ func TestAdminConsentSignIn(t *testing.T) {
 	}
 }
 
+// TestAdminConsentV1: the v1 endpoint (/{tenant}/adminconsent) takes no scope and redirects
+// with admin_consent and tenant, no scope.
+func TestAdminConsentV1(t *testing.T) {
+	sc := smallScenario()
+	s, hc := startSim(t, sc, Options{})
+	gdap := sc.Tenants[3]
+	q := url.Values{"client_id": {DefaultGraphClientID}, "redirect_uri": {testRedirect}, "state": {"v1"}}
+	loc, err := SignIn(context.Background(), hc, s.URL()+"/"+gdap.ID+"/adminconsent?"+q.Encode(), gdap.Admin.UPN, DefaultAdminPassword, DefaultMFACode)
+	if err != nil {
+		t.Fatalf("SignIn: %v", err)
+	}
+	if got := loc.Query(); got.Get("admin_consent") != "True" || got.Get("tenant") != gdap.ID || got.Get("state") != "v1" || got.Has("scope") {
+		t.Errorf("v1 consent redirect %s", loc)
+	}
+	if !s.ConsentState(gdap.ID) {
+		t.Error("v1 consent was not recorded")
+	}
+}
+
 func TestAdminConsentCancel(t *testing.T) {
 	sc := smallScenario()
 	s, hc := startSim(t, sc, Options{})

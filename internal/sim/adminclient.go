@@ -204,3 +204,7 @@ func (c *AdminClient) SetMembershipRefused(ctx context.Context, refused bool) er
 func (c *AdminClient) SetMissingGDAPRole(ctx context.Context, tenantID string, missing bool) error {
 	return c.do(ctx, http.MethodPut, c.tenantPath(tenantID, "missing-gdap-role"), gdapRoleSetting{missing}, nil)
 }
+
+func (c *AdminClient) SetDeltaResponses(ctx context.Context, mode string) error {
+	return c.do(ctx, http.MethodPut, "/_sim/delta-responses", map[string]string{"mode": mode}, nil)
+}

@@ -128,9 +128,9 @@ func TestUsersDeltaReportsChanges(t *testing.T) {
 	if byID[twice]["jobTitle"] != title {
 		t.Errorf("twice-changed user: %v", byID[twice])
 	}
-	for _, id := range ch.Disabled {
-		if it := byID[id]; it["accountEnabled"] != false || len(it) != 2 {
-			t.Errorf("disabled user, want only id and accountEnabled: %v", it)
+	for _, id := range ch.Disabled { // by default with every selected property set
+		if it := byID[id]; it["accountEnabled"] != false || it["displayName"] == nil {
+			t.Errorf("disabled user, want accountEnabled false and his other properties: %v", it)
 		}
 	}
 	removed := func(id string) any { r, _ := byID[id]["@removed"].(map[string]any); return r["reason"] }
@@ -296,10 +296,10 @@ func TestUserChangesSurviveRestart(t *testing.T) {
 	}
 }
 
-// TestUsersDeltaSendsChangedProperties: in a round from a delta token, a user who existed at
-// the token comes with id and the selected properties changed since (Graph's documented
-// minimum), a user created since whole, a removed one as @removed.
-func TestUsersDeltaSendsChangedProperties(t *testing.T) {
+// TestUsersDeltaMinimalSendsChangedProperties: in a round from a delta token with Prefer:
+// return=minimal, a user who existed at the token comes with id and the selected properties
+// changed since, a user created since whole, a removed one as @removed.
+func TestUsersDeltaMinimalSendsChangedProperties(t *testing.T) {
 	sc := usersScenario(40)
 	tn := sc.Tenants[0]
 	s, hc := startSim(t, sc, Options{})
@@ -318,7 +318,8 @@ func TestUsersDeltaSendsChangedProperties(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	items, link, _ := deltaRound(t, s, hc, token, link, nil)
+	minimal := map[string]string{"Prefer": "return=minimal"}
+	items, link, _ := deltaRound(t, s, hc, token, link, minimal)
 	byID := map[string]map[string]any{}
 	for _, it := range items {
 		byID[it["id"].(string)] = it
@@ -352,7 +353,7 @@ func TestUsersDeltaSendsChangedProperties(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := list()
-	items, _, _ = deltaRound(t, s, hc, token, link, nil)
+	items, _, _ = deltaRound(t, s, hc, token, link, minimal)
 	if len(items) != 14 {
 		t.Fatalf("%d items after 14 changes", len(items))
 	}
@@ -392,6 +393,74 @@ func TestUsersDeltaSendsChangedProperties(t *testing.T) {
 		if it["displayName"] == nil || it["userPrincipalName"] == nil {
 			t.Fatalf("full round sent a partial user: %v", it)
 		}
+	}
+}
+
+// TestUsersDeltaDefaultSendsSelectedProperties: without Prefer: return=minimal, an updated
+// user comes with every selected property: the new value where it changed (null where it was
+// cleared), the old one where it did not, and nothing for a property never set. A round's
+// mode follows each request, and SetDeltaResponses overrides it.
+func TestUsersDeltaDefaultSendsSelectedProperties(t *testing.T) {
+	sc := usersScenario(40)
+	tn := sc.Tenants[0]
+	s, hc := startSim(t, sc, Options{})
+	token := appToken(t, hc, s, tn.ID)
+	const sel = "displayName,jobTitle,department,mobilePhone,onPremisesSamAccountName,accountEnabled"
+	_, link, _ := deltaRound(t, s, hc, token, s.URL()+"/v1.0/users/delta?$select="+sel, nil)
+
+	withPhone := tn.Users[slices.IndexFunc(tn.Users[1:], func(u TenantUser) bool { return u.MobilePhone != "" && u.Department != "" })+1]
+	if withPhone.OnPremisesSamAccountName != "" {
+		t.Fatalf("scenario: user %s has an on-premises account name", withPhone.ID)
+	}
+	dept, empty := "Legal", ""
+	if err := s.UpdateUser(tn.ID, withPhone.ID, UserPatch{Department: &dept, MobilePhone: &empty}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"id": withPhone.ID, "displayName": withPhone.DisplayName, "department": "Legal",
+		"mobilePhone": nil, "accountEnabled": withPhone.AccountEnabled}
+	if withPhone.JobTitle != "" {
+		want["jobTitle"] = withPhone.JobTitle
+	}
+	items, next, _ := deltaRound(t, s, hc, token, link, nil)
+	if len(items) != 1 || !reflect.DeepEqual(items[0], want) {
+		t.Fatalf("updated user by default: %v, want %v", items, want)
+	}
+
+	// The same round, asked minimally, or with the simulator forced either way.
+	minimal := map[string]any{"id": withPhone.ID, "department": "Legal", "mobilePhone": nil}
+	for _, c := range []struct {
+		mode   string
+		prefer map[string]string
+		want   map[string]any
+	}{
+		{DeltaAsRequested, map[string]string{"Prefer": "odata.maxpagesize=50, return=minimal"}, minimal},
+		{DeltaMinimal, nil, minimal},
+		{DeltaDefault, map[string]string{"Prefer": "return=minimal"}, want},
+	} {
+		if err := s.SetDeltaResponses(c.mode); err != nil {
+			t.Fatal(err)
+		}
+		items, _, _ := deltaRound(t, s, hc, token, link, c.prefer)
+		if len(items) != 1 || !reflect.DeepEqual(items[0], c.want) {
+			t.Errorf("mode %q, prefer %v: %v, want %v", c.mode, c.prefer, items, c.want)
+		}
+	}
+	if err := s.SetDeltaResponses("sometimes"); err == nil {
+		t.Error("an unknown mode was accepted")
+	}
+	if err := s.SetDeltaResponses(DeltaAsRequested); err != nil {
+		t.Fatal(err)
+	}
+
+	// In a later round the cleared phone is an old value: null, not left out.
+	title := "Paralegal"
+	if err := s.UpdateUser(tn.ID, withPhone.ID, UserPatch{JobTitle: &title}); err != nil {
+		t.Fatal(err)
+	}
+	want["jobTitle"] = title
+	items, _, _ = deltaRound(t, s, hc, token, next, nil)
+	if len(items) != 1 || !reflect.DeepEqual(items[0], want) {
+		t.Errorf("second update by default: %v, want %v", items, want)
 	}
 }
 

@@ -103,6 +103,18 @@ func (u *dirUser) changedSince(prop int, v int64) bool {
 	return false
 }
 
+// everChanged reports whether property prop changed at runtime (a change of every property,
+// as a restore makes, aside): users/delta's default mode sends such a property null once it
+// has no value, and leaves out one that was never set.
+func (u *dirUser) everChanged(prop int) bool {
+	for _, c := range u.changed {
+		if int(c.prop) == prop {
+			return true
+		}
+	}
+	return false
+}
+
 // account is someone who can sign in, with the tenant they belong to and the object ids of
 // their groups there.
 type account struct {

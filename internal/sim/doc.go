@@ -23,11 +23,12 @@
 //	/{tenant}/v2.0/.well-known/openid-configuration   OIDC discovery (tenant: GUID, domain, organizations, common)
 //	/{tenant}/discovery/v2.0/keys                     ID token signing key (JWKS)
 //	/{tenant}/oauth2/v2.0/authorize                   interactive sign-in (HTML forms)
-//	/{tenant}/v2.0/adminconsent                       admin consent (HTML forms)
+//	/{tenant}/v2.0/adminconsent, /{tenant}/adminconsent admin consent, v2.0 and v1 (HTML forms)
 //	/{tenant}/oauth2/v2.0/token                       authorization_code, refresh_token, client_credentials
 //	/{tenant}/oauth2/v2.0/logout                      sign-out (end_session_endpoint)
+//	/oidc/userinfo                                    OIDC UserInfo (on Graph's host)
 //	/v1/customers[/{id}[/subscriptions[/{id}]|/subscribedskus]] Partner Center
-//	/v1.0/organization, /v1.0/users[/{id}], /v1.0/users/delta[()], /v1.0/users/{id}/memberOf,
+//	/v1.0/organization[/{id}], /v1.0/users[/{id}], /v1.0/users/delta[()], /v1.0/users/{id}/memberOf,
 //	/v1.0/subscribedSkus, /v1.0/users/{id}/assignLicense,
 //	/v1.0/tenantRelationships/delegatedAdminRelationships   Graph
 //	/_sim/…                                           control API (see AdminClient)
@@ -45,22 +46,29 @@
 //     BadRequest "Could not find a property named …". Without $select, the eleven defaults.
 //     Empty values are null; collections are never null.
 //   - List users: $top 1–999 (default 100), absolute nextLinks with $skiptoken; pages with
-//     signInActivity hold at most 120 users. $filter takes eq, in, startsWith (and, or,
+//     signInActivity hold at most 500 users. $filter takes eq, in, startsWith (and, or,
 //     parentheses) on the properties and operators Microsoft supports by default; ne, not,
 //     endsWith and properties such as companyName need ConsistencyLevel: eventual and
 //     $count=true, which also add @odata.count. in takes at most 15 values (id in (…) reads
 //     users by id). Anything else is 400 Request_UnsupportedQuery, a malformed clause 400
-//     BadRequest.
-//   - signInActivity needs an Entra ID P1/P2 tenant (else 403); dates are null, never "", and
-//     the property is absent for users who never signed in or last did before April 2020;
-//     lastSuccessfulSignInDateTime is null before December 2023. Not trackable by delta.
+//     BadRequest. $search ("property:text" clauses, AND, OR; displayName by tokens, other
+//     properties by their start) needs ConsistencyLevel: eventual; $orderby takes displayName
+//     and userPrincipalName, createdDateTime and sorting a filtered or searched list only in
+//     advanced queries; $expand takes memberOf and transitiveMemberOf (20 objects at most),
+//     not in advanced queries. The id is returned whether or not it is selected.
+//   - signInActivity needs an Entra ID P1/P2 tenant (else 403); every user has it, a date
+//     Graph does not have (never signed in, a sign-in before April 2020, a successful one
+//     before December 2023) being "0001-01-01T00:00:00Z" with an empty request id, never "".
+//     Not trackable by delta.
 //   - users/delta: pages of at most 200 users (Prefer: odata.maxpagesize lowers it and is
 //     echoed in Preference-Applied; $top is ignored). Links have Microsoft's form
 //     (/v1.0/users/delta?$skiptoken=… and ?$deltatoken=…) and carry $select and the id scoping
 //     filter (id eq '…' or …, at most 50). The first round lists live users with the selected
 //     properties (null ones left out); later rounds list users changed since: one who existed
-//     at the token with id and only the selected properties changed since (Graph's documented
-//     minimum; a cleared one null), one created or restored since whole, soft-deleted ones as
+//     at the token by default with every selected property (its old value where unchanged, null
+//     where cleared, left out where never set), with Prefer: return=minimal (on any page; or
+//     SetDeltaResponses) with id and only the properties changed since; one created or restored
+//     since whole, soft-deleted ones as
 //     @removed reason "changed", permanently deleted ones as "deleted"; a round without
 //     changes is value [] with a new deltaLink. $deltatoken=latest
 //     returns only a deltaLink. Tokens live seven days; an expired, unknown or reset
@@ -147,8 +155,8 @@
 // # Not simulated
 //
 //   - Certificate credentials, device code, ROPC, on-behalf-of; response_mode other than query;
-//     response types with id_token (hybrid and implicit flows); prompt, SSO sessions, the
-//     UserInfo endpoint, front-channel logout.
+//     response types with id_token (hybrid and implicit flows); prompt, SSO sessions,
+//     front-channel logout.
 //   - Conditional Access beyond "MFA required", sign-in frequency, token lifetime policies; the
 //     only revocation is RevokeRefreshTokens (all users at once, like a password reset).
 //   - Signing key rollover: Entra ID publishes several keys and rolls them; the simulator
@@ -156,10 +164,10 @@
 //     verified by clients.
 //   - Group claims other than security groups ("DirectoryRole", "ApplicationGroup" are
 //     refused), the groups overage claim (over 200 groups), and groups in access tokens.
-//   - Graph beyond the endpoints above. $search, $orderby, $expand and $skip, and $filter and
-//     $count outside users and users/delta, are refused with 400 rather than ignored. Not
-//     served for users: Prefer: return=minimal (updated users carry their changed properties),
-//     manager and other navigation properties in delta, filters on collections (any/all),
+//   - Graph beyond the endpoints above. $skip, and $search, $orderby, $expand, $filter and
+//     $count outside the users endpoints that take them, are refused with 400 rather than
+//     ignored. Not served for users: nested options in $expand, manager and other navigation
+//     properties, filters on collections (any/all),
 //     ge/le, /users/$count, memberOf filters and casts, transitiveMemberOf; the per-tenant and
 //     per-app write quotas over 5 minutes.
 //   - Where Microsoft documents no number, the simulator follows its support's answers: users
@@ -172,5 +180,5 @@
 //     paged. Its throttling happens only when injected.
 //   - Graph's prepaidUnits.lockedOut is always 0 (no Partner Center status maps to it).
 //   - Offer ids are NCE-shaped ("product:sku") but illustrative; SKU and service plan ids and
-//     part numbers are Microsoft's. Customer billing profiles carry no postal address.
+//     part numbers are Microsoft's. Customers' addresses are those of their admin's usage location.
 package sim

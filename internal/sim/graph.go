@@ -73,10 +73,22 @@ func (s *Server) graph(h graphHandler) http.HandlerFunc {
 		s.stats.GraphRequestsByTenant[call.org.ID]++
 		s.mu.Unlock()
 		// Answering as if an unsupported option were applied would hand back wrong data, so
-		// refuse loudly instead.
-		refused := []string{"$search", "$orderby", "$expand", "$skip"}
-		if !usersCollection(r.URL.Path) {
-			refused = append(refused, "$filter", "$count")
+		// refuse loudly instead. List users takes $search, $orderby and $expand (userquery.go),
+		// get user $expand; users/delta none of them, as documented.
+		refused := []string{"$skip"}
+		switch {
+		case r.URL.Path == "/v1.0/users":
+		case usersCollection(r.URL.Path):
+			for _, opt := range []string{"$search", "$orderby", "$expand", "$top"} {
+				if r.URL.Query().Has(opt) && opt != "$top" { // $top is ignored by users/delta
+					s.writeGraphError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "The query option %s is not supported by users/delta.", opt)
+					return
+				}
+			}
+		case strings.HasPrefix(r.URL.Path, "/v1.0/users/") && strings.Count(r.URL.Path, "/") == 3:
+			refused = append(refused, "$search", "$orderby", "$filter", "$count")
+		default:
+			refused = append(refused, "$search", "$orderby", "$expand", "$filter", "$count")
 		}
 		for _, opt := range refused {
 			if r.URL.Query().Has(opt) {
@@ -146,21 +158,6 @@ func (s *Server) graphNotFound(w http.ResponseWriter, r *http.Request, _ graphCa
 	seg := strings.TrimPrefix(r.URL.Path, "/v1.0/")
 	seg, _, _ = strings.Cut(seg, "/")
 	s.writeGraphError(w, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '%s'.", seg)
-}
-
-func (s *Server) graphOrganization(w http.ResponseWriter, r *http.Request, call graphCall) {
-	o := call.org
-	writeJSON(w, http.StatusOK, map[string]any{
-		"@odata.context": s.base + "/v1.0/$metadata#organization",
-		"value": []map[string]any{{
-			"id": o.ID, "displayName": o.Name, "tenantType": "AAD", "countryLetterCode": "US",
-			"businessPhones": []string{},
-			"verifiedDomains": []map[string]any{{
-				"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": true, "isInitial": true,
-				"name": o.Domain, "type": "Managed",
-			}},
-		}},
-	})
 }
 
 func (s *Server) graphSubscribedSkus(w http.ResponseWriter, r *http.Request, call graphCall) {
@@ -387,7 +384,38 @@ func (s *Server) graphAssignLicense(w http.ResponseWriter, r *http.Request, call
 	u.AssignedSkuIDs = next
 	s.state.recordUser(o, u, before)
 	s.persistLocked()
+	// The user as "user: assignLicense" shows it: the default properties with his account
+	// state, licences and the plans they assign.
 	reply := appendJSONString([]byte(`{"@odata.context":`), s.base+"/v1.0/$metadata#users/$entity")
 	reply = append(reply, ',')
-	writeRawJSON(w, append(reply, appendUser(nil, u, defaultSelection.props, entityForm)[1:]...))
+	props := slices.Clone(defaultSelection.props)
+	for _, name := range []string{"accountenabled", "assignedlicenses", "city", "companyname"} {
+		props = append(props, userPropIndex[name])
+	}
+	user := appendUser(nil, u, props, entityForm)
+	user = append(user[:len(user)-1], `,"assignedPlans":[`...)
+	n := 0
+	for _, id := range u.AssignedSkuIDs {
+		k := o.sku(id)
+		if k == nil {
+			continue
+		}
+		status := o.units(k).capabilityStatus()
+		for _, p := range k.ServicePlans {
+			if n > 0 {
+				user = append(user, ',')
+			}
+			n++
+			user = append(user, `{"assignedDateTime":`...)
+			user = appendJSONTime(user, s.now())
+			user = append(user, `,"capabilityStatus":`...)
+			user = appendJSONString(user, status)
+			user = append(user, `,"service":`...)
+			user = appendJSONString(user, p.Name)
+			user = append(user, `,"servicePlanId":`...)
+			user = appendJSONString(user, p.ID)
+			user = append(user, '}')
+		}
+	}
+	writeRawJSON(w, append(reply, append(user, "]}"...)[1:]...))
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,8 +14,9 @@ import (
 // tracking (GET /users/delta).
 
 const (
-	// Listing users with signInActivity returns at most 120 users a page, whatever $top says.
-	signInActivityMaxPage = 120
+	// Listing users with signInActivity returns at most 500 users a page ("List users":
+	// 500 when signInActivity is selected or filtered on), whatever $top says.
+	signInActivityMaxPage = 500
 	// users/delta pages hold at most 200 users; Prefer: odata.maxpagesize lowers that. ($top
 	// is not supported by users/delta and is ignored.)
 	deltaMaxPage = 200
@@ -154,10 +156,19 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 	if !ok {
 		return
 	}
-	advanced := strings.EqualFold(r.Header.Get("ConsistencyLevel"), "eventual") && strings.EqualFold(q.Get("$count"), "true")
+	eventual := strings.EqualFold(r.Header.Get("ConsistencyLevel"), "eventual")
+	advanced := eventual && strings.EqualFold(q.Get("$count"), "true")
 	match, ids, ok := s.parseUserFilter(w, q.Get("$filter"), advanced)
 	if !ok {
 		return
+	}
+	uq, ok := s.parseUserQuery(w, q, eventual, advanced, q.Get("$filter") != "")
+	if !ok {
+		return
+	}
+	if uq.search != nil {
+		filter, search := match, uq.search
+		match, ids = func(u *dirUser) bool { return filter(u) && search(u) }, nil
 	}
 	top, start, ok := s.pageParams(w, r, call, "users")
 	if !ok {
@@ -169,7 +180,7 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 
 	page := newGraphPage(usersContext(s.base, sel))
 	s.mu.Lock()
-	if advanced && start == 0 {
+	if (advanced || uq.search != nil && strings.EqualFold(q.Get("$count"), "true")) && start == 0 {
 		n := 0
 		for _, u := range o.users {
 			if u.alive() && match(u) {
@@ -189,6 +200,17 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 			}
 		}
 	}
+	if uq.order != nil {
+		// Sorted pages are offsets into the sorted matches; the nextLink repeats the query.
+		sorted := make([]*dirUser, 0, len(users))
+		for _, u := range users {
+			if u.alive() && match(u) {
+				sorted = append(sorted, u)
+			}
+		}
+		slices.SortStableFunc(sorted, uq.order)
+		users = sorted
+	}
 	for i := start; i < len(users); i++ {
 		u := users[i]
 		if !u.alive() || !match(u) {
@@ -199,7 +221,11 @@ func (s *Server) graphUsers(w http.ResponseWriter, r *http.Request, call graphCa
 			break
 		}
 		page.next()
-		page.b = appendUser(page.b, u, sel.props, entityForm)
+		page.b = appendExpanded(appendUser(page.b, u, sel.props, entityForm), o, u, uq.expand)
+	}
+	if ids != nil {
+		s.stats.UsersByIDRequests++
+		s.stats.UsersReadByID += page.items
 	}
 	s.mu.Unlock()
 	page.endValue()
@@ -221,6 +247,12 @@ func (s *Server) graphUser(w http.ResponseWriter, r *http.Request, call graphCal
 	if !ok {
 		return
 	}
+	var expand []string
+	if raw := r.URL.Query().Get("$expand"); raw != "" {
+		if expand, ok = s.parseExpand(w, raw); !ok {
+			return
+		}
+	}
 	s.mu.Lock()
 	u := call.org.user(r.PathValue("user"))
 	var body []byte
@@ -228,7 +260,7 @@ func (s *Server) graphUser(w http.ResponseWriter, r *http.Request, call graphCal
 		body = append(body, `{"@odata.context":`...)
 		body = appendJSONString(body, usersContext(s.base, sel)+"/$entity")
 		body = append(body, ',')
-		body = append(body, appendUser(nil, u, sel.props, entityForm)[1:]...)
+		body = append(body, appendExpanded(appendUser(nil, u, sel.props, entityForm), call.org, u, expand)[1:]...)
 	}
 	s.mu.Unlock()
 	if u == nil {
@@ -316,6 +348,7 @@ func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, o *org, 
 		size = min(n, deltaMaxPage)
 		w.Header().Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(size))
 	}
+	minimal := s.deltaMinimal(r)
 	sel := selectionOf(c.Select)
 	var only map[string]bool
 	if len(c.IDs) > 0 {
@@ -330,7 +363,8 @@ func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, o *org, 
 	s.mu.Lock()
 	if c.Full {
 		// A user deleted or changed after the round began keeps its place and shows as it is
-		// now, so later pages never skip anyone; the next round reports the change again.
+		// now (a deleted one as @removed, which Graph documents for initial rounds too), so
+		// later pages never skip anyone; the next round reports the change again.
 		i := c.Pos
 		for ; i < len(o.users) && !empty; i++ {
 			u := o.users[i]
@@ -342,13 +376,18 @@ func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, o *org, 
 				break
 			}
 			page.next()
-			page.b = appendUser(page.b, u, sel.props, deltaForm)
+			if u.alive() {
+				page.b = appendUser(page.b, u, sel.props, deltaForm)
+			} else {
+				page.b = appendRemoved(page.b, u)
+			}
 		}
 		c.Pos = i
 	} else {
 		// Only a user's latest change counts; users changed again after the round began are
-		// left to the next round. A user who existed at the token comes with the properties
-		// changed since (Graph's documented minimum), a newer one whole.
+		// left to the next round. A user who existed at the token comes with every selected
+		// property (old values where unchanged, never-set ones left out), or under Prefer:
+		// return=minimal with only those changed since; a newer one whole.
 		var changed []int
 		for j := o.changedSince(c.After); j < len(o.changes) && !empty; j++ {
 			ch := o.changes[j]
@@ -368,6 +407,8 @@ func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, o *org, 
 				page.b = appendRemoved(page.b, u)
 			case u.created > c.Since:
 				page.b = appendUser(page.b, u, sel.props, deltaForm)
+			case !minimal:
+				page.b = appendUser(page.b, u, sel.props, selectedForm)
 			default:
 				changed = changed[:0]
 				for _, i := range sel.props {
@@ -420,18 +461,56 @@ func (s *Server) syncReset(w http.ResponseWriter, c deltaCursor) {
 
 // preferredPageSize reads Prefer: odata.maxpagesize=N.
 func preferredPageSize(r *http.Request) (int, bool) {
+	if n, err := strconv.Atoi(preference(r, "odata.maxpagesize")); err == nil && n > 0 {
+		return n, true
+	}
+	return 0, false
+}
+
+// preference returns the value of one preference of the Prefer headers, "" if none.
+func preference(r *http.Request, name string) string {
 	for _, h := range r.Header.Values("Prefer") {
 		for _, p := range strings.Split(h, ",") {
-			k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
-			if !ok || !strings.EqualFold(k, "odata.maxpagesize") {
-				continue
-			}
-			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
-				return n, true
+			if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(strings.TrimSpace(k), name) {
+				return strings.TrimSpace(v)
 			}
 		}
 	}
-	return 0, false
+	return ""
+}
+
+// Modes for SetDeltaResponses.
+const (
+	DeltaAsRequested = ""        // as each request's Prefer header asks, as Graph does
+	DeltaDefault     = "default" // every selected property, whatever the request prefers
+	DeltaMinimal     = "minimal" // only the changed properties, as if every request sent Prefer: return=minimal
+)
+
+// SetDeltaResponses makes users/delta answer updated users in one mode whatever the requests
+// prefer, so that a test can serve a client both of Graph's documented forms.
+func (s *Server) SetDeltaResponses(mode string) error {
+	switch mode {
+	case DeltaAsRequested, DeltaDefault, DeltaMinimal:
+	default:
+		return fmt.Errorf("sim: delta response mode %q is not %q, %q or %q (as requested)", mode, DeltaDefault, DeltaMinimal, DeltaAsRequested)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deltaResponses = mode
+	return nil
+}
+
+// deltaMinimal reports whether users/delta answers r with only the changed properties of an
+// updated user: Prefer: return=minimal asks for it (on any request of a round; it changes
+// only what each page shows), unless SetDeltaResponses decided otherwise.
+func (s *Server) deltaMinimal(r *http.Request) bool {
+	s.mu.Lock()
+	mode := s.deltaResponses
+	s.mu.Unlock()
+	if mode != DeltaAsRequested {
+		return mode == DeltaMinimal
+	}
+	return strings.EqualFold(preference(r, "return"), "minimal")
 }
 
 // maxDeltaFilterIDs is how many objects a users/delta scoping filter may name.

@@ -65,9 +65,9 @@ func TestUserSelectAcceptsCspsyncProperties(t *testing.T) {
 			t.Errorf("user %v", u)
 		}
 	}
-	// Case-insensitive names; without id in $select, a list does not add it.
+	// Case-insensitive names; without id in $select, Graph adds it all the same.
 	p, _, _ = get(t, hc, s.URL()+"/v1.0/users?$select=DEPARTMENT,onpremisessamaccountname", token, nil)
-	if _, hasID := p.Value[0]["id"]; hasID || len(p.Value[0]) != 2 || !strings.HasSuffix(p.Context, "users(department,onPremisesSamAccountName)") {
+	if _, hasID := p.Value[0]["id"]; !hasID || len(p.Value[0]) != 3 || !strings.HasSuffix(p.Context, "users(department,onPremisesSamAccountName)") {
 		t.Errorf("case-insensitive $select: %v %s", p.Value[0], p.Context)
 	}
 	// No $select: Graph's eleven default properties.
@@ -141,12 +141,12 @@ func TestGeneratedUsersAreRealistic(t *testing.T) {
 }
 
 func TestListUsersPaging(t *testing.T) {
-	sc := usersScenario(130)
+	sc := usersScenario(530)
 	s, hc := startSim(t, sc, Options{})
 	token := appToken(t, hc, s, sc.Tenants[0].ID)
 
 	var ids []string
-	next := s.URL() + "/v1.0/users?$select=id,displayName&$top=40"
+	next := s.URL() + "/v1.0/users?$select=id,displayName&$top=150"
 	pages := 0
 	for ; next != ""; pages++ {
 		p, e, resp := get(t, hc, next, token, nil)
@@ -160,16 +160,16 @@ func TestListUsersPaging(t *testing.T) {
 			t.Fatalf("nextLink not absolute on the serving host: %s", next)
 		}
 	}
-	if len(ids) != 130 || pages != 4 || ids[0] != sc.Tenants[0].Users[0].ID {
+	if len(ids) != 530 || pages != 4 || ids[0] != sc.Tenants[0].Users[0].ID {
 		t.Errorf("listed %d users in %d pages", len(ids), pages)
 	}
 	p, _, _ := get(t, hc, s.URL()+"/v1.0/users?$select=id", token, nil)
 	if len(p.Value) != 100 {
 		t.Errorf("default page: %d users", len(p.Value))
 	}
-	// signInActivity caps pages at 120 users whatever $top says.
+	// signInActivity caps pages at 500 users whatever $top says.
 	p, _, _ = get(t, hc, s.URL()+"/v1.0/users?$select=id,signInActivity&$top=999", token, nil)
-	if len(p.Value) != 120 || p.NextLink == "" {
+	if len(p.Value) != 500 || p.NextLink == "" {
 		t.Errorf("signInActivity page: %d users", len(p.Value))
 	}
 	for _, top := range []string{"0", "1000", "x"} {
@@ -191,7 +191,8 @@ func TestSignInActivity(t *testing.T) {
 	s, hc := startSim(t, sc, Options{})
 	token := appToken(t, hc, s, tn.ID)
 
-	p, e, resp := get(t, hc, s.URL()+"/v1.0/users?$select=id,signInActivity", token, nil)
+	// id comes whether or not it is selected.
+	p, e, resp := get(t, hc, s.URL()+"/v1.0/users?$select=displayName,signInActivity", token, nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("%d %+v", resp.StatusCode, e)
 	}
@@ -199,27 +200,37 @@ func TestSignInActivity(t *testing.T) {
 	for _, u := range p.Value {
 		byID[u["id"].(string)] = u
 	}
-	for i := 1; i <= 2; i++ {
-		if v, ok := byID[tn.Users[i].ID]["signInActivity"]; ok {
-			t.Errorf("user %d: signInActivity %v, want it left out", i, v)
-		}
+	if len(byID) != len(tn.Users) {
+		t.Fatalf("%d users with an id, want %d", len(byID), len(tn.Users))
 	}
 	act := func(i int) map[string]any { return byID[tn.Users[i].ID]["signInActivity"].(map[string]any) }
-	if a := act(3); a["lastSignInDateTime"] != "2023-06-01T08:00:00Z" || a["lastSuccessfulSignInDateTime"] != nil || a["lastSuccessfulSignInRequestId"] != nil || a["lastSignInRequestId"] == nil {
+	// A date Graph does not have is the year-1 date with an empty request id.
+	none := func(a map[string]any, kinds ...string) bool {
+		for _, k := range kinds {
+			if a["last"+k+"DateTime"] != "0001-01-01T00:00:00Z" || a["last"+k+"RequestId"] != "" {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 1; i <= 2; i++ { // never, or before April 2020
+		if a := act(i); len(a) != 6 || !none(a, "SignIn", "NonInteractiveSignIn", "SuccessfulSignIn") {
+			t.Errorf("user %d: signInActivity %v, want every date the year 1", i, a)
+		}
+	}
+	if a := act(3); a["lastSignInDateTime"] != "2023-06-01T08:00:00Z" || !none(a, "NonInteractiveSignIn", "SuccessfulSignIn") || a["lastSignInRequestId"] == "" {
 		t.Errorf("2023 sign-in: %v", a)
 	}
-	if a := act(4); a["lastSignInDateTime"] != nil || a["lastNonInteractiveSignInDateTime"] != "2025-05-30T07:00:00Z" || a["lastSuccessfulSignInDateTime"] != "2025-05-30T07:00:00Z" {
+	if a := act(4); !none(a, "SignIn") || a["lastNonInteractiveSignInDateTime"] != "2025-05-30T07:00:00Z" || a["lastSuccessfulSignInDateTime"] != "2025-05-30T07:00:00Z" {
 		t.Errorf("non-interactive only: %v", a)
 	}
 	if a := act(5); len(a) != 6 || a["lastSuccessfulSignInDateTime"] != "2025-05-20T10:00:00Z" {
 		t.Errorf("both kinds: %v", a)
 	}
 	for _, u := range p.Value {
-		if a, ok := u["signInActivity"].(map[string]any); ok {
-			for k, v := range a {
-				if v == "" {
-					t.Errorf("%s is \"\"; Graph sends null", k)
-				}
+		for k, v := range u["signInActivity"].(map[string]any) {
+			if v == nil || strings.HasSuffix(k, "DateTime") && v == "" {
+				t.Errorf("%s is %v; Graph sends a date, the year-1 one when it has none", k, v)
 			}
 		}
 	}

@@ -199,6 +199,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
 		"token_endpoint":                        base + "/oauth2/v2.0/token",
 		"jwks_uri":                              base + "/discovery/v2.0/keys",
+		"userinfo_endpoint":                     s.base + "/oidc/userinfo", // on Graph's host
 		"end_session_endpoint":                  base + "/oauth2/v2.0/logout",
 		"response_types_supported":              []string{"code"},
 		"response_modes_supported":              []string{"query"},
@@ -294,5 +295,27 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	s.renderPage(w, http.StatusOK, page{
 		Title: "Sign out", Heading: "You signed out of your account",
 		Lead: "It's a good idea to close all browser windows.",
+	})
+}
+
+// graphUserInfo is the OIDC UserInfo endpoint Microsoft Graph hosts (GET or POST
+// /oidc/userinfo, "Microsoft identity platform UserInfo endpoint"): the signed-in user's
+// claims, with the ID token's subject. It takes delegated tokens only.
+func (s *Server) graphUserInfo(w http.ResponseWriter, r *http.Request, call graphCall) {
+	c := call.claims
+	acct := s.dir.byOID[c.OID]
+	if c.IDTyp == "app" || acct == nil {
+		s.writeGraphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "UserInfo answers for a signed-in user: send a delegated access token requested with the openid scope.")
+		return
+	}
+	given, family, _ := strings.Cut(acct.DisplayName, " ")
+	s.mu.Lock()
+	if u := acct.home.byID[acct.ID]; u != nil && (u.GivenName != "" || u.Surname != "") {
+		given, family = u.GivenName, u.Surname
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]string{
+		"sub": pairwiseSub(acct.ID, c.Tid, c.AppID), "name": acct.DisplayName, "family_name": family, "given_name": given,
+		"picture": s.base + "/v1.0/me/photo/$value", "email": acct.UPN,
 	})
 }

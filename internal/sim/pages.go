@@ -169,6 +169,22 @@ func (s *Server) handleAdminConsent(w http.ResponseWriter, r *http.Request) {
 	}, in.app, ""))
 }
 
+// handleAdminConsentV1 is the v1 endpoint, /{tenant}/adminconsent: no scope parameter, the
+// admin consents to the permissions configured on the app's registration, and the redirect
+// carries admin_consent and tenant without a scope.
+func (s *Server) handleAdminConsentV1(w http.ResponseWriter, r *http.Request) {
+	seg, q := r.PathValue("tenant"), r.URL.Query()
+	in, e := s.validateInteractive(seg, q)
+	if e != nil {
+		s.errorPage(w, r, e)
+		return
+	}
+	s.renderPage(w, http.StatusOK, s.signInPage(flowState{
+		Kind: kindAdminConsent, Stage: stagePassword, Seg: seg, ClientID: in.app.ClientID,
+		RedirectURI: in.redir, State: q.Get("state"),
+	}, in.app, ""))
+}
+
 // handleLogin advances a sign-in: password, then MFA, then (admin consent only) the consent
 // decision.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
@@ -274,7 +290,10 @@ func (s *Server) afterSignIn(w http.ResponseWriter, r *http.Request, f flowState
 
 func (s *Server) decideConsent(w http.ResponseWriter, r *http.Request, f flowState, app *App, accept bool) {
 	if !accept {
-		s.redirectError(w, r, f.RedirectURI, newAAD(400, "consent_required", 65004, "User declined to consent to access the app."), f.State)
+		// Admin consent's error redirect carries admin_consent=True too ("Admin consent on the
+		// Microsoft identity platform"), so a client must look at error first.
+		e, t := newAAD(400, "consent_required", 65004, "User declined to consent to access the app."), s.newTrace(r)
+		redirectWith(w, r, f.RedirectURI, url.Values{"admin_consent": {"True"}, "error": {e.err}, "error_description": {t.describe(e)}}, f.State)
 		return
 	}
 	if err := s.setConsent(f.Target, true); err != nil {
@@ -284,7 +303,11 @@ func (s *Server) decideConsent(w http.ResponseWriter, r *http.Request, f flowSta
 	s.mu.Lock()
 	s.stats.AdminConsents++
 	s.mu.Unlock()
-	redirectWith(w, r, f.RedirectURI, url.Values{"admin_consent": {"True"}, "tenant": {f.Target}, "scope": {f.Scope}}, f.State)
+	params := url.Values{"admin_consent": {"True"}, "tenant": {f.Target}}
+	if f.Scope != "" { // v2.0; the v1 endpoint asked for no scope and names none
+		params.Set("scope", f.Scope)
+	}
+	redirectWith(w, r, f.RedirectURI, params, f.State)
 }
 
 // redirectWith sends the browser back to the app with params (and state, echoed verbatim).
@@ -343,7 +366,7 @@ func (s *Server) consentPage(f flowState, app *App, target *org) page {
 		Title: "Permissions requested", Heading: "Permissions requested",
 		Lead:   "Accepting grants these permissions to the app for all users in your organization.",
 		Action: "/" + url.PathEscape(f.Seg) + "/login", Flow: s.sealFlow(f), Stage: stageConsent,
-		AppName: app.DisplayName, TenantName: target.Name, Scopes: strings.Fields(f.Scope),
+		AppName: app.DisplayName, TenantName: target.Name, Scopes: consentScopes(f.Scope),
 	}
 }
 
@@ -416,3 +439,12 @@ button:focus,input:focus{outline:3px solid #1b1b1b;outline-offset:2px}
 </body>
 </html>
 `))
+
+// consentScopes lists what the consent page shows: the requested scopes, or for the v1
+// endpoint the permissions configured on the app.
+func consentScopes(scope string) []string {
+	if scope == "" {
+		return []string{"https://graph.microsoft.com/.default (the permissions configured for the app)"}
+	}
+	return strings.Fields(scope)
+}

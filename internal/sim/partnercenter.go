@@ -14,8 +14,10 @@ import (
 // Partner Center REST (api.partnercenter.microsoft.com/v1), the customer-facing subset cspsync
 // reads: customers with continuation paging, subscriptions and subscribed SKUs.
 
+// pcErrorBody is Partner Center's documented error ("Partner Center REST error codes"): code is
+// a string there, though the pages' examples also show numbers, which clients must read too.
 type pcErrorBody struct {
-	Code        int      `json:"code"`
+	Code        int      `json:"code,string"`
 	Description string   `json:"description"`
 	Data        []string `json:"data"`
 	Source      string   `json:"source"`
@@ -69,7 +71,8 @@ func (s *Server) partnerCenter(h func(http.ResponseWriter, *http.Request)) http.
 			return
 		}
 		if code, msg := s.pcAuthenticate(r); msg != "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="https://api.partnercenter.microsoft.com"`)
+			// As documented: an OAuth challenge whose realm names the partner's commerce id.
+			w.Header().Set("WWW-Authenticate", "OAuth realm=urn:cpsvc:cpid:"+derivedUUID("commerce-partner", s.dir.partner.ID))
 			writePCError(w, http.StatusUnauthorized, code, "%s", msg)
 			return
 		}
@@ -146,6 +149,7 @@ type pcCustomer struct {
 	BillingProfile        *pcBillingProfile `json:"billingProfile,omitempty"`
 	RelationshipToPartner string            `json:"relationshipToPartner"`
 	AllowDelegatedAccess  bool              `json:"allowDelegatedAccess"`
+	CustomDomains         []string          `json:"customDomains,omitempty"`
 	Links                 map[string]pcLink `json:"links"`
 	Attributes            pcAttributes      `json:"attributes"`
 }
@@ -154,8 +158,19 @@ type pcCompanyProfile struct {
 	TenantID    string            `json:"tenantId"`
 	Domain      string            `json:"domain"`
 	CompanyName string            `json:"companyName"`
+	Address     *pcCompanyAddress `json:"address,omitempty"`
+	Email       string            `json:"email,omitempty"`
 	Links       map[string]pcLink `json:"links"`
 	Attributes  pcAttributes      `json:"attributes"`
+}
+
+type pcCompanyAddress struct {
+	Country      string `json:"country"`
+	Region       string `json:"region"`
+	City         string `json:"city"`
+	AddressLine1 string `json:"addressLine1"`
+	PostalCode   string `json:"postalCode"`
+	PhoneNumber  string `json:"phoneNumber"`
 }
 
 type pcBillingProfile struct {
@@ -172,13 +187,19 @@ type pcBillingProfile struct {
 }
 
 type pcAddress struct {
-	Country   string `json:"country"`
-	FirstName string `json:"firstName"`
-	LastName  string `json:"lastName"`
+	Country      string `json:"country"`
+	City         string `json:"city"`
+	State        string `json:"state"`
+	AddressLine1 string `json:"addressLine1"`
+	PostalCode   string `json:"postalCode"`
+	FirstName    string `json:"firstName"`
+	LastName     string `json:"lastName"`
+	PhoneNumber  string `json:"phoneNumber"`
 }
 
-// pcCustomerOf renders a customer as the customer list shows it; withBilling adds the billing
-// profile that only GET /customers/{id} returns.
+// pcCustomerOf renders a customer as the customer list shows it; withBilling adds what only
+// GET /customers/{id} returns: the company's address and email, the billing profile and the
+// custom domains.
 func pcCustomerOf(o *org, withBilling bool) pcCustomer {
 	self := "/customers/" + o.ID
 	c := pcCustomer{
@@ -198,12 +219,22 @@ func pcCustomerOf(o *org, withBilling bool) pcCustomer {
 		if u := o.user(o.Admin.ID); u != nil && u.UsageLocation != "" {
 			country = u.UsageLocation
 		}
+		loc, ok := locations[country]
+		if !ok {
+			loc = locations["US"]
+		}
+		phone := strings.NewReplacer("%04d", "0100", " ", "", "+", "").Replace(loc.phone)
+		c.CompanyProfile.Address = &pcCompanyAddress{Country: country, Region: loc.state, City: loc.city,
+			AddressLine1: loc.street, PostalCode: loc.postal, PhoneNumber: phone}
+		c.CompanyProfile.Email = o.Admin.UPN
+		c.CustomDomains = []string{o.Domain}
 		c.BillingProfile = &pcBillingProfile{
 			ID: derivedUUID("billing-profile", o.ID), FirstName: first, LastName: last, Email: o.Admin.UPN,
 			Culture: "en-US", Language: "en", CompanyName: o.Name,
-			DefaultAddress: pcAddress{Country: country, FirstName: first, LastName: last},
-			Links:          map[string]pcLink{"self": pcGet(self + "/profiles/billing")},
-			Attributes:     pcAttributes{Etag: etag(o.ID, o.Name, o.Admin.UPN), ObjectType: "CustomerBillingProfile"},
+			DefaultAddress: pcAddress{Country: country, City: loc.city, State: loc.state, AddressLine1: loc.street,
+				PostalCode: loc.postal, FirstName: first, LastName: last, PhoneNumber: phone},
+			Links:      map[string]pcLink{"self": pcGet(self + "/profiles/billing")},
+			Attributes: pcAttributes{Etag: etag(o.ID, o.Name, o.Admin.UPN), ObjectType: "CustomerBillingProfile"},
 		}
 	}
 	return c

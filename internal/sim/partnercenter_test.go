@@ -136,10 +136,13 @@ func TestPartnerCenterErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var e pcErrorBody
-			resp := call(t, hc, http.MethodGet, s.URL()+tc.path, tc.token, nil, tc.hdr, &e)
-			if resp.StatusCode != tc.status || e.Code != tc.code || e.Source != "PartnerFD" || e.Description == "" || e.Data == nil {
-				t.Errorf("got %d %+v, want %d with code %d in Partner Center's error shape", resp.StatusCode, e, tc.status, tc.code)
+			var raw map[string]any
+			resp := call(t, hc, http.MethodGet, s.URL()+tc.path, tc.token, nil, tc.hdr, &raw)
+			if resp.StatusCode != tc.status || raw["code"] != strconv.Itoa(tc.code) || raw["source"] != "PartnerFD" || raw["description"] == "" || raw["data"] == nil {
+				t.Errorf("got %d %+v, want %d with code \"%d\" in Partner Center's error shape", resp.StatusCode, raw, tc.status, tc.code)
+			}
+			if challenge := resp.Header.Get("WWW-Authenticate"); (tc.status == 401) != strings.HasPrefix(challenge, "OAuth realm=urn:cpsvc:cpid:") {
+				t.Errorf("WWW-Authenticate %q with status %d", challenge, resp.StatusCode)
 			}
 		})
 	}

@@ -56,6 +56,8 @@ type Server struct {
 	stats  Stats
 	// buckets meter Graph resource units for throttling, by app and tenant.
 	buckets map[string]*bucket
+	// deltaResponses is the users/delta mode SetDeltaResponses forces, "" for none.
+	deltaResponses string
 
 	srv  *http.Server
 	base string
@@ -214,6 +216,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.handleKeys)
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
 	mux.HandleFunc("GET /{tenant}/v2.0/adminconsent", s.handleAdminConsent)
+	mux.HandleFunc("GET /{tenant}/adminconsent", s.handleAdminConsentV1)
 	mux.HandleFunc("POST /{tenant}/login", s.handleLogin)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.handleLogout)
@@ -225,7 +228,10 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v1/customers/{customer}/subscriptions/{subscription}", s.partnerCenter(s.pcSubscription))
 	mux.HandleFunc("GET /v1/customers/{customer}/subscribedskus", s.partnerCenter(s.pcSubscribedSkus))
 	// Microsoft Graph
+	mux.HandleFunc("GET /oidc/userinfo", s.graph(s.graphUserInfo))
+	mux.HandleFunc("POST /oidc/userinfo", s.graph(s.graphUserInfo))
 	mux.HandleFunc("GET /v1.0/organization", s.graph(s.graphOrganization))
+	mux.HandleFunc("GET /v1.0/organization/{id}", s.graph(s.graphOrganizationByID))
 	mux.HandleFunc("GET /v1.0/users", s.graph(s.graphUsers))
 	mux.HandleFunc("GET /v1.0/users/{user}", s.graph(s.graphUser))
 	mux.HandleFunc("GET /v1.0/users/{user}/memberOf", s.graph(s.graphMemberOf))

@@ -18,6 +18,11 @@ type Stats struct {
 	GraphRequestsByTenant map[string]int `json:"graphRequestsByTenant"`
 	// DeltaRequestsByTenant counts users/delta pages served, by tenant.
 	DeltaRequestsByTenant map[string]int `json:"deltaRequestsByTenant"`
+	// UsersByIDRequests counts list users requests filtering by object id (id eq, id in): a
+	// client reading again users a delta page sent in part. UsersReadByID counts the users
+	// they returned.
+	UsersByIDRequests int `json:"usersByIdRequests"`
+	UsersReadByID     int `json:"usersReadById"`
 	// SignIns counts authorization codes issued by interactive sign-ins.
 	SignIns        int `json:"signIns"`
 	AdminConsents  int `json:"adminConsents"`

@@ -20,8 +20,6 @@ type userProp struct {
 	value func(b []byte, u *dirUser) ([]byte, bool)
 	// listOnly properties cannot be tracked by users/delta.
 	listOnly bool
-	// absentWhenNull properties are left out rather than null.
-	absentWhenNull bool
 }
 
 func strProp(name string, get func(u *dirUser) string) userProp {
@@ -105,7 +103,7 @@ var userProps = []userProp{
 	strListProp("otherMails", func(u *dirUser) []string { return u.OtherMails }),
 	strProp("postalCode", func(u *dirUser) string { return u.PostalCode }),
 	strListProp("proxyAddresses", func(u *dirUser) []string { return u.ProxyAddresses }),
-	{name: "signInActivity", listOnly: true, absentWhenNull: true, value: appendSignInActivity},
+	{name: "signInActivity", listOnly: true, value: appendSignInActivity},
 	strProp("state", func(u *dirUser) string { return u.State }),
 	strProp("streetAddress", func(u *dirUser) string { return u.StreetAddress }),
 	strProp("usageLocation", func(u *dirUser) string { return u.UsageLocation }),
@@ -130,30 +128,37 @@ var userPropIndex = func() map[string]int {
 }()
 
 var (
-	// signInDataSince: Graph does not return signInActivity for users who last signed in
-	// before April 2020, when Entra ID started keeping it.
+	// signInDataSince: Entra ID keeps sign-in activity since April 2020; an older sign-in is
+	// reported as none.
 	signInDataSince = time.Date(2020, time.April, 1, 0, 0, 0, 0, time.UTC)
 	// successfulSignInSince: lastSuccessfulSignInDateTime exists since December 2023 and was
 	// not backfilled.
 	successfulSignInSince = time.Date(2023, time.December, 1, 0, 0, 0, 0, time.UTC)
 )
 
-// appendSignInActivity writes null, never "", for absent dates: the Graph SDK cannot parse ""
-// as a date. A user who never signed in has no signInActivity at all.
+// noSignIn is how Graph writes a sign-in date it does not have (a user who never signed in):
+// the year-1 date, with an empty request id. Never "" for a date, which the Graph SDK cannot
+// parse.
+const noSignIn = "0001-01-01T00:00:00Z"
+
+// appendSignInActivity writes a user's signInActivity, every date and request id present.
 func appendSignInActivity(b []byte, u *dirUser) ([]byte, bool) {
-	last := latest(u.LastSignIn, u.LastNonInteractiveSignIn)
-	if last == nil || last.Before(signInDataSince) {
-		return b, false
+	known := func(t *time.Time) *time.Time {
+		if t == nil || t.Before(signInDataSince) {
+			return nil
+		}
+		return t
 	}
-	var successful *time.Time
-	if !last.Before(successfulSignInSince) {
-		successful = last
+	interactive, nonInteractive := known(u.LastSignIn), known(u.LastNonInteractiveSignIn)
+	successful := latest(interactive, nonInteractive)
+	if successful != nil && successful.Before(successfulSignInSince) {
+		successful = nil
 	}
 	b = append(b, '{')
 	for i, f := range []struct {
 		name string
 		at   *time.Time
-	}{{"lastSignIn", u.LastSignIn}, {"lastNonInteractiveSignIn", u.LastNonInteractiveSignIn}, {"lastSuccessfulSignIn", successful}} {
+	}{{"lastSignIn", interactive}, {"lastNonInteractiveSignIn", nonInteractive}, {"lastSuccessfulSignIn", successful}} {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -161,9 +166,9 @@ func appendSignInActivity(b []byte, u *dirUser) ([]byte, bool) {
 		b = append(b, f.name...)
 		b = append(b, `DateTime":`...)
 		if f.at == nil {
-			b = append(b, `null,"`...)
+			b = append(b, `"`+noSignIn+`","`...)
 			b = append(b, f.name...)
-			b = append(b, `RequestId":null`...)
+			b = append(b, `RequestId":""`...)
 			continue
 		}
 		b = appendJSONTime(b, *f.at)
@@ -186,11 +191,16 @@ func latest(a, b *time.Time) *time.Time {
 type userForm uint8
 
 const (
-	entityForm userForm = iota // list and get: null properties written as null
+	entityForm userForm = iota // list and get: null properties written as null, id always
 	deltaForm                  // users/delta: id always, null properties left out
-	// updateForm is users/delta's updated user, props being those changed since the round's
-	// token: id always, and a property cleared is written null, or clients could not tell.
+	// updateForm is users/delta's updated user under Prefer: return=minimal, props being
+	// those changed since the round's token: id always, and a property cleared is written
+	// null, or clients could not tell.
 	updateForm
+	// selectedForm is users/delta's updated user by default: every selected property, a
+	// property without a value written null when it had one before (it changed at runtime)
+	// and left out when it was never set.
+	selectedForm
 )
 
 // appendUser writes u projected onto props (indexes into userProps) in form f.
@@ -209,7 +219,7 @@ func appendUser(b []byte, u *dirUser, props []int, f userForm) []byte {
 		b = append(b, `":`...)
 		var ok bool
 		if b, ok = p.value(b, u); !ok {
-			if f == deltaForm || p.absentWhenNull {
+			if f == deltaForm || f == selectedForm && !u.everChanged(i) {
 				b = b[:mark]
 				continue
 			}
@@ -217,7 +227,7 @@ func appendUser(b []byte, u *dirUser, props []int, f userForm) []byte {
 		}
 		first = false
 	}
-	if f != entityForm && !hasID {
+	if !hasID { // Graph returns a directory object's id whether or not it is selected
 		if !first {
 			b = append(b, ',')
 		}

@@ -262,8 +262,8 @@ func (m mapping) evaluate(v *Values, vs vars) {
 		if err == nil {
 			t, _ = out.Value().(time.Time)
 		}
-		// CEL shows a null (zero) Graph date as the Unix epoch.
-		if t.Equal(time.Unix(0, 0)) {
+		// Graph's "never" (null, or its year-1 sentinel) is no date, not the year 1.
+		if noDate(t) {
 			t = time.Time{}
 		}
 		v.LastSignIn = t

@@ -142,3 +142,23 @@ func TestPSARules(t *testing.T) {
 		})
 	}
 }
+
+// TestNeverSignedInIsNoDate: Graph reports a user who never signed in (and dates it does not
+// know) as "0001-01-01T00:00:00Z" with an empty request id, and some documented answers carry
+// "" or null: each maps last_sign_in to no date, never to the year 1.
+func TestNeverSignedInIsNoDate(t *testing.T) {
+	for _, date := range []string{`"0001-01-01T00:00:00Z"`, `""`, `null`} {
+		page := `{"value":[{"id":"u1","displayName":"Never","signInActivity":{"lastSignInDateTime":` + date +
+			`,"lastSignInRequestId":"","lastNonInteractiveSignInDateTime":"0001-01-01T00:00:00Z","lastNonInteractiveSignInRequestId":"",` +
+			`"lastSuccessfulSignInDateTime":"","lastSuccessfulSignInRequestId":""}},` +
+			`{"id":"u2","signInActivity":{"lastSignInDateTime":"2021-06-17T16:41:33Z","lastSignInRequestId":"d4d31c40-4c36-4775-ad59-7d1e6a171f00"}}]}`
+		p, err := DecodeListPage([]byte(page))
+		require.NoError(t, err, date)
+		never := mapped(t, p.Users[0], DefaultMappings(), SignIns)
+		assert.True(t, never.LastSignIn.IsZero(), "%s: %v", date, never.LastSignIn)
+		assert.Equal(t, "", never.Get(FieldLastSignIn), date)
+		assert.Equal(t, time.Date(2021, 6, 17, 16, 41, 33, 0, time.UTC), mapped(t, p.Users[1], DefaultMappings(), SignIns).LastSignIn)
+	}
+	_, err := DecodeListPage([]byte(`{"value":[{"id":"u1","signInActivity":{"lastSignInDateTime":"yesterday"}}]}`))
+	assert.ErrorContains(t, err, "lastSignInDateTime")
+}
