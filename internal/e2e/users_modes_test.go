@@ -54,7 +54,7 @@ func usersRoundsInMode(t *testing.T, mode string) ([]map[string]psaRow, int) {
 	require.NoError(t, s.Sim.SetDeltaResponses(mode))
 	s.Worker.UserPageSize = 9
 	ctx := context.Background()
-	customer, err := s.Store.CreateCustomer(ctx, tn.Name)
+	customer, err := testenv.CreateCustomer(ctx, s.Store, tn.Name)
 	require.NoError(t, err)
 	cid := strconv.FormatInt(customer, 10)
 	s.StartWorker()
