@@ -7,15 +7,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/usersync"
 	"github.com/cspsync/cspsync/workflows"
 )
 
-// Records of users sync the callers render; the store and usersync define them.
+// Records of users sync the callers render; the store, domain and usersync define them.
 type (
 	UserRoundResult = workflows.UserRoundResult
-	PSAUser         = store.PSAUser
+	PSAUser         = domain.PSAUser
 	LogEntry        = store.LogEntry
 	Site            = store.Site
 	UserSettings    = store.UserSettings
@@ -69,7 +70,7 @@ func (c *Control) SyncUsers(ctx context.Context, tenantID string, full, wait boo
 					return
 				case <-tick.C:
 					if r, err := st.LastUserRound(ctx, cu.ID); err == nil && r.FinishedAt == nil {
-						progress(UserProgress{Kind: r.Kind, Pages: r.Pages, Users: r.Users, Elapsed: time.Since(r.StartedAt)})
+						progress(UserProgress{Kind: string(r.Kind), Pages: r.Pages, Users: r.Users, Elapsed: time.Since(r.StartedAt)})
 					}
 				}
 			}
@@ -338,9 +339,9 @@ func (c *Control) SetUserSettings(ctx context.Context, partnerID string, s UserS
 
 // UsersRounds is what rounds over many tenants did.
 type UsersRounds struct {
-	Tenants int               `json:"tenants"`
-	Total   store.RoundCounts `json:"total"`
-	Failed  []TenantFailure   `json:"failed,omitempty"`
+	Tenants int                `json:"tenants"`
+	Total   domain.RoundCounts `json:"total"`
+	Failed  []TenantFailure    `json:"failed,omitempty"`
 }
 
 // SyncAllUsers runs a cycle of every tenant of the partner whose users can

@@ -1,0 +1,154 @@
+package activities_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/cspsync/cspsync/activities"
+	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/sim"
+	"github.com/cspsync/cspsync/internal/store"
+)
+
+// usersEnv is an activity environment whose users rounds read pages of
+// pageSize users.
+func (f *fixture) usersEnv(pageSize int) *testsuite.TestActivityEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(&activities.Activities{Store: f.st, Auth: f.auth, DiscoveryPageSize: 100, UserPageSize: pageSize})
+	return env
+}
+
+// syncUsers runs one users round of the tenant and returns what it did.
+func (f *fixture) syncUsers(t *testing.T, tenantID string, full bool) activities.UserRoundResult {
+	t.Helper()
+	var a *activities.Activities
+	v, err := f.usersEnv(7).ExecuteActivity(a.SyncUsers, "acme", tenantID, full)
+	require.NoError(t, err)
+	var res activities.UserRoundResult
+	require.NoError(t, v.Get(&res))
+	return res
+}
+
+// psaUsers reads the tenant's PSA users by Azure object id.
+func (f *fixture) psaUsers(t *testing.T, tenantID string) map[string]domain.PSAUser {
+	t.Helper()
+	ctx := context.Background()
+	cu, err := f.st.GetCustomerByTenant(ctx, tenantID)
+	require.NoError(t, err)
+	us, err := f.st.ListUsers(ctx, cu.ID)
+	require.NoError(t, err)
+	out := map[string]domain.PSAUser{}
+	for _, u := range us {
+		out[u.AzureObjectID] = u
+	}
+	return out
+}
+
+// logOf returns the newest inbound log rows of one user.
+func (f *fixture) logOf(t *testing.T, tenantID, azureID string) []store.LogEntry {
+	t.Helper()
+	ctx := context.Background()
+	cu, err := f.st.GetCustomerByTenant(ctx, tenantID)
+	require.NoError(t, err)
+	l, err := f.st.InboundLog(ctx, cu.ID, azureID, 10)
+	require.NoError(t, err)
+	return l
+}
+
+// truth is the simulator's live users of a tenant.
+func (f *fixture) truth(t *testing.T, tenantID string) []sim.TenantUser {
+	t.Helper()
+	for _, tn := range f.sim.Snapshot().Tenants {
+		if tn.ID == tenantID {
+			return tn.Users
+		}
+	}
+	t.Fatalf("tenant %s not in the simulator", tenantID)
+	return nil
+}
+
+// user looks a PSA user up by Azure object id, failing when he is not there:
+// a missing row must never pass for an empty, inactive one.
+func user(t *testing.T, users map[string]domain.PSAUser, azureID string) domain.PSAUser {
+	t.Helper()
+	u, ok := users[azureID]
+	require.True(t, ok, "PSA user with Azure object id %s exists", azureID)
+	return u
+}
+
+// A first round reads every user in full; the next reads the changes and
+// logs each update with its fields changed, old -> new.
+func TestUsersRoundFullThenDelta(t *testing.T) {
+	f := authorised(t, sim.Generate(sim.GenerateOptions{Seed: 41, Tenants: 1, UsersPerTenant: 30}), domain.DAP)
+	f.discover(t)
+	tn := f.sc.Tenants[0]
+
+	res := f.syncUsers(t, tn.ID, false)
+	assert.Equal(t, domain.RoundFull, res.Kind)
+	truth := f.truth(t, tn.ID)
+	assert.Equal(t, len(truth), res.Users)
+	assert.Equal(t, len(truth), res.Created)
+	assert.Equal(t, (len(truth)+6)/7, res.Pages)
+	got := f.psaUsers(t, tn.ID)
+	require.Len(t, got, len(truth))
+	for _, u := range truth {
+		row := user(t, got, u.ID)
+		assert.Equal(t, u.DisplayName, row.Name)
+		assert.Equal(t, u.AccountEnabled, row.Active, u.UserPrincipalName)
+		assert.Equal(t, domain.UserSourceAzure, row.Source)
+	}
+
+	title := "Chief Sync Officer"
+	changed := truth[3]
+	require.NoError(t, f.sim.UpdateUser(tn.ID, changed.ID, sim.UserPatch{JobTitle: &title}))
+	res = f.syncUsers(t, tn.ID, false)
+	assert.Equal(t, domain.RoundDelta, res.Kind)
+	assert.Equal(t, 1, res.Users)
+	assert.Equal(t, 1, res.Updated)
+	assert.Equal(t, title, user(t, f.psaUsers(t, tn.ID), changed.ID).JobTitle)
+	l := f.logOf(t, tn.ID, changed.ID)
+	require.NotEmpty(t, l)
+	assert.Equal(t, "updated", l[0].Result)
+	assert.Equal(t, []domain.Change{{Field: "job_title", Old: changed.JobTitle, New: title}}, l[0].Changes)
+	assert.Len(t, f.psaUsers(t, tn.ID), len(truth), "no user twice")
+}
+
+// A user a full round no longer finds is made inactive, never deleted, with
+// the reason and the change logged; the others are left as they were.
+func TestFullRoundMakesAbsentUsersInactive(t *testing.T) {
+	f := authorised(t, sim.Generate(sim.GenerateOptions{Seed: 42, Tenants: 1, UsersPerTenant: 20}), domain.DAP)
+	f.discover(t)
+	tn := f.sc.Tenants[0]
+	f.syncUsers(t, tn.ID, false)
+	var gone sim.TenantUser
+	for _, u := range f.truth(t, tn.ID)[1:] {
+		if u.AccountEnabled {
+			gone = u
+			break
+		}
+	}
+	require.NotEmpty(t, gone.ID)
+	require.NoError(t, f.sim.PurgeUser(tn.ID, gone.ID))
+
+	res := f.syncUsers(t, tn.ID, true)
+	assert.Equal(t, domain.RoundFull, res.Kind)
+	assert.Equal(t, 1, res.Inactivated)
+	assert.Equal(t, len(f.truth(t, tn.ID)), res.Users, "the absent user is not among the users read")
+	got := f.psaUsers(t, tn.ID)
+	row := user(t, got, gone.ID)
+	assert.False(t, row.Active)
+	assert.Equal(t, "absent from a full round", row.InactiveReason)
+	assert.Equal(t, gone.DisplayName, row.Name, "his fields are kept")
+	l := f.logOf(t, tn.ID, gone.ID)
+	require.NotEmpty(t, l)
+	assert.Equal(t, "inactivated", l[0].Result)
+	assert.Equal(t, []domain.Change{{Field: "active", Old: "true", New: "false"}}, l[0].Changes)
+	for _, u := range f.truth(t, tn.ID) {
+		assert.Equal(t, u.AccountEnabled, user(t, got, u.ID).Active, u.UserPrincipalName)
+	}
+}
