@@ -152,3 +152,29 @@ func TestFullRoundMakesAbsentUsersInactive(t *testing.T) {
 		assert.Equal(t, u.AccountEnabled, user(t, got, u.ID).Active, u.UserPrincipalName)
 	}
 }
+
+// Every round prunes the inbound log to the partner's retention (30 days by
+// default): rows older than that go, the round's own stay.
+func TestUsersRoundPrunesTheInboundLog(t *testing.T) {
+	f := authorised(t, sim.Generate(sim.GenerateOptions{Seed: 43, Tenants: 1, UsersPerTenant: 10}), domain.DAP)
+	f.discover(t)
+	tn := f.sc.Tenants[0]
+	f.syncUsers(t, tn.ID, false)
+	ctx := context.Background()
+	cu, err := f.st.GetCustomerByTenant(ctx, tn.ID)
+	require.NoError(t, err)
+	old, err := f.st.InboundLog(ctx, cu.ID, "", 1000)
+	require.NoError(t, err)
+	require.NotEmpty(t, old)
+	_, err = f.st.Pool().Exec(ctx, `UPDATE inbound_log SET at = now() - interval '31 days'`)
+	require.NoError(t, err)
+
+	title := "Archivist"
+	changed := f.truth(t, tn.ID)[2]
+	require.NoError(t, f.sim.UpdateUser(tn.ID, changed.ID, sim.UserPatch{JobTitle: &title}))
+	f.syncUsers(t, tn.ID, false)
+	l, err := f.st.InboundLog(ctx, cu.ID, "", 1000)
+	require.NoError(t, err)
+	require.Len(t, l, 1, "the rows past the retention were pruned")
+	assert.Equal(t, changed.ID, l[0].AzureObjectID)
+}
