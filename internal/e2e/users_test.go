@@ -150,6 +150,32 @@ func TestUsersRoundImportsEveryUserAsMicrosoftHasThem(t *testing.T) {
 		assert.False(t, row(t, got, id).Active, "a disabled user is inactive")
 	}
 
+	// An inactive user renamed in Microsoft stays inactive, with the same reason.
+	reasonOf := func(azureID string) (string, bool) {
+		cu, err := s.Store.GetCustomerByTenant(context.Background(), tn.ID)
+		require.NoError(t, err)
+		us, err := s.Store.ListUsers(context.Background(), cu.ID)
+		require.NoError(t, err)
+		for _, u := range us {
+			if u.AzureObjectID == azureID {
+				return u.InactiveReason, u.Active
+			}
+		}
+		t.Fatalf("PSA user with Azure object id %s exists", azureID)
+		return "", false
+	}
+	disabled := ch.Disabled[0]
+	reason, isActive := reasonOf(disabled)
+	require.False(t, isActive)
+	require.Equal(t, "account disabled in Microsoft (accountEnabled false)", reason)
+	renamed := "Renamed While Disabled"
+	require.NoError(t, s.Sim.UpdateUser(tn.ID, disabled, sim.UserPatch{DisplayName: &renamed}))
+	assert.Contains(t, syncUsers(t, s, tn.ID), "1 updated")
+	assert.Equal(t, renamed, row(t, psaUsers(t, s, tn.ID), disabled).Name)
+	after, isActive := reasonOf(disabled)
+	assert.False(t, isActive, "still inactive")
+	assert.Equal(t, reason, after, "the same reason")
+
 	// The inbound log has a row per change processed.
 	out, err = runCLI(t, s, "log", "--tenant", tn.ID, "--user", ch.Deleted[0])
 	require.NoError(t, err, out)

@@ -296,3 +296,28 @@ func TestPruneInboundLogKeepsTheRetention(t *testing.T) {
 	assert.Equal(t, 1, rounds)
 	assert.Len(t, f.users(t), 2, "pruning the log never touches users")
 }
+
+// An inactive user's reason is written as the decision hands it over: an
+// update that keeps him inactive keeps his reason.
+func TestUpdateOfAnInactiveUserKeepsHisReason(t *testing.T) {
+	f := newUsersFixture(t)
+	reason := "account disabled in Microsoft (accountEnabled false): created inactive"
+	u := f.newUser(azureA, "Alice")
+	u.Row.Active, u.Row.InactiveReason = false, reason
+	_, err := f.st.SaveUserPage(f.ctx, f.start(t, domain.RoundFull), store.UserPage{Users: []store.PageUser{u},
+		End: &store.RoundEnd{DeltaLink: "https://graph.example/d"}})
+	require.NoError(t, err)
+	row := f.users(t)[azureA]
+	require.Equal(t, reason, row.InactiveReason)
+
+	row.Name = "Alice Renamed"
+	_, err = f.st.SaveUserPage(f.ctx, f.start(t, domain.RoundDelta), store.UserPage{Users: []store.PageUser{{Row: &row,
+		Log: &store.LogRow{AzureObjectID: azureA, PSAUserID: row.ID, Result: "updated",
+			Changes: []domain.Change{{Field: "name", Old: "Alice", New: "Alice Renamed"}}}}},
+		End: &store.RoundEnd{DeltaLink: "https://graph.example/d2"}})
+	require.NoError(t, err)
+	got := f.users(t)[azureA]
+	assert.Equal(t, "Alice Renamed", got.Name)
+	assert.False(t, got.Active)
+	assert.Equal(t, reason, got.InactiveReason)
+}

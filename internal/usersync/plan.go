@@ -429,8 +429,11 @@ func (p *Plan) decide(it *item, existing *domain.PSAUser, candidates func(Field,
 	default:
 		o.Kind = Unchanged
 	}
-	o.User.InactiveReason = ""
-	if !o.User.Active {
+	// The reason he is inactive changes with his state only: an update of another field keeps it.
+	switch {
+	case o.User.Active:
+		o.User.InactiveReason = ""
+	case existing == nil || existing.Active:
 		o.User.InactiveReason = o.Reason
 	}
 	return o

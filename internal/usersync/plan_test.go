@@ -325,6 +325,36 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// An inactive user keeps the reason he is inactive until his state changes: an update of
+// another field never clears it, a reactivation does.
+func TestInactiveReasonStaysUntilTheStateChanges(t *testing.T) {
+	p := testPlan(t, Settings{})
+	reason := "account disabled in Microsoft (accountEnabled false)"
+	disabled := imported(1, "a", 10, false)
+	disabled.InactiveReason = reason
+	renamed := user("a", "IT", func(u *GraphUser) { u.AccountEnabled = false; u.DisplayName = "Renamed" })
+	outs, _ := round(p, Delta, []domain.PSAUser{disabled}, []GraphUser{renamed})
+	require.Equal(t, Updated, outs[0].Kind)
+	assert.True(t, outs[0].Writes())
+	assert.False(t, outs[0].User.Active)
+	assert.Equal(t, "Renamed", outs[0].User.Name)
+	assert.Equal(t, reason, outs[0].User.InactiveReason, "a rename keeps the reason")
+
+	moved := user("a", "Sales", func(u *GraphUser) { u.AccountEnabled = false })
+	outs, _ = round(p, Delta, []domain.PSAUser{disabled}, []GraphUser{moved})
+	require.Equal(t, Moved, outs[0].Kind)
+	assert.Equal(t, reason, outs[0].User.InactiveReason, "a move keeps the reason")
+
+	outs, _ = round(p, Delta, []domain.PSAUser{disabled}, []GraphUser{user("a", "IT", nil)})
+	require.Equal(t, Reactivated, outs[0].Kind)
+	assert.Empty(t, outs[0].User.InactiveReason, "an active user has no inactive reason")
+
+	active := imported(1, "a", 10, true)
+	outs, _ = round(p, Delta, []domain.PSAUser{active}, []GraphUser{renamed})
+	require.Equal(t, Inactivated, outs[0].Kind)
+	assert.Equal(t, reason, outs[0].User.InactiveReason)
+}
+
 func TestDecideKeepsUnmappedValues(t *testing.T) {
 	p := testPlan(t, Settings{})
 	psa := []domain.PSAUser{imported(1, "a", 10, true)}
