@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 
 	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/licensing"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/parallel"
 	"github.com/cspsync/cspsync/internal/store"
@@ -26,10 +28,6 @@ type UserRoundResult struct {
 	Duration time.Duration
 	domain.RoundCounts
 }
-
-// signInsEvery is how often the last sign-in dates are read: Graph lists
-// them only page by page over every user, so not every round.
-const signInsEvery = 24 * time.Hour
 
 // SyncUsers runs one users round of a tenant: users/delta page by page (in
 // full the first time, after a reset or when the delta state is gone), each
@@ -66,7 +64,7 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 		return res, err
 	}
 	res.Kind, res.RoundCounts = r.Kind, r.RoundCounts
-	if res.SignIns, err = a.signIns(ctx, gu, r, plan); err != nil {
+	if res.SignIns, err = a.signIns(ctx, partnerID, tenantID, gu, r, plan); err != nil {
 		return res, a.fail(ctx, partnerID, tenantID, domain.OpUsers, err)
 	}
 	if _, err := a.Store.PruneInboundLog(ctx, cu.ID); err != nil {
@@ -333,18 +331,19 @@ func (a *Activities) decide(ctx context.Context, customerID int64, plan *usersyn
 	return batch.Decide(found), nil
 }
 
-// signIns reads the users' last sign-in dates when a mapping wants them,
-// once a day (Graph serves them only on premium tenants; elsewhere the
-// round goes on without them).
-func (a *Activities) signIns(ctx context.Context, gu *microsoft.GraphUsers, r store.UserRound, plan *usersync.Plan) (bool, error) {
+// signIns reads the users' last sign-in dates when a mapping wants them and
+// usersync says a pass is due. A tenant without Entra ID P1/P2 refuses them:
+// that is one tenant-level error with the catalogue's fix, the pass counts as
+// done for the day, and the round goes on without them; the error clears
+// with the first pass Graph answers.
+func (a *Activities) signIns(ctx context.Context, partnerID, tenantID string, gu *microsoft.GraphUsers, r store.UserRound, plan *usersync.Plan) (bool, error) {
 	if plan.Select(usersync.SignIns) == nil {
 		return false, nil
 	}
-	last, err := a.Store.SignInsAt(ctx, r.CustomerID)
-	if err != nil || last != nil && time.Since(*last) < signInsEvery {
+	if due, err := a.signInsDue(ctx, partnerID, tenantID, r.CustomerID); err != nil || !due {
 		return false, err
 	}
-	err = gu.SignInActivity(ctx, microsoft.MaxSignInActivityPageSize, func(body []byte, last bool) error {
+	err := gu.SignInActivity(ctx, microsoft.MaxSignInActivityPageSize, func(body []byte, last bool) error {
 		page, err := usersync.DecodeListPage(body)
 		if err != nil {
 			return fmt.Errorf("sign-in activity page: %w", err)
@@ -358,7 +357,38 @@ func (a *Activities) signIns(ctx context.Context, gu *microsoft.GraphUsers, r st
 	})
 	var f *microsoft.Failure
 	if errors.As(err, &f) && f.Reaction == domain.Degrade {
-		return false, nil // no Entra ID P1/P2: no sign-in dates, nothing to fix
+		if err := a.Store.RecordError(ctx, store.IntegrationError{PartnerID: partnerID, TenantID: tenantID, Operation: domain.OpSignIns,
+			Code: f.Code, Message: f.Message, Remediation: f.Remediation}); err != nil {
+			return false, err
+		}
+		return false, a.Store.SaveSignIns(ctx, r, nil, true)
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	return true, a.Store.ResolveErrors(ctx, partnerID, tenantID, domain.OpSignIns)
+}
+
+// signInsDue gathers what usersync.SignInsDue decides on: the last pass, a
+// standing refusal and the tenant's premium licences.
+func (a *Activities) signInsDue(ctx context.Context, partnerID, tenantID string, customerID int64) (bool, error) {
+	last, err := a.Store.SignInsAt(ctx, customerID)
+	if err != nil {
+		return false, err
+	}
+	open, err := a.Store.ListErrors(ctx, partnerID, false)
+	if err != nil {
+		return false, err
+	}
+	var refused *time.Time
+	for _, e := range open {
+		if strings.EqualFold(e.TenantID, tenantID) && e.Operation == domain.OpSignIns {
+			refused = &e.LastSeenAt
+		}
+	}
+	premium, err := a.Store.NewestHeldLicence(ctx, customerID, licensing.EntraPremiumSkus())
+	if err != nil {
+		return false, err
+	}
+	return usersync.SignInsDue(time.Now(), last, refused, premium), nil
 }

@@ -178,3 +178,64 @@ func TestUsersRoundPrunesTheInboundLog(t *testing.T) {
 	require.Len(t, l, 1, "the rows past the retention were pruned")
 	assert.Equal(t, changed.ID, l[0].AzureObjectID)
 }
+
+// A tenant without Entra ID P1/P2 is asked for sign-in activity once: its
+// refusal is one tenant-level error with the catalogue's fix, no round after
+// it within the day asks again, and no user is touched for it. When the
+// tenant gains a premium licence, the licence import sees it, the next round
+// reads the sign-ins and the error clears.
+func TestSignInPassOfANonPremiumTenantIsAskedOnce(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 44, Tenants: 6, UsersPerTenant: 8})
+	f := authorised(t, sc, domain.DAP)
+	f.discover(t)
+	var tn sim.Tenant
+	for _, c := range sc.Tenants {
+		if !c.PremiumLicence {
+			tn = c
+			break
+		}
+	}
+	require.NotEmpty(t, tn.ID, "the generator gives some tenants no premium licence")
+	var a *activities.Activities
+	_, err := f.usersEnv(7).ExecuteActivity(a.ImportLicences, "acme", tn.ID)
+	require.NoError(t, err)
+
+	for range 3 {
+		res := f.syncUsers(t, tn.ID, false)
+		assert.False(t, res.SignIns)
+	}
+	assert.Equal(t, 1, f.sim.Stats().SignInActivityRequestsByTenant[tn.ID], "one request over three rounds")
+	open := f.errorRows(t, false)
+	require.Len(t, open, 1)
+	assert.Equal(t, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", open[0].Code)
+	assert.Equal(t, domain.OpSignIns, open[0].Operation)
+	assert.Equal(t, tn.ID, open[0].TenantID, "a tenant-level error")
+	assert.Equal(t, 1, open[0].Occurrences)
+	assert.NotEmpty(t, open[0].Remediation)
+	for _, u := range f.psaUsers(t, tn.ID) {
+		assert.True(t, u.LastSignIn.IsZero())
+		for _, l := range f.logOf(t, tn.ID, u.AzureObjectID) {
+			assert.NotContains(t, l.Reason, "premium", "no per-user noise")
+		}
+	}
+
+	// The tenant buys Entra ID P1.
+	_, err = f.sim.AddSubscription(tn.ID, sim.Subscription{SkuID: "078d2b04-f1bd-4111-bbd4-b4b1b354cef4", Quantity: 5})
+	require.NoError(t, err)
+	_, err = f.usersEnv(7).ExecuteActivity(a.ImportLicences, "acme", tn.ID)
+	require.NoError(t, err)
+	res := f.syncUsers(t, tn.ID, false)
+	assert.True(t, res.SignIns, "a premium licence since the refusal: asked again at once")
+	assert.Empty(t, f.errorRows(t, false), "the refusal cleared itself")
+	signedIn := 0
+	for _, u := range f.truth(t, tn.ID) {
+		if u.LastSignIn != nil {
+			signedIn++
+			assert.True(t, u.LastSignIn.Equal(user(t, f.psaUsers(t, tn.ID), u.ID).LastSignIn), u.UserPrincipalName)
+		}
+	}
+	assert.NotZero(t, signedIn)
+	requests := f.sim.Stats().SignInActivityRequestsByTenant[tn.ID]
+	f.syncUsers(t, tn.ID, false)
+	assert.Equal(t, requests, f.sim.Stats().SignInActivityRequestsByTenant[tn.ID], "read today: not again")
+}

@@ -63,7 +63,14 @@ func (s *Server) parseSelect(w http.ResponseWriter, raw string, o *org, delta bo
 		sel.props = append(sel.props, i)
 		sel.names = append(sel.names, userProps[i].name)
 	}
-	if sel.has("signInActivity") && !o.PremiumLicence {
+	if !sel.has("signInActivity") {
+		return sel, true
+	}
+	s.mu.Lock()
+	s.stats.SignInActivityRequestsByTenant[o.ID]++
+	premium := o.premium()
+	s.mu.Unlock()
+	if !premium {
 		s.writeGraphError(w, http.StatusForbidden, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", "Neither tenant is B2C or tenant doesn't have premium license")
 		return selection{}, false
 	}

@@ -125,6 +125,23 @@ func (st persistedState) applyLicences(d *directory, sc *Scenario) {
 	}
 }
 
+// premium tells whether the tenant has Entra ID P1 or P2, which Graph's sign-in activity
+// needs: set in its scenario, or through a SKU it holds whose service plans include either
+// (a subscription bought later adds it). Called with s.mu held.
+func (o *org) premium() bool {
+	if o.PremiumLicence {
+		return true
+	}
+	for _, k := range o.Skus {
+		for _, p := range k.ServicePlans {
+			if p.ID == planEntraP1.ID || p.ID == planEntraP2.ID {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // changeLicences runs change on a customer's licences and records the result. Slices are
 // replaced, never edited in place, so snapshots handed out earlier stay unchanged.
 func (s *Server) changeLicences(tenantID string, change func(o *org) error) error {

@@ -18,6 +18,9 @@ type Stats struct {
 	GraphRequestsByTenant map[string]int `json:"graphRequestsByTenant"`
 	// DeltaRequestsByTenant counts users/delta pages served, by tenant.
 	DeltaRequestsByTenant map[string]int `json:"deltaRequestsByTenant"`
+	// SignInActivityRequestsByTenant counts list users requests selecting signInActivity
+	// (answered or refused), by tenant.
+	SignInActivityRequestsByTenant map[string]int `json:"signInActivityRequestsByTenant"`
 	// SignIns counts authorization codes issued by interactive sign-ins.
 	SignIns        int `json:"signIns"`
 	AdminConsents  int `json:"adminConsents"`
@@ -38,7 +41,8 @@ const maxRecorded = 1000
 
 func newStats() Stats {
 	return Stats{TokenRequests: map[string]map[string]int{}, GraphRequestsByTenant: map[string]int{}, DeltaRequestsByTenant: map[string]int{},
-		RequestTimes: map[string][]time.Time{}}
+		SignInActivityRequestsByTenant: map[string]int{},
+		RequestTimes:                   map[string][]time.Time{}}
 }
 
 // Stats returns a snapshot of the counters.
@@ -52,6 +56,7 @@ func (s *Server) Stats() Stats {
 	}
 	c.GraphRequestsByTenant = maps.Clone(s.stats.GraphRequestsByTenant)
 	c.DeltaRequestsByTenant = maps.Clone(s.stats.DeltaRequestsByTenant)
+	c.SignInActivityRequestsByTenant = maps.Clone(s.stats.SignInActivityRequestsByTenant)
 	c.RequestTimes = make(map[string][]time.Time, len(s.stats.RequestTimes))
 	for api, ts := range s.stats.RequestTimes {
 		c.RequestTimes[api] = slices.Clone(ts)
