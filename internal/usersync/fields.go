@@ -227,13 +227,15 @@ func clone(v domain.UserValues) domain.UserValues {
 	return v
 }
 
-// evaluate writes the mapping's value for u into v. An evaluation error (businessPhones[0] of a
-// user without phones) writes the empty value: a missing source means a missing value, and the
-// rest of the user still syncs.
-func (m mapping) evaluate(v *domain.UserValues, vs vars) {
+// evaluate writes the mapping's value for u into v and tells whether the value is known. An
+// evaluation error (businessPhones[0] of a user without phones) writes the empty value: a missing
+// source means a missing value, and the rest of the user still syncs. A value that depends on a
+// property his JSON left out is unknown: it is written as if the property were empty (what a new
+// user gets), and an existing user keeps his (see Plan.decide).
+func (m mapping) evaluate(v *domain.UserValues, vs vars) bool {
 	if m.expr.str != nil {
 		set(v, m.field, m.expr.str(vs.user))
-		return
+		return vs.user.missing(m.expr.mask) == 0
 	}
 	out, err := m.expr.eval(vs)
 	if m.field == FieldLastSignIn {
@@ -246,13 +248,14 @@ func (m mapping) evaluate(v *domain.UserValues, vs vars) {
 			t = time.Time{}
 		}
 		v.LastSignIn = t
-		return
+	} else {
+		var s string
+		if err == nil {
+			s, _ = out.Value().(string)
+		}
+		set(v, m.field, s)
 	}
-	var s string
-	if err == nil {
-		s, _ = out.Value().(string)
-	}
-	set(v, m.field, s)
+	return m.expr.known(vs)
 }
 
 // check applies the PSA's rules to the mapped fields: length limits and a valid email. The

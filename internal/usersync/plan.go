@@ -157,10 +157,14 @@ type Batch struct {
 }
 
 type item struct {
-	user    *GraphUser
-	site    int               // index into plan.sites, -1 when none matches
-	misses  string            // why filters failed to evaluate
+	user   *GraphUser
+	site   int    // index into plan.sites, -1 when none matches
+	misses string // why filters failed to evaluate
+	// placed is false when a filter that decided the site read a property the user's JSON left
+	// out: the site is then what it would be were that property empty.
+	placed  bool
 	values  domain.UserValues // the mapped fields only
+	unknown []Field           // mapped fields whose value depends on a property left out
 	invalid string            // the PSA rule the values break
 }
 
@@ -182,12 +186,14 @@ func (p *Plan) Prepare(src Source, users []GraphUser) *Batch {
 			v := vars{u}
 			mappings := p.mappings
 			if src == Delta {
-				it.site, it.misses = p.place(v)
+				it.site, it.misses, it.placed = p.place(v)
 			} else {
 				mappings = p.signIn
 			}
 			for _, m := range mappings {
-				m.evaluate(&it.values, v)
+				if !m.evaluate(&it.values, v) {
+					it.unknown = append(it.unknown, m.field)
+				}
 			}
 			it.invalid = check(&it.values, mappings)
 		}
@@ -196,19 +202,22 @@ func (p *Plan) Prepare(src Source, users []GraphUser) *Batch {
 	return b
 }
 
-// place finds the first site mapping whose filter matches.
-func (p *Plan) place(v vars) (int, string) {
+// place finds the first site mapping whose filter matches, and tells whether every filter it
+// tried decided on properties the user's JSON carried.
+func (p *Plan) place(v vars) (int, string, bool) {
 	var misses []string
+	placed := true
 	for i, s := range p.sites {
 		ok, err := s.filter.match(v)
 		if err != nil {
 			misses = append(misses, fmt.Sprintf("mapping %d: %v", i+1, err))
 		}
+		placed = placed && s.filter.known(v)
 		if ok {
-			return i, ""
+			return i, "", placed
 		}
 	}
-	return -1, strings.Join(misses, "; ")
+	return -1, strings.Join(misses, "; "), placed
 }
 
 // Lookups lists the PSA users Decide needs: everyone by Azure id; for placed, valid users
@@ -367,7 +376,9 @@ func Count(outs []Outcome) domain.RoundCounts {
 }
 
 // decide decides one delta-page user. candidates returns the unlinked PSA users whose rule
-// field equals a value.
+// field equals a value. A property the user's JSON left out is unknown: it never moves, makes
+// inactive or changes a field of a user already in the PSA, and counts as empty for a new one
+// (an account is enabled unless Microsoft says otherwise).
 func (p *Plan) decide(it *item, existing *domain.PSAUser, candidates func(Field, string) []*domain.PSAUser) Outcome {
 	u := it.user
 	o := Outcome{User: domain.PSAUser{AzureObjectID: u.ID}}
@@ -377,14 +388,17 @@ func (p *Plan) decide(it *item, existing *domain.PSAUser, candidates func(Field,
 	if u.Removed != nil {
 		return p.deactivate(o, existing, fmt.Sprintf("removed in Microsoft (@removed reason %q)", u.Removed.Reason))
 	}
-	if it.site < 0 {
+	keepSite := existing != nil && !it.placed // the filters cannot tell where he belongs now
+	if it.site < 0 && !keepSite {
 		reason := "no site mapping matches"
 		if it.misses != "" {
 			reason += " (" + it.misses + ")"
 		}
 		return p.deactivate(o, existing, reason)
 	}
-	o.Mapping, o.MappingFilter = it.site+1, p.sites[it.site].filter.Text()
+	if !keepSite {
+		o.Mapping, o.MappingFilter = it.site+1, p.sites[it.site].filter.Text()
+	}
 	if it.invalid != "" {
 		o.Kind, o.Reason = Invalid, it.invalid
 		return o
@@ -404,13 +418,25 @@ func (p *Plan) decide(it *item, existing *domain.PSAUser, candidates func(Field,
 	}
 
 	var old domain.PSAUser
+	keep := func(Field) bool { return false }
 	if existing != nil {
 		old = *existing
+		keep = func(f Field) bool { return slices.Contains(it.unknown, f) }
 	}
 	o.User.AzureObjectID = u.ID
-	o.User.SiteID = p.sites[it.site].siteID
-	o.User.Active = u.AccountEnabled || p.ignoreAccountEnabled
-	o.User.UserValues = merge(old.UserValues, &it.values, p.mappings)
+	if !keepSite {
+		o.User.SiteID = p.sites[it.site].siteID
+	}
+	enabled, known := u.accountState()
+	switch {
+	case p.ignoreAccountEnabled:
+		o.User.Active = true
+	case known:
+		o.User.Active = enabled
+	case existing == nil:
+		o.User.Active = true
+	} // else unknown: he keeps his state
+	o.User.UserValues = merge(old.UserValues, &it.values, p.mappings, keep)
 	o.Changes = changes(existing, &o, p.mappings)
 	switch {
 	case existing == nil:
@@ -491,7 +517,7 @@ func (p *Plan) decideSignIn(it *item, existing *domain.PSAUser) Outcome {
 		o.Kind, o.Reason = Invalid, it.invalid
 		return o
 	}
-	o.User.UserValues = merge(existing.UserValues, &it.values, p.signIn)
+	o.User.UserValues = merge(existing.UserValues, &it.values, p.signIn, func(f Field) bool { return slices.Contains(it.unknown, f) })
 	o.Changes = changes(existing, &o, p.signIn)
 	o.Kind = Unchanged
 	if len(o.Changes) > 0 {
@@ -519,13 +545,15 @@ func ChooseRound(full bool, deltaLink, deltaSelect string, selectProps []string)
 // SelectKey is how a delta link's $select is kept beside it.
 func SelectKey(selectProps []string) string { return strings.Join(selectProps, ",") }
 
-// merge returns base with the mapped fields taken from mapped.
-func merge(base domain.UserValues, mapped *domain.UserValues, ms []mapping) domain.UserValues {
+// merge returns base with the mapped fields taken from mapped, but those keep says base keeps.
+func merge(base domain.UserValues, mapped *domain.UserValues, ms []mapping, keep func(Field) bool) domain.UserValues {
 	v := clone(base)
 	for _, m := range ms {
-		if m.field == FieldLastSignIn {
+		switch {
+		case keep(m.field):
+		case m.field == FieldLastSignIn:
 			v.LastSignIn = mapped.LastSignIn
-		} else {
+		default:
 			set(&v, m.field, get(mapped, m.field))
 		}
 	}
