@@ -276,6 +276,9 @@ func (s *Server) graphUsersDelta(w http.ResponseWriter, r *http.Request, call gr
 	s.mu.Lock()
 	s.stats.DeltaRequestsByTenant[call.org.ID]++
 	s.mu.Unlock()
+	if s.serveRecorded(w, r, call.org) {
+		return
+	}
 	o, q := call.org, r.URL.Query()
 	now := s.now()
 	var c deltaCursor

@@ -56,6 +56,8 @@ type Server struct {
 	stats  Stats
 	// buckets meter Graph resource units for throttling, by app and tenant.
 	buckets map[string]*bucket
+	// recorded holds the tenants whose users/delta answers come from recorded exchanges.
+	recorded map[string]*recordedDelta
 
 	srv  *http.Server
 	base string
