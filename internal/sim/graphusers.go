@@ -68,7 +68,7 @@ func (s *Server) parseSelect(w http.ResponseWriter, raw string, o *org, delta bo
 	}
 	s.mu.Lock()
 	s.stats.SignInActivityRequestsByTenant[o.ID]++
-	premium := o.premium()
+	premium := o.PremiumLicence
 	s.mu.Unlock()
 	if !premium {
 		s.writeGraphError(w, http.StatusForbidden, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", "Neither tenant is B2C or tenant doesn't have premium license")

@@ -125,21 +125,10 @@ func (st persistedState) applyLicences(d *directory, sc *Scenario) {
 	}
 }
 
-// premium tells whether the tenant has Entra ID P1 or P2, which Graph's sign-in activity
-// needs: set in its scenario, or through a SKU it holds whose service plans include either
-// (a subscription bought later adds it). Called with s.mu held.
-func (o *org) premium() bool {
-	if o.PremiumLicence {
-		return true
-	}
-	for _, k := range o.Skus {
-		for _, p := range k.ServicePlans {
-			if p.ID == planEntraP1.ID || p.ID == planEntraP2.ID {
-				return true
-			}
-		}
-	}
-	return false
+// entraPremium tells whether a SKU's service plans include Entra ID P1 or P2, which Graph's
+// sign-in activity needs.
+func entraPremium(k *Sku) bool {
+	return slices.ContainsFunc(k.ServicePlans, func(p ServicePlan) bool { return p.ID == planEntraP1.ID || p.ID == planEntraP2.ID })
 }
 
 // changeLicences runs change on a customer's licences and records the result. Slices are
@@ -207,6 +196,9 @@ func (s *Server) AddSubscription(tenantID string, sub Subscription) (Subscriptio
 			return fmt.Errorf("sim: %w", err)
 		}
 		o.Subscriptions = append(o.Subscriptions, sub)
+		if entraPremium(k) {
+			o.PremiumLicence = true // buying Entra ID P1/P2, alone or in a suite, makes the tenant premium
+		}
 		return nil
 	})
 	return sub, err

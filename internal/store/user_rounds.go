@@ -248,28 +248,12 @@ func writeUsers(ctx context.Context, tx pgx.Tx, r UserRound, users []PageUser) (
 			}
 			continue
 		}
-		row := u.Row
-		ids[i] = row.ID
-		if row.ID == 0 && row.AzureObjectID == "" {
-			return nil, errors.New("a new PSA user from a users round needs his Azure object id")
-		}
-		custom, err := json.Marshal(row.Custom)
+		ids[i] = u.Row.ID
+		row, err := pageUserRow(u.Row)
 		if err != nil {
 			return nil, err
 		}
-		if row.Custom == nil {
-			custom = []byte("{}")
-		}
-		var last *time.Time
-		if !row.LastSignIn.IsZero() {
-			last = &row.LastSignIn
-		}
-		var id *int64
-		if row.ID != 0 {
-			id = &row.ID
-		}
-		rows = append(rows, []any{id, row.SiteID, row.AzureObjectID, row.Name, row.Email, row.NetworkLogin,
-			row.Phone, row.Mobile, row.JobTitle, row.Department, last, row.Active, row.InactiveReason, string(custom)})
+		rows = append(rows, row)
 	}
 	if len(rows) == 0 {
 		return ids, nil
@@ -279,9 +263,7 @@ func writeUsers(ctx context.Context, tx pgx.Tx, r UserRound, users []PageUser) (
 			last_sign_in timestamptz, active boolean, inactive_reason text, custom_fields jsonb) ON COMMIT DELETE ROWS`); err != nil {
 		return nil, err
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"page_users"}, []string{"id", "site_id", "azure_object_id", "name", "email",
-		"network_login", "phone", "mobile", "job_title", "department", "last_sign_in", "active", "inactive_reason", "custom_fields"},
-		pgx.CopyFromRows(rows)); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"page_users"}, pageUserColumns, pgx.CopyFromRows(rows)); err != nil {
 		return nil, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE psa_users p SET site_id = t.site_id, azure_object_id = t.azure_object_id,
@@ -299,8 +281,41 @@ func writeUsers(ctx context.Context, tx pgx.Tx, r UserRound, users []PageUser) (
 	if err != nil {
 		return nil, err
 	}
-	// A new row is known by its Azure object id, unique per customer: an
-	// INSERT … SELECT … RETURNING promises no order to map its rows by.
+	return ids, mapNewIDs(created, users, ids)
+}
+
+// pageUserColumns are page_users' columns as pageUserRow fills them.
+var pageUserColumns = []string{"id", "site_id", "azure_object_id", "name", "email", "network_login", "phone", "mobile",
+	"job_title", "department", "last_sign_in", "active", "inactive_reason", "custom_fields"}
+
+// pageUserRow is a PSA user as a row of page_users.
+func pageUserRow(u *domain.PSAUser) ([]any, error) {
+	if u.ID == 0 && u.AzureObjectID == "" {
+		return nil, errors.New("a new PSA user from a users round needs his Azure object id")
+	}
+	custom := []byte("{}")
+	if u.Custom != nil {
+		var err error
+		if custom, err = json.Marshal(u.Custom); err != nil {
+			return nil, err
+		}
+	}
+	var last *time.Time
+	if !u.LastSignIn.IsZero() {
+		last = &u.LastSignIn
+	}
+	var id *int64
+	if u.ID != 0 {
+		id = &u.ID
+	}
+	return []any{id, u.SiteID, u.AzureObjectID, u.Name, u.Email, u.NetworkLogin, u.Phone, u.Mobile, u.JobTitle,
+		u.Department, last, u.Active, u.InactiveReason, string(custom)}, nil
+}
+
+// mapNewIDs sets ids of the inserted users from created (id, azure object
+// id). A new row is known by its Azure object id, unique per customer: an
+// INSERT … SELECT … RETURNING promises no order to map its rows by.
+func mapNewIDs(created pgx.Rows, users []PageUser, ids []int64) error {
 	newIDs := map[string]int64{}
 	var id int64
 	var azure string
@@ -308,16 +323,16 @@ func writeUsers(ctx context.Context, tx pgx.Tx, r UserRound, users []PageUser) (
 		newIDs[azure] = id
 		return nil
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	for i, u := range users {
 		if u.Row != nil && u.Row.ID == 0 {
 			if ids[i] = newIDs[strings.ToLower(u.Row.AzureObjectID)]; ids[i] == 0 {
-				return nil, fmt.Errorf("new PSA user with Azure object id %s was not inserted", u.Row.AzureObjectID)
+				return fmt.Errorf("new PSA user with Azure object id %s was not inserted", u.Row.AzureObjectID)
 			}
 		}
 	}
-	return ids, nil
+	return nil
 }
 
 // SaveSignIns writes one page of a sign-in pass's decisions (last sign-in

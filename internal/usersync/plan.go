@@ -427,17 +427,33 @@ func (p *Plan) decide(it *item, existing *domain.PSAUser, candidates func(Field,
 	if !keepSite {
 		o.User.SiteID = p.sites[it.site].siteID
 	}
+	o.User.Active = p.active(u, existing)
+	o.User.UserValues = merge(old.UserValues, &it.values, p.mappings, keep)
+	o.Changes = changes(existing, &o, p.mappings)
+	settle(&o, existing)
+	return o
+}
+
+// active decides a placed user's account state. An accountEnabled Microsoft did not send is
+// unknown: a new user is active (accounts are enabled unless Microsoft says otherwise), an
+// existing one keeps his state.
+func (p *Plan) active(u *GraphUser, existing *domain.PSAUser) bool {
 	enabled, known := u.accountState()
 	switch {
 	case p.ignoreAccountEnabled:
-		o.User.Active = true
+		return true
 	case known:
-		o.User.Active = enabled
+		return enabled
 	case existing == nil:
-		o.User.Active = true
-	} // else unknown: he keeps his state
-	o.User.UserValues = merge(old.UserValues, &it.values, p.mappings, keep)
-	o.Changes = changes(existing, &o, p.mappings)
+		return true
+	}
+	return existing.Active
+}
+
+// settle gives a decision about a placed user its kind and reason from what it changes on
+// existing (nil: a new user). The reason he is inactive changes with his state only: an update
+// of another field keeps it.
+func settle(o *Outcome, existing *domain.PSAUser) {
 	switch {
 	case existing == nil:
 		o.Kind = Created
@@ -455,14 +471,12 @@ func (p *Plan) decide(it *item, existing *domain.PSAUser, candidates func(Field,
 	default:
 		o.Kind = Unchanged
 	}
-	// The reason he is inactive changes with his state only: an update of another field keeps it.
 	switch {
 	case o.User.Active:
 		o.User.InactiveReason = ""
 	case existing == nil || existing.Active:
 		o.User.InactiveReason = o.Reason
 	}
-	return o
 }
 
 // deactivate handles a user who is not to be in the PSA: never imported, he is excluded;
