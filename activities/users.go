@@ -2,15 +2,16 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 
 	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/licensing"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/parallel"
 	"github.com/cspsync/cspsync/internal/store"
@@ -20,17 +21,13 @@ import (
 // UserRoundResult is what one users round did: counts only, the rows are
 // in PostgreSQL.
 type UserRoundResult struct {
-	Kind     string // full or delta
-	Resumed  bool   // continued a round a crashed attempt left
-	Restarts int    // times Graph's delta state was gone and the round began again in full
-	SignIns  bool   // last sign-in dates were read too
+	Kind     domain.RoundKind
+	Resumed  bool // continued a round a crashed attempt left
+	Restarts int  // times Graph's delta state was gone and the round began again in full
+	SignIns  bool // last sign-in dates were read too
 	Duration time.Duration
-	store.RoundCounts
+	domain.RoundCounts
 }
-
-// signInsEvery is how often the last sign-in dates are read: Graph lists
-// them only page by page over every user, so not every round.
-const signInsEvery = 24 * time.Hour
 
 // SyncUsers runs one users round of a tenant: users/delta page by page (in
 // full the first time, after a reset or when the delta state is gone), each
@@ -52,83 +49,22 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 	if err != nil {
 		return res, a.fail(ctx, partnerID, tenantID, domain.OpUsers, err)
 	}
-	selectProps := plan.Select(usersync.Delta)
-	r, err := a.Store.OpenUserRound(ctx, cu.ID, full, selectProps)
-	if err != nil {
-		return res, err
-	}
-	res.Resumed = r.Pages > 0
 	gu, err := a.Auth.GraphUsers(creds, tenantID)
 	if err != nil {
 		return res, err
 	}
-	pageSize := a.UserPageSize
-	if pageSize <= 0 || pageSize > microsoft.MaxDeltaPageSize {
-		pageSize = microsoft.MaxDeltaPageSize
+	rd := &usersRound{a: a, partnerID: partnerID, tenantID: tenantID, customerID: cu.ID, plan: plan,
+		selectProps: plan.Select(usersync.Delta), gu: gu, pageSize: a.deltaPageSize()}
+	r, err := rd.open(ctx, full)
+	if err != nil {
+		return res, err
 	}
-	var spent store.Spent // since the last page was saved
-	mark := time.Now()
-	lap := func(d *time.Duration) {
-		now := time.Now()
-		*d += now.Sub(mark)
-		mark = now
-	}
-	for r.FinishedAt == nil {
-		var body []byte
-		switch {
-		case r.NextLink != "":
-			body, err = gu.DeltaPage(ctx, r.NextLink, pageSize)
-		case r.Kind == store.RoundDelta:
-			body, err = gu.DeltaPage(ctx, r.DeltaLink, pageSize)
-		default:
-			body, err = gu.DeltaFirstPage(ctx, selectProps, pageSize)
-		}
-		if errors.Is(err, microsoft.ErrDeltaExpired) && res.Restarts < 2 {
-			// Graph lost the tenant's delta state: read everyone again.
-			activity.GetLogger(ctx).Info("delta state gone, reading the tenant's users in full", "tenant", tenantID)
-			res.Restarts++
-			if r, err = a.Store.RestartFull(ctx, r); err != nil {
-				return res, err
-			}
-			continue
-		}
-		if err != nil {
-			return res, a.fail(ctx, partnerID, tenantID, domain.OpUsers, err)
-		}
-		lap(&spent.Microsoft)
-		page, err := usersync.DecodeDeltaPage(body)
-		if err != nil {
-			return res, fmt.Errorf("users round of %s: %w", tenantID, err)
-		}
-		lap(&spent.Decide)
-		if r.Kind == store.RoundDelta {
-			if err := completeUsers(ctx, gu, &page, selectProps); err != nil {
-				return res, a.fail(ctx, partnerID, tenantID, domain.OpUsers, err)
-			}
-		}
-		lap(&spent.Microsoft)
-		outs, err := a.decide(ctx, cu.ID, plan, usersync.Delta, page.Users)
-		if err != nil {
-			return res, err
-		}
-		lap(&spent.Decide)
-		p := store.UserPage{From: r.NextLink, Next: page.NextLink, DeltaLink: page.DeltaLink, Outcomes: outs, Spent: spent}
-		if r.Kind == store.RoundFull {
-			for _, u := range page.Users {
-				if u.Removed == nil {
-					p.Seen = append(p.Seen, u.ID)
-				}
-			}
-		}
-		if r, err = a.Store.SaveUserPage(ctx, r, p, selectProps); err != nil {
-			return res, fmt.Errorf("saving page %d of the users round of %s: %w", r.Pages+1, tenantID, err)
-		}
-		spent = store.Spent{}
-		lap(&spent.Write)
-		activity.RecordHeartbeat(ctx, r.RoundCounts)
+	res.Resumed = r.Pages > 0
+	if r, err = rd.run(ctx, r, &res.Restarts); err != nil {
+		return res, err
 	}
 	res.Kind, res.RoundCounts = r.Kind, r.RoundCounts
-	if res.SignIns, err = a.signIns(ctx, gu, r, plan); err != nil {
+	if res.SignIns, err = a.signIns(ctx, partnerID, tenantID, gu, r, plan); err != nil {
 		return res, a.fail(ctx, partnerID, tenantID, domain.OpUsers, err)
 	}
 	if _, err := a.Store.PruneInboundLog(ctx, cu.ID); err != nil {
@@ -139,6 +75,173 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// deltaPageSize is the users/delta page size to ask for.
+func (a *Activities) deltaPageSize() int {
+	if a.UserPageSize <= 0 || a.UserPageSize > microsoft.MaxDeltaPageSize {
+		return microsoft.MaxDeltaPageSize
+	}
+	return a.UserPageSize
+}
+
+// usersRound is one attempt at a tenant's users round.
+type usersRound struct {
+	a                   *Activities
+	partnerID, tenantID string
+	customerID          int64
+	plan                *usersync.Plan
+	selectProps         []string
+	gu                  *microsoft.GraphUsers
+	pageSize            int
+	spent               store.Spent // since the last page was saved
+	mark                time.Time
+}
+
+// open returns the customer's round in progress (one a crashed attempt
+// left), or starts the round usersync chooses.
+func (rd *usersRound) open(ctx context.Context, full bool) (store.UserRound, error) {
+	running, delta, err := rd.a.Store.RunningUserRound(ctx, rd.customerID)
+	if err != nil {
+		return store.UserRound{}, err
+	}
+	if running != nil {
+		return *running, nil
+	}
+	return rd.a.Store.StartUserRound(ctx, rd.customerID, usersync.ChooseRound(full, delta.Link, delta.Select, rd.selectProps))
+}
+
+// lap adds the time since the last mark to d.
+func (rd *usersRound) lap(d *time.Duration) {
+	now := time.Now()
+	*d += now.Sub(rd.mark)
+	rd.mark = now
+}
+
+// run reads, decides and saves the round's pages until it finishes. Graph
+// losing the tenant's delta state restarts the round in full, at most twice
+// (restarts counts them).
+func (rd *usersRound) run(ctx context.Context, r store.UserRound, restarts *int) (store.UserRound, error) {
+	rd.mark = time.Now()
+	for r.FinishedAt == nil {
+		body, err := rd.fetch(ctx, r)
+		if errors.Is(err, microsoft.ErrDeltaExpired) && *restarts < 2 {
+			activity.GetLogger(ctx).Info("delta state gone, reading the tenant's users in full", "tenant", rd.tenantID)
+			*restarts++
+			if r, err = rd.a.Store.RestartFull(ctx, r); err != nil {
+				return r, err
+			}
+			continue
+		}
+		if err != nil {
+			return r, rd.a.fail(ctx, rd.partnerID, rd.tenantID, domain.OpUsers, err)
+		}
+		rd.lap(&rd.spent.Microsoft)
+		p, err := rd.decide(ctx, r, body)
+		if err != nil {
+			return r, err
+		}
+		p.Spent = rd.spent
+		if r, err = rd.a.Store.SaveUserPage(ctx, r, p); err != nil {
+			return r, fmt.Errorf("saving page %d of the users round of %s: %w", r.Pages+1, rd.tenantID, err)
+		}
+		rd.spent = store.Spent{}
+		rd.lap(&rd.spent.Write)
+		activity.RecordHeartbeat(ctx, r.RoundCounts)
+	}
+	return r, nil
+}
+
+// fetch reads the round's next page.
+func (rd *usersRound) fetch(ctx context.Context, r store.UserRound) ([]byte, error) {
+	switch {
+	case r.NextLink != "":
+		return rd.gu.DeltaPage(ctx, r.NextLink, rd.pageSize)
+	case r.Kind == domain.RoundDelta:
+		return rd.gu.DeltaPage(ctx, r.DeltaLink, rd.pageSize)
+	}
+	return rd.gu.DeltaFirstPage(ctx, rd.selectProps, rd.pageSize)
+}
+
+// decide decodes a page, completes its partial users and decides every one;
+// the last page of a full round also decides the users it never saw.
+func (rd *usersRound) decide(ctx context.Context, r store.UserRound, body []byte) (store.UserPage, error) {
+	page, err := usersync.DecodeDeltaPage(body)
+	if err != nil {
+		return store.UserPage{}, fmt.Errorf("users round of %s: %w", rd.tenantID, err)
+	}
+	rd.lap(&rd.spent.Decide)
+	if r.Kind == domain.RoundDelta {
+		if err := completeUsers(ctx, rd.gu, &page, rd.selectProps); err != nil {
+			return store.UserPage{}, rd.a.fail(ctx, rd.partnerID, rd.tenantID, domain.OpUsers, err)
+		}
+	}
+	rd.lap(&rd.spent.Microsoft)
+	outs, err := rd.a.decide(ctx, rd.customerID, rd.plan, usersync.Delta, page.Users)
+	if err != nil {
+		return store.UserPage{}, err
+	}
+	full := r.Kind == domain.RoundFull
+	p := store.UserPage{From: r.NextLink, Next: page.NextLink, Counts: usersync.Count(outs),
+		Users: pageUsers(outs, func(o *usersync.Outcome) bool { return o.Logged(!full) })}
+	if full {
+		for _, u := range page.Users {
+			if u.Removed == nil {
+				p.Seen = append(p.Seen, u.ID)
+			}
+		}
+	}
+	if page.DeltaLink != "" {
+		p.End = &store.RoundEnd{DeltaLink: page.DeltaLink, Select: usersync.SelectKey(rd.selectProps)}
+		if full {
+			if err := rd.absent(ctx, r, &p); err != nil {
+				return p, err
+			}
+		}
+	}
+	rd.lap(&rd.spent.Decide)
+	return p, nil
+}
+
+// absent adds to a full round's last page the decisions for the imported
+// users the round did not see: Microsoft no longer has them.
+func (rd *usersRound) absent(ctx context.Context, r store.UserRound, p *store.UserPage) error {
+	unseen, err := rd.a.Store.UnseenUsers(ctx, r, p.Seen)
+	if err != nil {
+		return err
+	}
+	outs := make([]usersync.Outcome, len(unseen))
+	for i, u := range unseen {
+		outs[i] = rd.plan.Absent(u)
+	}
+	p.Users = append(p.Users, pageUsers(outs, func(o *usersync.Outcome) bool { return o.Logged(false) })...)
+	c := usersync.Count(outs)
+	c.Users = 0 // not among the users the round read
+	p.Counts.Add(c)
+	return nil
+}
+
+// pageUsers turns decisions into what the store writes: the row of each
+// decision that writes one, and a log row for those logged says.
+func pageUsers(outs []usersync.Outcome, logged func(*usersync.Outcome) bool) []store.PageUser {
+	out := make([]store.PageUser, len(outs))
+	for i := range outs {
+		o := &outs[i]
+		if o.Writes() {
+			row := o.User
+			out[i].Row = &row
+		}
+		if !logged(o) {
+			continue
+		}
+		mapping := ""
+		if o.Mapping > 0 {
+			mapping = fmt.Sprintf("%d: %s", o.Mapping, o.MappingFilter)
+		}
+		out[i].Log = &store.LogRow{AzureObjectID: o.User.AzureObjectID, PSAUserID: o.User.ID, Mapping: mapping,
+			MatchRule: o.MatchedBy, Result: string(o.Kind), Changes: o.Changes, Reason: o.Reason}
+	}
+	return out
 }
 
 // completeUsers reads again, by id and in full, the users a delta-link page
@@ -219,41 +322,73 @@ func (a *Activities) userPlan(ctx context.Context, partnerID string, customerID 
 // decide decides a page of Graph users against the PSA users they concern.
 func (a *Activities) decide(ctx context.Context, customerID int64, plan *usersync.Plan, src usersync.Source, users []usersync.GraphUser) ([]usersync.Outcome, error) {
 	batch := plan.Prepare(src, users)
-	found, err := a.Store.FindPSAUsers(ctx, customerID, batch.Lookups())
+	l := batch.Lookups()
+	found, err := a.Store.FindPSAUsers(ctx, customerID, store.UserKeys{AzureIDs: l.AzureIDs,
+		Emails: l.ByField[usersync.FieldEmail], Names: l.ByField[usersync.FieldName], NetworkLogins: l.ByField[usersync.FieldNetworkLogin]})
 	if err != nil {
 		return nil, err
 	}
 	return batch.Decide(found), nil
 }
 
-// signIns reads the users' last sign-in dates when a mapping wants them,
-// once a day (Graph serves them only on premium tenants; elsewhere the
-// round goes on without them).
-func (a *Activities) signIns(ctx context.Context, gu *microsoft.GraphUsers, r store.UserRound, plan *usersync.Plan) (bool, error) {
+// signIns reads the users' last sign-in dates when a mapping wants them and
+// usersync says a pass is due. A tenant without Entra ID P1/P2 refuses them:
+// that is one tenant-level error with the catalogue's fix, the pass counts as
+// done for the day, and the round goes on without them; the error clears
+// with the first pass Graph answers.
+func (a *Activities) signIns(ctx context.Context, partnerID, tenantID string, gu *microsoft.GraphUsers, r store.UserRound, plan *usersync.Plan) (bool, error) {
 	if plan.Select(usersync.SignIns) == nil {
 		return false, nil
 	}
-	last, err := a.Store.SignInsAt(ctx, r.CustomerID)
-	if err != nil || last != nil && time.Since(*last) < signInsEvery {
+	if due, err := a.signInsDue(ctx, partnerID, tenantID, r.CustomerID); err != nil || !due {
 		return false, err
 	}
-	err = gu.SignInActivity(ctx, microsoft.MaxSignInActivityPageSize, func(body []byte, last bool) error {
-		var page struct {
-			Value []usersync.GraphUser `json:"value"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
+	err := gu.SignInActivity(ctx, microsoft.MaxSignInActivityPageSize, func(body []byte, last bool) error {
+		page, err := usersync.DecodeListPage(body)
+		if err != nil {
 			return fmt.Errorf("sign-in activity page: %w", err)
 		}
-		outs, err := a.decide(ctx, r.CustomerID, plan, usersync.SignIns, page.Value)
+		outs, err := a.decide(ctx, r.CustomerID, plan, usersync.SignIns, page.Users)
 		if err != nil {
 			return err
 		}
 		activity.RecordHeartbeat(ctx, r.RoundCounts)
-		return a.Store.SaveSignIns(ctx, r, outs, last)
+		return a.Store.SaveSignIns(ctx, r, pageUsers(outs, (*usersync.Outcome).Writes), last)
 	})
 	var f *microsoft.Failure
 	if errors.As(err, &f) && f.Reaction == domain.Degrade {
-		return false, nil // no Entra ID P1/P2: no sign-in dates, nothing to fix
+		if err := a.Store.RecordError(ctx, store.IntegrationError{PartnerID: partnerID, TenantID: tenantID, Operation: domain.OpSignIns,
+			Code: f.Code, Message: f.Message, Remediation: f.Remediation}); err != nil {
+			return false, err
+		}
+		return false, a.Store.SaveSignIns(ctx, r, nil, true)
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	return true, a.Store.ResolveErrors(ctx, partnerID, tenantID, domain.OpSignIns)
+}
+
+// signInsDue gathers what usersync.SignInsDue decides on: the last pass, a
+// standing refusal and the tenant's premium licences.
+func (a *Activities) signInsDue(ctx context.Context, partnerID, tenantID string, customerID int64) (bool, error) {
+	last, err := a.Store.SignInsAt(ctx, customerID)
+	if err != nil {
+		return false, err
+	}
+	open, err := a.Store.ListErrors(ctx, partnerID, false)
+	if err != nil {
+		return false, err
+	}
+	var refused *time.Time
+	for _, e := range open {
+		if strings.EqualFold(e.TenantID, tenantID) && e.Operation == domain.OpSignIns {
+			refused = &e.LastSeenAt
+		}
+	}
+	premium, err := a.Store.NewestHeldLicence(ctx, customerID, licensing.EntraPremiumSkus())
+	if err != nil {
+		return false, err
+	}
+	return usersync.SignInsDue(time.Now(), last, refused, premium), nil
 }

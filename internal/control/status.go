@@ -75,7 +75,15 @@ func (c *Control) Status(ctx context.Context) ([]PartnerStatus, error) {
 			return nil, err
 		}
 		s.OpenErrors = len(errs)
-		s.NeedsAttention = p.AuthState != domain.AuthAuthorised || len(errs) > 0 || keyProblem != ""
+		// A sign-in pass refused for want of Entra ID P1/P2 is listed, but needs
+		// no one: the tenant syncs on without last sign-in dates.
+		attention := 0
+		for _, e := range errs {
+			if e.Operation != domain.OpSignIns {
+				attention++
+			}
+		}
+		s.NeedsAttention = p.AuthState != domain.AuthAuthorised || attention > 0 || keyProblem != ""
 		partnerErr := partnerError(errs)
 		switch {
 		case keyProblem != "":
@@ -88,7 +96,7 @@ func (c *Control) Status(ctx context.Context) ([]PartnerStatus, error) {
 			s.Next = "authorise again with `cspsync connect`"
 		case partnerErr != nil:
 			s.Next = partnerErr.Code + ": " + partnerErr.Remediation + " (`cspsync errors list` has all)"
-		case len(errs) > 0:
+		case attention > 0:
 			s.Next = "see `cspsync errors list`"
 		case s.Workflow == "not running":
 			s.Next = "start the worker, then `cspsync connect` to restart the workflow"

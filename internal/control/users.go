@@ -59,7 +59,7 @@ func (c *Control) SyncUsers(ctx context.Context, tenantID string, full, wait boo
 					return
 				case <-tick.C:
 					if r, err := st.LastUserRound(ctx, cu.ID); err == nil && r.FinishedAt == nil {
-						progress(UserProgress{Kind: r.Kind, Pages: r.Pages, Users: r.Users, Elapsed: time.Since(r.StartedAt)})
+						progress(UserProgress{Kind: string(r.Kind), Pages: r.Pages, Users: r.Users, Elapsed: time.Since(r.StartedAt)})
 					}
 				}
 			}

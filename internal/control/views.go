@@ -9,7 +9,6 @@ import (
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/licensing"
 	"github.com/cspsync/cspsync/internal/store"
-	"github.com/cspsync/cspsync/internal/usersync"
 	"github.com/cspsync/cspsync/workflows"
 )
 
@@ -198,13 +197,23 @@ type PSAUser struct {
 	Active         bool       `json:"active"`
 	InactiveReason string     `json:"inactive_reason"`
 	Source         string     `json:"source"` // azure or manual
+	// Custom holds the custom.<name> fields field mappings write, by name.
+	Custom map[string]string `json:"custom"`
 }
 
-func psaUserOf(u store.PSAUser) PSAUser {
+func psaUserOf(u domain.PSAUser) PSAUser {
+	var last *time.Time
+	if !u.LastSignIn.IsZero() {
+		last = &u.LastSignIn
+	}
+	custom := u.Custom
+	if custom == nil {
+		custom = map[string]string{}
+	}
 	return PSAUser{ID: u.ID, CustomerID: u.CustomerID, Site: u.Site, AzureObjectID: u.AzureObjectID, Name: u.Name,
 		Email: u.Email, NetworkLogin: u.NetworkLogin, Phone: u.Phone, Mobile: u.Mobile, JobTitle: u.JobTitle,
-		Department: u.Department, LastSignIn: utcPtr(u.LastSignIn), Active: u.Active, InactiveReason: u.InactiveReason,
-		Source: u.Source}
+		Department: u.Department, LastSignIn: utcPtr(last), Active: u.Active, InactiveReason: u.InactiveReason,
+		Source: u.Source, Custom: custom}
 }
 
 // Site is one of a customer's sites.
@@ -273,7 +282,7 @@ func logEntryOf(l store.LogEntry) LogEntry {
 	return e
 }
 
-func changeOf(c usersync.Change) Change { return Change{Field: c.Field, Old: c.Old, New: c.New} }
+func changeOf(c domain.Change) Change { return Change{Field: c.Field, Old: c.Old, New: c.New} }
 
 // RoundCounts counts what users rounds did.
 type RoundCounts struct {
@@ -289,7 +298,7 @@ type RoundCounts struct {
 	Invalid     int `json:"invalid"`
 }
 
-func (c *RoundCounts) add(o store.RoundCounts) {
+func (c *RoundCounts) add(o domain.RoundCounts) {
 	c.Pages += o.Pages
 	c.Users += o.Users
 	c.Created += o.Created
@@ -313,7 +322,7 @@ type UsersRound struct {
 }
 
 func usersRoundOf(r workflows.UserRoundResult) UsersRound {
-	u := UsersRound{Kind: r.Kind, Resumed: r.Resumed, Restarts: r.Restarts, SignIns: r.SignIns, Duration: Duration(r.Duration)}
+	u := UsersRound{Kind: string(r.Kind), Resumed: r.Resumed, Restarts: r.Restarts, SignIns: r.SignIns, Duration: Duration(r.Duration)}
 	u.add(r.RoundCounts)
 	return u
 }

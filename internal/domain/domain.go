@@ -169,6 +169,9 @@ const (
 	OpSync           Operation = "sync"
 	OpLicences       Operation = "licences"
 	OpUsers          Operation = "users"
+	// OpSignIns is a users round's sign-in pass (last sign-in dates), which
+	// needs an Entra ID P1/P2 tenant.
+	OpSignIns Operation = "sign-ins"
 )
 
 // Reaction is what cspsync does about a classified failure. The values

@@ -20,7 +20,6 @@ func TestThrottlingAndTransientFailuresAreRetriedAndResolved(t *testing.T) {
 	sc := sim.Generate(sim.GenerateOptions{Seed: 21, Tenants: 3, UsersPerTenant: 1})
 	s := testenv.NewStack(t, sc, sim.Options{})
 	s.StartWorker()
-	ctx := context.Background()
 	authorise(t, s, connectOpts{})
 	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, sc.Tenants...) })
 
@@ -40,8 +39,7 @@ func TestThrottlingAndTransientFailuresAreRetriedAndResolved(t *testing.T) {
 	}
 
 	// The throttling was recorded once (deduplicated) and resolved by the success.
-	all, err := s.Store.ListErrors(ctx, "acme", true)
-	require.NoError(t, err)
+	all := listErrors(t, s, "acme", true)
 	require.Len(t, all, 1)
 	assert.Equal(t, "HTTP429", all[0].Code)
 	assert.Equal(t, 2, all[0].Occurrences)
@@ -61,11 +59,9 @@ func TestThrottlingAndTransientFailuresAreRetriedAndResolved(t *testing.T) {
 	assert.Equal(t, 2, s.Sim.Stats().FaultsInjected-faultsBefore, "both 503s were served")
 	assert.Equal(t, []int32{1, 1}, activityAttempts(t, s, workflows.TenantWorkflowID("acme", sc.Tenants[0].ID), "SyncTenant"),
 		"the first sync and this one each succeeded on their first attempt: Temporal retried nothing")
-	all, err = s.Store.ListErrors(ctx, "acme", true)
-	require.NoError(t, err)
+	all = listErrors(t, s, "acme", true)
 	assert.Len(t, all, 1, "no attempt failed on the 503s, so none was recorded; only the throttling is")
-	open, err := s.Store.ListErrors(ctx, "acme", false)
-	require.NoError(t, err)
+	open := listErrors(t, s, "acme", false)
 	assert.Empty(t, open, "transient failures leave nothing open once the sync succeeded")
 }
 

@@ -91,8 +91,7 @@ func TestWorkerKeyIsCheckedRecoveredAfterLossAndRotated(t *testing.T) {
 		return st.Auth == domain.AuthAuthorised && !st.TenantsPaused && st.Discoveries >= 2
 	})
 	ts = syncedAfter(t, s, sc, tenant, *ts[tenant].LastSyncAt)
-	open, err := s.Store.ListErrors(ctx, "acme", false)
-	require.NoError(t, err)
+	open := listErrors(t, s, "acme", false)
 	assert.Empty(t, open, "the sign-in settled the forgotten secrets")
 
 	// Rotation: a sign-in is pending (its PKCE verifier sealed) when every

@@ -113,8 +113,7 @@ func TestSecretIDInsteadOfValueIsClassifiedOnceWithoutRetryStorm(t *testing.T) {
 	require.NotNil(t, st.LastError)
 	assert.Equal(t, "AADSTS7000215", st.LastError.Code)
 
-	errs, err := s.Store.ListErrors(context.Background(), "acme", false)
-	require.NoError(t, err)
+	errs := listErrors(t, s, "acme", false)
 	require.Len(t, errs, 1)
 	assert.Equal(t, "AADSTS7000215", errs[0].Code)
 	assert.Contains(t, errs[0].Remediation, "not the Secret ID")
@@ -169,8 +168,7 @@ func TestCallbackRejectsUnknownAndReusedState(t *testing.T) {
 	assert.Contains(t, page, "unknown state")
 
 	// Nothing was stored or signalled by either.
-	errs, err := s.Store.ListErrors(ctx, "acme", true)
-	require.NoError(t, err)
+	errs := listErrors(t, s, "acme", true)
 	assert.Empty(t, errs)
 	st, err := workflows.QueryPartnerState.Get(ctx, s.Client, workflows.PartnerWorkflowID("acme"))
 	require.NoError(t, err)

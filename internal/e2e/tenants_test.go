@@ -160,8 +160,7 @@ func TestRevokedRefreshTokenPausesEveryTenantUntilReauthorised(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.Status, "paused, not failed")
 	}
-	errs, err := s.Store.ListErrors(ctx, "acme", false)
-	require.NoError(t, err)
+	errs := listErrors(t, s, "acme", false)
 	require.Len(t, errs, 1)
 	assert.Equal(t, "AADSTS50173", errs[0].Code)
 	assert.Contains(t, errs[0].Remediation, "cspsync connect")
@@ -186,8 +185,7 @@ func TestRevokedRefreshTokenPausesEveryTenantUntilReauthorised(t *testing.T) {
 	tst, err := workflows.QueryTenantState.Get(ctx, s.Client, workflows.TenantWorkflowID("acme", sc.Tenants[0].ID))
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, tst.Syncs, 2)
-	errs, err = s.Store.ListErrors(ctx, "acme", false)
-	require.NoError(t, err)
+	errs = listErrors(t, s, "acme", false)
 	assert.Empty(t, errs, "re-authorisation resolved the error")
 
 	ss.addTokens(t, s)
@@ -233,8 +231,7 @@ func TestExpiredSecretPausesTenantsWithoutRetryStorm(t *testing.T) {
 	}
 	assert.Equal(t, 1, graphTokens()-before, "one token request met the expired secret; nothing retried it")
 
-	errs, err := s.Store.ListErrors(ctx, "acme", false)
-	require.NoError(t, err)
+	errs := listErrors(t, s, "acme", false)
 	require.Len(t, errs, 1)
 	assert.Equal(t, "AADSTS7000222", errs[0].Code)
 	assert.Empty(t, errs[0].TenantID, "a partner-wide problem is one partner row")

@@ -59,6 +59,15 @@ func psaUsers(t *testing.T, s *testenv.Stack, tenantID string) map[string]psaRow
 	return out
 }
 
+// row looks a PSA user up by Azure id, failing when he is not there: a
+// missing row must never pass for an empty, inactive one.
+func row(t testing.TB, got map[string]psaRow, azureID string) psaRow {
+	t.Helper()
+	r, ok := got[azureID]
+	require.True(t, ok, "PSA user with Azure object id %s exists", azureID)
+	return r
+}
+
 // truthUsers is the simulator's tenant users now (deleted ones left out).
 func truthUsers(t *testing.T, s *testenv.Stack, tenantID string) []sim.TenantUser {
 	t.Helper()
@@ -94,7 +103,7 @@ func TestUsersRoundImportsEveryUserAsMicrosoftHasThem(t *testing.T) {
 	truth := truthUsers(t, s, tn.ID)
 	require.Len(t, got, len(truth))
 	for _, u := range truth {
-		assert.Equal(t, expected(u, "Main"), got[u.ID], "user %s", u.UserPrincipalName)
+		assert.Equal(t, expected(u, "Main"), row(t, got, u.ID), "user %s", u.UserPrincipalName)
 	}
 
 	// status and the tenants page count each customer's users.
@@ -131,21 +140,56 @@ func TestUsersRoundImportsEveryUserAsMicrosoftHasThem(t *testing.T) {
 	assert.Contains(t, out, fmt.Sprintf("%d created", 2))
 	got = psaUsers(t, s, tn.ID)
 	for _, u := range truthUsers(t, s, tn.ID) {
-		assert.Equal(t, expected(u, "Main"), got[u.ID], "user %s", u.UserPrincipalName)
+		assert.Equal(t, expected(u, "Main"), row(t, got, u.ID), "user %s", u.UserPrincipalName)
 	}
 	for _, id := range ch.Deleted {
 		require.Contains(t, got, id, "a deleted user is kept")
-		assert.False(t, got[id].Active, "a deleted user is inactive")
+		assert.False(t, row(t, got, id).Active, "a deleted user is inactive")
 	}
 	for _, id := range ch.Disabled {
-		assert.False(t, got[id].Active, "a disabled user is inactive")
+		assert.False(t, row(t, got, id).Active, "a disabled user is inactive")
 	}
+
+	// An inactive user renamed in Microsoft stays inactive, with the same reason.
+	reasonOf := func(azureID string) (string, bool) {
+		cu, err := s.Store.GetCustomerByTenant(context.Background(), tn.ID)
+		require.NoError(t, err)
+		us, err := s.Store.ListUsers(context.Background(), cu.ID)
+		require.NoError(t, err)
+		for _, u := range us {
+			if u.AzureObjectID == azureID {
+				return u.InactiveReason, u.Active
+			}
+		}
+		t.Fatalf("PSA user with Azure object id %s exists", azureID)
+		return "", false
+	}
+	disabled := ch.Disabled[0]
+	reason, isActive := reasonOf(disabled)
+	require.False(t, isActive)
+	require.Equal(t, "account disabled in Microsoft (accountEnabled false)", reason)
+	renamed := "Renamed While Disabled"
+	require.NoError(t, s.Sim.UpdateUser(tn.ID, disabled, sim.UserPatch{DisplayName: &renamed}))
+	assert.Contains(t, syncUsers(t, s, tn.ID), "1 updated")
+	assert.Equal(t, renamed, row(t, psaUsers(t, s, tn.ID), disabled).Name)
+	after, isActive := reasonOf(disabled)
+	assert.False(t, isActive, "still inactive")
+	assert.Equal(t, reason, after, "the same reason")
 
 	// The inbound log has a row per change processed.
 	out, err = runCLI(t, s, "log", "--tenant", tn.ID, "--user", ch.Deleted[0])
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "inactivated")
 	assert.Contains(t, out, "removed in Microsoft")
+
+	// Resetting one tenant's delta state leaves the other tenant's alone.
+	other := sc.Tenants[1]
+	syncUsers(t, s, other.ID) // its first round, if its own cycle has not run one yet
+	cu, err := s.Store.GetCustomerByTenant(context.Background(), tn.ID)
+	require.NoError(t, err)
+	assert.Contains(t, mustCLI(t, s, "delta", "reset", "--partner", cu.PartnerID, "--tenant", tn.ID), "Reset the delta state of 1 tenants")
+	assert.Contains(t, syncUsers(t, s, other.ID), "delta users round", "the other tenant goes on from its delta link")
+	assert.Contains(t, syncUsers(t, s, tn.ID), "full users round")
 }
 
 // find returns the tenant's first user that fits.
@@ -237,7 +281,7 @@ func TestUsersMappingsMatchingAndAccountState(t *testing.T) {
 		case u.ID == twice.ID:
 			assert.NotContains(t, got, u.ID, "two PSA users fit: nothing is created")
 		default:
-			assert.Equal(t, want(u), got[u.ID], u.UserPrincipalName)
+			assert.Equal(t, want(u), row(t, got, u.ID), u.UserPrincipalName)
 		}
 	}
 	all, err := s.Store.ListUsers(ctx, customer)
@@ -248,7 +292,7 @@ func TestUsersMappingsMatchingAndAccountState(t *testing.T) {
 	}
 	assert.Equal(t, byEmail.ID, ids[manualEmail], "matched by email: the hand-made user is kept and linked")
 	assert.Equal(t, byName.ID, ids[manualName], "matched by name")
-	assert.False(t, got[disabled.ID].Active, "a disabled account is an inactive user")
+	assert.False(t, row(t, got, disabled.ID).Active, "a disabled account is an inactive user")
 	out = mustCLI(t, s, "log", "--tenant", tenantID, "--user", twice.ID)
 	assert.Contains(t, out, "ambiguous")
 	out = mustCLI(t, s, "log", "--tenant", tenantID, "--user", byEmail.ID)
@@ -257,7 +301,7 @@ func TestUsersMappingsMatchingAndAccountState(t *testing.T) {
 	// ignore accountEnabled keeps disabled accounts active.
 	mustCLI(t, s, "mappings", "settings", "--partner", "acme", "--ignore-account-enabled")
 	syncUsers(t, s, tenantID, "--full")
-	assert.True(t, psaUsers(t, s, tenantID)[disabled.ID].Active)
+	assert.True(t, row(t, psaUsers(t, s, tenantID), disabled.ID).Active)
 	mustCLI(t, s, "mappings", "settings", "--partner", "acme", "--ignore-account-enabled=false")
 
 	// Delta rounds: filters keep excluding, moves, stops matching, deletion and return. Graph
@@ -273,7 +317,7 @@ func TestUsersMappingsMatchingAndAccountState(t *testing.T) {
 		return u.Department == "Sales" && u.ID != byName.ID && u.ID != twice.ID && u.MobilePhone != ""
 	})
 	require.NotEmpty(t, seller.ID)
-	require.Equal(t, "Sales", psaUsers(t, s, tenantID)[seller.ID].Site)
+	require.Equal(t, "Sales", row(t, psaUsers(t, s, tenantID), seller.ID).Site)
 	promoted := "Head of Sales"
 	require.NoError(t, s.Sim.UpdateUser(tenantID, seller.ID, sim.UserPatch{JobTitle: &promoted}))
 	job := "Night operator"
@@ -293,17 +337,17 @@ func TestUsersMappingsMatchingAndAccountState(t *testing.T) {
 	assert.Equal(t, 1, reread, "four users sent in part, read again in one request")
 	got = psaUsers(t, s, tenantID)
 	seller.JobTitle = promoted
-	assert.Equal(t, want(seller), got[seller.ID], "his new job title, his site and every other field")
+	assert.Equal(t, want(seller), row(t, got, seller.ID), "his new job title, his site and every other field")
 	assert.NotContains(t, got, service.ID, "still excluded after his fields changed")
-	assert.Equal(t, "Sales", got[byName.ID].Site, "moved to the site his new department maps to")
-	assert.False(t, got[byEmail.ID].Active, "no mapping matches him any more")
-	assert.False(t, got[deleted.ID].Active, "deleted in Microsoft: inactive, not deleted")
+	assert.Equal(t, "Sales", row(t, got, byName.ID).Site, "moved to the site his new department maps to")
+	assert.False(t, row(t, got, byEmail.ID).Active, "no mapping matches him any more")
+	assert.False(t, row(t, got, deleted.ID).Active, "deleted in Microsoft: inactive, not deleted")
 	out = mustCLI(t, s, "log", "--tenant", tenantID, "--user", byEmail.ID)
 	assert.Contains(t, out, "no site mapping matches")
 
 	require.NoError(t, s.Sim.RestoreUser(tenantID, deleted.ID))
 	syncUsers(t, s, tenantID)
-	assert.True(t, psaUsers(t, s, tenantID)[deleted.ID].Active, "reactivated when he comes back")
+	assert.True(t, row(t, psaUsers(t, s, tenantID), deleted.ID).Active, "reactivated when he comes back")
 	out = mustCLI(t, s, "log", "--tenant", tenantID, "--user", deleted.ID)
 	assert.Contains(t, out, "reactivated")
 
@@ -319,10 +363,10 @@ func TestUsersMappingsMatchingAndAccountState(t *testing.T) {
 	require.NoError(t, s.Sim.ExpireDeltaTokens(tenantID))
 	assert.Contains(t, syncUsers(t, s, tenantID), "full users round")
 	got = psaUsers(t, s, tenantID)
-	assert.False(t, got[gone.ID].Active)
+	assert.False(t, row(t, got, gone.ID).Active)
 	for _, u := range truthUsers(t, s, tenantID) {
 		if !isService(u) && u.ID != twice.ID && u.ID != byEmail.ID {
-			assert.Equal(t, want(u), got[u.ID], u.UserPrincipalName)
+			assert.Equal(t, want(u), row(t, got, u.ID), u.UserPrincipalName)
 		}
 	}
 
@@ -352,7 +396,7 @@ func assertUsersEqualTruth(t *testing.T, s *testenv.Stack, tenants []sim.Tenant)
 		got := psaUsers(t, s, tn.ID)
 		truth := truthUsers(t, s, tn.ID)
 		for _, u := range truth {
-			if !assert.Equal(t, expected(u, "Main"), got[u.ID], "tenant %s user %s", tn.Name, u.UserPrincipalName) {
+			if !assert.Equal(t, expected(u, "Main"), row(t, got, u.ID), "tenant %s user %s", tn.Name, u.UserPrincipalName) {
 				return
 			}
 			delete(got, u.ID)

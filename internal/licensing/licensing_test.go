@@ -49,3 +49,26 @@ func TestProductName(t *testing.T) {
 		})
 	}
 }
+
+// Every SKU counted as Entra ID premium is a product of the reference; the simulator's SKUs,
+// built from the same reference, agree: premium exactly when their service plans include
+// Entra ID P1 or P2.
+func TestEntraPremiumSkus(t *testing.T) {
+	for _, id := range licensing.EntraPremiumSkus() {
+		if licensing.ProductName(id, "") == "" {
+			t.Errorf("SKU %s is not in products.csv", id)
+		}
+	}
+	if !licensing.EntraPremium("078D2B04-F1BD-4111-BBD4-B4B1B354CEF4") {
+		t.Error("Microsoft Entra ID P1 is premium, in any case")
+	}
+	for _, k := range sim.CatalogSkus() {
+		plans := false
+		for _, p := range k.ServicePlans {
+			plans = plans || p.Name == "AAD_PREMIUM" || p.Name == "AAD_PREMIUM_P2"
+		}
+		if licensing.EntraPremium(k.SkuID) != plans {
+			t.Errorf("%s (%s): premium %v, its service plans say %v", k.PartNumber, k.SkuID, licensing.EntraPremium(k.SkuID), plans)
+		}
+	}
+}

@@ -65,7 +65,14 @@ func (s *Server) parseSelect(w http.ResponseWriter, raw string, o *org, delta bo
 		sel.props = append(sel.props, i)
 		sel.names = append(sel.names, userProps[i].name)
 	}
-	if sel.has("signInActivity") && !o.PremiumLicence {
+	if !sel.has("signInActivity") {
+		return sel, true
+	}
+	s.mu.Lock()
+	s.stats.SignInActivityRequestsByTenant[o.ID]++
+	premium := o.PremiumLicence
+	s.mu.Unlock()
+	if !premium {
 		s.writeGraphError(w, http.StatusForbidden, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", "Neither tenant is B2C or tenant doesn't have premium license")
 		return selection{}, false
 	}
@@ -301,6 +308,9 @@ func (s *Server) graphUsersDelta(w http.ResponseWriter, r *http.Request, call gr
 	s.mu.Lock()
 	s.stats.DeltaRequestsByTenant[call.org.ID]++
 	s.mu.Unlock()
+	if s.serveRecorded(w, r, call.org) {
+		return
+	}
 	o, q := call.org, r.URL.Query()
 	now := s.now()
 	var c deltaCursor

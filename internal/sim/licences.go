@@ -125,6 +125,12 @@ func (st persistedState) applyLicences(d *directory, sc *Scenario) {
 	}
 }
 
+// entraPremium tells whether a SKU's service plans include Entra ID P1 or P2, which Graph's
+// sign-in activity needs.
+func entraPremium(k *Sku) bool {
+	return slices.ContainsFunc(k.ServicePlans, func(p ServicePlan) bool { return p.ID == planEntraP1.ID || p.ID == planEntraP2.ID })
+}
+
 // changeLicences runs change on a customer's licences and records the result. Slices are
 // replaced, never edited in place, so snapshots handed out earlier stay unchanged.
 func (s *Server) changeLicences(tenantID string, change func(o *org) error) error {
@@ -190,6 +196,9 @@ func (s *Server) AddSubscription(tenantID string, sub Subscription) (Subscriptio
 			return fmt.Errorf("sim: %w", err)
 		}
 		o.Subscriptions = append(o.Subscriptions, sub)
+		if entraPremium(k) {
+			o.PremiumLicence = true // buying Entra ID P1/P2, alone or in a suite, makes the tenant premium
+		}
 		return nil
 	})
 	return sub, err

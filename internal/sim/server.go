@@ -58,6 +58,8 @@ type Server struct {
 	buckets map[string]*bucket
 	// deltaResponses is the users/delta mode SetDeltaResponses forces, "" for none.
 	deltaResponses string
+	// recorded holds the tenants whose users/delta answers come from recorded exchanges.
+	recorded map[string]*recordedDelta
 
 	srv  *http.Server
 	base string

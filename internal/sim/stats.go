@@ -23,6 +23,9 @@ type Stats struct {
 	// they returned.
 	UsersByIDRequests int `json:"usersByIdRequests"`
 	UsersReadByID     int `json:"usersReadById"`
+	// SignInActivityRequestsByTenant counts list users requests selecting signInActivity
+	// (answered or refused), by tenant.
+	SignInActivityRequestsByTenant map[string]int `json:"signInActivityRequestsByTenant"`
 	// SignIns counts authorization codes issued by interactive sign-ins.
 	SignIns        int `json:"signIns"`
 	AdminConsents  int `json:"adminConsents"`
@@ -43,7 +46,8 @@ const maxRecorded = 1000
 
 func newStats() Stats {
 	return Stats{TokenRequests: map[string]map[string]int{}, GraphRequestsByTenant: map[string]int{}, DeltaRequestsByTenant: map[string]int{},
-		RequestTimes: map[string][]time.Time{}}
+		SignInActivityRequestsByTenant: map[string]int{},
+		RequestTimes:                   map[string][]time.Time{}}
 }
 
 // Stats returns a snapshot of the counters.
@@ -57,6 +61,7 @@ func (s *Server) Stats() Stats {
 	}
 	c.GraphRequestsByTenant = maps.Clone(s.stats.GraphRequestsByTenant)
 	c.DeltaRequestsByTenant = maps.Clone(s.stats.DeltaRequestsByTenant)
+	c.SignInActivityRequestsByTenant = maps.Clone(s.stats.SignInActivityRequestsByTenant)
 	c.RequestTimes = make(map[string][]time.Time, len(s.stats.RequestTimes))
 	for api, ts := range s.stats.RequestTimes {
 		c.RequestTimes[api] = slices.Clone(ts)

@@ -283,3 +283,13 @@ func (s *Store) SSOAllowedTenants(ctx context.Context) ([]SSOAllowedTenant, erro
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[SSOAllowedTenant])
 }
+
+// NewestHeldLicence is when cspsync first saw the newest of the customer's
+// held licences (not ended, with active units) among skuIDs; nil when it
+// holds none of them.
+func (s *Store) NewestHeldLicence(ctx context.Context, customerID int64, skuIDs []string) (*time.Time, error) {
+	var at *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT max(first_seen_at) FROM licences
+		WHERE customer_id = $1 AND sku_id = ANY ($2::uuid[]) AND ended_at IS NULL AND active_units > 0`, customerID, skuIDs).Scan(&at)
+	return at, err
+}

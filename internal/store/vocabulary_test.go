@@ -31,6 +31,7 @@ func TestCheckListsEqualTheDomain(t *testing.T) {
 		{"customers", "sync_state", strs(domain.TenantStates())},
 		{"partners", "licence_source", strs(domain.LicenceSources())},
 		{"inbound_log", "result", strs(usersync.Kinds())},
+		{"user_rounds", "kind", strs(domain.RoundKinds())},
 	}
 	for _, c := range cases {
 		t.Run(c.table+"."+c.column, func(t *testing.T) {

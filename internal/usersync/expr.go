@@ -40,6 +40,10 @@ type Expr struct {
 	text  string
 	prog  cel.Program
 	props []string // top-level Graph properties it reads, sorted
+	mask  uint64   // their GraphUser.present bits
+	// partial evaluates with unknown properties (those a user's JSON left out), to tell whether
+	// the result depends on them.
+	partial cel.Program
 	// str reads the string property the expression consists of, without the interpreter:
 	// most mappings are one property, and a round evaluates them for every user.
 	str func(*GraphUser) string
@@ -116,7 +120,14 @@ func compile(text string, want *cel.Type, wrongType string) (*Expr, error) {
 	if err != nil {
 		return nil, &ExprError{Expr: text, Line: 1, Column: 1, Message: err.Error()}
 	}
-	e = &Expr{text: text, prog: prog, props: props, str: stringProperty(ast)}
+	partial, err := env.Program(ast, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptPartialEval))
+	if err != nil {
+		return nil, &ExprError{Expr: text, Line: 1, Column: 1, Message: err.Error()}
+	}
+	e = &Expr{text: text, prog: prog, partial: partial, props: props, str: stringProperty(ast)}
+	for _, p := range props {
+		e.mask |= propBits[p]
+	}
 	cache.Lock()
 	if len(cache.m) >= cacheMax {
 		clear(cache.m)
@@ -310,6 +321,27 @@ func (e *Expr) eval(v vars) (ref.Val, error) {
 	return out, nil
 }
 
+// known tells whether the expression's result for v's user does not depend on a property his
+// JSON left out (Graph leaves out what it does not send: such a property is unknown, not empty).
+func (e *Expr) known(v vars) bool {
+	missing := v.user.missing(e.mask)
+	if missing == 0 {
+		return true
+	}
+	var unknowns []*cel.AttributePatternType
+	for _, p := range e.props {
+		if propBits[p]&missing != 0 {
+			unknowns = append(unknowns, cel.AttributePattern("user").QualString(p))
+		}
+	}
+	act, err := cel.PartialVars(v, unknowns...)
+	if err != nil {
+		return false
+	}
+	out, _, err := e.partial.Eval(act)
+	return err == nil && !types.IsUnknown(out)
+}
+
 // Filter is a compiled site-mapping filter; the empty filter matches every user.
 type Filter struct {
 	expr *Expr
@@ -355,6 +387,10 @@ func (f *Filter) match(v vars) (bool, error) {
 	}
 	return b, nil
 }
+
+// known tells whether the filter's verdict for v's user does not depend on a property his JSON
+// left out.
+func (f *Filter) known(v vars) bool { return f.expr == nil || f.expr.known(v) }
 
 // Source is where a page of users comes from; it decides what the page can carry.
 type Source int

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
+
+	"github.com/cspsync/cspsync/internal/domain"
 )
 
 // Field is a PSA user field a mapping can write: a standard one or custom.<name>.
@@ -183,15 +185,8 @@ func ValidateMappings(ms []FieldMapping) error {
 	return nil
 }
 
-// Values are a PSA user's mapped field values.
-type Values struct {
-	Name, Email, NetworkLogin, Phone, Mobile, JobTitle, Department string
-	LastSignIn                                                     time.Time // zero: unknown
-	Custom                                                         map[string]string
-}
-
-// Get returns a field's value as text (last_sign_in in RFC 3339, "" when unknown).
-func (v *Values) Get(f Field) string {
+// get returns a field's value as text (last_sign_in in RFC 3339, "" when unknown).
+func get(v *domain.UserValues, f Field) string {
 	switch f {
 	case FieldName:
 		return v.Name
@@ -217,7 +212,7 @@ func (v *Values) Get(f Field) string {
 	return v.Custom[name]
 }
 
-func (v *Values) set(f Field, s string) {
+func set(v *domain.UserValues, f Field, s string) {
 	switch f {
 	case FieldName:
 		v.Name = s
@@ -243,18 +238,20 @@ func (v *Values) set(f Field, s string) {
 }
 
 // clone copies v so that setting custom fields leaves the original alone.
-func (v Values) clone() Values {
+func clone(v domain.UserValues) domain.UserValues {
 	v.Custom = maps.Clone(v.Custom)
 	return v
 }
 
-// evaluate writes the mapping's value for u into v. An evaluation error (businessPhones[0] of a
-// user without phones) writes the empty value: a missing source means a missing value, and the
-// rest of the user still syncs.
-func (m mapping) evaluate(v *Values, vs vars) {
+// evaluate writes the mapping's value for u into v and tells whether the value is known. An
+// evaluation error (businessPhones[0] of a user without phones) writes the empty value: a missing
+// source means a missing value, and the rest of the user still syncs. A value that depends on a
+// property his JSON left out is unknown: it is written as if the property were empty (what a new
+// user gets), and an existing user keeps his (see Plan.decide).
+func (m mapping) evaluate(v *domain.UserValues, vs vars) bool {
 	if m.expr.str != nil {
-		v.set(m.field, m.expr.str(vs.user))
-		return
+		set(v, m.field, m.expr.str(vs.user))
+		return vs.user.missing(m.expr.mask) == 0
 	}
 	out, err := m.expr.eval(vs)
 	if m.field == FieldLastSignIn {
@@ -267,23 +264,24 @@ func (m mapping) evaluate(v *Values, vs vars) {
 			t = time.Time{}
 		}
 		v.LastSignIn = t
-		return
+	} else {
+		var s string
+		if err == nil {
+			s, _ = out.Value().(string)
+		}
+		set(v, m.field, s)
 	}
-	var s string
-	if err == nil {
-		s, _ = out.Value().(string)
-	}
-	v.set(m.field, s)
+	return m.expr.known(vs)
 }
 
 // check applies the PSA's rules to the mapped fields: length limits and a valid email. The
 // reason names the field, the problem and the fix.
-func check(v *Values, mapped []mapping) string {
+func check(v *domain.UserValues, mapped []mapping) string {
 	for _, m := range mapped {
 		if m.field == FieldLastSignIn {
 			continue
 		}
-		s := v.Get(m.field)
+		s := get(v, m.field)
 		limit := MaxLen(m.field)
 		if n := utf8.RuneCountInString(s); n > limit {
 			return fmt.Sprintf("%s is %d characters long, the PSA allows %d: shorten it in Microsoft or map %s to a shorter value, e.g. (%s).substring(0, %d)",

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cspsync/cspsync/internal/domain"
 )
 
 func TestParseField(t *testing.T) {
@@ -78,7 +80,7 @@ func TestValidateMappings(t *testing.T) {
 }
 
 // mapped evaluates the resolved mappings of a plan for u, as a delta page would.
-func mapped(t *testing.T, u GraphUser, ms []FieldMapping, src Source) Values {
+func mapped(t *testing.T, u GraphUser, ms []FieldMapping, src Source) domain.UserValues {
 	t.Helper()
 	p, err := NewPlan(Config{Sites: []SiteMapping{{SiteID: 1}}, Mappings: ms})
 	require.NoError(t, err)
@@ -88,18 +90,18 @@ func mapped(t *testing.T, u GraphUser, ms []FieldMapping, src Source) Values {
 
 func TestDefaultMappings(t *testing.T) {
 	v := mapped(t, alice(), DefaultMappings(), Delta)
-	assert.Equal(t, Values{Name: "Alice Smith", Email: "Alice.Smith@contoso.com", NetworkLogin: "asmith",
+	assert.Equal(t, domain.UserValues{Name: "Alice Smith", Email: "Alice.Smith@contoso.com", NetworkLogin: "asmith",
 		Phone: "+1 425 555 0100", Mobile: "+1 425 555 0199", JobTitle: "Engineer", Department: "IT"}, v,
 		"delta pages leave last_sign_in to the sign-in pass")
 
 	signIns := mapped(t, alice(), DefaultMappings(), SignIns)
-	assert.Equal(t, Values{LastSignIn: time.Date(2024, 5, 1, 9, 30, 0, 0, time.UTC)}, signIns)
+	assert.Equal(t, domain.UserValues{LastSignIn: time.Date(2024, 5, 1, 9, 30, 0, 0, time.UTC)}, signIns)
 
 	// A user without mail, phones or sign-ins: email falls back to the UPN, phone's
 	// businessPhones[0] fails and yields "", a null sign-in date yields no date.
 	bare := GraphUser{ID: "x", DisplayName: "Scanner", UserPrincipalName: "scanner@contoso.onmicrosoft.com"}
 	v = mapped(t, bare, DefaultMappings(), Delta)
-	assert.Equal(t, Values{Name: "Scanner", Email: "scanner@contoso.onmicrosoft.com"}, v)
+	assert.Equal(t, domain.UserValues{Name: "Scanner", Email: "scanner@contoso.onmicrosoft.com"}, v)
 	assert.True(t, mapped(t, bare, DefaultMappings(), SignIns).LastSignIn.IsZero())
 
 	custom := mapped(t, alice(), Resolve(nil, []FieldMapping{{"custom.cost_centre", "user.department + '-' + user.country.substring(0, 3)"}}), Delta)
@@ -156,7 +158,7 @@ func TestNeverSignedInIsNoDate(t *testing.T) {
 		require.NoError(t, err, date)
 		never := mapped(t, p.Users[0], DefaultMappings(), SignIns)
 		assert.True(t, never.LastSignIn.IsZero(), "%s: %v", date, never.LastSignIn)
-		assert.Equal(t, "", never.Get(FieldLastSignIn), date)
+		assert.Equal(t, "", get(&never, FieldLastSignIn), date)
 		assert.Equal(t, time.Date(2021, 6, 17, 16, 41, 33, 0, time.UTC), mapped(t, p.Users[1], DefaultMappings(), SignIns).LastSignIn)
 	}
 	_, err := DecodeListPage([]byte(`{"value":[{"id":"u1","signInActivity":{"lastSignInDateTime":"yesterday"}}]}`))

@@ -14,7 +14,8 @@ import (
 
 // GraphUser holds the microsoft.graph.user properties cspsync can filter on and map, decoded
 // straight from Graph's JSON (json tags) and read by CEL expressions as `user` (cel tags, the
-// same names). Null or absent properties are "", false, empty or the zero time.
+// same names). Null or absent properties are "", false, empty or the zero time; which ones the
+// JSON left out is noted (present), since a decision must not take an absent property for empty.
 type GraphUser struct {
 	ID                       string            `json:"id" cel:"id"`
 	DisplayName              string            `json:"displayName" cel:"displayName"`
@@ -50,8 +51,29 @@ type GraphUser struct {
 	SignInActivity SignInActivity `json:"signInActivity" cel:"signInActivity"`
 	// Removed is set for a user users/delta reports deleted; he carries only his ID then.
 	Removed *Removed `json:"@removed" cel:"-"`
-	// present has the propBits of the properties his JSON carried, null ones included.
-	present uint64
+	// present has the propBits of the properties his JSON carried, null ones included, and
+	// nulls those that were null; marked says they were noted (a GraphUser built in Go carries
+	// every property).
+	present, nulls uint64
+	marked         bool
+}
+
+// missing returns the bits of mask whose properties his JSON left out.
+func (u *GraphUser) missing(mask uint64) uint64 {
+	if !u.marked {
+		return 0
+	}
+	return mask &^ u.present
+}
+
+// accountState is his accountEnabled and whether Graph told it: a property left out or null is
+// unknown, never false.
+func (u *GraphUser) accountState() (enabled, known bool) {
+	bit := propBits["accountEnabled"]
+	if u.marked && (u.present&bit == 0 || u.nulls&bit != 0) {
+		return false, false
+	}
+	return u.AccountEnabled, true
 }
 
 // AssignedLicense is one licence of a user (Graph's assignedLicense, without disabledPlans).
@@ -148,9 +170,15 @@ func (p *Page) Complete(ids []string, full []GraphUser) {
 	}
 }
 
-// DecodeListPage decodes a list users response body (the sign-in pass); its last page has no
-// link.
-func DecodeListPage(body []byte) (Page, error) { return decodePage(body, "users page") }
+// DecodeListPage decodes a list users response body (users read again by id, the sign-in pass)
+// and notes which properties each user carried; its last page has no link.
+func DecodeListPage(body []byte) (Page, error) {
+	p, err := decodePage(body, "users page")
+	if err == nil {
+		markPresent(body, p.Users)
+	}
+	return p, err
+}
 
 func decodePage(body []byte, what string) (Page, error) {
 	var p usersPage
@@ -191,6 +219,9 @@ var propBits = func() map[string]uint64 {
 // decoding anything (a few percent of the decoding's cost). A key written with escapes is
 // not recognised, which only makes a user look partial: he is read again, never misread.
 func markPresent(body []byte, users []GraphUser) {
+	for i := range users {
+		users[i].marked = true
+	}
 	depth, user := 0, -1
 	valueKey, inValue := false, false
 	for i := 0; i < len(body); i++ {
@@ -211,7 +242,15 @@ func markPresent(body []byte, users []GraphUser) {
 			if depth == 1 {
 				valueKey = string(body[start:i]) == "value"
 			} else if user < len(users) {
-				users[user].present |= propBits[string(body[start:i])]
+				bit := propBits[string(body[start:i])]
+				users[user].present |= bit
+				k := j + 1
+				for k < len(body) && (body[k] == ' ' || body[k] == '\t' || body[k] == '\n' || body[k] == '\r') {
+					k++
+				}
+				if k < len(body) && body[k] == 'n' { // the only JSON value starting with n is null
+					users[user].nulls |= bit
+				}
 			}
 		case '{', '[':
 			depth++

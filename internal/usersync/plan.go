@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cspsync/cspsync/internal/domain"
 )
 
 // SiteMapping places the users its filter matches in a site. A customer's mappings are
@@ -79,7 +81,6 @@ func defaultExpr(f Field) string {
 
 // Config is what a round's Plan is built from.
 type Config struct {
-	Round    int64
 	Sites    []SiteMapping  // the customer's, in order
 	Mappings []FieldMapping // resolved (Resolve)
 	Settings
@@ -88,7 +89,6 @@ type Config struct {
 // Plan is a round's compiled decisions for one customer: build it once per round, then
 // Prepare and Decide each page. Safe for concurrent use.
 type Plan struct {
-	round                int64
 	sites                []site
 	mappings             []mapping // read from delta pages
 	signIn               []mapping // read a list-only property: refreshed by sign-in pages
@@ -105,7 +105,7 @@ func NewPlan(c Config) (*Plan, error) {
 	if err := ValidateMatchRules(c.MatchRules, c.Mappings); err != nil {
 		return nil, err
 	}
-	p := &Plan{round: c.Round, sites: sites, rules: c.MatchRules, ignoreAccountEnabled: c.IgnoreAccountEnabled}
+	p := &Plan{sites: sites, rules: c.MatchRules, ignoreAccountEnabled: c.IgnoreAccountEnabled}
 	for _, fm := range c.Mappings {
 		if strings.TrimSpace(fm.Expr) == "" {
 			continue
@@ -140,15 +140,6 @@ func (p *Plan) Select(src Source) []string {
 	return SelectFor(src, exprs...)
 }
 
-// PSAUser is a PSA user as decisions see him.
-type PSAUser struct {
-	ID            int64
-	AzureObjectID string // "" for a user created by hand and not matched yet
-	SiteID        int64
-	Active        bool
-	Values        Values
-}
-
 // Lookups are the PSA users a batch needs, for the store to read in one query: the
 // customer's users with one of AzureIDs, and those without an Azure object id whose field
 // (lower(btrim(column))) equals one of ByField's values.
@@ -166,11 +157,15 @@ type Batch struct {
 }
 
 type item struct {
-	user    *GraphUser
-	site    int    // index into plan.sites, -1 when none matches
-	misses  string // why filters failed to evaluate
-	values  Values // the mapped fields only
-	invalid string // the PSA rule the values break
+	user   *GraphUser
+	site   int    // index into plan.sites, -1 when none matches
+	misses string // why filters failed to evaluate
+	// placed is false when a filter that decided the site read a property the user's JSON left
+	// out: the site is then what it would be were that property empty.
+	placed  bool
+	values  domain.UserValues // the mapped fields only
+	unknown []Field           // mapped fields whose value depends on a property left out
+	invalid string            // the PSA rule the values break
 }
 
 // Prepare evaluates a page's users. A user reported twice in the page is decided once, at
@@ -191,12 +186,14 @@ func (p *Plan) Prepare(src Source, users []GraphUser) *Batch {
 			v := vars{u}
 			mappings := p.mappings
 			if src == Delta {
-				it.site, it.misses = p.place(v)
+				it.site, it.misses, it.placed = p.place(v)
 			} else {
 				mappings = p.signIn
 			}
 			for _, m := range mappings {
-				m.evaluate(&it.values, v)
+				if !m.evaluate(&it.values, v) {
+					it.unknown = append(it.unknown, m.field)
+				}
 			}
 			it.invalid = check(&it.values, mappings)
 		}
@@ -205,19 +202,22 @@ func (p *Plan) Prepare(src Source, users []GraphUser) *Batch {
 	return b
 }
 
-// place finds the first site mapping whose filter matches.
-func (p *Plan) place(v vars) (int, string) {
+// place finds the first site mapping whose filter matches, and tells whether every filter it
+// tried decided on properties the user's JSON carried.
+func (p *Plan) place(v vars) (int, string, bool) {
 	var misses []string
+	placed := true
 	for i, s := range p.sites {
 		ok, err := s.filter.match(v)
 		if err != nil {
 			misses = append(misses, fmt.Sprintf("mapping %d: %v", i+1, err))
 		}
+		placed = placed && s.filter.known(v)
 		if ok {
-			return i, ""
+			return i, "", placed
 		}
 	}
-	return -1, strings.Join(misses, "; ")
+	return -1, strings.Join(misses, "; "), placed
 }
 
 // Lookups lists the PSA users Decide needs: everyone by Azure id; for placed, valid users
@@ -231,7 +231,7 @@ func (b *Batch) Lookups() Lookups {
 			continue
 		}
 		for _, r := range b.plan.rules {
-			v := Normalize(it.values.Get(r))
+			v := Normalize(get(&it.values, r))
 			if v == "" || seen[r][v] {
 				continue
 			}
@@ -250,9 +250,9 @@ func (b *Batch) Lookups() Lookups {
 
 // Decide decides every user of the batch against the PSA users the store found for Lookups
 // (a superset does no harm: values are compared again). Outcomes follow the page's order.
-func (b *Batch) Decide(found []PSAUser) []Outcome {
-	byAzure := make(map[string]*PSAUser, len(found))
-	byRule := map[Field]map[string][]*PSAUser{}
+func (b *Batch) Decide(found []domain.PSAUser) []Outcome {
+	byAzure := make(map[string]*domain.PSAUser, len(found))
+	byRule := map[Field]map[string][]*domain.PSAUser{}
 	for i := range found {
 		u := &found[i]
 		if u.AzureObjectID != "" {
@@ -260,9 +260,9 @@ func (b *Batch) Decide(found []PSAUser) []Outcome {
 			continue
 		}
 		for _, r := range b.plan.rules {
-			if v := Normalize(u.Values.Get(r)); v != "" {
+			if v := Normalize(get(&u.UserValues, r)); v != "" {
 				if byRule[r] == nil {
-					byRule[r] = map[string][]*PSAUser{}
+					byRule[r] = map[string][]*domain.PSAUser{}
 				}
 				byRule[r][v] = append(byRule[r][v], u)
 			}
@@ -278,8 +278,8 @@ func (b *Batch) Decide(found []PSAUser) []Outcome {
 			out[i] = b.plan.decideSignIn(it, existing)
 			continue
 		}
-		out[i] = b.plan.decide(it, existing, func(r Field, v string) []*PSAUser {
-			var hits []*PSAUser
+		out[i] = b.plan.decide(it, existing, func(r Field, v string) []*domain.PSAUser {
+			var hits []*domain.PSAUser
 			for _, u := range byRule[r][v] {
 				if !linked[u.ID] {
 					hits = append(hits, u)
@@ -288,7 +288,7 @@ func (b *Batch) Decide(found []PSAUser) []Outcome {
 			return hits
 		})
 		if o := out[i]; o.Kind != Ambiguous && slices.Contains(b.plan.rules, Field(o.MatchedBy)) {
-			linked[o.UserID] = true
+			linked[o.User.ID] = true
 		}
 	}
 	return out
@@ -320,32 +320,21 @@ const (
 	MatchedCreated   = "created"
 )
 
-// Change is one field changed by a decision, as text (site as its id, active as true/false).
-type Change struct {
-	Field string `json:"field"`
-	Old   string `json:"old"`
-	New   string `json:"new"`
-}
-
 // Outcome is one decision: the PSA row to write (when Writes) and the inbound log entry.
 type Outcome struct {
-	Round         int64
-	AzureObjectID string
+	// User is the PSA row after the decision: mapped fields replaced, unmapped ones as they
+	// were. His ID is 0 when he is created or was never imported; his AzureObjectID is the
+	// Graph user's.
+	User          domain.PSAUser
 	Kind          Kind
-	UserID        int64 // the PSA user; 0 when created or never imported
-	// SiteID, Active and Values are the whole row after the decision: mapped fields
-	// replaced, unmapped ones as they were.
-	SiteID        int64
-	Active        bool
-	Values        Values
 	Mapping       int    // 1-based position of the site mapping that placed the user; 0 for none
 	MappingFilter string // its filter as written
 	MatchedBy     string // MatchedByAzureID, a rule's field, MatchedCreated, or "" when no PSA user is involved
-	Changes       []Change
+	Changes       []domain.Change
 	Reason        string
 }
 
-// Writes tells whether the PSA row must be written (inserted when UserID is 0).
+// Writes tells whether the PSA row must be written (inserted when User.ID is 0).
 func (o *Outcome) Writes() bool {
 	switch o.Kind {
 	case Created, Updated, Moved, Inactivated, Reactivated:
@@ -354,25 +343,62 @@ func (o *Outcome) Writes() bool {
 	return false
 }
 
+// Logged tells whether the outcome gets an inbound log row. A delta round logs every user it
+// processed (logAll); a full round, which reads everyone, and a sign-in pass log what changed
+// or could not be done.
+func (o *Outcome) Logged(logAll bool) bool { return logAll || o.Kind != Unchanged }
+
+// Count tallies a page's outcomes: one user each, and one of his kind.
+func Count(outs []Outcome) domain.RoundCounts {
+	var c domain.RoundCounts
+	for i := range outs {
+		c.Users++
+		switch outs[i].Kind {
+		case Created:
+			c.Created++
+		case Updated:
+			c.Updated++
+		case Moved:
+			c.Moved++
+		case Inactivated:
+			c.Inactivated++
+		case Reactivated:
+			c.Reactivated++
+		case Excluded:
+			c.Excluded++
+		case Ambiguous:
+			c.Ambiguous++
+		case Invalid:
+			c.Invalid++
+		}
+	}
+	return c
+}
+
 // decide decides one delta-page user. candidates returns the unlinked PSA users whose rule
-// field equals a value.
-func (p *Plan) decide(it *item, existing *PSAUser, candidates func(Field, string) []*PSAUser) Outcome {
+// field equals a value. A property the user's JSON left out is unknown: it never moves, makes
+// inactive or changes a field of a user already in the PSA, and counts as empty for a new one
+// (an account is enabled unless Microsoft says otherwise).
+func (p *Plan) decide(it *item, existing *domain.PSAUser, candidates func(Field, string) []*domain.PSAUser) Outcome {
 	u := it.user
-	o := Outcome{Round: p.round, AzureObjectID: u.ID}
+	o := Outcome{User: domain.PSAUser{AzureObjectID: u.ID}}
 	if existing != nil {
-		o.UserID, o.SiteID, o.Active, o.Values, o.MatchedBy = existing.ID, existing.SiteID, existing.Active, existing.Values, MatchedByAzureID
+		o.User, o.MatchedBy = *existing, MatchedByAzureID
 	}
 	if u.Removed != nil {
 		return p.deactivate(o, existing, fmt.Sprintf("removed in Microsoft (@removed reason %q)", u.Removed.Reason))
 	}
-	if it.site < 0 {
+	keepSite := existing != nil && !it.placed // the filters cannot tell where he belongs now
+	if it.site < 0 && !keepSite {
 		reason := "no site mapping matches"
 		if it.misses != "" {
 			reason += " (" + it.misses + ")"
 		}
 		return p.deactivate(o, existing, reason)
 	}
-	o.Mapping, o.MappingFilter = it.site+1, p.sites[it.site].filter.Text()
+	if !keepSite {
+		o.Mapping, o.MappingFilter = it.site+1, p.sites[it.site].filter.Text()
+	}
 	if it.invalid != "" {
 		o.Kind, o.Reason = Invalid, it.invalid
 		return o
@@ -387,58 +413,92 @@ func (p *Plan) decide(it *item, existing *PSAUser, candidates func(Field, string
 		if existing == nil {
 			o.MatchedBy = MatchedCreated
 		} else {
-			o.UserID = existing.ID
+			o.User = *existing
 		}
 	}
 
-	var old PSAUser
+	var old domain.PSAUser
+	keep := func(Field) bool { return false }
 	if existing != nil {
 		old = *existing
+		keep = func(f Field) bool { return slices.Contains(it.unknown, f) }
 	}
-	o.SiteID = p.sites[it.site].siteID
-	o.Active = u.AccountEnabled || p.ignoreAccountEnabled
-	o.Values = merge(old.Values, &it.values, p.mappings)
+	o.User.AzureObjectID = u.ID
+	if !keepSite {
+		o.User.SiteID = p.sites[it.site].siteID
+	}
+	o.User.Active = p.active(u, existing)
+	o.User.UserValues = merge(old.UserValues, &it.values, p.mappings, keep)
 	o.Changes = changes(existing, &o, p.mappings)
+	settle(&o, existing)
+	return o
+}
+
+// active decides a placed user's account state. An accountEnabled Microsoft did not send is
+// unknown: a new user is active (accounts are enabled unless Microsoft says otherwise), an
+// existing one keeps his state.
+func (p *Plan) active(u *GraphUser, existing *domain.PSAUser) bool {
+	enabled, known := u.accountState()
+	switch {
+	case p.ignoreAccountEnabled:
+		return true
+	case known:
+		return enabled
+	case existing == nil:
+		return true
+	}
+	return existing.Active
+}
+
+// settle gives a decision about a placed user its kind and reason from what it changes on
+// existing (nil: a new user). The reason he is inactive changes with his state only: an update
+// of another field keeps it.
+func settle(o *Outcome, existing *domain.PSAUser) {
 	switch {
 	case existing == nil:
 		o.Kind = Created
-		if !o.Active {
+		if !o.User.Active {
 			o.Reason = "account disabled in Microsoft (accountEnabled false): created inactive"
 		}
-	case !existing.Active && o.Active:
+	case !existing.Active && o.User.Active:
 		o.Kind, o.Reason = Reactivated, "active in Microsoft again"
-	case existing.Active && !o.Active:
+	case existing.Active && !o.User.Active:
 		o.Kind, o.Reason = Inactivated, "account disabled in Microsoft (accountEnabled false)"
-	case existing.SiteID != o.SiteID:
-		o.Kind, o.Reason = Moved, fmt.Sprintf("site mapping %d places the user in site %d", o.Mapping, o.SiteID)
+	case existing.SiteID != o.User.SiteID:
+		o.Kind, o.Reason = Moved, fmt.Sprintf("site mapping %d places the user in site %d", o.Mapping, o.User.SiteID)
 	case len(o.Changes) > 0:
 		o.Kind = Updated
 	default:
 		o.Kind = Unchanged
 	}
-	return o
+	switch {
+	case o.User.Active:
+		o.User.InactiveReason = ""
+	case existing == nil || existing.Active:
+		o.User.InactiveReason = o.Reason
+	}
 }
 
 // deactivate handles a user who is not to be in the PSA: never imported, he is excluded;
 // imported, he is made inactive (never deleted), keeping his site and values.
-func (p *Plan) deactivate(o Outcome, existing *PSAUser, reason string) Outcome {
+func (p *Plan) deactivate(o Outcome, existing *domain.PSAUser, reason string) Outcome {
 	switch {
 	case existing == nil:
 		o.Kind, o.Reason = Excluded, reason
 	case !existing.Active:
 		o.Kind, o.Reason = Unchanged, reason+"; already inactive"
 	default:
-		o.Kind, o.Reason, o.Active = Inactivated, reason, false
-		o.Changes = []Change{{Field: "active", Old: "true", New: "false"}}
+		o.Kind, o.Reason, o.User.Active, o.User.InactiveReason = Inactivated, reason, false, reason
+		o.Changes = []domain.Change{{Field: "active", Old: "true", New: "false"}}
 	}
 	return o
 }
 
 // match applies the matching rules in order: one candidate links, two or more are ambiguous
 // (reason set), none tries the next rule.
-func (p *Plan) match(it *item, candidates func(Field, string) []*PSAUser) (*PSAUser, string, string) {
+func (p *Plan) match(it *item, candidates func(Field, string) []*domain.PSAUser) (*domain.PSAUser, string, string) {
 	for _, r := range p.rules {
-		v := Normalize(it.values.Get(r))
+		v := Normalize(get(&it.values, r))
 		if v == "" {
 			continue
 		}
@@ -453,25 +513,25 @@ func (p *Plan) match(it *item, candidates func(Field, string) []*PSAUser) (*PSAU
 				ids[i] = fmt.Sprint(h.ID)
 			}
 			return nil, string(r), fmt.Sprintf("%d PSA users without an Azure object id have %s %q (ids %s): nothing was created; merge them or correct %s on all but one",
-				len(hits), r, it.values.Get(r), strings.Join(ids, ", "), r)
+				len(hits), r, get(&it.values, r), strings.Join(ids, ", "), r)
 		}
 	}
 	return nil, "", ""
 }
 
 // decideSignIn refreshes the sign-in mappings of a user already in the PSA.
-func (p *Plan) decideSignIn(it *item, existing *PSAUser) Outcome {
-	o := Outcome{Round: p.round, AzureObjectID: it.user.ID}
+func (p *Plan) decideSignIn(it *item, existing *domain.PSAUser) Outcome {
+	o := Outcome{User: domain.PSAUser{AzureObjectID: it.user.ID}}
 	if existing == nil {
 		o.Kind, o.Reason = Excluded, "not in the PSA"
 		return o
 	}
-	o.UserID, o.SiteID, o.Active, o.MatchedBy = existing.ID, existing.SiteID, existing.Active, MatchedByAzureID
+	o.User, o.MatchedBy = *existing, MatchedByAzureID
 	if it.invalid != "" {
-		o.Values, o.Kind, o.Reason = existing.Values, Invalid, it.invalid
+		o.Kind, o.Reason = Invalid, it.invalid
 		return o
 	}
-	o.Values = merge(existing.Values, &it.values, p.signIn)
+	o.User.UserValues = merge(existing.UserValues, &it.values, p.signIn, func(f Field) bool { return slices.Contains(it.unknown, f) })
 	o.Changes = changes(existing, &o, p.signIn)
 	o.Kind = Unchanged
 	if len(o.Changes) > 0 {
@@ -481,46 +541,60 @@ func (p *Plan) decideSignIn(it *item, existing *PSAUser) Outcome {
 }
 
 // Absent decides for a PSA user a full round did not see: he no longer exists in Microsoft.
-func (p *Plan) Absent(u PSAUser) Outcome {
-	o := Outcome{Round: p.round, AzureObjectID: u.AzureObjectID, UserID: u.ID, SiteID: u.SiteID,
-		Active: u.Active, Values: u.Values, MatchedBy: MatchedByAzureID}
-	return p.deactivate(o, &u, "absent from a full round")
+func (p *Plan) Absent(u domain.PSAUser) Outcome {
+	return p.deactivate(Outcome{User: u, MatchedBy: MatchedByAzureID}, &u, "absent from a full round")
 }
 
-// merge returns base with the mapped fields taken from mapped.
-func merge(base Values, mapped *Values, ms []mapping) Values {
-	v := base.clone()
+// ChooseRound decides the kind of a tenant's next users round: full when asked, when the tenant
+// has no delta link, or when its link was made for another $select (deltaSelect, as
+// SelectKey wrote it): Graph keeps the $select in the link, so properties the mappings now read
+// would never come.
+func ChooseRound(full bool, deltaLink, deltaSelect string, selectProps []string) domain.RoundKind {
+	if full || deltaLink == "" || deltaSelect != SelectKey(selectProps) {
+		return domain.RoundFull
+	}
+	return domain.RoundDelta
+}
+
+// SelectKey is how a delta link's $select is kept beside it.
+func SelectKey(selectProps []string) string { return strings.Join(selectProps, ",") }
+
+// merge returns base with the mapped fields taken from mapped, but those keep says base keeps.
+func merge(base domain.UserValues, mapped *domain.UserValues, ms []mapping, keep func(Field) bool) domain.UserValues {
+	v := clone(base)
 	for _, m := range ms {
-		if m.field == FieldLastSignIn {
+		switch {
+		case keep(m.field):
+		case m.field == FieldLastSignIn:
 			v.LastSignIn = mapped.LastSignIn
-		} else {
-			v.set(m.field, mapped.Get(m.field))
+		default:
+			set(&v, m.field, get(mapped, m.field))
 		}
 	}
 	return v
 }
 
 // changes lists what o changes on existing (nil: a new user, whose old values are all "").
-func changes(existing *PSAUser, o *Outcome, ms []mapping) []Change {
-	var old PSAUser
+func changes(existing *domain.PSAUser, o *Outcome, ms []mapping) []domain.Change {
+	var old domain.PSAUser
 	if existing != nil {
 		old = *existing
 	}
-	var out []Change
+	var out []domain.Change
 	add := func(field, before, after string) {
 		if before != after {
-			out = append(out, Change{field, before, after})
+			out = append(out, domain.Change{Field: field, Old: before, New: after})
 		}
 	}
 	oldSite, oldActive := "", ""
 	if existing != nil {
 		oldSite, oldActive = strconv.FormatInt(old.SiteID, 10), strconv.FormatBool(old.Active)
 	}
-	add("azure_object_id", old.AzureObjectID, o.AzureObjectID)
-	add("site", oldSite, strconv.FormatInt(o.SiteID, 10))
-	add("active", oldActive, strconv.FormatBool(o.Active))
+	add("azure_object_id", old.AzureObjectID, o.User.AzureObjectID)
+	add("site", oldSite, strconv.FormatInt(o.User.SiteID, 10))
+	add("active", oldActive, strconv.FormatBool(o.User.Active))
 	for _, m := range ms {
-		add(string(m.field), old.Values.Get(m.field), o.Values.Get(m.field))
+		add(string(m.field), get(&old.UserValues, m.field), get(&o.User.UserValues, m.field))
 	}
 	return out
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cspsync/cspsync/internal/domain"
 )
 
 // Sites of the test customer: IT staff in site 10, Sales in site 20, nobody else.
@@ -18,15 +20,15 @@ var testSites = []SiteMapping{
 
 func testPlan(t *testing.T, s Settings) *Plan {
 	t.Helper()
-	p, err := NewPlan(Config{Round: 7, Sites: testSites, Mappings: DefaultMappings(), Settings: s})
+	p, err := NewPlan(Config{Sites: testSites, Mappings: DefaultMappings(), Settings: s})
 	require.NoError(t, err)
 	return p
 }
 
 // fetch answers Lookups as the store's query does: the customer's users with one of the Azure
 // ids, and the unlinked ones whose field equals one of the values.
-func fetch(psa []PSAUser, l Lookups) []PSAUser {
-	var out []PSAUser
+func fetch(psa []domain.PSAUser, l Lookups) []domain.PSAUser {
+	var out []domain.PSAUser
 	for _, u := range psa {
 		if u.AzureObjectID != "" {
 			if slices.Contains(l.AzureIDs, u.AzureObjectID) {
@@ -35,7 +37,7 @@ func fetch(psa []PSAUser, l Lookups) []PSAUser {
 			continue
 		}
 		for f, vs := range l.ByField {
-			if slices.Contains(vs, Normalize(u.Values.Get(f))) {
+			if slices.Contains(vs, Normalize(get(&u.UserValues, f))) {
 				out = append(out, u)
 				break
 			}
@@ -45,20 +47,20 @@ func fetch(psa []PSAUser, l Lookups) []PSAUser {
 }
 
 // round decides a page against the PSA and applies the writes, as the store would.
-func round(p *Plan, src Source, psa []PSAUser, page []GraphUser) ([]Outcome, []PSAUser) {
+func round(p *Plan, src Source, psa []domain.PSAUser, page []GraphUser) ([]Outcome, []domain.PSAUser) {
 	b := p.Prepare(src, page)
 	outs := b.Decide(fetch(psa, b.Lookups()))
 	return outs, apply(psa, outs)
 }
 
-func apply(psa []PSAUser, outs []Outcome) []PSAUser {
+func apply(psa []domain.PSAUser, outs []Outcome) []domain.PSAUser {
 	psa = slices.Clone(psa)
 	for _, o := range outs {
 		if !o.Writes() {
 			continue
 		}
-		row := PSAUser{ID: o.UserID, AzureObjectID: o.AzureObjectID, SiteID: o.SiteID, Active: o.Active, Values: o.Values}
-		if i := slices.IndexFunc(psa, func(u PSAUser) bool { return u.ID == o.UserID }); o.UserID != 0 && i >= 0 {
+		row := o.User
+		if i := slices.IndexFunc(psa, func(u domain.PSAUser) bool { return u.ID == o.User.ID }); o.User.ID != 0 && i >= 0 {
 			psa[i] = row
 			continue
 		}
@@ -79,16 +81,16 @@ func user(id, dept string, change func(*GraphUser)) GraphUser {
 }
 
 // imported is the PSA row of user(id, dept, nil) after an earlier round placed it in site.
-func imported(rowID int64, id string, site int64, active bool) PSAUser {
-	return PSAUser{ID: rowID, AzureObjectID: id, SiteID: site, Active: active, Values: Values{
+func imported(rowID int64, id string, site int64, active bool) domain.PSAUser {
+	return domain.PSAUser{ID: rowID, AzureObjectID: id, SiteID: site, Active: active, UserValues: domain.UserValues{
 		Name: "User " + id, Email: id + "@contoso.com", NetworkLogin: "sam-" + id, Phone: "+1 425 555 0100",
 		JobTitle: "Engineer", Department: "IT", Custom: map[string]string{"hand_kept": "yes"},
 	}}
 }
 
 // handMade is a PSA user created by hand before any sync.
-func handMade(rowID int64, name, email, login string) PSAUser {
-	return PSAUser{ID: rowID, SiteID: 10, Active: true, Values: Values{Name: name, Email: email, NetworkLogin: login}}
+func handMade(rowID int64, name, email, login string) domain.PSAUser {
+	return domain.PSAUser{ID: rowID, SiteID: 10, Active: true, UserValues: domain.UserValues{Name: name, Email: email, NetworkLogin: login}}
 }
 
 type want struct {
@@ -98,8 +100,8 @@ type want struct {
 	site      int64
 	active    bool
 	mapping   int
-	reason    string   // a part of it
-	changes   []Change // exactly these, in order (nil: not checked)
+	reason    string          // a part of it
+	changes   []domain.Change // exactly these, in order (nil: not checked)
 }
 
 func TestDecide(t *testing.T) {
@@ -107,17 +109,17 @@ func TestDecide(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		settings Settings
-		psa      []PSAUser
+		psa      []domain.PSAUser
 		page     []GraphUser
 		want     []want
 	}{
 		{
 			name: "new user is created in the site of the first matching mapping",
 			page: []GraphUser{user("a", "Sales", nil)},
-			want: []want{{kind: Created, matchedBy: "created", site: 20, active: true, mapping: 2, changes: []Change{
-				{"azure_object_id", "", "a"}, {"site", "", "20"}, {"active", "", "true"},
-				{"name", "", "User a"}, {"email", "", "a@contoso.com"}, {"network_login", "", "sam-a"},
-				{"phone", "", "+1 425 555 0100"}, {"job_title", "", "Engineer"}, {"department", "", "Sales"},
+			want: []want{{kind: Created, matchedBy: "created", site: 20, active: true, mapping: 2, changes: []domain.Change{
+				{Field: "azure_object_id", Old: "", New: "a"}, {Field: "site", Old: "", New: "20"}, {Field: "active", Old: "", New: "true"},
+				{Field: "name", Old: "", New: "User a"}, {Field: "email", Old: "", New: "a@contoso.com"}, {Field: "network_login", Old: "", New: "sam-a"},
+				{Field: "phone", Old: "", New: "+1 425 555 0100"}, {Field: "job_title", Old: "", New: "Engineer"}, {Field: "department", Old: "", New: "Sales"},
 			}}},
 		},
 		{
@@ -128,65 +130,65 @@ func TestDecide(t *testing.T) {
 		{
 			name: "new user no mapping matches is excluded",
 			page: []GraphUser{user("a", "Finance", nil)},
-			want: []want{{kind: Excluded, reason: "no site mapping matches", changes: []Change{}}},
+			want: []want{{kind: Excluded, reason: "no site mapping matches", changes: []domain.Change{}}},
 		},
 		{
 			name: "imported user no mapping matches any more is made inactive, not excluded",
-			psa:  []PSAUser{imported(1, "a", 10, true)},
+			psa:  []domain.PSAUser{imported(1, "a", 10, true)},
 			page: []GraphUser{user("a", "Finance", nil)},
 			want: []want{{kind: Inactivated, matchedBy: "azure_object_id", userID: 1, site: 10, active: false, reason: "no site mapping matches",
-				changes: []Change{{"active", "true", "false"}}}},
+				changes: []domain.Change{{Field: "active", Old: "true", New: "false"}}}},
 		},
 		{
 			name: "imported inactive user no mapping matches stays as he is",
-			psa:  []PSAUser{imported(1, "a", 10, false)},
+			psa:  []domain.PSAUser{imported(1, "a", 10, false)},
 			page: []GraphUser{user("a", "Finance", nil)},
 			want: []want{{kind: Unchanged, matchedBy: "azure_object_id", userID: 1, site: 10, active: false, reason: "no site mapping matches; already inactive"}},
 		},
 		{
 			name: "unchanged user",
-			psa:  []PSAUser{imported(1, "a", 10, true)},
+			psa:  []domain.PSAUser{imported(1, "a", 10, true)},
 			page: []GraphUser{user("a", "IT", nil)},
-			want: []want{{kind: Unchanged, matchedBy: "azure_object_id", userID: 1, site: 10, active: true, mapping: 1, changes: []Change{}}},
+			want: []want{{kind: Unchanged, matchedBy: "azure_object_id", userID: 1, site: 10, active: true, mapping: 1, changes: []domain.Change{}}},
 		},
 		{
 			name: "changed field is updated, old -> new",
-			psa:  []PSAUser{imported(1, "a", 10, true)},
+			psa:  []domain.PSAUser{imported(1, "a", 10, true)},
 			page: []GraphUser{user("a", "IT", func(u *GraphUser) { u.JobTitle = "Lead Engineer"; u.BusinessPhones = nil })},
 			want: []want{{kind: Updated, matchedBy: "azure_object_id", userID: 1, site: 10, active: true, mapping: 1,
-				changes: []Change{{"phone", "+1 425 555 0100", ""}, {"job_title", "Engineer", "Lead Engineer"}}}},
+				changes: []domain.Change{{Field: "phone", Old: "+1 425 555 0100", New: ""}, {Field: "job_title", Old: "Engineer", New: "Lead Engineer"}}}},
 		},
 		{
 			name: "user whose mapping changes moves to the other site",
-			psa:  []PSAUser{imported(1, "a", 10, true)},
+			psa:  []domain.PSAUser{imported(1, "a", 10, true)},
 			page: []GraphUser{user("a", "Sales", nil)},
 			want: []want{{kind: Moved, matchedBy: "azure_object_id", userID: 1, site: 20, active: true, mapping: 2,
-				reason: "site mapping 2 places the user in site 20", changes: []Change{{"site", "10", "20"}, {"department", "IT", "Sales"}}}},
+				reason: "site mapping 2 places the user in site 20", changes: []domain.Change{{Field: "site", Old: "10", New: "20"}, {Field: "department", Old: "IT", New: "Sales"}}}},
 		},
 		{
 			name: "disabled account makes the user inactive",
-			psa:  []PSAUser{imported(1, "a", 10, true)},
+			psa:  []domain.PSAUser{imported(1, "a", 10, true)},
 			page: []GraphUser{user("a", "IT", func(u *GraphUser) { u.AccountEnabled = false })},
 			want: []want{{kind: Inactivated, matchedBy: "azure_object_id", userID: 1, site: 10, active: false, mapping: 1,
-				reason: "account disabled in Microsoft", changes: []Change{{"active", "true", "false"}}}},
+				reason: "account disabled in Microsoft", changes: []domain.Change{{Field: "active", Old: "true", New: "false"}}}},
 		},
 		{
 			name:     "disabled account with ignore accountEnabled stays active",
 			settings: Settings{IgnoreAccountEnabled: true},
-			psa:      []PSAUser{imported(1, "a", 10, true)},
+			psa:      []domain.PSAUser{imported(1, "a", 10, true)},
 			page:     []GraphUser{user("a", "IT", func(u *GraphUser) { u.AccountEnabled = false })},
 			want:     []want{{kind: Unchanged, matchedBy: "azure_object_id", userID: 1, site: 10, active: true, mapping: 1}},
 		},
 		{
 			name: "removed (changed: soft-deleted) user is made inactive",
-			psa:  []PSAUser{imported(1, "a", 10, true)},
+			psa:  []domain.PSAUser{imported(1, "a", 10, true)},
 			page: []GraphUser{{ID: "a", Removed: &Removed{"changed"}}},
 			want: []want{{kind: Inactivated, matchedBy: "azure_object_id", userID: 1, site: 10, active: false,
-				reason: `removed in Microsoft (@removed reason "changed")`, changes: []Change{{"active", "true", "false"}}}},
+				reason: `removed in Microsoft (@removed reason "changed")`, changes: []domain.Change{{Field: "active", Old: "true", New: "false"}}}},
 		},
 		{
 			name: "removed (deleted) user is made inactive, never deleted",
-			psa:  []PSAUser{imported(1, "a", 10, true)},
+			psa:  []domain.PSAUser{imported(1, "a", 10, true)},
 			page: []GraphUser{{ID: "a", Removed: &Removed{"deleted"}}},
 			want: []want{{kind: Inactivated, matchedBy: "azure_object_id", userID: 1, site: 10, active: false, reason: `@removed reason "deleted"`}},
 		},
@@ -197,20 +199,20 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "removed user already inactive is unchanged",
-			psa:  []PSAUser{imported(1, "a", 10, false)},
+			psa:  []domain.PSAUser{imported(1, "a", 10, false)},
 			page: []GraphUser{{ID: "a", Removed: &Removed{"changed"}}},
 			want: []want{{kind: Unchanged, matchedBy: "azure_object_id", userID: 1, site: 10, reason: "already inactive"}},
 		},
 		{
 			name: "inactive user back in Microsoft is reactivated",
-			psa:  []PSAUser{imported(1, "a", 10, false)},
+			psa:  []domain.PSAUser{imported(1, "a", 10, false)},
 			page: []GraphUser{user("a", "IT", nil)},
 			want: []want{{kind: Reactivated, matchedBy: "azure_object_id", userID: 1, site: 10, active: true, mapping: 1,
-				reason: "active in Microsoft again", changes: []Change{{"active", "false", "true"}}}},
+				reason: "active in Microsoft again", changes: []domain.Change{{Field: "active", Old: "false", New: "true"}}}},
 		},
 		{
 			name: "invalid email: nothing written, reason logged",
-			psa:  []PSAUser{imported(1, "a", 10, true)},
+			psa:  []domain.PSAUser{imported(1, "a", 10, true)},
 			page: []GraphUser{user("a", "IT", func(u *GraphUser) { u.Mail = "a at contoso" })},
 			want: []want{{kind: Invalid, matchedBy: "azure_object_id", userID: 1, site: 10, active: true, mapping: 1, reason: `email "a at contoso" is not a valid address`}},
 		},
@@ -222,31 +224,31 @@ func TestDecide(t *testing.T) {
 		{
 			name:     "matched by email (trimmed, any case): linked to the hand-made user",
 			settings: rules,
-			psa:      []PSAUser{handMade(5, "Someone Else", "  A@Contoso.COM ", "")},
+			psa:      []domain.PSAUser{handMade(5, "Someone Else", "  A@Contoso.COM ", "")},
 			page:     []GraphUser{user("a", "IT", nil)},
-			want: []want{{kind: Updated, matchedBy: "email", userID: 5, site: 10, active: true, mapping: 1, changes: []Change{
-				{"azure_object_id", "", "a"}, {"name", "Someone Else", "User a"}, {"email", "  A@Contoso.COM ", "a@contoso.com"},
-				{"network_login", "", "sam-a"}, {"phone", "", "+1 425 555 0100"}, {"job_title", "", "Engineer"}, {"department", "", "IT"},
+			want: []want{{kind: Updated, matchedBy: "email", userID: 5, site: 10, active: true, mapping: 1, changes: []domain.Change{
+				{Field: "azure_object_id", Old: "", New: "a"}, {Field: "name", Old: "Someone Else", New: "User a"}, {Field: "email", Old: "  A@Contoso.COM ", New: "a@contoso.com"},
+				{Field: "network_login", Old: "", New: "sam-a"}, {Field: "phone", Old: "", New: "+1 425 555 0100"}, {Field: "job_title", Old: "", New: "Engineer"}, {Field: "department", Old: "", New: "IT"},
 			}}},
 		},
 		{
 			name:     "matched by name when no email matches",
 			settings: rules,
-			psa:      []PSAUser{handMade(5, "user a", "other@contoso.com", "")},
+			psa:      []domain.PSAUser{handMade(5, "user a", "other@contoso.com", "")},
 			page:     []GraphUser{user("a", "IT", nil)},
 			want:     []want{{kind: Updated, matchedBy: "name", userID: 5, site: 10, active: true, mapping: 1}},
 		},
 		{
 			name:     "matched by network login, moved to the mapped site",
 			settings: rules,
-			psa:      []PSAUser{handMade(5, "Someone", "", "SAM-A")},
+			psa:      []domain.PSAUser{handMade(5, "Someone", "", "SAM-A")},
 			page:     []GraphUser{user("a", "Sales", nil)},
 			want:     []want{{kind: Moved, matchedBy: "network_login", userID: 5, site: 20, active: true, mapping: 2, reason: "site mapping 2 places the user in site 20"}},
 		},
 		{
 			name:     "ambiguous email creates nothing",
 			settings: rules,
-			psa:      []PSAUser{handMade(5, "A One", "a@contoso.com", ""), handMade(6, "A Two", "A@contoso.com", ""), handMade(7, "User a", "", "")},
+			psa:      []domain.PSAUser{handMade(5, "A One", "a@contoso.com", ""), handMade(6, "A Two", "A@contoso.com", ""), handMade(7, "User a", "", "")},
 			page:     []GraphUser{user("a", "IT", nil)},
 			want: []want{{kind: Ambiguous, matchedBy: "email", mapping: 1,
 				reason: `2 PSA users without an Azure object id have email "a@contoso.com" (ids 5, 6): nothing was created`}},
@@ -254,28 +256,28 @@ func TestDecide(t *testing.T) {
 		{
 			name:     "a linked PSA user is no candidate: matched by Azure id, never by rule",
 			settings: rules,
-			psa:      []PSAUser{imported(1, "other", 10, true)},
+			psa:      []domain.PSAUser{imported(1, "other", 10, true)},
 			page:     []GraphUser{user("a", "IT", func(u *GraphUser) { u.DisplayName = "User other"; u.OnPremisesSamAccountName = "sam-other" })},
 			want:     []want{{kind: Created, matchedBy: "created", site: 10, active: true, mapping: 1}},
 		},
 		{
 			name:     "no rule matches: created",
 			settings: rules,
-			psa:      []PSAUser{handMade(5, "Someone", "someone@contoso.com", "sam-someone")},
+			psa:      []domain.PSAUser{handMade(5, "Someone", "someone@contoso.com", "sam-someone")},
 			page:     []GraphUser{user("a", "IT", nil)},
 			want:     []want{{kind: Created, matchedBy: "created", site: 10, active: true, mapping: 1}},
 		},
 		{
 			name:     "empty values never match empty PSA fields",
 			settings: rules,
-			psa:      []PSAUser{handMade(5, "Someone", "", "")},
+			psa:      []domain.PSAUser{handMade(5, "Someone", "", "")},
 			page:     []GraphUser{user("a", "IT", func(u *GraphUser) { u.OnPremisesSamAccountName = "" })},
 			want:     []want{{kind: Created, matchedBy: "created", site: 10, active: true, mapping: 1}},
 		},
 		{
 			name:     "two Graph users of one page fitting one PSA user: the first links, the second is created",
 			settings: rules,
-			psa:      []PSAUser{handMade(5, "x", "shared@contoso.com", "")},
+			psa:      []domain.PSAUser{handMade(5, "x", "shared@contoso.com", "")},
 			page: []GraphUser{
 				user("a", "IT", func(u *GraphUser) { u.Mail = "shared@contoso.com" }),
 				user("b", "IT", func(u *GraphUser) { u.Mail = "shared@contoso.com" }),
@@ -287,11 +289,11 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "a user reported twice in a page is decided at his last report",
-			psa:  []PSAUser{imported(1, "a", 10, true)},
+			psa:  []domain.PSAUser{imported(1, "a", 10, true)},
 			page: []GraphUser{user("a", "IT", func(u *GraphUser) { u.JobTitle = "Old" }), user("b", "IT", nil), user("a", "IT", func(u *GraphUser) { u.JobTitle = "New" })},
 			want: []want{
 				{kind: Created, matchedBy: "created", site: 10, active: true, mapping: 1},
-				{kind: Updated, matchedBy: "azure_object_id", userID: 1, site: 10, active: true, mapping: 1, changes: []Change{{"job_title", "Engineer", "New"}}},
+				{kind: Updated, matchedBy: "azure_object_id", userID: 1, site: 10, active: true, mapping: 1, changes: []domain.Change{{Field: "job_title", Old: "Engineer", New: "New"}}},
 			},
 		},
 	} {
@@ -301,12 +303,11 @@ func TestDecide(t *testing.T) {
 			require.Len(t, outs, len(tc.want))
 			for i, w := range tc.want {
 				o := outs[i]
-				assert.Equal(t, int64(7), o.Round)
 				assert.Equal(t, w.kind, o.Kind, "kind (reason %q)", o.Reason)
 				assert.Equal(t, w.matchedBy, o.MatchedBy, "matched by")
-				assert.Equal(t, w.userID, o.UserID, "user id")
-				assert.Equal(t, w.site, o.SiteID, "site")
-				assert.Equal(t, w.active, o.Active, "active")
+				assert.Equal(t, w.userID, o.User.ID, "user id")
+				assert.Equal(t, w.site, o.User.SiteID, "site")
+				assert.Equal(t, w.active, o.User.Active, "active")
 				assert.Equal(t, w.mapping, o.Mapping, "mapping")
 				if w.mapping > 0 {
 					assert.Equal(t, testSites[w.mapping-1].Filter, o.MappingFilter)
@@ -317,22 +318,52 @@ func TestDecide(t *testing.T) {
 					assert.Contains(t, o.Reason, w.reason)
 				}
 				if w.changes != nil {
-					assert.Equal(t, w.changes, append([]Change{}, o.Changes...), "changes")
+					assert.Equal(t, w.changes, append([]domain.Change{}, o.Changes...), "changes")
 				}
 			}
 		})
 	}
 }
 
+// An inactive user keeps the reason he is inactive until his state changes: an update of
+// another field never clears it, a reactivation does.
+func TestInactiveReasonStaysUntilTheStateChanges(t *testing.T) {
+	p := testPlan(t, Settings{})
+	reason := "account disabled in Microsoft (accountEnabled false)"
+	disabled := imported(1, "a", 10, false)
+	disabled.InactiveReason = reason
+	renamed := user("a", "IT", func(u *GraphUser) { u.AccountEnabled = false; u.DisplayName = "Renamed" })
+	outs, _ := round(p, Delta, []domain.PSAUser{disabled}, []GraphUser{renamed})
+	require.Equal(t, Updated, outs[0].Kind)
+	assert.True(t, outs[0].Writes())
+	assert.False(t, outs[0].User.Active)
+	assert.Equal(t, "Renamed", outs[0].User.Name)
+	assert.Equal(t, reason, outs[0].User.InactiveReason, "a rename keeps the reason")
+
+	moved := user("a", "Sales", func(u *GraphUser) { u.AccountEnabled = false })
+	outs, _ = round(p, Delta, []domain.PSAUser{disabled}, []GraphUser{moved})
+	require.Equal(t, Moved, outs[0].Kind)
+	assert.Equal(t, reason, outs[0].User.InactiveReason, "a move keeps the reason")
+
+	outs, _ = round(p, Delta, []domain.PSAUser{disabled}, []GraphUser{user("a", "IT", nil)})
+	require.Equal(t, Reactivated, outs[0].Kind)
+	assert.Empty(t, outs[0].User.InactiveReason, "an active user has no inactive reason")
+
+	active := imported(1, "a", 10, true)
+	outs, _ = round(p, Delta, []domain.PSAUser{active}, []GraphUser{renamed})
+	require.Equal(t, Inactivated, outs[0].Kind)
+	assert.Equal(t, reason, outs[0].User.InactiveReason)
+}
+
 func TestDecideKeepsUnmappedValues(t *testing.T) {
 	p := testPlan(t, Settings{})
-	psa := []PSAUser{imported(1, "a", 10, true)}
-	psa[0].Values.LastSignIn = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	psa := []domain.PSAUser{imported(1, "a", 10, true)}
+	psa[0].LastSignIn = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 	outs, after := round(p, Delta, psa, []GraphUser{user("a", "IT", func(u *GraphUser) { u.JobTitle = "Lead" })})
 	require.Equal(t, Updated, outs[0].Kind)
-	assert.Equal(t, "yes", after[0].Values.Custom["hand_kept"], "custom fields no mapping writes are kept")
-	assert.Equal(t, psa[0].Values.LastSignIn, after[0].Values.LastSignIn, "delta pages do not carry sign-ins")
-	assert.Equal(t, "Engineer", psa[0].Values.JobTitle, "the PSA rows given to Decide are left alone")
+	assert.Equal(t, "yes", after[0].Custom["hand_kept"], "custom fields no mapping writes are kept")
+	assert.Equal(t, psa[0].LastSignIn, after[0].LastSignIn, "delta pages do not carry sign-ins")
+	assert.Equal(t, "Engineer", psa[0].JobTitle, "the PSA rows given to Decide are left alone")
 }
 
 func TestFilterKeepsExcludingWhenOtherFieldsChange(t *testing.T) {
@@ -348,7 +379,7 @@ func TestFilterKeepsExcludingWhenOtherFieldsChange(t *testing.T) {
 		func(u *GraphUser) { u.AccountEnabled = false },
 	} {
 		change(&bob)
-		var after []PSAUser
+		var after []domain.PSAUser
 		outs, after = round(p, Delta, psa, []GraphUser{bob})
 		assert.Equal(t, Excluded, outs[0].Kind, "round %d", i)
 		assert.Contains(t, outs[0].Reason, "no site mapping matches")
@@ -370,7 +401,7 @@ func TestRemovedThenRestored(t *testing.T) {
 	assert.False(t, psa[0].Active)
 	outs, psa = round(p, Delta, psa, []GraphUser{user("a", "IT", nil)})
 	assert.Equal(t, Reactivated, outs[0].Kind)
-	assert.Equal(t, int64(1000), outs[0].UserID, "the same row comes back")
+	assert.Equal(t, int64(1000), outs[0].User.ID, "the same row comes back")
 	assert.Len(t, psa, 1)
 	assert.True(t, psa[0].Active)
 }
@@ -384,7 +415,7 @@ func TestFilterErrorFallsToNextMapping(t *testing.T) {
 	require.NoError(t, err)
 	outs, _ := round(p, Delta, nil, []GraphUser{user("a", "IT", func(u *GraphUser) { u.BusinessPhones = nil })})
 	assert.Equal(t, Created, outs[0].Kind)
-	assert.Equal(t, int64(30), outs[0].SiteID)
+	assert.Equal(t, int64(30), outs[0].User.SiteID)
 	assert.Equal(t, 3, outs[0].Mapping)
 
 	outs, _ = round(p, Delta, nil, []GraphUser{user("b", "Sales", func(u *GraphUser) { u.BusinessPhones = nil })})
@@ -398,8 +429,8 @@ func TestAbsent(t *testing.T) {
 	assert.Equal(t, Inactivated, o.Kind)
 	assert.True(t, o.Writes())
 	assert.Equal(t, "absent from a full round", o.Reason)
-	assert.Equal(t, []Change{{"active", "true", "false"}}, o.Changes)
-	assert.Equal(t, "User a", o.Values.Name)
+	assert.Equal(t, []domain.Change{{Field: "active", Old: "true", New: "false"}}, o.Changes)
+	assert.Equal(t, "User a", o.User.UserValues.Name)
 
 	o = p.Absent(imported(1, "a", 10, false))
 	assert.Equal(t, Unchanged, o.Kind)
@@ -411,15 +442,15 @@ func TestSignInPass(t *testing.T) {
 	assert.Equal(t, []string{"id", "signInActivity"}, p.Select(SignIns))
 	assert.Equal(t, []string{"accountEnabled", "businessPhones", "department", "displayName", "id", "jobTitle", "mail", "mobilePhone", "onPremisesSamAccountName", "userPrincipalName"}, p.Select(Delta))
 
-	psa := []PSAUser{imported(1, "a", 10, true)}
+	psa := []domain.PSAUser{imported(1, "a", 10, true)}
 	signedIn := GraphUser{ID: "a", SignInActivity: SignInActivity{LastSignInDateTime: time.Date(2024, 6, 1, 8, 0, 0, 0, time.UTC)}}
 	b := p.Prepare(SignIns, []GraphUser{signedIn, {ID: "stranger"}})
 	assert.Equal(t, Lookups{AzureIDs: []string{"a", "stranger"}}, b.Lookups())
 	outs := b.Decide(fetch(psa, b.Lookups()))
 	require.Len(t, outs, 2)
 	assert.Equal(t, Updated, outs[0].Kind)
-	assert.Equal(t, []Change{{"last_sign_in", "", "2024-06-01T08:00:00Z"}}, outs[0].Changes)
-	assert.Equal(t, "Engineer", outs[0].Values.JobTitle, "only the sign-in mappings are written")
+	assert.Equal(t, []domain.Change{{Field: "last_sign_in", Old: "", New: "2024-06-01T08:00:00Z"}}, outs[0].Changes)
+	assert.Equal(t, "Engineer", outs[0].User.JobTitle, "only the sign-in mappings are written")
 	assert.Equal(t, Excluded, outs[1].Kind)
 
 	after := apply(psa, outs)
@@ -486,10 +517,10 @@ func BenchmarkDecide(b *testing.B) {
 	}, Mappings: DefaultMappings(), Settings: Settings{MatchRules: []Field{FieldEmail, FieldName, FieldNetworkLogin}}})
 	require.NoError(b, err)
 	// Half the page is in the PSA already.
-	var psa []PSAUser
+	var psa []domain.PSAUser
 	for i, u := range page.Users {
 		if i%2 == 0 && u.Removed == nil {
-			psa = append(psa, PSAUser{ID: int64(i + 1), AzureObjectID: u.ID, SiteID: 10, Active: true, Values: Values{Name: u.DisplayName}})
+			psa = append(psa, domain.PSAUser{ID: int64(i + 1), AzureObjectID: u.ID, SiteID: 10, Active: true, UserValues: domain.UserValues{Name: u.DisplayName}})
 		}
 	}
 	b.ReportAllocs()
@@ -499,4 +530,35 @@ func BenchmarkDecide(b *testing.B) {
 		batch.Decide(psa)
 	}
 	b.ReportMetric(float64(len(page.Users)*b.N)/b.Elapsed().Seconds(), "users/s")
+}
+
+func TestChooseRound(t *testing.T) {
+	sel := []string{"accountEnabled", "displayName", "id"}
+	for _, tc := range []struct {
+		name             string
+		full             bool
+		link, linkSelect string
+		want             domain.RoundKind
+	}{
+		{"first round: no delta link", false, "", "", domain.RoundFull},
+		{"a delta link made for the same $select", false, "https://graph/delta?$deltatoken=x", "accountEnabled,displayName,id", domain.RoundDelta},
+		{"asked in full", true, "https://graph/delta?$deltatoken=x", "accountEnabled,displayName,id", domain.RoundFull},
+		{"the mappings read another property now", false, "https://graph/delta?$deltatoken=x", "accountEnabled,id", domain.RoundFull},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, ChooseRound(tc.full, tc.link, tc.linkSelect, sel))
+		})
+	}
+	assert.Equal(t, "accountEnabled,displayName,id", SelectKey(sel))
+}
+
+func TestCountAndLogged(t *testing.T) {
+	outs := []Outcome{{Kind: Created}, {Kind: Created}, {Kind: Unchanged}, {Kind: Inactivated}, {Kind: Excluded},
+		{Kind: Ambiguous}, {Kind: Invalid}, {Kind: Moved}, {Kind: Reactivated}, {Kind: Updated}}
+	assert.Equal(t, domain.RoundCounts{Users: 10, Created: 2, Updated: 1, Moved: 1, Inactivated: 1, Reactivated: 1,
+		Excluded: 1, Ambiguous: 1, Invalid: 1}, Count(outs))
+	unchanged, created := Outcome{Kind: Unchanged}, Outcome{Kind: Created}
+	assert.True(t, unchanged.Logged(true), "a delta round logs every user it processed")
+	assert.False(t, unchanged.Logged(false), "a full round logs what changed")
+	assert.True(t, created.Logged(false))
 }
