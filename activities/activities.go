@@ -78,7 +78,7 @@ func (a *Activities) fail(ctx context.Context, partnerID, tenantID string, op do
 // credentials reads the partner's credentials for one activity. A stored
 // secret the key cannot open is classified (KeyMismatch, not retried);
 // other store errors are retried.
-func (a *Activities) credentials(ctx context.Context, partnerID, tenantID string, op domain.Operation) (microsoft.Credentials, error) {
+func (a *Activities) credentials(ctx context.Context, partnerID, tenantID string, op domain.Operation) (domain.Credentials, error) {
 	creds, err := a.Store.Credentials(ctx, partnerID)
 	if errors.Is(err, secrets.ErrDecrypt) {
 		return creds, a.fail(ctx, partnerID, tenantID, op, err)
