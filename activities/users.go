@@ -40,7 +40,7 @@ const signInsEvery = 24 * time.Hour
 func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, full bool) (UserRoundResult, error) {
 	start := time.Now()
 	res := UserRoundResult{}
-	creds, err := a.Store.Credentials(ctx, partnerID)
+	creds, err := a.credentials(ctx, partnerID, tenantID, domain.OpUsers)
 	if err != nil {
 		return res, err
 	}

@@ -80,14 +80,11 @@ func (w *tenantWorkflow) importLicences(ctx workflow.Context) error {
 		w.s.Licences.Last, w.s.Licences.LastError, w.licences.lastErr = &res, nil, nil
 		return nil
 	}
-	info, kind, ok := activities.ErrorInfoOf(err)
-	if !ok {
-		info = domain.ErrorInfo{Code: "Internal", Cause: err.Error(), Remediation: "See the worker log; `cspsync licences import` tries again."}
-	}
+	info := activities.ErrorInfoOf(err, domain.OpLicences)
 	info.At = now
 	w.s.Licences.LastError, w.licences.lastErr = &info, &info
-	w.logger.Warn("licence import failed", "code", info.Code, "type", kind)
-	if kind == domain.Reauthorise {
+	w.logger.Warn("licence import failed", "code", info.Code, "type", info.Reaction)
+	if info.Reaction == domain.Reauthorise {
 		return w.partnerUnusable(ctx, info)
 	}
 	return nil

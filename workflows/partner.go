@@ -134,8 +134,10 @@ func (w *partnerWorkflow) run(ctx workflow.Context) error {
 		if err := w.pauseOrResumeTenants(ctx); err != nil {
 			// Tried for minutes already; the next signal tries again.
 			w.logger.Error("pausing or resuming tenants failed", "error", err)
-			w.state.LastError = &domain.ErrorInfo{Code: "Internal", Cause: err.Error(), At: workflow.Now(ctx),
-				Remediation: "Check that the worker reaches Temporal and PostgreSQL; `cspsync sync` tries again."}
+			// The partner's next signal (`cspsync sync` sends one) tries again.
+			info := domain.Internal(domain.OpDiscovery, err)
+			info.At = workflow.Now(ctx)
+			w.state.LastError = &info
 		}
 		if w.state.Auth == domain.AuthAuthorised && (w.state.DiscoveryRequested || w.wanted) {
 			w.state.DiscoveryRequested, w.wanted = false, false
@@ -206,15 +208,7 @@ func (w *partnerWorkflow) discoverAndWait(ctx workflow.Context, _ struct{}) (act
 }
 
 // nextStep says what the partner's administrator must do.
-func (w *partnerWorkflow) nextStep() string {
-	if e := w.state.LastError; e != nil && w.state.Auth == domain.AuthNeedsReauthorisation {
-		return e.Code + ": " + e.Remediation
-	}
-	if w.state.Auth == domain.AuthNeedsReauthorisation {
-		return "authorise again with `cspsync connect`"
-	}
-	return "complete the sign-in from `cspsync connect`"
-}
+func (w *partnerWorkflow) nextStep() string { return w.state.Auth.NextStep(w.state.LastError) }
 
 func (w *partnerWorkflow) discover(ctx workflow.Context) {
 	w.discovering = true
@@ -245,17 +239,14 @@ func (w *partnerWorkflow) discover(ctx workflow.Context) {
 			return
 		}
 	}
-	info, kind, ok := activities.ErrorInfoOf(err)
-	if !ok {
-		info = domain.ErrorInfo{Code: "Internal", Cause: err.Error(), Remediation: "See the worker log; run `cspsync sync` to try again."}
-	}
+	info := activities.ErrorInfoOf(err, domain.OpDiscovery)
 	info.At = workflow.Now(ctx)
 	w.state.LastError = &info
 	w.lastErr = &info
-	if kind == domain.Reauthorise {
+	if info.Reaction == domain.Reauthorise {
 		w.state.Auth = domain.AuthNeedsReauthorisation
 	}
-	w.logger.Warn("discovery failed", "code", info.Code, "type", kind)
+	w.logger.Warn("discovery failed", "code", info.Code, "type", info.Reaction)
 }
 
 // pauseOrResumeTenants keeps the tenants in step with the partner: paused

@@ -262,30 +262,19 @@ func (w *tenantWorkflow) sync(ctx workflow.Context) error {
 		w.s.LastError = nil
 		return nil
 	}
-	info, kind, _ := activities.ErrorInfoOf(err)
+	info := activities.ErrorInfoOf(err, domain.OpSync)
 	info.At = now
 	w.s.LastError = &info
-	w.logger.Warn("tenant sync failed", "code", info.Code, "type", kind)
-	switch kind {
+	w.logger.Warn("tenant sync failed", "code", info.Code, "type", info.Reaction)
+	switch info.Reaction {
 	case domain.AwaitConsent:
-		w.consentMissing()
+		w.s.Consent = w.s.Consent.Refused() // as the activity recorded it
 	case domain.Reauthorise:
 		return w.partnerUnusable(ctx, info)
 	case domain.NeedsFix, domain.Degrade:
 		w.s.Blocked = &info
 	}
 	return nil
-}
-
-// consentMissing records, as the activity did, that Microsoft holds no
-// consent: a granted one was revoked, any other (DAP's implicit one
-// included) was never there.
-func (w *tenantWorkflow) consentMissing() {
-	if w.s.Consent == domain.ConsentGranted {
-		w.s.Consent = domain.ConsentRevoked
-	} else {
-		w.s.Consent = domain.ConsentPending
-	}
 }
 
 // partnerUnusable pauses the tenant and tells the partner, which pauses

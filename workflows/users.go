@@ -68,16 +68,13 @@ func (w *tenantWorkflow) syncUsers(ctx workflow.Context) error {
 		w.s.Users.Last, w.s.Users.LastError, w.users.lastErr = &res, nil, nil
 		return nil
 	}
-	info, kind, ok := activities.ErrorInfoOf(err)
-	if !ok {
-		info = domain.ErrorInfo{Code: "Internal", Cause: err.Error(), Remediation: "See the worker log; `cspsync sync --tenant <tenant>` tries again."}
-	}
+	info := activities.ErrorInfoOf(err, domain.OpUsers)
 	info.At = now
 	w.s.Users.LastError, w.users.lastErr = &info, &info
-	w.logger.Warn("users round failed", "code", info.Code, "type", kind)
-	switch kind {
+	w.logger.Warn("users round failed", "code", info.Code, "type", info.Reaction)
+	switch info.Reaction {
 	case domain.AwaitConsent:
-		w.consentMissing()
+		w.s.Consent = w.s.Consent.Refused() // as the activity recorded it
 	case domain.Reauthorise:
 		return w.partnerUnusable(ctx, info)
 	}

@@ -185,8 +185,7 @@ func (cb Callback) clean() Callback {
 }
 
 func (cb Callback) refusal(op domain.Operation) *Refused {
-	f := microsoft.Refusal(op, cb.Error, cb.ErrorDescription)
-	return &Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}}
+	return &Refused{microsoft.Refusal(op, cb.Error, cb.ErrorDescription).Info()}
 }
 
 // consume takes the single-use state of a callback of the given kind.
@@ -236,7 +235,7 @@ func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (strin
 		return "", err
 	}
 	if cb.Error != "" {
-		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID, cb.refusal(domain.OpAuthorise), domain.NeedsFix)
+		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID, cb.refusal(domain.OpAuthorise))
 	}
 	creds, err := st.Credentials(ctx, req.PartnerID)
 	if err != nil {
@@ -252,9 +251,7 @@ func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (strin
 	}
 	account, err := auth.RedeemCode(ctx, creds, cb.Code, req.CodeVerifier, req.RedirectURI)
 	if err != nil {
-		f := microsoft.Classify(err)
-		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID,
-			&Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}}, f.Reaction)
+		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID, &Refused{microsoft.Classify(err).Info()})
 	}
 	tc, err := c.client(ctx)
 	if err != nil {
@@ -272,19 +269,17 @@ func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (strin
 // failAuthorisation records a failed sign-in. A partner that is authorised
 // stays so unless the failure says its credentials are unusable: a
 // cancelled or refused sign-in leaves its stored tokens working.
-func (c *Control) failAuthorisation(ctx context.Context, partnerID string, r *Refused, reaction domain.Reaction) error {
+func (c *Control) failAuthorisation(ctx context.Context, partnerID string, r *Refused) error {
 	st, err := c.db(ctx)
 	if err != nil {
 		return err
 	}
-	rec := store.IntegrationError{PartnerID: partnerID, Operation: domain.OpAuthorise,
-		Code: r.Code, Message: r.Cause, Remediation: r.Remediation}
 	p, err := st.GetPartner(ctx, partnerID)
 	if err != nil {
 		return err
 	}
-	if p.AuthState == domain.AuthAuthorised && reaction != domain.Reauthorise {
-		if err := st.RecordError(ctx, rec); err != nil {
+	if p.AuthState == domain.AuthAuthorised && r.Reaction != domain.Reauthorise {
+		if err := st.RecordError(ctx, partnerID, "", domain.OpAuthorise, r.ErrorInfo); err != nil {
 			return err
 		}
 		kept := *r
@@ -296,7 +291,7 @@ func (c *Control) failAuthorisation(ctx context.Context, partnerID string, r *Re
 		return err
 	}
 	err = errors.Join(
-		st.RecordError(ctx, rec),
+		st.RecordError(ctx, partnerID, "", domain.OpAuthorise, r.ErrorInfo),
 		st.SetPartnerAuthState(ctx, partnerID, domain.AuthNeedsReauthorisation),
 		workflows.SignalPartner(ctx, tc, c.cfg.TaskQueue, partnerID, workflows.SignalAuthorisationFailed, r.ErrorInfo),
 	)
@@ -422,11 +417,7 @@ func (c *Control) retryingDiscovery(ctx context.Context, tc temporalClient, part
 		}
 		last := a.GetLastFailure().GetMessage()
 		if e := c.openDiscoveryError(ctx, partnerID); e != nil {
-			cause := e.Message
-			if entry, ok := microsoft.Lookup(e.Code); ok {
-				cause = strings.TrimSuffix(entry.Cause, ".") + " (" + e.Message + ")"
-			}
-			last = e.Code + ": " + cause + ". Fix: " + e.Remediation
+			last = e.Code + ": " + strings.TrimSuffix(e.Message, ".") + ". Fix: " + e.Remediation
 		}
 		return fmt.Errorf("discovery of %s has failed %d times and keeps retrying in the background (`cspsync status` shows when it recovers). Last failure: %s",
 			partnerID, a.GetAttempt()-1, last)
@@ -546,15 +537,15 @@ func (c *Control) Status(ctx context.Context) ([]PartnerStatus, error) {
 		s.OpenErrors = len(errs)
 		s.NeedsAttention = p.AuthState != domain.AuthAuthorised || len(errs) > 0 || keyProblem != ""
 		partnerErr := partnerError(errs)
+		var last *domain.ErrorInfo
+		if partnerErr != nil {
+			last = &domain.ErrorInfo{Code: partnerErr.Code, Remediation: partnerErr.Remediation}
+		}
 		switch {
 		case keyProblem != "":
 			s.Next = keyProblem
-		case p.AuthState == domain.AuthPending:
-			s.Next = "complete the sign-in from `cspsync connect`"
-		case p.AuthState == domain.AuthNeedsReauthorisation && partnerErr != nil:
-			s.Next = partnerErr.Code + ": " + partnerErr.Remediation
-		case p.AuthState == domain.AuthNeedsReauthorisation:
-			s.Next = "authorise again with `cspsync connect`"
+		case p.AuthState != domain.AuthAuthorised:
+			s.Next = p.AuthState.NextStep(last)
 		case partnerErr != nil:
 			s.Next = partnerErr.Code + ": " + partnerErr.Remediation + " (`cspsync errors list` has all)"
 		case len(errs) > 0:

@@ -16,10 +16,6 @@ import (
 	"github.com/cspsync/cspsync/internal/text"
 )
 
-// CodeMembershipRefused is Partner Center's refusal of the subscriptions
-// API to a partner without the membership it requires: a partner-wide failure.
-const CodeMembershipRefused = "PartnerCenter800039"
-
 // CodeDeltaExpired is Graph's answer to an expired or reset delta token
 // (410 Gone); any 410 from Graph is read as one.
 const CodeDeltaExpired = "syncStateNotFound"
@@ -105,7 +101,7 @@ func init() {
 			"Run `cspsync connect` and complete the sign-in in the browser.", domain.Reauthorise},
 		{"PartnerCenterUnauthorized", "Partner Center refused the partner's token.",
 			"Authorise again with `cspsync connect` as a user in the partner tenant's AdminAgents group, with the Partner Center app's user_impersonation permission consented.", domain.Reauthorise},
-		{"PartnerCenter800039", "Partner Center refuses the subscriptions API to the partner: it lacks the membership the API requires.",
+		{domain.CodeMembershipRefused, "Partner Center refuses the subscriptions API to the partner: it lacks the membership the API requires.",
 			"Import all subscribed SKUs instead: run `cspsync connect` again with `--licence-source subscribed-skus` (and the partner's other settings).", domain.NeedsFix},
 		{"PartnerCenter900150", "The partner's GDAP relationship with this customer grants none of the roles licence reads need.",
 			"In Partner Center, give the GDAP relationship with this customer one of Directory Readers, Global Reader, User Administrator or License Administrator for the partner's security group, then run `cspsync licences import --tenant <tenant>`.", domain.NeedsFix},
@@ -120,8 +116,6 @@ func init() {
 const (
 	// CodeNetwork: any other error on the way to Microsoft.
 	CodeNetwork = "Network"
-	// CodeKeyMismatch: a stored secret does not open with the configured key.
-	CodeKeyMismatch = "KeyMismatch"
 	// CodeSecretsForgotten: a partner's secrets and tokens, sealed with a
 	// lost key, were dropped by `cspsync connect --forget-unreadable`.
 	CodeSecretsForgotten = "SecretsForgotten"
@@ -131,7 +125,7 @@ func init() {
 	for _, e := range []Entry{
 		{CodeNetwork, "Microsoft could not be reached.",
 			"Nothing to do if it passes: cspsync retries. If it persists, check the network, proxy and CA settings (CSPSYNC_CA_FILE).", domain.Retry},
-		{CodeKeyMismatch, "A stored secret does not open with the encryption key: the key differs from the one it was sealed with, or the value was altered.",
+		{domain.CodeKeyMismatch, "A stored secret does not open with the encryption key: the key differs from the one it was sealed with, or the value was altered.",
 			secrets.KeyFix, domain.NeedsFix},
 		{CodeSecretsForgotten, "The partner's stored secrets and tokens were sealed with an encryption key that is lost; `cspsync connect --forget-unreadable` dropped them.",
 			"Run `cspsync connect` for this partner with its apps' client secrets and sign in again.", domain.Reauthorise},
@@ -211,6 +205,19 @@ func (f *Failure) Error() string {
 
 func (f *Failure) Unwrap() error { return f.Err }
 
+// Info is the one way a Microsoft failure becomes the ErrorInfo that is
+// recorded and shown: the catalogue's cause followed by Microsoft's own
+// words (a remediation may say "read Microsoft's message"), its fix and its
+// reaction.
+func (f *Failure) Info() domain.ErrorInfo {
+	cause := f.Cause
+	if said := strings.TrimSuffix(f.Message, "."); said != "" && !strings.Contains(strings.ToLower(cause), strings.ToLower(said)) {
+		cause = strings.TrimSuffix(cause, ".") + " (" + said + ")."
+	}
+	return domain.ErrorInfo{Code: f.Code, Cause: text.Clean(cause, text.MaxMessage), Remediation: f.Remediation,
+		Reaction: f.Reaction, At: time.Now()}
+}
+
 // Is makes errors.Is(err, ErrDeltaExpired) report a dead delta link.
 func (f *Failure) Is(target error) bool {
 	return target == ErrDeltaExpired && f.Reaction == domain.Resync
@@ -228,7 +235,13 @@ func Classify(err error) *Failure {
 		return f
 	}
 	if errors.Is(err, secrets.ErrDecrypt) { // never Network: retrying cannot help
-		return fromEntry(CodeKeyMismatch, 0, firstLine(err.Error()), catalogue[CodeKeyMismatch], err)
+		// The catalogue says what the secrets package would; keep only
+		// what was being read ("loading token cache").
+		said := ""
+		if !errors.Is(err, secrets.ErrWrongKey) {
+			said = strings.TrimSuffix(strings.TrimSuffix(firstLine(err.Error()), secrets.ErrDecrypt.Error()), ": ")
+		}
+		return fromEntry(domain.CodeKeyMismatch, 0, said, catalogue[domain.CodeKeyMismatch], err)
 	}
 	var call msalerrors.CallErr
 	if errors.As(err, &call) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,7 +93,7 @@ func TestDecryptionFailureIsKeyMismatchNotNetwork(t *testing.T) {
 		secrets.ErrWrongKey,
 	} {
 		f := microsoft.Classify(err)
-		assert.Equal(t, microsoft.CodeKeyMismatch, f.Code)
+		assert.Equal(t, domain.CodeKeyMismatch, f.Code)
 		assert.Equal(t, domain.NeedsFix, f.Reaction)
 		assert.Contains(t, f.Remediation, "CSPSYNC_ENCRYPTION_KEY")
 		assert.Contains(t, f.Remediation, "cspsync connect --forget-unreadable")
@@ -145,4 +146,29 @@ func TestDeltaExpiredForms(t *testing.T) {
 	} {
 		assert.NotErrorIs(t, f, microsoft.ErrDeltaExpired, f.Code)
 	}
+}
+
+// Every caller records and shows a failure through Info: the catalogue's
+// cause with Microsoft's own words (a fix may say "read Microsoft's
+// message"), said once.
+func TestInfoCarriesTheCauseMicrosoftsWordsFixAndReaction(t *testing.T) {
+	f := microsoft.FromCode("AADSTS7000215", 401, "AADSTS7000215: Invalid client secret provided.", 0, nil)
+	info := f.Info()
+	assert.Equal(t, "AADSTS7000215", info.Code)
+	assert.Equal(t, "Invalid client secret: the secret's ID was probably pasted instead of its value (AADSTS7000215: Invalid client secret provided).", info.Cause)
+	assert.Equal(t, f.Remediation, info.Remediation)
+	assert.Equal(t, domain.Reauthorise, info.Reaction)
+	assert.False(t, info.At.IsZero())
+
+	unknown := microsoft.FromCode("SomethingNew", 400, "Microsoft's own explanation.", 0, nil).Info()
+	assert.Contains(t, unknown.Remediation, "Read Microsoft's message")
+	assert.Contains(t, unknown.Cause, "Microsoft's own explanation", "the message the fix points to is there")
+
+	// Words the cause already says are not repeated.
+	for _, err := range []error{secrets.ErrWrongKey, secrets.ErrDecrypt} {
+		key := microsoft.Classify(err).Info()
+		assert.Equal(t, 1, strings.Count(strings.ToLower(key.Cause), "the encryption key"), key.Cause)
+	}
+	key := microsoft.Classify(fmt.Errorf("loading token cache: %w", secrets.ErrDecrypt)).Info()
+	assert.Equal(t, "A stored secret does not open with the encryption key: the key differs from the one it was sealed with, or the value was altered (loading token cache).", key.Cause)
 }
