@@ -93,11 +93,8 @@ type partnerWorkflow struct {
 	logger log.Logger
 
 	// What Updates wait on, within this run (continue-as-new waits for them).
-	attempts    int               // discoveries tried in this run
-	lastErr     *domain.ErrorInfo // how the last of them ended
-	discovering bool
-	wanted      bool             // an Update asked for a discovery that has not started yet
-	wake        workflow.Channel // wakes the main loop for it
+	discoveries runs
+	wake        workflow.Channel // wakes the main loop for an Update
 	// authorisedCh holds an authorisation the main loop has not taken yet
 	// (validators cannot look channels up themselves).
 	authorisedCh workflow.ReceiveChannel
@@ -139,10 +136,10 @@ func (w *partnerWorkflow) run(ctx workflow.Context) error {
 			info.At = workflow.Now(ctx)
 			w.state.LastError = &info
 		}
-		if w.state.Auth == domain.AuthAuthorised && (w.state.DiscoveryRequested || w.wanted) {
-			w.state.DiscoveryRequested, w.wanted = false, false
+		if w.state.Auth == domain.AuthAuthorised && (w.state.DiscoveryRequested || w.discoveries.wanted) {
+			w.state.DiscoveryRequested = false
 			w.discover(ctx)
-			if w.wanted {
+			if w.discoveries.wanted {
 				continue // an Update asked for another discovery meanwhile: run it in this run
 			}
 			if done, err := w.continueAsNew(ctx, sel); done {
@@ -186,23 +183,16 @@ func (w *partnerWorkflow) validateDiscover(workflow.Context, struct{}) error {
 // discoverAndWait asks for a discovery that starts after the request and
 // returns its counts, or the failure it met.
 func (w *partnerWorkflow) discoverAndWait(ctx workflow.Context, _ struct{}) (activities.DiscoveryResult, error) {
-	target := w.attempts + 1
-	if w.discovering {
-		target++ // the running one started before this request
-	}
-	w.wanted = true
-	w.wake.SendAsync(struct{}{})
-	err := workflow.Await(ctx, func() bool { return w.attempts >= target || !w.authorised() })
-	switch {
-	case err != nil:
-		return activities.DiscoveryResult{}, err
-	case w.attempts < target:
-		return activities.DiscoveryResult{}, temporal.NewApplicationError(
+	err := w.discoveries.askAndWait(ctx, w.wake, "DiscoveryFailed", func() error {
+		if w.authorised() {
+			return nil
+		}
+		return temporal.NewApplicationError(
 			fmt.Sprintf("partner %s became %s before the discovery ran: %s", w.in.PartnerID, w.state.Auth, w.nextStep()),
 			"NotAuthorised")
-	case w.lastErr != nil:
-		e := w.lastErr
-		return activities.DiscoveryResult{}, temporal.NewApplicationError(e.Code+": "+e.Cause+" "+e.Remediation, "DiscoveryFailed", *e)
+	})
+	if err != nil {
+		return activities.DiscoveryResult{}, err
 	}
 	return *w.state.LastDiscovery, nil
 }
@@ -211,9 +201,9 @@ func (w *partnerWorkflow) discoverAndWait(ctx workflow.Context, _ struct{}) (act
 func (w *partnerWorkflow) nextStep() string { return w.state.Auth.NextStep(w.state.LastError) }
 
 func (w *partnerWorkflow) discover(ctx workflow.Context) {
-	w.discovering = true
-	defer func() { w.discovering = false; w.attempts++ }()
-	w.lastErr = nil
+	w.discoveries.start()
+	var failure *domain.ErrorInfo
+	defer func() { w.discoveries.end(failure) }()
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Hour,
 		HeartbeatTimeout:    w.in.Settings.DiscoveryHeartbeat,
@@ -241,8 +231,7 @@ func (w *partnerWorkflow) discover(ctx workflow.Context) {
 	}
 	info := activities.ErrorInfoOf(err, domain.OpDiscovery)
 	info.At = workflow.Now(ctx)
-	w.state.LastError = &info
-	w.lastErr = &info
+	w.state.LastError, failure = &info, &info
 	if info.Reaction == domain.Reauthorise {
 		w.state.Auth = domain.AuthNeedsReauthorisation
 	}
@@ -288,10 +277,10 @@ func (w *partnerWorkflow) continueAsNew(ctx workflow.Context, sel workflow.Selec
 	for sel.HasPending() {
 		sel.Select(ctx)
 	}
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) || w.wanted }); err != nil {
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) || w.discoveries.wanted }); err != nil {
 		return true, err
 	}
-	if w.wanted {
+	if w.discoveries.wanted {
 		return false, nil
 	}
 	return true, workflow.NewContinueAsNewError(ctx, PartnerWorkflow, PartnerInput{
