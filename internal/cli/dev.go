@@ -227,10 +227,7 @@ func runDev(c *cli.Context) error {
 		fmt.Fprintf(out, "\nTemporal UI:  http://%s/namespaces/%s/workflows  (workflow %s)\n", ui, c.String(flags.TemporalNamespace.Name), conn.WorkflowID)
 	}
 	fmt.Fprint(out, "\nTry next:\n")
-	// The CLI's defaults name the demo's database and key; say so when these differ.
-	if db := c.String(flags.DatabaseURL.Name); db != config.DefaultDatabaseURL || keyFile != flags.KeyFile.Value {
-		fmt.Fprintf(out, "  export %s='%s' %s=%s\n", config.EnvDatabaseURL, db, config.EnvEncryptionKeyFile, keyFile)
-	}
+	fmt.Fprintf(out, "  %s\n", demoExport(caFile, c.String(flags.DatabaseURL.Name), keyFile))
 	stop := "bin/cspsync dev stop"
 	if dataDir != config.DefaultDataDir {
 		stop += " --data-dir " + dataDir
@@ -238,16 +235,27 @@ func runDev(c *cli.Context) error {
 	fmt.Fprintf(out, `  bin/cspsync status
   bin/cspsync tenants list
   bin/cspsync licences report
-  bin/cspsync users list --customer %[5]s
-  bin/cspsync mappings sites --customer %[5]s
-  bin/cspsync sync --partner %[2]s --users --wait
-  bin/cspsync check --ca-file %[1]s
-  bin/cspsync sync --partner %[2]s --wait
+  bin/cspsync users list --customer %[4]s
+  bin/cspsync mappings sites --customer %[4]s
+  bin/cspsync sync --partner %[1]s --users --wait
+  bin/cspsync check
+  bin/cspsync sync --partner %[1]s --wait
   bin/cspsync errors list
   .bin/temporal workflow list --query 'SyncState="AwaitingConsent"'
-Logs in %[3]s/logs; stop everything with: %[4]s
-`, caFile, partner, dataDir, stop, example)
+Logs in %[2]s/logs; stop everything with: %[3]s
+`, partner, dataDir, stop, example)
 	return nil
+}
+
+// demoExport is the environment the demo's "Try next" commands need: the
+// simulator's CA for those that call it (check, connect), and the database
+// and key when they are not the CLI's defaults.
+func demoExport(caFile, databaseURL, keyFile string) string {
+	export := "export " + config.EnvCAFile + "=" + caFile
+	if databaseURL != config.DefaultDatabaseURL || keyFile != flags.KeyFile.Value {
+		export += fmt.Sprintf(" %s='%s' %s=%s", config.EnvDatabaseURL, databaseURL, config.EnvEncryptionKeyFile, keyFile)
+	}
+	return export
 }
 
 // startWorker starts worker i (0-based) unless something answers on its

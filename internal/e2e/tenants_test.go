@@ -264,6 +264,17 @@ func TestCheckPrintsTicksAndCrossesAndFailsWhenOneFails(t *testing.T) {
 	assert.Contains(t, out, "✓ partner acme: Partner Center reachable")
 	assert.Contains(t, out, "✓ partner acme: Graph reachable in 3 of 3 consented tenants")
 
+	// Without the simulator's CA file, a certificate that does not verify is
+	// its own failure with its fix, never a network blip cspsync retries.
+	out, err = runCLI(t, s, "check", "--ca-file=")
+	require.Error(t, err)
+	t.Log(out)
+	assert.Contains(t, out, "✗ CA bundle usable")
+	assert.NotContains(t, out, "✓ CA bundle usable")
+	assert.Regexp(t, `✗ partner acme: Partner Center reachable .*CertificateNotTrusted`, out)
+	assert.Contains(t, out, "--ca-file or CSPSYNC_CA_FILE")
+	assert.NotContains(t, out, "cspsync retries")
+
 	// Moved to GDAP, the tenant needs an admin consent cspsync has not seen.
 	_, err = runCLI(t, s, "tenants", "set-relationship", gdap.ID, "GDAP")
 	require.NoError(t, err)

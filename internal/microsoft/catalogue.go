@@ -1,6 +1,8 @@
 package microsoft
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -116,6 +118,8 @@ func init() {
 const (
 	// CodeNetwork: any other error on the way to Microsoft.
 	CodeNetwork = "Network"
+	// CodeCertificate: the server's TLS certificate did not verify.
+	CodeCertificate = "CertificateNotTrusted"
 	// CodeSecretsForgotten: a partner's secrets and tokens, sealed with a
 	// lost key, were dropped by `cspsync connect --forget-unreadable`.
 	CodeSecretsForgotten = "SecretsForgotten"
@@ -125,6 +129,8 @@ func init() {
 	for _, e := range []Entry{
 		{CodeNetwork, "Microsoft could not be reached.",
 			"Nothing to do if it passes: cspsync retries. If it persists, check the network, proxy and CA settings (CSPSYNC_CA_FILE).", domain.Retry},
+		{CodeCertificate, "The TLS certificate of the server cspsync called did not verify: a CA this machine does not trust signed it (the simulator's own CA, or a proxy that inspects TLS), or it names another host or has expired. Retrying cannot fix it.",
+			"Against the simulator, give cspsync its CA file (ca.pem in the simulator's state directory) with --ca-file or CSPSYNC_CA_FILE, for the worker and for every command. Against real Microsoft, leave the CA file empty, or give the CA of a proxy that inspects TLS.", domain.NeedsFix},
 		{domain.CodeKeyMismatch, "A stored secret does not open with the encryption key: the key differs from the one it was sealed with, or the value was altered.",
 			secrets.KeyFix, domain.NeedsFix},
 		{CodeSecretsForgotten, "The partner's stored secrets and tokens were sealed with an encryption key that is lost; `cspsync connect --forget-unreadable` dropped them.",
@@ -247,7 +253,20 @@ func Classify(err error) *Failure {
 	if errors.As(err, &call) {
 		return classifyAADSTS(call, err)
 	}
+	if CertificateFailure(err) {
+		return fromEntry(CodeCertificate, 0, err.Error(), catalogue[CodeCertificate], err)
+	}
 	return fromEntry(CodeNetwork, 0, err.Error(), catalogue[CodeNetwork], err)
+}
+
+// CertificateFailure is true when err is a TLS certificate that did not
+// verify against the CAs this process trusts: never a network blip.
+func CertificateFailure(err error) bool {
+	var verification *tls.CertificateVerificationError
+	var authority x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verification) || errors.As(err, &authority) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // tokenErrorBody is Entra ID's token endpoint error shape.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -171,4 +172,25 @@ func TestInfoCarriesTheCauseMicrosoftsWordsFixAndReaction(t *testing.T) {
 	}
 	key := microsoft.Classify(fmt.Errorf("loading token cache: %w", secrets.ErrDecrypt)).Info()
 	assert.Equal(t, "A stored secret does not open with the encryption key: the key differs from the one it was sealed with, or the value was altered (loading token cache).", key.Cause)
+}
+
+// A certificate that does not verify (the simulator's, without its CA file)
+// needs the CA file: it is not a network blip that retrying cures.
+func TestUntrustedCertificateIsItsOwnFailureWithTheCAFileFix(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	hc, err := microsoft.NewHTTPClient("")
+	require.NoError(t, err)
+	_, err = hc.Get(srv.URL)
+	require.Error(t, err)
+	require.True(t, microsoft.CertificateFailure(err), "%v", err)
+
+	f := microsoft.Classify(err)
+	assert.Equal(t, microsoft.CodeCertificate, f.Code)
+	assert.Equal(t, domain.NeedsFix, f.Reaction, "not retried")
+	assert.Contains(t, f.Remediation, "--ca-file or CSPSYNC_CA_FILE")
+	assert.NotContains(t, f.Remediation, "cspsync retries")
+
+	assert.False(t, microsoft.CertificateFailure(errors.New("dial tcp 127.0.0.1:1: connection refused")))
+	assert.Equal(t, microsoft.CodeNetwork, microsoft.Classify(errors.New("dial tcp 127.0.0.1:1: connection refused")).Code)
 }
