@@ -251,7 +251,7 @@ func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (strin
 	}
 	account, err := auth.RedeemCode(ctx, creds, cb.Code, req.CodeVerifier, req.RedirectURI)
 	if err != nil {
-		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID, &Refused{microsoft.Classify(err).Info()})
+		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID, &Refused{microsoft.Classify(err).For(domain.OpAuthorise).Info()})
 	}
 	tc, err := c.client(ctx)
 	if err != nil {

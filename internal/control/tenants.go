@@ -216,7 +216,7 @@ func (c *Control) confirmConsent(ctx context.Context, st *store.Store, cu Custom
 	if err == nil {
 		return nil
 	}
-	info := microsoft.Classify(err).Info()
+	info := microsoft.Classify(err).For(domain.OpConsent).Info()
 	if err := st.RecordError(ctx, partnerID, cu.TenantID, domain.OpConsent, info); err != nil {
 		return err
 	}

@@ -140,11 +140,14 @@ func init() {
 	}
 }
 
-// refusals are the errors a browser brings back to cspsync's redirect URIs,
-// by whose round-trip it was: the same OAuth error is a cancelled sign-in at
-// the partner's authorisation and a declined consent at a tenant's, each
-// with its own fix. The "" entry is the fix for any other refusal.
-var refusals = map[domain.Operation]map[string]Entry{
+// byOperation are the failures whose cause or fix depends on the operation
+// that met them, each entry before the catalogue's: at the redirect URIs the
+// same OAuth error is a cancelled sign-in at the partner's authorisation and
+// a declined consent at a tenant's, and a replayed or expired code is the
+// partner's `cspsync connect` again but an operator's sign-in at the
+// worker's page again. The "" entry is the fix for any other refusal a
+// redirect brings back.
+var byOperation = map[domain.Operation]map[string]Entry{
 	domain.OpAuthorise: {
 		"access_denied": {Cause: "The sign-in was cancelled or declined at Microsoft.",
 			Remediation: "To authorise cspsync, run `cspsync connect` and complete the sign-in as a partner admin (AdminAgents), accepting the permissions asked for.", Reaction: domain.NeedsFix},
@@ -158,6 +161,12 @@ var refusals = map[domain.Operation]map[string]Entry{
 	domain.OpOperatorSignIn: {
 		"access_denied": {Cause: "The sign-in was cancelled or declined at Microsoft.",
 			Remediation: "Open the tenants page again and sign in with your account in the partner's tenant.", Reaction: domain.NeedsFix},
+		"AADSTS54005": {Cause: "This sign-in's authorization code was already used: the browser sent Microsoft's answer twice (a reload, the back button or a second tab).",
+			Remediation: "Open the worker's tenants page again and sign in; each sign-in works once. Nothing else is needed.", Reaction: domain.NeedsFix},
+		"AADSTS70008": {Cause: "This sign-in's authorization code expired before it reached cspsync.",
+			Remediation: "Open the worker's tenants page again and sign in, without pausing at Microsoft's pages.", Reaction: domain.NeedsFix},
+		"AADSTS50011": {Cause: "The worker's operator sign-in address is not a redirect URI of the Partner Center app.",
+			Remediation: "Add CSPSYNC_PUBLIC_URL + /auth/operator/callback to the Partner Center app's Web redirect URIs (Entra ID > App registrations > Authentication), then sign in again.", Reaction: domain.NeedsFix},
 		"": {Cause: "The operator sign-in did not complete.",
 			Remediation: "Read Microsoft's message, then open the tenants page again and sign in.", Reaction: domain.NeedsFix},
 	},
@@ -172,11 +181,11 @@ var refusals = map[domain.Operation]map[string]Entry{
 }
 
 // Refusal classifies the error and error_description a redirect brought
-// back, for the round-trip op (OpAuthorise or OpConsent): its own entry
-// first, then the catalogue's, then the round-trip's general fix.
+// back, for the round-trip op (OpAuthorise, OpOperatorSignIn or OpConsent):
+// its own entry first, then the catalogue's, then the round-trip's general fix.
 func Refusal(op domain.Operation, oauthError, description string) *Failure {
 	code := AADSTSCode(description, oauthError)
-	byCode := refusals[op]
+	byCode := byOperation[op]
 	for _, k := range []string{code, oauthError} {
 		if e, ok := byCode[k]; ok {
 			return fromEntry(code, 0, firstLine(description), e, nil)
@@ -186,6 +195,20 @@ func Refusal(op domain.Operation, oauthError, description string) *Failure {
 		return fromEntry(code, 0, firstLine(description), e, nil)
 	}
 	return fromEntry(code, 0, firstLine(description), byCode[""], nil)
+}
+
+// For is the failure as op met it: op's own cause and fix for its code when
+// it has them (a replayed code at an operator's sign-in is not the
+// partner's `cspsync connect`), else the catalogue's.
+func (f *Failure) For(op domain.Operation) *Failure {
+	e, ok := byOperation[op][f.Code]
+	if !ok || f.Code == "" {
+		return f
+	}
+	g := *f
+	g.Entry = e
+	g.Entry.Code = f.Code
+	return &g
 }
 
 // Lookup returns the catalogue entry for a code.

@@ -194,3 +194,19 @@ func TestUntrustedCertificateIsItsOwnFailureWithTheCAFileFix(t *testing.T) {
 	assert.False(t, microsoft.CertificateFailure(errors.New("dial tcp 127.0.0.1:1: connection refused")))
 	assert.Equal(t, microsoft.CodeNetwork, microsoft.Classify(errors.New("dial tcp 127.0.0.1:1: connection refused")).Code)
 }
+
+// A failure's fix is the operation's: a replayed code is the partner's
+// `cspsync connect` again, but an operator's sign-in at the worker's page.
+func TestFixesArePerOperation(t *testing.T) {
+	replayed := callErr(400, `{"error":"invalid_grant","error_description":"AADSTS54005: OAuth2 Authorization code was already redeemed.","error_codes":[54005]}`)
+	partner := microsoft.Classify(replayed).For(domain.OpAuthorise)
+	assert.Contains(t, partner.Remediation, "cspsync connect")
+	operator := microsoft.Classify(replayed).For(domain.OpOperatorSignIn)
+	assert.Equal(t, "AADSTS54005", operator.Code)
+	assert.Contains(t, operator.Remediation, "tenants page again and sign in")
+	assert.NotContains(t, operator.Remediation, "cspsync connect")
+	assert.Equal(t, operator.Remediation, microsoft.Refusal(domain.OpOperatorSignIn, "invalid_grant", "AADSTS54005: already redeemed").Remediation,
+		"a redirect's refusal and a redemption's failure read alike")
+	other := microsoft.FromCode("AADSTS7000222", 401, "expired", 0, nil)
+	assert.Same(t, other, other.For(domain.OpOperatorSignIn), "no entry of its own: the catalogue's")
+}
