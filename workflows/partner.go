@@ -81,6 +81,7 @@ func PartnerWorkflow(ctx workflow.Context, in PartnerInput) error {
 	if err := QueryPartnerState.Handle(ctx, func() (PartnerState, error) { return w.state, nil }); err != nil {
 		return err
 	}
+	w.signInLast = workflow.GetVersion(ctx, "sign-in-taken-last", workflow.DefaultVersion, 1) >= 1
 	if err := UpdateDiscover.Handle(ctx, w.discoverAndWait, w.validateDiscover); err != nil {
 		return err
 	}
@@ -98,16 +99,29 @@ type partnerWorkflow struct {
 	// authorisedCh holds an authorisation the main loop has not taken yet
 	// (validators cannot look channels up themselves).
 	authorisedCh workflow.ReceiveChannel
+	// signInLast: of the signals waiting together, the sign-in is taken
+	// last (runs started before this replay the old order).
+	signInLast bool
 }
 
+// selector takes one signal. Signals that wait together (the workflow was
+// busy, or the worker down) are taken in the order they are added here, not
+// the order they arrived in, so the sign-in comes last: a failure reported
+// before it (a tenant's, a forgotten key's) must not undo it, and one that
+// really follows it is met again by the next activity.
 func (w *partnerWorkflow) selector(ctx workflow.Context) workflow.Selector {
 	sel := workflow.NewSelector(ctx)
-	SignalAuthorised.Select(ctx, sel, func(struct{}) {
-		w.logger.Info("partner authorised")
-		w.state.Auth = domain.AuthAuthorised
-		w.state.LastError = nil
-		w.state.DiscoveryRequested = true
-	})
+	signIn := func() {
+		SignalAuthorised.Select(ctx, sel, func(struct{}) {
+			w.logger.Info("partner authorised")
+			w.state.Auth = domain.AuthAuthorised
+			w.state.LastError = nil
+			w.state.DiscoveryRequested = true
+		})
+	}
+	if !w.signInLast {
+		signIn()
+	}
 	SignalAuthorisationFailed.Select(ctx, sel, func(info domain.ErrorInfo) {
 		w.logger.Warn("authorisation failed", "code", info.Code)
 		w.state.Auth = domain.AuthNeedsReauthorisation
@@ -120,6 +134,9 @@ func (w *partnerWorkflow) selector(ctx workflow.Context) workflow.Selector {
 		w.state.LastError = &info
 	})
 	SignalDisconnected.Select(ctx, sel, func(struct{}) { w.state.Auth = domain.AuthPending })
+	if w.signInLast {
+		signIn()
+	}
 	sel.AddReceive(w.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	return sel
 }
