@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -37,48 +36,42 @@ func (a *Activities) fail(ctx context.Context, partnerID, tenantID string, op do
 		return err
 	}
 	f := microsoft.Classify(err)
-	recTenant := tenantID
-	if f.Reaction == domain.Reauthorise || f.Code == microsoft.CodeMembershipRefused || f.Code == microsoft.CodeKeyMismatch {
-		recTenant = "" // the partner's credentials, membership or key: one row for the partner, not one per tenant
-	}
-	rec := store.IntegrationError{PartnerID: partnerID, TenantID: recTenant, Operation: op,
-		Code: f.Code, Message: f.Message, Remediation: f.Remediation}
-	if rerr := a.Store.RecordError(ctx, rec); rerr != nil {
+	info := f.Info()
+	if rerr := a.Store.RecordError(ctx, partnerID, tenantID, op, info); rerr != nil {
 		activity.GetLogger(ctx).Error("recording integration error failed", "error", rerr)
 	}
 	switch {
-	case f.Reaction == domain.Reauthorise:
+	case info.Reaction == domain.Reauthorise:
 		if serr := a.Store.SetPartnerAuthState(ctx, partnerID, domain.AuthNeedsReauthorisation); serr != nil {
 			return serr
 		}
-	case f.Reaction == domain.AwaitConsent && tenantID != "":
-		// A consent granted before was revoked; otherwise it was never given.
-		state := domain.ConsentPending
-		if c, cerr := a.Store.GetCustomerByTenant(ctx, tenantID); cerr == nil && c.ConsentState == domain.ConsentGranted {
-			state = domain.ConsentRevoked
-		}
-		if serr := a.Store.SetConsentState(ctx, tenantID, state); serr != nil {
+	case info.Reaction == domain.AwaitConsent && tenantID != "":
+		c, _ := a.Store.GetCustomerByTenant(ctx, tenantID) // none read: no consent was there
+		if serr := a.Store.SetConsentState(ctx, tenantID, c.ConsentState.Refused()); serr != nil {
 			return serr
 		}
 	}
-	info := domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}
-	activity.GetLogger(ctx).Warn("classified Microsoft failure", "operation", op, "code", f.Code,
-		"reaction", f.Reaction, "tenant", tenantID)
+	activity.GetLogger(ctx).Warn("classified Microsoft failure", "operation", op, "code", info.Code,
+		"reaction", info.Reaction, "tenant", tenantID)
 	msg := f.Message
+	if msg == "" {
+		msg = f.Cause
+	}
 	if !strings.HasPrefix(msg, f.Code) { // Entra's descriptions already start with their AADSTS code
 		msg = f.Code + ": " + msg
 	}
-	return temporal.NewApplicationErrorWithOptions(msg, string(f.Reaction), temporal.ApplicationErrorOptions{
-		NonRetryable:   f.Reaction != domain.Retry,
+	return temporal.NewApplicationErrorWithOptions(msg, string(info.Reaction), temporal.ApplicationErrorOptions{
+		NonRetryable:   info.Reaction != domain.Retry,
 		NextRetryDelay: f.RetryAfter,
 		Details:        []any{info},
 	})
 }
 
-// credentials reads the partner's credentials for one activity. A stored
-// secret the key cannot open is classified (KeyMismatch, not retried);
+// credentials reads the partner's credentials for one activity: every
+// activity reads them here. A stored secret the key cannot open is
+// classified (KeyMismatch, recorded once for the partner, not retried);
 // other store errors are retried.
-func (a *Activities) credentials(ctx context.Context, partnerID, tenantID string, op domain.Operation) (microsoft.Credentials, error) {
+func (a *Activities) credentials(ctx context.Context, partnerID, tenantID string, op domain.Operation) (domain.Credentials, error) {
 	creds, err := a.Store.Credentials(ctx, partnerID)
 	if errors.Is(err, secrets.ErrDecrypt) {
 		return creds, a.fail(ctx, partnerID, tenantID, op, err)
@@ -86,16 +79,16 @@ func (a *Activities) credentials(ctx context.Context, partnerID, tenantID string
 	return creds, err
 }
 
-// ErrorInfoOf extracts the ErrorInfo a failed activity carried, if any, and
-// the reaction it asks for.
-func ErrorInfoOf(err error) (domain.ErrorInfo, domain.Reaction, bool) {
+// ErrorInfoOf is the ErrorInfo of a failed activity of op: the one it
+// carried, with the reaction its error type names, or else (a timeout, a
+// worker lost, an unclassified error after its retries) domain.Internal.
+// Callers in workflows set At from the workflow's clock.
+func ErrorInfoOf(err error, op domain.Operation) domain.ErrorInfo {
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) {
-		return domain.ErrorInfo{}, "", false
-	}
 	var info domain.ErrorInfo
-	if appErr.HasDetails() && appErr.Details(&info) == nil {
-		return info, domain.Reaction(appErr.Type()), true
+	if errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(&info) == nil && info.Code != "" {
+		info.Reaction = domain.Reaction(appErr.Type()) // histories recorded before ErrorInfo carried it
+		return info
 	}
-	return domain.ErrorInfo{Code: appErr.Type(), Cause: appErr.Error()}, domain.Reaction(appErr.Type()), true
+	return domain.Internal(op, err)
 }

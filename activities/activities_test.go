@@ -13,7 +13,6 @@ import (
 	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/sim"
-	"github.com/cspsync/cspsync/internal/store"
 )
 
 // appError is the Temporal error an activity failed with.
@@ -37,9 +36,8 @@ func TestThrottledDiscoveryAsksForRetryAfterAndRecordsOneRow(t *testing.T) {
 		assert.Equal(t, string(domain.Retry), ae.Type())
 		assert.False(t, ae.NonRetryable())
 		assert.Equal(t, 57*time.Second, ae.NextRetryDelay())
-		info, reaction, ok := activities.ErrorInfoOf(err)
-		require.True(t, ok)
-		assert.Equal(t, domain.Retry, reaction)
+		info := activities.ErrorInfoOf(err, domain.OpDiscovery)
+		assert.Equal(t, domain.Retry, info.Reaction)
 		assert.Equal(t, "HTTP429", info.Code)
 	}
 	assert.Equal(t, 2, f.sim.Stats().FaultsInjected)
@@ -158,12 +156,12 @@ func TestSyncTenantMarksSyncedAndResolvesItsErrors(t *testing.T) {
 	f.discover(t)
 	ctx := context.Background()
 	synced, other := f.sc.Tenants[0], f.sc.Tenants[1]
-	for _, e := range []store.IntegrationError{
-		{PartnerID: "acme", TenantID: synced.ID, Operation: domain.OpSync, Code: "ServiceUnavailable"},
-		{PartnerID: "acme", TenantID: other.ID, Operation: domain.OpSync, Code: "ServiceUnavailable"},
-		{PartnerID: "acme", Operation: domain.OpDiscovery, Code: "HTTP429"},
-	} {
-		require.NoError(t, f.st.RecordError(ctx, e))
+	for _, e := range []struct {
+		tenant string
+		op     domain.Operation
+		code   string
+	}{{synced.ID, domain.OpSync, "ServiceUnavailable"}, {other.ID, domain.OpSync, "ServiceUnavailable"}, {"", domain.OpDiscovery, "HTTP429"}} {
+		require.NoError(t, f.st.RecordError(ctx, "acme", e.tenant, e.op, domain.ErrorInfo{Code: e.code, Reaction: domain.Retry}))
 	}
 	start := time.Now()
 	var a *activities.Activities

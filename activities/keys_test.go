@@ -12,7 +12,6 @@ import (
 
 	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/internal/domain"
-	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
 )
@@ -40,6 +39,16 @@ func TestUnopenableSecretIsKeyMismatchWithoutRetries(t *testing.T) {
 			_, err := env.ExecuteActivity(a.SyncTenant, "acme", "11111111-0000-0000-0000-000000000001")
 			return err
 		},
+		// Licences and users once read the store directly: a retryable
+		// error, retried 8 and 20 times, and nothing recorded.
+		func() error {
+			_, err := env.ExecuteActivity(a.ImportLicences, "acme", "11111111-0000-0000-0000-000000000001")
+			return err
+		},
+		func() error {
+			_, err := env.ExecuteActivity(a.SyncUsers, "acme", "11111111-0000-0000-0000-000000000001", false)
+			return err
+		},
 	} {
 		err := run()
 		var app *temporal.ApplicationError
@@ -49,9 +58,9 @@ func TestUnopenableSecretIsKeyMismatchWithoutRetries(t *testing.T) {
 	}
 	errs, err := st.ListErrors(ctx, "acme", false)
 	require.NoError(t, err)
-	require.Len(t, errs, 2, "one row per operation, both for the partner")
+	require.Len(t, errs, 4, "one row per operation, each for the partner")
 	for _, e := range errs {
-		assert.Equal(t, microsoft.CodeKeyMismatch, e.Code)
+		assert.Equal(t, domain.CodeKeyMismatch, e.Code)
 		assert.Empty(t, e.TenantID)
 		assert.Contains(t, e.Remediation, "CSPSYNC_ENCRYPTION_KEY")
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -35,7 +34,7 @@ func (a *Activities) ImportLicences(ctx context.Context, partnerID, tenantID str
 		// Refused before: asking every tenant again would be a retry loop.
 		return LicenceResult{}, refusedBefore()
 	}
-	creds, err := a.Store.Credentials(ctx, partnerID)
+	creds, err := a.credentials(ctx, partnerID, tenantID, domain.OpLicences)
 	if err != nil {
 		return LicenceResult{}, err
 	}
@@ -63,7 +62,7 @@ func (a *Activities) ImportLicences(ctx context.Context, partnerID, tenantID str
 		pcSubs, err := pc.Subscriptions(ctx, tenantID)
 		if err != nil {
 			var f *microsoft.Failure
-			if errors.As(err, &f) && f.Code == microsoft.CodeMembershipRefused {
+			if errors.As(err, &f) && f.Code == domain.CodeMembershipRefused {
 				if serr := a.Store.RefuseLicenceSource(ctx, partnerID); serr != nil {
 					return LicenceResult{}, serr
 				}
@@ -91,8 +90,7 @@ func (a *Activities) ImportLicences(ctx context.Context, partnerID, tenantID str
 
 // refusedBefore is the recorded membership refusal, without asking again.
 func refusedBefore() error {
-	e, _ := microsoft.Lookup(microsoft.CodeMembershipRefused)
-	info := domain.ErrorInfo{Code: e.Code, Cause: e.Cause, Remediation: e.Remediation, At: time.Now()}
-	return temporal.NewApplicationErrorWithOptions(e.Code+": "+e.Cause, string(e.Reaction),
+	info := microsoft.FromCode(domain.CodeMembershipRefused, 0, "", 0, nil).Info()
+	return temporal.NewApplicationErrorWithOptions(info.String(), string(info.Reaction),
 		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{info}})
 }

@@ -37,7 +37,7 @@ type UserRoundResult struct {
 func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, full bool) (UserRoundResult, error) {
 	start := time.Now()
 	res := UserRoundResult{}
-	creds, err := a.Store.Credentials(ctx, partnerID)
+	creds, err := a.credentials(ctx, partnerID, tenantID, domain.OpUsers)
 	if err != nil {
 		return res, err
 	}
@@ -357,8 +357,7 @@ func (a *Activities) signIns(ctx context.Context, partnerID, tenantID string, gu
 	})
 	var f *microsoft.Failure
 	if errors.As(err, &f) && f.Reaction == domain.Degrade {
-		if err := a.Store.RecordError(ctx, store.IntegrationError{PartnerID: partnerID, TenantID: tenantID, Operation: domain.OpSignIns,
-			Code: f.Code, Message: f.Message, Remediation: f.Remediation}); err != nil {
+		if err := a.Store.RecordError(ctx, partnerID, tenantID, domain.OpSignIns, f.Info()); err != nil {
 			return false, err
 		}
 		return false, a.Store.SaveSignIns(ctx, r, nil, true)

@@ -32,14 +32,6 @@ type LicenceState struct {
 	LastError *domain.ErrorInfo
 }
 
-// licenceImports is what Updates wait on within one run.
-type licenceImports struct {
-	attempts  int
-	lastErr   *domain.ErrorInfo
-	importing bool
-	wanted    bool // an Update asked for an import that has not started yet
-}
-
 func (w *tenantWorkflow) licencesAsked() bool { return w.s.Licences.Requested || w.licences.wanted }
 
 // licencesAllowed: licences are read with the partner's Partner Center
@@ -56,8 +48,8 @@ func (w *tenantWorkflow) licencesDue(ctx workflow.Context) bool {
 // importLicences runs the licence import; its failures are the tenant's
 // licence error, not a block: the tenant's other work goes on.
 func (w *tenantWorkflow) importLicences(ctx workflow.Context) error {
-	w.s.Licences.Requested, w.licences.wanted = false, false
-	w.licences.importing = true
+	w.s.Licences.Requested = false
+	w.licences.start()
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		// One customer is two Partner Center reads and a transaction: a
 		// worker that dies mid-import is noticed, and retried, a minute later.
@@ -72,22 +64,19 @@ func (w *tenantWorkflow) importLicences(ctx workflow.Context) error {
 	})
 	var res LicenceImportResult
 	err := workflow.ExecuteActivity(actx, acts.ImportLicences, w.in.PartnerID, w.in.TenantID).Get(ctx, &res)
-	w.licences.importing = false
-	w.licences.attempts++
 	now := workflow.Now(ctx)
 	w.s.Licences.LastAt = now
 	if err == nil {
-		w.s.Licences.Last, w.s.Licences.LastError, w.licences.lastErr = &res, nil, nil
+		w.s.Licences.Last, w.s.Licences.LastError = &res, nil
+		w.licences.end(nil)
 		return nil
 	}
-	info, kind, ok := activities.ErrorInfoOf(err)
-	if !ok {
-		info = domain.ErrorInfo{Code: "Internal", Cause: err.Error(), Remediation: "See the worker log; `cspsync licences import` tries again."}
-	}
+	info := activities.ErrorInfoOf(err, domain.OpLicences)
 	info.At = now
-	w.s.Licences.LastError, w.licences.lastErr = &info, &info
-	w.logger.Warn("licence import failed", "code", info.Code, "type", kind)
-	if kind == domain.Reauthorise {
+	w.s.Licences.LastError = &info
+	w.licences.end(&info)
+	w.logger.Warn("licence import failed", "code", info.Code, "type", info.Reaction)
+	if info.Reaction == domain.Reauthorise {
 		return w.partnerUnusable(ctx, info)
 	}
 	return nil
@@ -97,7 +86,7 @@ func (w *tenantWorkflow) validateImport(workflow.Context, struct{}) error {
 	switch {
 	case !w.withLicences:
 		return fmt.Errorf("tenant %s runs a workflow started before licence import existed: it imports licences from its next cycle", w.in.TenantID)
-	case w.s.Paused:
+	case w.s.Paused && !w.changing():
 		return fmt.Errorf("tenant %s is paused: %s", w.in.TenantID, w.s.PauseReason)
 	}
 	return nil
@@ -106,22 +95,15 @@ func (w *tenantWorkflow) validateImport(workflow.Context, struct{}) error {
 // importAndWait asks for an import that starts after the request and
 // returns its counts, or the failure it met.
 func (w *tenantWorkflow) importAndWait(ctx workflow.Context, _ struct{}) (LicenceImportResult, error) {
-	target := w.licences.attempts + 1
-	if w.licences.importing {
-		target++ // the running one started before this request
-	}
-	w.licences.wanted = true
-	w.wake.SendAsync(struct{}{})
-	if err := workflow.Await(ctx, func() bool { return w.licences.attempts >= target || w.s.Paused }); err != nil {
-		return LicenceImportResult{}, err
-	}
-	switch {
-	case w.licences.attempts < target:
-		return LicenceImportResult{}, temporal.NewApplicationError(
+	err := w.licences.askAndWait(ctx, w.wake, "LicenceImportFailed", func() error {
+		if !w.s.Paused || w.changing() {
+			return nil
+		}
+		return temporal.NewApplicationError(
 			fmt.Sprintf("tenant %s was paused before its licences were imported: %s", w.in.TenantID, w.s.PauseReason), "Paused")
-	case w.licences.lastErr != nil:
-		e := w.licences.lastErr
-		return LicenceImportResult{}, temporal.NewApplicationError(e.Code+": "+e.Cause+" "+e.Remediation, "LicenceImportFailed", *e)
+	})
+	if err != nil {
+		return LicenceImportResult{}, err
 	}
 	return *w.s.Licences.Last, nil
 }

@@ -81,6 +81,7 @@ func PartnerWorkflow(ctx workflow.Context, in PartnerInput) error {
 	if err := QueryPartnerState.Handle(ctx, func() (PartnerState, error) { return w.state, nil }); err != nil {
 		return err
 	}
+	w.signInLast = workflow.GetVersion(ctx, "sign-in-taken-last", workflow.DefaultVersion, 1) >= 1
 	if err := UpdateDiscover.Handle(ctx, w.discoverAndWait, w.validateDiscover); err != nil {
 		return err
 	}
@@ -93,24 +94,34 @@ type partnerWorkflow struct {
 	logger log.Logger
 
 	// What Updates wait on, within this run (continue-as-new waits for them).
-	attempts    int               // discoveries tried in this run
-	lastErr     *domain.ErrorInfo // how the last of them ended
-	discovering bool
-	wanted      bool             // an Update asked for a discovery that has not started yet
-	wake        workflow.Channel // wakes the main loop for it
+	discoveries runs
+	wake        workflow.Channel // wakes the main loop for an Update
 	// authorisedCh holds an authorisation the main loop has not taken yet
 	// (validators cannot look channels up themselves).
 	authorisedCh workflow.ReceiveChannel
+	// signInLast: of the signals waiting together, the sign-in is taken
+	// last (runs started before this replay the old order).
+	signInLast bool
 }
 
+// selector takes one signal. Signals that wait together (the workflow was
+// busy, or the worker down) are taken in the order they are added here, not
+// the order they arrived in, so the sign-in comes last: a failure reported
+// before it (a tenant's, a forgotten key's) must not undo it, and one that
+// really follows it is met again by the next activity.
 func (w *partnerWorkflow) selector(ctx workflow.Context) workflow.Selector {
 	sel := workflow.NewSelector(ctx)
-	SignalAuthorised.Select(ctx, sel, func(struct{}) {
-		w.logger.Info("partner authorised")
-		w.state.Auth = domain.AuthAuthorised
-		w.state.LastError = nil
-		w.state.DiscoveryRequested = true
-	})
+	signIn := func() {
+		SignalAuthorised.Select(ctx, sel, func(struct{}) {
+			w.logger.Info("partner authorised")
+			w.state.Auth = domain.AuthAuthorised
+			w.state.LastError = nil
+			w.state.DiscoveryRequested = true
+		})
+	}
+	if !w.signInLast {
+		signIn()
+	}
 	SignalAuthorisationFailed.Select(ctx, sel, func(info domain.ErrorInfo) {
 		w.logger.Warn("authorisation failed", "code", info.Code)
 		w.state.Auth = domain.AuthNeedsReauthorisation
@@ -123,6 +134,9 @@ func (w *partnerWorkflow) selector(ctx workflow.Context) workflow.Selector {
 		w.state.LastError = &info
 	})
 	SignalDisconnected.Select(ctx, sel, func(struct{}) { w.state.Auth = domain.AuthPending })
+	if w.signInLast {
+		signIn()
+	}
 	sel.AddReceive(w.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	return sel
 }
@@ -134,13 +148,15 @@ func (w *partnerWorkflow) run(ctx workflow.Context) error {
 		if err := w.pauseOrResumeTenants(ctx); err != nil {
 			// Tried for minutes already; the next signal tries again.
 			w.logger.Error("pausing or resuming tenants failed", "error", err)
-			w.state.LastError = &domain.ErrorInfo{Code: "Internal", Cause: err.Error(), At: workflow.Now(ctx),
-				Remediation: "Check that the worker reaches Temporal and PostgreSQL; `cspsync sync` tries again."}
+			// The partner's next signal (`cspsync sync` sends one) tries again.
+			info := domain.Internal(domain.OpDiscovery, err)
+			info.At = workflow.Now(ctx)
+			w.state.LastError = &info
 		}
-		if w.state.Auth == domain.AuthAuthorised && (w.state.DiscoveryRequested || w.wanted) {
-			w.state.DiscoveryRequested, w.wanted = false, false
+		if w.state.Auth == domain.AuthAuthorised && (w.state.DiscoveryRequested || w.discoveries.wanted) {
+			w.state.DiscoveryRequested = false
 			w.discover(ctx)
-			if w.wanted {
+			if w.discoveries.wanted {
 				continue // an Update asked for another discovery meanwhile: run it in this run
 			}
 			if done, err := w.continueAsNew(ctx, sel); done {
@@ -184,42 +200,27 @@ func (w *partnerWorkflow) validateDiscover(workflow.Context, struct{}) error {
 // discoverAndWait asks for a discovery that starts after the request and
 // returns its counts, or the failure it met.
 func (w *partnerWorkflow) discoverAndWait(ctx workflow.Context, _ struct{}) (activities.DiscoveryResult, error) {
-	target := w.attempts + 1
-	if w.discovering {
-		target++ // the running one started before this request
-	}
-	w.wanted = true
-	w.wake.SendAsync(struct{}{})
-	err := workflow.Await(ctx, func() bool { return w.attempts >= target || !w.authorised() })
-	switch {
-	case err != nil:
-		return activities.DiscoveryResult{}, err
-	case w.attempts < target:
-		return activities.DiscoveryResult{}, temporal.NewApplicationError(
+	err := w.discoveries.askAndWait(ctx, w.wake, "DiscoveryFailed", func() error {
+		if w.authorised() {
+			return nil
+		}
+		return temporal.NewApplicationError(
 			fmt.Sprintf("partner %s became %s before the discovery ran: %s", w.in.PartnerID, w.state.Auth, w.nextStep()),
 			"NotAuthorised")
-	case w.lastErr != nil:
-		e := w.lastErr
-		return activities.DiscoveryResult{}, temporal.NewApplicationError(e.Code+": "+e.Cause+" "+e.Remediation, "DiscoveryFailed", *e)
+	})
+	if err != nil {
+		return activities.DiscoveryResult{}, err
 	}
 	return *w.state.LastDiscovery, nil
 }
 
 // nextStep says what the partner's administrator must do.
-func (w *partnerWorkflow) nextStep() string {
-	if e := w.state.LastError; e != nil && w.state.Auth == domain.AuthNeedsReauthorisation {
-		return e.Code + ": " + e.Remediation
-	}
-	if w.state.Auth == domain.AuthNeedsReauthorisation {
-		return "authorise again with `cspsync connect`"
-	}
-	return "complete the sign-in from `cspsync connect`"
-}
+func (w *partnerWorkflow) nextStep() string { return w.state.Auth.NextStep(w.state.LastError) }
 
 func (w *partnerWorkflow) discover(ctx workflow.Context) {
-	w.discovering = true
-	defer func() { w.discovering = false; w.attempts++ }()
-	w.lastErr = nil
+	w.discoveries.start()
+	var failure *domain.ErrorInfo
+	defer func() { w.discoveries.end(failure) }()
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Hour,
 		HeartbeatTimeout:    w.in.Settings.DiscoveryHeartbeat,
@@ -245,17 +246,13 @@ func (w *partnerWorkflow) discover(ctx workflow.Context) {
 			return
 		}
 	}
-	info, kind, ok := activities.ErrorInfoOf(err)
-	if !ok {
-		info = domain.ErrorInfo{Code: "Internal", Cause: err.Error(), Remediation: "See the worker log; run `cspsync sync` to try again."}
-	}
+	info := activities.ErrorInfoOf(err, domain.OpDiscovery)
 	info.At = workflow.Now(ctx)
-	w.state.LastError = &info
-	w.lastErr = &info
-	if kind == domain.Reauthorise {
+	w.state.LastError, failure = &info, &info
+	if info.Reaction == domain.Reauthorise {
 		w.state.Auth = domain.AuthNeedsReauthorisation
 	}
-	w.logger.Warn("discovery failed", "code", info.Code, "type", kind)
+	w.logger.Warn("discovery failed", "code", info.Code, "type", info.Reaction)
 }
 
 // pauseOrResumeTenants keeps the tenants in step with the partner: paused
@@ -297,10 +294,10 @@ func (w *partnerWorkflow) continueAsNew(ctx workflow.Context, sel workflow.Selec
 	for sel.HasPending() {
 		sel.Select(ctx)
 	}
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) || w.wanted }); err != nil {
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) || w.discoveries.wanted }); err != nil {
 		return true, err
 	}
-	if w.wanted {
+	if w.discoveries.wanted {
 		return false, nil
 	}
 	return true, workflow.NewContinueAsNewError(ctx, PartnerWorkflow, PartnerInput{

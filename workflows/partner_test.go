@@ -171,3 +171,27 @@ func TestPartnerPausesTenantsWhileUnauthorisedAndResumesThem(t *testing.T) {
 	assert.False(t, st.TenantsPaused)
 	assert.Equal(t, domain.AuthAuthorised, st.Auth)
 }
+
+// A tenant's report of unusable credentials and then the sign-in that fixes
+// them wait together while the workflow is busy (a discovery runs, or the
+// worker was down): the sign-in wins. Pending signals are taken in the
+// selector's order, not their arrival's, and the authorisation was taken
+// first, then undone by the older report.
+func TestSignInAfterAFailureWaitingTogetherLeavesThePartnerAuthorised(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Activities
+	env.OnActivity(a.PauseTenants, mock.Anything, "acme", mock.Anything).Return(3, nil).Maybe()
+	env.OnActivity(a.ResumeTenants, mock.Anything, "acme").Return(3, nil).Maybe()
+	env.OnActivity(a.DiscoverTenants, mock.Anything, "acme").After(10*time.Minute).Return(activities.DiscoveryResult{Tenants: 3}, nil)
+	env.OnActivity(a.EnsureTenants, mock.Anything, "acme", mock.Anything).Return(3, nil)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalNeedsReauthorisation.Name, domain.ErrorInfo{Code: "SecretsForgotten"})
+	}, time.Minute)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalAuthorised.Name, struct{}{}) }, 2*time.Minute)
+	env.ExecuteWorkflow(workflows.PartnerWorkflow, workflows.PartnerInput{PartnerID: "acme",
+		State: workflows.PartnerState{Auth: domain.AuthAuthorised, Discoveries: 1, DiscoveryRequested: true}})
+
+	st := continuedState(t, env)
+	assert.Equal(t, domain.AuthAuthorised, st.Auth)
+	assert.False(t, st.TenantsPaused)
+}

@@ -98,7 +98,9 @@ func TenantWorkflow(ctx workflow.Context, in TenantInput) error {
 		in.Settings.SyncInterval = time.Hour
 	}
 	w := &tenantWorkflow{in: in, s: in.State, wake: workflow.NewBufferedChannel(ctx, 1),
-		logger: log.With(workflow.GetLogger(ctx), "partner", in.PartnerID, "tenant", in.TenantID)}
+		logger: log.With(workflow.GetLogger(ctx), "partner", in.PartnerID, "tenant", in.TenantID),
+		changes: []workflow.ReceiveChannel{SignalConsent.Channel(ctx), SignalRelationship.Channel(ctx),
+			SignalPause.Channel(ctx), SignalResume.Channel(ctx), SignalSync.Channel(ctx)}}
 	if w.s.Consent == "" {
 		w.s.setRelationship(w.s.Relationship)
 	}
@@ -126,11 +128,28 @@ type tenantWorkflow struct {
 	// withLicences: this run imports licences (runs started before the
 	// licence step was added replay without it).
 	withLicences bool
-	licences     licenceImports // what Updates wait on, within this run
+	licences     runs // what Updates wait on, within this run
 	// withUsers: this run syncs users after the Graph sync.
 	withUsers bool
-	users     userRounds
+	users     runs
 	wake      workflow.Channel
+	// changes are the signals that change the tenant's state; one the main
+	// loop has not taken yet may be about to make an Update possible
+	// (validators cannot look channels up themselves).
+	changes []workflow.ReceiveChannel
+}
+
+// changing is true when a signal that changes the tenant's state has
+// arrived and the main loop is about to take it: an Update validated in the
+// same task (`consent grant` then `sync --tenant --wait`) must not be
+// refused on the state before it.
+func (w *tenantWorkflow) changing() bool {
+	for _, c := range w.changes {
+		if c.Len() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *tenantWorkflow) selector(ctx workflow.Context) workflow.Selector {
@@ -201,6 +220,14 @@ func (w *tenantWorkflow) run(ctx workflow.Context) error {
 			wait := w.in.Settings.SyncInterval - workflow.Now(ctx).Sub(w.s.Licences.LastAt)
 			sel.AddFuture(workflow.NewTimer(tctx, wait), func(workflow.Future) {})
 		}
+		// Awaited, not blocked on: a selector blocked on a channel takes a
+		// signal off it the moment it arrives, before the loop runs, and an
+		// Update validated in the same task would see neither the signal
+		// nor its effect.
+		if err := workflow.Await(ctx, sel.HasPending); err != nil {
+			cancelTimer()
+			return err
+		}
 		sel.Select(ctx)
 		cancelTimer()
 	}
@@ -262,30 +289,19 @@ func (w *tenantWorkflow) sync(ctx workflow.Context) error {
 		w.s.LastError = nil
 		return nil
 	}
-	info, kind, _ := activities.ErrorInfoOf(err)
+	info := activities.ErrorInfoOf(err, domain.OpSync)
 	info.At = now
 	w.s.LastError = &info
-	w.logger.Warn("tenant sync failed", "code", info.Code, "type", kind)
-	switch kind {
+	w.logger.Warn("tenant sync failed", "code", info.Code, "type", info.Reaction)
+	switch info.Reaction {
 	case domain.AwaitConsent:
-		w.consentMissing()
+		w.s.Consent = w.s.Consent.Refused() // as the activity recorded it
 	case domain.Reauthorise:
 		return w.partnerUnusable(ctx, info)
 	case domain.NeedsFix, domain.Degrade:
 		w.s.Blocked = &info
 	}
 	return nil
-}
-
-// consentMissing records, as the activity did, that Microsoft holds no
-// consent: a granted one was revoked, any other (DAP's implicit one
-// included) was never there.
-func (w *tenantWorkflow) consentMissing() {
-	if w.s.Consent == domain.ConsentGranted {
-		w.s.Consent = domain.ConsentRevoked
-	} else {
-		w.s.Consent = domain.ConsentPending
-	}
 }
 
 // partnerUnusable pauses the tenant and tells the partner, which pauses

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -215,4 +216,24 @@ func TestReadyTenantShowsItsLastTransientFailureUntilASyncSucceeds(t *testing.T)
 	assert.Contains(t, reasons[0], "Ready|last sync failed at ")
 	assert.Equal(t, "Syncing|", reasons[len(reasons)-1])
 	env2.AssertExpectations(t)
+}
+
+// A sync that times out carries no ErrorInfo: the tenant still records a
+// coded error with a fix (it once recorded one with an empty code).
+func TestTimedOutSyncRecordsAnInternalErrorWithItsFix(t *testing.T) {
+	env, _ := tenantEnvWithoutLicences(t)
+	var a *activities.Activities
+	env.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{},
+		temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_START_TO_CLOSE, nil))
+	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
+		State: workflows.TenantState{Relationship: "DAP", Licences: importedNow(env)}})
+	in := continuedTenant(t, env)
+	require.NotNil(t, in.State.LastError)
+	e := in.State.LastError
+	assert.Equal(t, domain.CodeInternal, e.Code)
+	assert.Contains(t, e.Cause, "timeout")
+	assert.Equal(t, "See the worker log; `cspsync tenants sync <tenant>` tries again.", e.Remediation)
+	assert.Equal(t, domain.Retry, e.Reaction)
+	assert.WithinDuration(t, env.Now(), e.At, 0)
+	assert.Nil(t, in.State.Blocked, "a timeout blocks nothing")
 }

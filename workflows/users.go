@@ -30,21 +30,13 @@ type UserState struct {
 	LastError     *domain.ErrorInfo
 }
 
-// userRounds is what Updates wait on within one run.
-type userRounds struct {
-	attempts int
-	lastErr  *domain.ErrorInfo
-	running  bool
-	wanted   bool
-}
-
 // syncUsers runs the users round after a successful Graph sync. Its failures
 // are the tenant's users error; a person must fix a mapping, Microsoft's
 // refusals are handled like the sync's.
 func (w *tenantWorkflow) syncUsers(ctx workflow.Context) error {
 	full := w.s.Users.FullRequested
-	w.s.Users.FullRequested, w.users.wanted = false, false
-	w.users.running = true
+	w.s.Users.FullRequested = false
+	w.users.start()
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 4 * time.Hour,
 		// Pages heartbeat: a worker that dies mid-round is noticed within a
@@ -60,24 +52,21 @@ func (w *tenantWorkflow) syncUsers(ctx workflow.Context) error {
 	})
 	var res UserRoundResult
 	err := workflow.ExecuteActivity(actx, acts.SyncUsers, w.in.PartnerID, w.in.TenantID, full).Get(ctx, &res)
-	w.users.running = false
-	w.users.attempts++
 	now := workflow.Now(ctx)
 	w.s.Users.LastAt = now
 	if err == nil {
-		w.s.Users.Last, w.s.Users.LastError, w.users.lastErr = &res, nil, nil
+		w.s.Users.Last, w.s.Users.LastError = &res, nil
+		w.users.end(nil)
 		return nil
 	}
-	info, kind, ok := activities.ErrorInfoOf(err)
-	if !ok {
-		info = domain.ErrorInfo{Code: "Internal", Cause: err.Error(), Remediation: "See the worker log; `cspsync sync --tenant <tenant>` tries again."}
-	}
+	info := activities.ErrorInfoOf(err, domain.OpUsers)
 	info.At = now
-	w.s.Users.LastError, w.users.lastErr = &info, &info
-	w.logger.Warn("users round failed", "code", info.Code, "type", kind)
-	switch kind {
+	w.s.Users.LastError = &info
+	w.users.end(&info)
+	w.logger.Warn("users round failed", "code", info.Code, "type", info.Reaction)
+	switch info.Reaction {
 	case domain.AwaitConsent:
-		w.consentMissing()
+		w.s.Consent = w.s.Consent.Refused() // as the activity recorded it
 	case domain.Reauthorise:
 		return w.partnerUnusable(ctx, info)
 	}
@@ -88,7 +77,7 @@ func (w *tenantWorkflow) validateSyncUsers(_ workflow.Context, _ UserSyncRequest
 	switch status, reason := w.s.derive(); {
 	case !w.withUsers:
 		return fmt.Errorf("tenant %s runs a workflow started before users sync existed: it syncs users from its next cycle", w.in.TenantID)
-	case status != domain.TenantReady:
+	case status != domain.TenantReady && !w.changing():
 		return fmt.Errorf("tenant %s is %s, so its users cannot be read: %s", w.in.TenantID, status, reason)
 	}
 	return nil
@@ -97,25 +86,17 @@ func (w *tenantWorkflow) validateSyncUsers(_ workflow.Context, _ UserSyncRequest
 // syncUsersAndWait asks for a cycle that starts after the request and
 // returns its users round, or the failure it met.
 func (w *tenantWorkflow) syncUsersAndWait(ctx workflow.Context, req UserSyncRequest) (UserRoundResult, error) {
-	target := w.users.attempts + 1
-	if w.users.running {
-		target++ // the running round started before this request
-	}
 	w.s.Users.FullRequested = w.s.Users.FullRequested || req.Full
-	w.users.wanted = true
-	w.wake.SendAsync(struct{}{})
-	ready := func() bool { s, _ := w.s.derive(); return s == domain.TenantReady }
-	if err := workflow.Await(ctx, func() bool { return w.users.attempts >= target || !ready() && !w.users.running }); err != nil {
-		return UserRoundResult{}, err
-	}
-	switch {
-	case w.users.attempts < target:
+	err := w.users.askAndWait(ctx, w.wake, "UserRoundFailed", func() error {
 		status, reason := w.s.derive()
-		return UserRoundResult{}, temporal.NewApplicationError(
+		if status == domain.TenantReady || w.users.running || w.changing() {
+			return nil
+		}
+		return temporal.NewApplicationError(
 			fmt.Sprintf("tenant %s became %s before its users round ran: %s", w.in.TenantID, status, reason), "NotReady")
-	case w.users.lastErr != nil:
-		e := w.users.lastErr
-		return UserRoundResult{}, temporal.NewApplicationError(e.Code+": "+e.Cause+" "+e.Remediation, "UserRoundFailed", *e)
+	})
+	if err != nil {
+		return UserRoundResult{}, err
 	}
 	return *w.s.Users.Last, nil
 }

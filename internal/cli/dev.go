@@ -294,9 +294,7 @@ func (d *dev) printTryNext(conn control.Connected, awaiting int, example string)
 		fmt.Fprintf(out, "\nTemporal UI:  http://%s/namespaces/%s/workflows  (workflow %s)\n", ui, c.String(flags.TemporalNamespace.Name), conn.WorkflowID)
 	}
 	fmt.Fprint(out, "\nTry next:\n")
-	if export := d.exports(); export != "" {
-		fmt.Fprintf(out, "  export %s\n", export)
-	}
+	fmt.Fprintf(out, "  export %s\n", d.exports())
 	stop := "bin/cspsync dev stop"
 	if d.dataDir != config.DefaultDataDir {
 		stop += " --data-dir " + d.dataDir
@@ -304,32 +302,40 @@ func (d *dev) printTryNext(conn control.Connected, awaiting int, example string)
 	fmt.Fprintf(out, `  bin/cspsync status
   bin/cspsync tenants list
   bin/cspsync licences report
-  bin/cspsync users list --customer %[5]s
-  bin/cspsync mappings sites --customer %[5]s
-  bin/cspsync sync --partner %[2]s --users --wait
-  bin/cspsync check --ca-file %[1]s
-  bin/cspsync sync --partner %[2]s --wait
+  bin/cspsync users list --customer %[4]s
+  bin/cspsync mappings sites --customer %[4]s
+  bin/cspsync sync --partner %[1]s --users --wait
+  bin/cspsync check
+  bin/cspsync sync --partner %[1]s --wait
   bin/cspsync errors list
   .bin/temporal workflow list --query 'SyncState="AwaitingConsent"'
 Logs in %[3]s/logs; stop everything with: %[4]s
 `, d.caFile, conn.Partner, d.dataDir, stop, example)
 }
 
-// exports is what the CLI needs in its environment to reach the dev
-// setup's database and key: nothing on the defaults, else the database and
-// the data directory (every default path derives from it) and a key file
-// given apart from it.
+// exports is what the CLI needs in its environment to reach the dev setup.
 func (d *dev) exports() string {
-	c := d.c
-	var vars []string
-	if db := c.String(flags.DatabaseURL.Name); db != config.DefaultDatabaseURL {
-		vars = append(vars, config.EnvDatabaseURL+"='"+db+"'")
+	keyFile := ""
+	if d.c.String(flags.KeyFile.Name) != "" {
+		keyFile = d.keyFile
 	}
-	if d.dataDir != config.DefaultDataDir {
-		vars = append(vars, config.EnvDataDir+"="+d.dataDir)
+	return demoExports(d.caFile, d.c.String(flags.DatabaseURL.Name), d.dataDir, keyFile)
+}
+
+// demoExports is the environment the demo's "Try next" commands need: the
+// simulator's CA for those that call Microsoft (check, connect), and, when
+// they are not the defaults, the database, the data directory (every default
+// path derives from it) and a key file given apart from it.
+func demoExports(caFile, databaseURL, dataDir, keyFile string) string {
+	vars := []string{config.EnvCAFile + "=" + caFile}
+	if databaseURL != config.DefaultDatabaseURL {
+		vars = append(vars, config.EnvDatabaseURL+"='"+databaseURL+"'")
 	}
-	if c.String(flags.KeyFile.Name) != "" {
-		vars = append(vars, config.EnvEncryptionKeyFile+"="+d.keyFile)
+	if dataDir != config.DefaultDataDir {
+		vars = append(vars, config.EnvDataDir+"="+dataDir)
+	}
+	if keyFile != "" {
+		vars = append(vars, config.EnvEncryptionKeyFile+"="+keyFile)
 	}
 	return strings.Join(vars, " ")
 }

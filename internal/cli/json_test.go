@@ -61,12 +61,12 @@ func jsonFixture(t *testing.T) ([]string, string) {
 	must(err)
 	must(st.SetCustomerTopLevel(ctx, fabrikam.ID, "Gold"))
 
-	must(st.RecordError(ctx, store.IntegrationError{PartnerID: "acme", Operation: domain.OpDiscovery, Code: "PartnerCenterThrottled",
-		Message: "Partner Center throttled the request.", Remediation: "Nothing to do: cspsync retries after the time Partner Center asks."}))
-	must(st.RecordError(ctx, store.IntegrationError{PartnerID: "acme", TenantID: contosoTenant, Operation: domain.OpConsent,
-		Code: "AADSTS65004", Message: "The administrator declined the consent.", Remediation: "Ask for a new consent link: `cspsync consent url <tenant>`."}))
-	must(st.RecordError(ctx, store.IntegrationError{PartnerID: "acme", TenantID: fabrikamTenant, Operation: domain.OpLicences,
-		Code: "Forbidden", Message: "Partner Center refused the licences.", Remediation: "Grant a GDAP role that reads licences."}))
+	must(st.RecordError(ctx, "acme", "", domain.OpDiscovery, domain.ErrorInfo{Code: "PartnerCenterThrottled",
+		Cause: "Partner Center throttled the request.", Remediation: "Nothing to do: cspsync retries after the time Partner Center asks."}))
+	must(st.RecordError(ctx, "acme", contosoTenant, domain.OpConsent, domain.ErrorInfo{
+		Code: "AADSTS65004", Cause: "The administrator declined the consent.", Remediation: "Ask for a new consent link: `cspsync consent url <tenant>`."}))
+	must(st.RecordError(ctx, "acme", fabrikamTenant, domain.OpLicences, domain.ErrorInfo{
+		Code: "Forbidden", Cause: "Partner Center refused the licences.", Remediation: "Grant a GDAP role that reads licences."}))
 	must(st.ResolveErrors(ctx, "acme", fabrikamTenant, domain.OpLicences))
 
 	e3 := licensing.Licence{SkuID: "05e9a617-0261-4cee-bb44-138d3ef5d965", PartNumber: "SPE_E3", ProductName: "Microsoft 365 E3",

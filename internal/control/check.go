@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"sync"
 
 	"github.com/cspsync/cspsync/internal/domain"
@@ -38,13 +40,14 @@ func (c *Control) CheckPartners(ctx context.Context, report Report) {
 	}
 	auth, err := c.microsoft(ctx)
 	if err != nil {
-		report(false, "CA bundle usable", err.Error())
+		report(false, "CA bundle loads", err.Error())
 		return
 	}
 	partners, err := st.ListPartners(ctx)
 	if !report.Err(err, "partners readable") {
 		return
 	}
+	report.Err(verifiesCertificates(ctx, auth.HTTP, partners), "CA bundle usable: Microsoft's certificates verify against it")
 	if len(partners) == 0 {
 		report(false, "a partner is connected", "run `cspsync connect`")
 	}
@@ -105,6 +108,32 @@ func checkPartner(ctx context.Context, report Report, st *store.Store, auth *mic
 	if len(readable) > 0 {
 		report(failed == 0, fmt.Sprintf("%s: Graph reachable in %d of %d consented tenants", name, len(readable)-failed, len(readable)), "")
 	}
+}
+
+// verifiesCertificates calls each of the partners' Microsoft hosts once and
+// returns the first certificate that does not verify, with its fix. Any
+// HTTP answer verifies; a host that cannot be reached is the other lines'
+// concern.
+func verifiesCertificates(ctx context.Context, hc *http.Client, partners []store.Partner) error {
+	hosts := map[string]bool{}
+	for _, p := range partners {
+		for _, u := range []string{p.AuthorityURL, p.PartnerCenterURL, p.GraphURL} {
+			if pu, err := url.Parse(u); err == nil && pu.Host != "" && !hosts[pu.Host] {
+				hosts[pu.Host] = true
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+pu.Host+"/", nil)
+				if err != nil {
+					return err
+				}
+				resp, err := hc.Do(req)
+				if err == nil {
+					resp.Body.Close()
+				} else if microsoft.CertificateFailure(err) {
+					return fmt.Errorf("%s: %w", pu.Host, remedied(microsoft.Classify(err)))
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // remedied phrases a Microsoft failure as its code, cause and fix.

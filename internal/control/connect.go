@@ -207,8 +207,7 @@ func (cb Callback) clean() Callback {
 // refusal classifies the error a redirect brought back; op says whose: the
 // partner's sign-in or a tenant's admin consent.
 func (cb Callback) refusal(op domain.Operation) *Refused {
-	f := microsoft.Refusal(op, cb.Error, cb.ErrorDescription)
-	return &Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}}
+	return &Refused{microsoft.Refusal(op, cb.Error, cb.ErrorDescription).Info()}
 }
 
 // consume takes the single-use state of a callback of the given kind.
@@ -258,7 +257,7 @@ func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (strin
 		return "", err
 	}
 	if cb.Error != "" {
-		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID, cb.refusal(domain.OpAuthorise), domain.NeedsFix)
+		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID, cb.refusal(domain.OpAuthorise))
 	}
 	creds, err := st.Credentials(ctx, req.PartnerID)
 	if err != nil {
@@ -274,9 +273,7 @@ func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (strin
 	}
 	account, err := auth.RedeemCode(ctx, creds, cb.Code, req.CodeVerifier, req.RedirectURI)
 	if err != nil {
-		f := microsoft.Classify(err)
-		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID,
-			&Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}}, f.Reaction)
+		return req.PartnerID, c.failAuthorisation(ctx, req.PartnerID, &Refused{microsoft.Classify(err).For(domain.OpAuthorise).Info()})
 	}
 	tc, err := c.client(ctx)
 	if err != nil {
@@ -294,19 +291,17 @@ func (c *Control) CompleteAuthorisation(ctx context.Context, cb Callback) (strin
 // failAuthorisation records a failed sign-in. A partner that is authorised
 // stays so unless the failure says its credentials are unusable: a
 // cancelled or refused sign-in leaves its stored tokens working.
-func (c *Control) failAuthorisation(ctx context.Context, partnerID string, r *Refused, reaction domain.Reaction) error {
+func (c *Control) failAuthorisation(ctx context.Context, partnerID string, r *Refused) error {
 	st, err := c.db(ctx)
 	if err != nil {
 		return err
 	}
-	rec := store.IntegrationError{PartnerID: partnerID, Operation: domain.OpAuthorise,
-		Code: r.Code, Message: r.Cause, Remediation: r.Remediation}
 	p, err := st.GetPartner(ctx, partnerID)
 	if err != nil {
 		return err
 	}
-	if p.AuthState == domain.AuthAuthorised && reaction != domain.Reauthorise {
-		if err := st.RecordError(ctx, rec); err != nil {
+	if p.AuthState == domain.AuthAuthorised && r.Reaction != domain.Reauthorise {
+		if err := st.RecordError(ctx, partnerID, "", domain.OpAuthorise, r.ErrorInfo); err != nil {
 			return err
 		}
 		kept := *r
@@ -318,7 +313,7 @@ func (c *Control) failAuthorisation(ctx context.Context, partnerID string, r *Re
 		return err
 	}
 	err = errors.Join(
-		st.RecordError(ctx, rec),
+		st.RecordError(ctx, partnerID, "", domain.OpAuthorise, r.ErrorInfo),
 		st.SetPartnerAuthState(ctx, partnerID, domain.AuthNeedsReauthorisation),
 		workflows.SignalPartner(ctx, tc, c.cfg.TaskQueue, partnerID, workflows.SignalAuthorisationFailed, r.ErrorInfo),
 	)

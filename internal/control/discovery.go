@@ -11,7 +11,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cspsync/cspsync/internal/domain"
-	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/workflows"
 )
 
@@ -111,11 +110,7 @@ func (c *Control) retryingDiscovery(ctx context.Context, tc temporalClient, part
 		}
 		last := a.GetLastFailure().GetMessage()
 		if e := c.openDiscoveryError(ctx, partnerID); e != nil {
-			cause := e.Message
-			if entry, ok := microsoft.Lookup(e.Code); ok {
-				cause = strings.TrimSuffix(entry.Cause, ".") + " (" + e.Message + ")"
-			}
-			last = e.Code + ": " + cause + ". Fix: " + e.Remediation
+			last = e.Code + ": " + strings.TrimSuffix(e.Message, ".") + ". Fix: " + e.Remediation
 		}
 		return fmt.Errorf("discovery of %s has failed %d times and keeps retrying in the background (`cspsync status` shows when it recovers). Last failure: %s",
 			partnerID, a.GetAttempt()-1, last)

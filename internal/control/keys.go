@@ -3,12 +3,10 @@ package control
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/secrets"
-	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/workflows"
 )
 
@@ -63,11 +61,9 @@ func (c *Control) ForgetUnreadable(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, _ := microsoft.Lookup(microsoft.CodeSecretsForgotten)
-	info := domain.ErrorInfo{Code: e.Code, Cause: e.Cause, Remediation: e.Remediation, At: time.Now()}
+	info := microsoft.FromCode(microsoft.CodeSecretsForgotten, 0, "", 0, nil).Info()
 	for _, p := range partners {
-		if err := st.RecordError(ctx, store.IntegrationError{PartnerID: p, Operation: domain.OpAuthorise,
-			Code: e.Code, Message: e.Cause, Remediation: e.Remediation}); err != nil {
+		if err := st.RecordError(ctx, p, "", domain.OpAuthorise, info); err != nil {
 			return partners, err
 		}
 		if err := workflows.SignalPartner(ctx, tc, c.cfg.TaskQueue, p, workflows.SignalNeedsReauthorisation, info); err != nil {

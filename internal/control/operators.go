@@ -178,7 +178,7 @@ func (c *Control) FinishOperatorSignIn(ctx context.Context, pending string, cb C
 	var f *microsoft.Failure
 	switch {
 	case errors.As(err, &f):
-		return "", Operator{}, &Refused{domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()}}
+		return "", Operator{}, &Refused{f.For(domain.OpOperatorSignIn).Info()}
 	case err != nil:
 		return "", Operator{}, fmt.Errorf("%w: %w", ErrBadCallback, err)
 	}

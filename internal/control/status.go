@@ -85,15 +85,15 @@ func (c *Control) Status(ctx context.Context) ([]PartnerStatus, error) {
 		}
 		s.NeedsAttention = p.AuthState != domain.AuthAuthorised || attention > 0 || keyProblem != ""
 		partnerErr := partnerError(errs)
+		var last *domain.ErrorInfo
+		if partnerErr != nil {
+			last = &domain.ErrorInfo{Code: partnerErr.Code, Remediation: partnerErr.Remediation}
+		}
 		switch {
 		case keyProblem != "":
 			s.Next = keyProblem
-		case p.AuthState == domain.AuthPending:
-			s.Next = "complete the sign-in from `cspsync connect`"
-		case p.AuthState == domain.AuthNeedsReauthorisation && partnerErr != nil:
-			s.Next = partnerErr.Code + ": " + partnerErr.Remediation
-		case p.AuthState == domain.AuthNeedsReauthorisation:
-			s.Next = "authorise again with `cspsync connect`"
+		case p.AuthState != domain.AuthAuthorised:
+			s.Next = p.AuthState.NextStep(last)
 		case partnerErr != nil:
 			s.Next = partnerErr.Code + ": " + partnerErr.Remediation + " (`cspsync errors list` has all)"
 		case attention > 0:

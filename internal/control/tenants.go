@@ -185,8 +185,7 @@ func (c *Control) CompleteConsent(ctx context.Context, cb Callback) (Customer, e
 			return cu, err
 		}
 		r := cb.refusal(domain.OpConsent)
-		if err := st.RecordError(ctx, store.IntegrationError{PartnerID: req.PartnerID, TenantID: req.TenantID,
-			Operation: domain.OpConsent, Code: r.Code, Message: r.Cause, Remediation: r.Remediation}); err != nil {
+		if err := st.RecordError(ctx, req.PartnerID, req.TenantID, domain.OpConsent, r.ErrorInfo); err != nil {
 			return cu, err
 		}
 		return cu, r
@@ -219,17 +218,15 @@ func (c *Control) confirmConsent(ctx context.Context, st *store.Store, cu Custom
 	if err == nil {
 		return nil
 	}
-	f := microsoft.Classify(err)
-	if err := st.RecordError(ctx, store.IntegrationError{PartnerID: partnerID, TenantID: cu.TenantID,
-		Operation: domain.OpConsent, Code: f.Code, Message: f.Cause, Remediation: f.Remediation}); err != nil {
+	info := microsoft.Classify(err).For(domain.OpConsent).Info()
+	if err := st.RecordError(ctx, partnerID, cu.TenantID, domain.OpConsent, info); err != nil {
 		return err
 	}
 	links, err := st.LiveConsentLinks(ctx, partnerID)
 	if err != nil {
 		return err
 	}
-	return &ConsentNotHeld{ErrorInfo: domain.ErrorInfo{Code: f.Code, Cause: f.Cause, Remediation: f.Remediation, At: time.Now()},
-		LinkExpires: links[cu.TenantID]}
+	return &ConsentNotHeld{ErrorInfo: info, LinkExpires: links[cu.TenantID]}
 }
 
 // Customers lists customers by name (one partner's, or all when partnerID

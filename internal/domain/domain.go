@@ -204,11 +204,15 @@ func Permanent() []string {
 	return []string{string(AwaitConsent), string(Reauthorise), string(NeedsFix), string(Degrade), string(Resync)}
 }
 
-// ErrorInfo is a classified failure as workflows and pages show it:
-// Microsoft's code and cspsync's fix, never a secret.
+// ErrorInfo is a classified failure as the errors table, workflows and
+// pages show it: Microsoft's code, the cause (cspsync's words, then
+// Microsoft's own), cspsync's fix and reaction; never a secret. A Microsoft
+// failure becomes one in one place (microsoft.Failure.Info), any other
+// failure through Internal; errors.go holds the rules that read it.
 type ErrorInfo struct {
 	Code        string
 	Cause       string
 	Remediation string
+	Reaction    Reaction
 	At          time.Time
 }

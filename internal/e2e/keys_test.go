@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -143,5 +144,53 @@ func TestWorkerKeyIsCheckedRecoveredAfterLossAndRotated(t *testing.T) {
 			assert.Equal(t, opens, err == nil, "token cache %s: %v", k, err)
 		}
 		st.Close()
+	}
+}
+
+// A worker left running on the old key after `keys rotate` meets secrets it
+// cannot open in every activity. Each records KeyMismatch for the partner,
+// once per tenant that met it and never retried: the licence import and
+// the users round once read the store directly and retried 8 and 20 times.
+func TestKeyMismatchIsRecordedForThePartnerWithoutRetries(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 34, Tenants: 3, UsersPerTenant: 1})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	s.StartWorker()
+	authorise(t, s, connectOpts{})
+	syncedAfter(t, s, sc, sc.Tenants[0].ID, time.Time{})
+
+	keyFile := filepath.Join(t.TempDir(), "new.key")
+	next := secrets.NewKeyText()
+	require.NoError(t, os.WriteFile(keyFile, []byte(next+"\n"), 0o600))
+	out, err := runCLI(t, s, "keys", "rotate", "--new-key-file", keyFile)
+	require.NoError(t, err, out)
+	s.Worker.EncryptionKey = next // the CLI's; the worker keeps the old one
+
+	out, err = runCLI(t, s, "licences", "import", "--partner", "acme", "--wait", "--timeout", "1m")
+	require.Error(t, err, out)
+	assert.Contains(t, err.Error(), "3 of 3 tenants failed")
+	assert.Contains(t, out, domain.CodeKeyMismatch)
+	assert.Contains(t, out, "CSPSYNC_ENCRYPTION_KEY")
+	waitTenants(t, s, time.Minute, func(ts map[string]store.Customer) bool {
+		return allIn(ts, domain.TenantBlocked, sc.Tenants...)
+	})
+
+	open, err := s.Store.ListErrors(context.Background(), "acme", false)
+	require.NoError(t, err)
+	byOp := map[domain.Operation]store.IntegrationError{}
+	for _, e := range open {
+		assert.Equal(t, domain.CodeKeyMismatch, e.Code, "%+v", e)
+		assert.Empty(t, e.TenantID, "the partner's key: a row for the partner, not one per tenant")
+		byOp[e.Operation] = e
+	}
+	require.Len(t, open, 2, "one row per operation: %+v", open)
+	for _, op := range []domain.Operation{domain.OpLicences, domain.OpSync} {
+		assert.Equal(t, len(sc.Tenants), byOp[op].Occurrences, "%s: once per tenant, no retry", op)
+	}
+	for _, tn := range sc.Tenants {
+		for _, activity := range []string{"ImportLicences", "SyncTenant"} {
+			attempts := activityAttempts(t, s, workflows.TenantWorkflowID("acme", tn.ID), activity)
+			require.NotEmpty(t, attempts)
+			assert.Equal(t, []int32{1}, slices.Compact(attempts), "%s of %s: no retry", activity, tn.Name)
+		}
 	}
 }

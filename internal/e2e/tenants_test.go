@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/service"
 	"github.com/cspsync/cspsync/internal/sim"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
@@ -263,6 +264,17 @@ func TestCheckPrintsTicksAndCrossesAndFailsWhenOneFails(t *testing.T) {
 	assert.Contains(t, out, "✓ partner acme: Partner Center reachable")
 	assert.Contains(t, out, "✓ partner acme: Graph reachable in 3 of 3 consented tenants")
 
+	// Without the simulator's CA file, a certificate that does not verify is
+	// its own failure with its fix, never a network blip cspsync retries.
+	out, err = runCLI(t, s, "check", "--ca-file=")
+	require.Error(t, err)
+	t.Log(out)
+	assert.Contains(t, out, "✗ CA bundle usable")
+	assert.NotContains(t, out, "✓ CA bundle usable")
+	assert.Regexp(t, `✗ partner acme: Partner Center reachable .*CertificateNotTrusted`, out)
+	assert.Contains(t, out, "--ca-file or CSPSYNC_CA_FILE")
+	assert.NotContains(t, out, "cspsync retries")
+
 	// Moved to GDAP, the tenant needs an admin consent cspsync has not seen.
 	_, err = runCLI(t, s, "tenants", "set-relationship", gdap.ID, "GDAP")
 	require.NoError(t, err)
@@ -353,4 +365,47 @@ func TestDisconnectPausesTenantsAndReauthorisationResumesThemWithTheirState(t *t
 	require.NoError(t, err)
 	assert.Greater(t, after.Syncs, before.Syncs, "resumed and synced, counting on from where it was")
 	assert.Equal(t, before.CustomerName, after.CustomerName)
+}
+
+// A consent or a resume that reaches a tenant's workflow in the same task as
+// an Update that waits on it is seen by the Update's validator: `sync
+// --tenant --wait` right after `consent grant`, and `licences import --wait`
+// right after the partner resumed its tenants, are not refused once with a
+// state that is already past. The worker is stopped while both go in.
+func TestTenantUpdatesInTheTaskOfAConsentOrResumeSeeIt(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 14, Tenants: 3, UsersPerTenant: 2})
+	consenting, resuming := sc.Tenants[0], sc.Tenants[1]
+	s := testenv.NewStack(t, sc, sim.Options{})
+	ctx := context.Background()
+	stopWorker := s.StartWorker()
+	authorise(t, s, connectOpts{})
+	syncedAfter(t, s, sc, consenting.ID, time.Time{})
+	out, err := runCLI(t, s, "tenants", "set-relationship", consenting.ID, "GDAP")
+	require.NoError(t, err, out)
+	// What the partner workflow sends its tenants while it cannot authenticate.
+	require.NoError(t, workflows.SignalPause.Send(ctx, s.Client, workflows.TenantWorkflowID("acme", resuming.ID),
+		workflows.PauseRequest{Reason: "the partner is needs_reauthorisation"}))
+	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
+		return ts[consenting.ID].SyncState == domain.TenantAwaitingConsent && ts[resuming.ID].SyncState == domain.TenantPaused
+	})
+	stopWorker()
+
+	ctl := service.Open(s.Worker.Connection)
+	t.Cleanup(ctl.Close)
+	out, err = runCLI(t, s, "consent", "grant", consenting.ID)
+	require.NoError(t, err, out)
+	require.NoError(t, workflows.SignalResume.Send(ctx, s.Client, workflows.TenantWorkflowID("acme", resuming.ID), struct{}{}))
+	users, licences := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := ctl.SyncUsers(ctx, consenting.ID, false, true, time.Minute, nil)
+		users <- err
+	}()
+	go func() {
+		_, err := ctl.ImportLicences(ctx, "acme", resuming.ID, true, time.Minute)
+		licences <- err
+	}()
+	time.Sleep(time.Second) // lets the Updates reach the server before a worker polls: it only orders them
+	s.StartWorker()
+	assert.NoError(t, <-users, "users round after the consent")
+	assert.NoError(t, <-licences, "licence import after the resume")
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/secrets"
 )
 
@@ -52,25 +53,6 @@ func NewHTTPClient(caFile string) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
-}
-
-// Credentials are what one partner's two app registrations need to get
-// tokens: read once by the caller (an activity, the application layer) and
-// passed to every call, so a call costs no database round trip beyond the
-// token cache's own load and save.
-type Credentials struct {
-	PartnerID        string
-	AuthorityURL     string
-	PartnerTenantID  string
-	PartnerCenterURL string
-	GraphURL         string
-	PCClientID       string
-	PCClientSecret   string
-	GraphClientID    string
-	GraphSecret      string
-	// HomeAccountID is MSAL's account of the partner admin who signed in;
-	// empty until the partner is authorised.
-	HomeAccountID string
 }
 
 // TokenCache keeps MSAL's token cache blobs (sealed at rest by whoever
@@ -132,7 +114,7 @@ func (c tokenCache) Export(ctx context.Context, m cache.Marshaler, h cache.Expor
 	return nil
 }
 
-func (a *Auth) client(p Credentials, clientID, secret, tenant string) (confidential.Client, error) {
+func (a *Auth) client(p domain.Credentials, clientID, secret, tenant string) (confidential.Client, error) {
 	authority := strings.TrimRight(p.AuthorityURL, "/") + "/" + tenant
 	// The key covers everything the client is built from, the secret
 	// included (hashed), so reconnecting with new settings gets a new client.
@@ -163,12 +145,12 @@ func (a *Auth) client(p Credentials, clientID, secret, tenant string) (confident
 }
 
 // partnerCenterApp is the single-tenant app, with the partner tenant as authority.
-func (a *Auth) partnerCenterApp(p Credentials) (confidential.Client, error) {
+func (a *Auth) partnerCenterApp(p domain.Credentials) (confidential.Client, error) {
 	return a.client(p, p.PCClientID, p.PCClientSecret, p.PartnerTenantID)
 }
 
 // graphApp is the multi-tenant app; each call names the customer tenant.
-func (a *Auth) graphApp(p Credentials) (confidential.Client, error) {
+func (a *Auth) graphApp(p domain.Credentials) (confidential.Client, error) {
 	return a.client(p, p.GraphClientID, p.GraphSecret, "organizations")
 }
 
@@ -189,7 +171,7 @@ func PKCE() (verifier, challenge string) {
 }
 
 // AuthorizeURL is the partner admin's sign-in link for the Partner Center app.
-func (a *Auth) AuthorizeURL(ctx context.Context, p Credentials, redirectURI, state, challenge string) (string, error) {
+func (a *Auth) AuthorizeURL(ctx context.Context, p domain.Credentials, redirectURI, state, challenge string) (string, error) {
 	app, err := a.partnerCenterApp(p)
 	if err != nil {
 		return "", err
@@ -213,7 +195,7 @@ func (a *Auth) AuthorizeURL(ctx context.Context, p Credentials, redirectURI, sta
 
 // RedeemCode exchanges an authorization code and returns the MSAL account
 // id; the refresh token stays in the encrypted cache.
-func (a *Auth) RedeemCode(ctx context.Context, p Credentials, code, verifier, redirectURI string) (string, error) {
+func (a *Auth) RedeemCode(ctx context.Context, p domain.Credentials, code, verifier, redirectURI string) (string, error) {
 	app, err := a.partnerCenterApp(p)
 	if err != nil {
 		return "", err
@@ -227,7 +209,7 @@ func (a *Auth) RedeemCode(ctx context.Context, p Credentials, code, verifier, re
 
 // PartnerCenterToken returns a delegated Partner Center access token,
 // refreshed silently from the cache when it has expired.
-func (a *Auth) PartnerCenterToken(ctx context.Context, p Credentials) (string, error) {
+func (a *Auth) PartnerCenterToken(ctx context.Context, p domain.Credentials) (string, error) {
 	app, err := a.partnerCenterApp(p)
 	if err != nil {
 		return "", err
@@ -259,14 +241,14 @@ func (a *Auth) PartnerCenterToken(ctx context.Context, p Credentials) (string, e
 // GraphAppToken returns an app-only Graph token for one customer tenant
 // (client credentials of the multi-tenant app), from MSAL's cache while it is
 // valid.
-func (a *Auth) GraphAppToken(ctx context.Context, p Credentials, tenantID string) (string, error) {
+func (a *Auth) GraphAppToken(ctx context.Context, p domain.Credentials, tenantID string) (string, error) {
 	tok, _, err := a.graphAppToken(ctx, p, tenantID, "")
 	return tok, err
 }
 
 // graphAppToken returns GraphAppToken's token and its expiry; claims (a
 // claims challenge) make MSAL skip its cache.
-func (a *Auth) graphAppToken(ctx context.Context, p Credentials, tenantID, claims string) (string, time.Time, error) {
+func (a *Auth) graphAppToken(ctx context.Context, p domain.Credentials, tenantID, claims string) (string, time.Time, error) {
 	app, err := a.graphApp(p)
 	if err != nil {
 		return "", time.Time{}, err
@@ -284,7 +266,7 @@ func (a *Auth) graphAppToken(ctx context.Context, p Credentials, tenantID, claim
 
 // PartnerCenter returns a Partner Center client acting as the partner's
 // signed-in admin.
-func (a *Auth) PartnerCenter(p Credentials) *PartnerCenter {
+func (a *Auth) PartnerCenter(p domain.Credentials) *PartnerCenter {
 	return &PartnerCenter{BaseURL: p.PartnerCenterURL, HTTP: a.HTTP, Token: func(ctx context.Context) (string, error) {
 		return a.PartnerCenterToken(ctx, p)
 	}}
@@ -292,7 +274,7 @@ func (a *Auth) PartnerCenter(p Credentials) *PartnerCenter {
 
 // AdminConsentURL is the link a customer tenant's Global Administrator opens
 // to consent the multi-tenant Graph app in that tenant (GDAP).
-func AdminConsentURL(p Credentials, tenantID, redirectURI, state string) string {
+func AdminConsentURL(p domain.Credentials, tenantID, redirectURI, state string) string {
 	q := url.Values{"client_id": {p.GraphClientID}, "scope": {GraphDefaultScope}, "redirect_uri": {redirectURI}, "state": {state}}
 	return strings.TrimRight(p.AuthorityURL, "/") + "/" + url.PathEscape(tenantID) + "/v2.0/adminconsent?" + q.Encode()
 }

@@ -1,6 +1,8 @@
 package microsoft
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,10 +17,6 @@ import (
 	"github.com/cspsync/cspsync/internal/secrets"
 	"github.com/cspsync/cspsync/internal/text"
 )
-
-// CodeMembershipRefused is Partner Center's refusal of the subscriptions
-// API to a partner without the membership it requires: a partner-wide failure.
-const CodeMembershipRefused = "PartnerCenter800039"
 
 // CodeDeltaExpired is Graph's answer to an expired or reset delta token
 // (410 Gone); any 410 from Graph is read as one.
@@ -105,7 +103,7 @@ func init() {
 			"Run `cspsync connect` and complete the sign-in in the browser.", domain.Reauthorise},
 		{"PartnerCenterUnauthorized", "Partner Center refused the partner's token.",
 			"Authorise again with `cspsync connect` as a user in the partner tenant's AdminAgents group, with the Partner Center app's user_impersonation permission consented.", domain.Reauthorise},
-		{"PartnerCenter800039", "Partner Center refuses the subscriptions API to the partner: it lacks the membership the API requires.",
+		{domain.CodeMembershipRefused, "Partner Center refuses the subscriptions API to the partner: it lacks the membership the API requires.",
 			"Import all subscribed SKUs instead: run `cspsync connect` again with `--licence-source subscribed-skus` (and the partner's other settings).", domain.NeedsFix},
 		{"PartnerCenter900150", "The partner's GDAP relationship with this customer grants none of the roles licence reads need.",
 			"In Partner Center, give the GDAP relationship with this customer one of Directory Readers, Global Reader, User Administrator or License Administrator for the partner's security group, then run `cspsync licences import --tenant <tenant>`.", domain.NeedsFix},
@@ -122,8 +120,8 @@ func init() {
 const (
 	// CodeNetwork: any other error on the way to Microsoft.
 	CodeNetwork = "Network"
-	// CodeKeyMismatch: a stored secret does not open with the configured key.
-	CodeKeyMismatch = "KeyMismatch"
+	// CodeCertificate: the server's TLS certificate did not verify.
+	CodeCertificate = "CertificateNotTrusted"
 	// CodeSecretsForgotten: a partner's secrets and tokens, sealed with a
 	// lost key, were dropped by `cspsync connect --forget-unreadable`.
 	CodeSecretsForgotten = "SecretsForgotten"
@@ -133,7 +131,9 @@ func init() {
 	for _, e := range []Entry{
 		{CodeNetwork, "Microsoft could not be reached.",
 			"Nothing to do if it passes: cspsync retries. If it persists, check the network, proxy and CA settings (CSPSYNC_CA_FILE).", domain.Retry},
-		{CodeKeyMismatch, "A stored secret does not open with the encryption key: the key differs from the one it was sealed with, or the value was altered.",
+		{CodeCertificate, "The TLS certificate of the server cspsync called did not verify: a CA this machine does not trust signed it (the simulator's own CA, or a proxy that inspects TLS), or it names another host or has expired. Retrying cannot fix it.",
+			"Against the simulator, give cspsync its CA file (ca.pem in the simulator's state directory) with --ca-file or CSPSYNC_CA_FILE, for the worker and for every command. Against real Microsoft, leave the CA file empty, or give the CA of a proxy that inspects TLS.", domain.NeedsFix},
+		{domain.CodeKeyMismatch, "A stored secret does not open with the encryption key: the key differs from the one it was sealed with, or the value was altered.",
 			secrets.KeyFix, domain.NeedsFix},
 		{CodeSecretsForgotten, "The partner's stored secrets and tokens were sealed with an encryption key that is lost; `cspsync connect --forget-unreadable` dropped them.",
 			"Run `cspsync connect` for this partner with its apps' client secrets and sign in again.", domain.Reauthorise},
@@ -142,11 +142,14 @@ func init() {
 	}
 }
 
-// refusals are the errors a browser brings back to cspsync's redirect URIs,
-// by whose round-trip it was: the same OAuth error is a cancelled sign-in at
-// the partner's authorisation and a declined consent at a tenant's, each
-// with its own fix. The "" entry is the fix for any other refusal.
-var refusals = map[domain.Operation]map[string]Entry{
+// byOperation are the failures whose cause or fix depends on the operation
+// that met them, each entry before the catalogue's: at the redirect URIs the
+// same OAuth error is a cancelled sign-in at the partner's authorisation and
+// a declined consent at a tenant's, and a replayed or expired code is the
+// partner's `cspsync connect` again but an operator's sign-in at the
+// worker's page again. The "" entry is the fix for any other refusal a
+// redirect brings back.
+var byOperation = map[domain.Operation]map[string]Entry{
 	domain.OpAuthorise: {
 		"access_denied": {Cause: "The sign-in was cancelled or declined at Microsoft.",
 			Remediation: "To authorise cspsync, run `cspsync connect` and complete the sign-in as a partner admin (AdminAgents), accepting the permissions asked for.", Reaction: domain.NeedsFix},
@@ -160,6 +163,12 @@ var refusals = map[domain.Operation]map[string]Entry{
 	domain.OpOperatorSignIn: {
 		"access_denied": {Cause: "The sign-in was cancelled or declined at Microsoft.",
 			Remediation: "Open the tenants page again and sign in with your account in the partner's tenant.", Reaction: domain.NeedsFix},
+		"AADSTS54005": {Cause: "This sign-in's authorization code was already used: the browser sent Microsoft's answer twice (a reload, the back button or a second tab).",
+			Remediation: "Open the worker's tenants page again and sign in; each sign-in works once. Nothing else is needed.", Reaction: domain.NeedsFix},
+		"AADSTS70008": {Cause: "This sign-in's authorization code expired before it reached cspsync.",
+			Remediation: "Open the worker's tenants page again and sign in, without pausing at Microsoft's pages.", Reaction: domain.NeedsFix},
+		"AADSTS50011": {Cause: "The worker's operator sign-in address is not a redirect URI of the Partner Center app.",
+			Remediation: "Add CSPSYNC_PUBLIC_URL + /auth/operator/callback to the Partner Center app's Web redirect URIs (Entra ID > App registrations > Authentication), then sign in again.", Reaction: domain.NeedsFix},
 		"": {Cause: "The operator sign-in did not complete.",
 			Remediation: "Read Microsoft's message, then open the tenants page again and sign in.", Reaction: domain.NeedsFix},
 	},
@@ -174,11 +183,11 @@ var refusals = map[domain.Operation]map[string]Entry{
 }
 
 // Refusal classifies the error and error_description a redirect brought
-// back, for the round-trip op (OpAuthorise or OpConsent): its own entry
-// first, then the catalogue's, then the round-trip's general fix.
+// back, for the round-trip op (OpAuthorise, OpOperatorSignIn or OpConsent):
+// its own entry first, then the catalogue's, then the round-trip's general fix.
 func Refusal(op domain.Operation, oauthError, description string) *Failure {
 	code := AADSTSCode(description, oauthError)
-	byCode := refusals[op]
+	byCode := byOperation[op]
 	for _, k := range []string{code, oauthError} {
 		if e, ok := byCode[k]; ok {
 			return fromEntry(code, 0, firstLine(description), e, nil)
@@ -188,6 +197,20 @@ func Refusal(op domain.Operation, oauthError, description string) *Failure {
 		return fromEntry(code, 0, firstLine(description), e, nil)
 	}
 	return fromEntry(code, 0, firstLine(description), byCode[""], nil)
+}
+
+// For is the failure as op met it: op's own cause and fix for its code when
+// it has them (a replayed code at an operator's sign-in is not the
+// partner's `cspsync connect`), else the catalogue's.
+func (f *Failure) For(op domain.Operation) *Failure {
+	e, ok := byOperation[op][f.Code]
+	if !ok || f.Code == "" {
+		return f
+	}
+	g := *f
+	g.Entry = e
+	g.Entry.Code = f.Code
+	return &g
 }
 
 // Lookup returns the catalogue entry for a code.
@@ -213,6 +236,19 @@ func (f *Failure) Error() string {
 
 func (f *Failure) Unwrap() error { return f.Err }
 
+// Info is the one way a Microsoft failure becomes the ErrorInfo that is
+// recorded and shown: the catalogue's cause followed by Microsoft's own
+// words (a remediation may say "read Microsoft's message"), its fix and its
+// reaction.
+func (f *Failure) Info() domain.ErrorInfo {
+	cause := f.Cause
+	if said := strings.TrimSuffix(f.Message, "."); said != "" && !strings.Contains(strings.ToLower(cause), strings.ToLower(said)) {
+		cause = strings.TrimSuffix(cause, ".") + " (" + said + ")."
+	}
+	return domain.ErrorInfo{Code: f.Code, Cause: text.Clean(cause, text.MaxMessage), Remediation: f.Remediation,
+		Reaction: f.Reaction, At: time.Now()}
+}
+
 // Is makes errors.Is(err, ErrDeltaExpired) report a dead delta link.
 func (f *Failure) Is(target error) bool {
 	return target == ErrDeltaExpired && f.Reaction == domain.Resync
@@ -230,13 +266,32 @@ func Classify(err error) *Failure {
 		return f
 	}
 	if errors.Is(err, secrets.ErrDecrypt) { // never Network: retrying cannot help
-		return fromEntry(CodeKeyMismatch, 0, firstLine(err.Error()), catalogue[CodeKeyMismatch], err)
+		// The catalogue says what the secrets package would; keep only
+		// what was being read ("loading token cache").
+		said := ""
+		if !errors.Is(err, secrets.ErrWrongKey) {
+			said = strings.TrimSuffix(strings.TrimSuffix(firstLine(err.Error()), secrets.ErrDecrypt.Error()), ": ")
+		}
+		return fromEntry(domain.CodeKeyMismatch, 0, said, catalogue[domain.CodeKeyMismatch], err)
 	}
 	var call msalerrors.CallErr
 	if errors.As(err, &call) {
 		return classifyAADSTS(call, err)
 	}
+	if CertificateFailure(err) {
+		return fromEntry(CodeCertificate, 0, err.Error(), catalogue[CodeCertificate], err)
+	}
 	return fromEntry(CodeNetwork, 0, err.Error(), catalogue[CodeNetwork], err)
+}
+
+// CertificateFailure is true when err is a TLS certificate that did not
+// verify against the CAs this process trusts: never a network blip.
+func CertificateFailure(err error) bool {
+	var verification *tls.CertificateVerificationError
+	var authority x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verification) || errors.As(err, &authority) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // tokenErrorBody is Entra ID's token endpoint error shape.

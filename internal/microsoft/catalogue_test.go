@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,7 +94,7 @@ func TestDecryptionFailureIsKeyMismatchNotNetwork(t *testing.T) {
 		secrets.ErrWrongKey,
 	} {
 		f := microsoft.Classify(err)
-		assert.Equal(t, microsoft.CodeKeyMismatch, f.Code)
+		assert.Equal(t, domain.CodeKeyMismatch, f.Code)
 		assert.Equal(t, domain.NeedsFix, f.Reaction)
 		assert.Contains(t, f.Remediation, "CSPSYNC_ENCRYPTION_KEY")
 		assert.Contains(t, f.Remediation, "cspsync connect --forget-unreadable")
@@ -145,4 +147,66 @@ func TestDeltaExpiredForms(t *testing.T) {
 	} {
 		assert.NotErrorIs(t, f, microsoft.ErrDeltaExpired, f.Code)
 	}
+}
+
+// Every caller records and shows a failure through Info: the catalogue's
+// cause with Microsoft's own words (a fix may say "read Microsoft's
+// message"), said once.
+func TestInfoCarriesTheCauseMicrosoftsWordsFixAndReaction(t *testing.T) {
+	f := microsoft.FromCode("AADSTS7000215", 401, "AADSTS7000215: Invalid client secret provided.", 0, nil)
+	info := f.Info()
+	assert.Equal(t, "AADSTS7000215", info.Code)
+	assert.Equal(t, "Invalid client secret: the secret's ID was probably pasted instead of its value (AADSTS7000215: Invalid client secret provided).", info.Cause)
+	assert.Equal(t, f.Remediation, info.Remediation)
+	assert.Equal(t, domain.Reauthorise, info.Reaction)
+	assert.False(t, info.At.IsZero())
+
+	unknown := microsoft.FromCode("SomethingNew", 400, "Microsoft's own explanation.", 0, nil).Info()
+	assert.Contains(t, unknown.Remediation, "Read Microsoft's message")
+	assert.Contains(t, unknown.Cause, "Microsoft's own explanation", "the message the fix points to is there")
+
+	// Words the cause already says are not repeated.
+	for _, err := range []error{secrets.ErrWrongKey, secrets.ErrDecrypt} {
+		key := microsoft.Classify(err).Info()
+		assert.Equal(t, 1, strings.Count(strings.ToLower(key.Cause), "the encryption key"), key.Cause)
+	}
+	key := microsoft.Classify(fmt.Errorf("loading token cache: %w", secrets.ErrDecrypt)).Info()
+	assert.Equal(t, "A stored secret does not open with the encryption key: the key differs from the one it was sealed with, or the value was altered (loading token cache).", key.Cause)
+}
+
+// A certificate that does not verify (the simulator's, without its CA file)
+// needs the CA file: it is not a network blip that retrying cures.
+func TestUntrustedCertificateIsItsOwnFailureWithTheCAFileFix(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	hc, err := microsoft.NewHTTPClient("")
+	require.NoError(t, err)
+	_, err = hc.Get(srv.URL)
+	require.Error(t, err)
+	require.True(t, microsoft.CertificateFailure(err), "%v", err)
+
+	f := microsoft.Classify(err)
+	assert.Equal(t, microsoft.CodeCertificate, f.Code)
+	assert.Equal(t, domain.NeedsFix, f.Reaction, "not retried")
+	assert.Contains(t, f.Remediation, "--ca-file or CSPSYNC_CA_FILE")
+	assert.NotContains(t, f.Remediation, "cspsync retries")
+
+	assert.False(t, microsoft.CertificateFailure(errors.New("dial tcp 127.0.0.1:1: connection refused")))
+	assert.Equal(t, microsoft.CodeNetwork, microsoft.Classify(errors.New("dial tcp 127.0.0.1:1: connection refused")).Code)
+}
+
+// A failure's fix is the operation's: a replayed code is the partner's
+// `cspsync connect` again, but an operator's sign-in at the worker's page.
+func TestFixesArePerOperation(t *testing.T) {
+	replayed := callErr(400, `{"error":"invalid_grant","error_description":"AADSTS54005: OAuth2 Authorization code was already redeemed.","error_codes":[54005]}`)
+	partner := microsoft.Classify(replayed).For(domain.OpAuthorise)
+	assert.Contains(t, partner.Remediation, "cspsync connect")
+	operator := microsoft.Classify(replayed).For(domain.OpOperatorSignIn)
+	assert.Equal(t, "AADSTS54005", operator.Code)
+	assert.Contains(t, operator.Remediation, "tenants page again and sign in")
+	assert.NotContains(t, operator.Remediation, "cspsync connect")
+	assert.Equal(t, operator.Remediation, microsoft.Refusal(domain.OpOperatorSignIn, "invalid_grant", "AADSTS54005: already redeemed").Remediation,
+		"a redirect's refusal and a redemption's failure read alike")
+	other := microsoft.FromCode("AADSTS7000222", 401, "expired", 0, nil)
+	assert.Same(t, other, other.For(domain.OpOperatorSignIn), "no entry of its own: the catalogue's")
 }

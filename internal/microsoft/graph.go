@@ -18,6 +18,7 @@ import (
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/text"
 )
 
@@ -83,12 +84,12 @@ func (p *tokenProvider) refuse(token string) {
 // Graph returns a Microsoft Graph client acting as the multi-tenant app in
 // one customer tenant (app-only, client credentials). It keeps the SDK's
 // middleware (retry on 429/503/504 honouring Retry-After, compression).
-func (a *Auth) Graph(p Credentials, tenantID string) (*msgraphsdk.GraphServiceClient, error) {
+func (a *Auth) Graph(p domain.Credentials, tenantID string) (*msgraphsdk.GraphServiceClient, error) {
 	gc, _, err := a.graph(p, tenantID)
 	return gc, err
 }
 
-func (a *Auth) graph(p Credentials, tenantID string) (*msgraphsdk.GraphServiceClient, *tokenProvider, error) {
+func (a *Auth) graph(p domain.Credentials, tenantID string) (*msgraphsdk.GraphServiceClient, *tokenProvider, error) {
 	baseURL, partnerID := p.GraphURL, p.PartnerID
 	base, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil || base.Host == "" {
@@ -124,7 +125,7 @@ func (a *Auth) graph(p Credentials, tenantID string) (*msgraphsdk.GraphServiceCl
 
 // Organization reads the tenant's organization object: the cheapest call
 // that proves the app can read the tenant.
-func (a *Auth) Organization(ctx context.Context, p Credentials, tenantID string) (string, error) {
+func (a *Auth) Organization(ctx context.Context, p domain.Credentials, tenantID string) (string, error) {
 	gc, err := a.Graph(p, tenantID)
 	if err != nil {
 		return "", err

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cspsync/cspsync/internal/domain"
 )
 
 // Operators sign in to the worker's pages with OpenID Connect through the
@@ -74,7 +76,7 @@ type openID struct {
 
 // OperatorSignInURL is where an operator signs in through the partner's
 // Partner Center app.
-func (a *Auth) OperatorSignInURL(ctx context.Context, p Credentials, redirectURI, state, nonce, challenge string) (string, error) {
+func (a *Auth) OperatorSignInURL(ctx context.Context, p domain.Credentials, redirectURI, state, nonce, challenge string) (string, error) {
 	m, err := a.Metadata(ctx, p)
 	if err != nil {
 		return "", err
@@ -95,7 +97,7 @@ func (a *Auth) OperatorSignInURL(ctx context.Context, p Credentials, redirectURI
 
 // OperatorSignIn redeems an operator's authorization code at the partner
 // tenant's token endpoint and returns the claims of the validated ID token.
-func (a *Auth) OperatorSignIn(ctx context.Context, p Credentials, code, verifier, redirectURI, nonce string) (IDClaims, error) {
+func (a *Auth) OperatorSignIn(ctx context.Context, p domain.Credentials, code, verifier, redirectURI, nonce string) (IDClaims, error) {
 	m, err := a.Metadata(ctx, p)
 	if err != nil {
 		return IDClaims{}, err
@@ -126,7 +128,7 @@ func (a *Auth) OperatorSignIn(ctx context.Context, p Credentials, code, verifier
 }
 
 // Metadata reads the partner tenant's discovery document, once per worker.
-func (a *Auth) Metadata(ctx context.Context, p Credentials) (OIDCMetadata, error) {
+func (a *Auth) Metadata(ctx context.Context, p domain.Credentials) (OIDCMetadata, error) {
 	u := strings.TrimRight(p.AuthorityURL, "/") + "/" + url.PathEscape(p.PartnerTenantID) + "/v2.0/.well-known/openid-configuration"
 	a.oidc.mu.Lock()
 	m, ok := a.oidc.meta[u]

@@ -13,6 +13,8 @@ import (
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
+
+	"github.com/cspsync/cspsync/internal/domain"
 )
 
 // Page size limits Graph applies, whatever a client asks for.
@@ -37,7 +39,7 @@ type GraphUsers struct {
 }
 
 // GraphUsers returns the users reader of one customer tenant.
-func (a *Auth) GraphUsers(p Credentials, tenantID string) (*GraphUsers, error) {
+func (a *Auth) GraphUsers(p domain.Credentials, tenantID string) (*GraphUsers, error) {
 	gc, tokens, err := a.graph(p, tenantID)
 	if err != nil {
 		return nil, err

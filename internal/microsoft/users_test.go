@@ -80,7 +80,7 @@ type graphWorld struct {
 	srv   *sim.Server
 	sc    sim.Scenario
 	auth  *microsoft.Auth
-	creds microsoft.Credentials
+	creds domain.Credentials
 	log   *graphLog
 }
 
@@ -98,7 +98,7 @@ func newGraphWorld(t testing.TB, users int) *graphWorld {
 	log := &graphLog{next: hc.Transport}
 	hc.Transport = log
 	return &graphWorld{srv: srv, sc: sc, log: log, auth: &microsoft.Auth{HTTP: hc, Cache: &memCache{}},
-		creds: microsoft.Credentials{PartnerID: "acme", AuthorityURL: srv.URL(), PartnerTenantID: sc.PartnerTenantID,
+		creds: domain.Credentials{PartnerID: "acme", AuthorityURL: srv.URL(), PartnerTenantID: sc.PartnerTenantID,
 			PartnerCenterURL: srv.URL(), GraphURL: srv.URL(), GraphClientID: sim.DefaultGraphClientID, GraphSecret: sim.DefaultGraphSecret}}
 }
 

@@ -87,7 +87,7 @@ func Check(ctx context.Context, cfg config.Connection, report control.Report) {
 		return
 	}
 	hc, err := microsoft.NewHTTPClient(cfg.CAFile)
-	if !report.Err(err, "CA bundle usable") {
+	if !report.Err(err, "CA bundle loads") {
 		return
 	}
 	control.New(config.Worker{Connection: cfg}, st, &microsoft.Auth{HTTP: hc, Cache: st}, tc).CheckPartners(ctx, report)

@@ -23,22 +23,26 @@ type IntegrationError struct {
 	ResolvedAt  *time.Time
 }
 
-// RecordError stores a failure; while the same cause stays open it only
-// bumps the count and last-seen time, so a persisting failure is one row.
-// Its text may come from a browser or from Microsoft: it is cleaned and
-// bounded here too, so no caller can store control characters or a code
-// too long for the open-errors index.
-func (s *Store) RecordError(ctx context.Context, e IntegrationError) error {
-	e.Code = text.Clean(e.Code, text.MaxCode)
-	e.Message = text.Clean(e.Message, text.MaxMessage)
-	e.Remediation = text.Clean(e.Remediation, text.MaxMessage)
+// RecordError stores a failure of op that partnerID's tenant tenantID ("" for
+// the partner itself) met; while the same cause stays open it only bumps the
+// count and last-seen time, so a persisting failure is one row. A failure
+// that concerns the partner (domain's rule, ErrorInfo.ConcernsPartner) is
+// one row for the partner, not one per tenant that met it. Its text may come
+// from a browser or from Microsoft: it is cleaned and bounded here too, so
+// no caller can store control characters or a code too long for the
+// open-errors index.
+func (s *Store) RecordError(ctx context.Context, partnerID, tenantID string, op domain.Operation, info domain.ErrorInfo) error {
+	if info.ConcernsPartner() {
+		tenantID = ""
+	}
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO integration_errors (partner_id, tenant_id, operation, code, message, remediation)
 		VALUES ($1, nullif($2, '')::uuid, $3, $4, $5, $6)
 		ON CONFLICT (partner_id, coalesce(tenant_id::text, ''), operation, code) WHERE resolved_at IS NULL
 		DO UPDATE SET occurrences = integration_errors.occurrences + 1, last_seen_at = now(),
 			message = EXCLUDED.message, remediation = EXCLUDED.remediation`,
-		e.PartnerID, e.TenantID, e.Operation, e.Code, e.Message, e.Remediation)
+		partnerID, tenantID, op, text.Clean(info.Code, text.MaxCode), text.Clean(info.Cause, text.MaxMessage),
+		text.Clean(info.Remediation, text.MaxMessage))
 	return err
 }
 

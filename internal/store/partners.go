@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cspsync/cspsync/internal/domain"
-	"github.com/cspsync/cspsync/internal/microsoft"
 )
 
 // PartnerConfig is what `cspsync connect` stores. Secrets arrive in plain
@@ -142,8 +141,8 @@ var ErrSecretsForgotten = errors.New("its client secrets were sealed with a lost
 
 // Credentials reads a partner's configuration and opens its secrets in one
 // query: what the Microsoft clients need for every call of an activity.
-func (s *Store) Credentials(ctx context.Context, id string) (microsoft.Credentials, error) {
-	var c microsoft.Credentials
+func (s *Store) Credentials(ctx context.Context, id string) (domain.Credentials, error) {
+	var c domain.Credentials
 	var pc, graph []byte
 	err := s.pool.QueryRow(ctx, `SELECT id, authority_url, partner_tenant_id, partner_center_url, graph_url,
 			pc_client_id, pc_client_secret, graph_client_id, graph_client_secret, coalesce(home_account_id, '')

@@ -151,9 +151,9 @@ func TestRecordErrorDeduplicatesWhileOpen(t *testing.T) {
 	st, _, _ := testenv.Store(t)
 	ctx := context.Background()
 	require.NoError(t, st.UpsertPartner(ctx, partner("acme")))
-	e := store.IntegrationError{PartnerID: "acme", Operation: "discovery", Code: "AADSTS7000215", Message: "m", Remediation: "r"}
+	e := domain.ErrorInfo{Code: "AADSTS7000215", Cause: "m", Remediation: "r", Reaction: domain.NeedsFix}
 	for i := 0; i < 3; i++ {
-		require.NoError(t, st.RecordError(ctx, e))
+		require.NoError(t, st.RecordError(ctx, "acme", "", domain.OpDiscovery, e))
 	}
 	open, err := st.ListErrors(ctx, "acme", false)
 	require.NoError(t, err)
@@ -161,7 +161,7 @@ func TestRecordErrorDeduplicatesWhileOpen(t *testing.T) {
 	assert.Equal(t, 3, open[0].Occurrences)
 
 	require.NoError(t, st.ResolveErrors(ctx, "acme", "", "discovery"))
-	require.NoError(t, st.RecordError(ctx, e))
+	require.NoError(t, st.RecordError(ctx, "acme", "", domain.OpDiscovery, e))
 	all, err := st.ListErrors(ctx, "acme", true)
 	require.NoError(t, err)
 	assert.Len(t, all, 2, "a recurrence after resolution is a new row")

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
 	"github.com/cspsync/cspsync/internal/text"
@@ -26,13 +27,13 @@ func TestRecordErrorBoundsAndCleansUntrustedText(t *testing.T) {
 	random := make([]byte, 4000)
 	_, _ = rand.Read(random)
 	long := hex.EncodeToString(random)
-	cases := []store.IntegrationError{
-		{PartnerID: "acme", Operation: "authorise", Code: long, Message: long + long, Remediation: long},
-		{PartnerID: "acme", Operation: "consent", Code: "\x1b]0;pwned\x07\x1b[2J", Message: "evil\u202etxt.exe\r\nsecond line", Remediation: "fix \x9b31m"},
+	cases := map[domain.Operation]domain.ErrorInfo{
+		domain.OpAuthorise: {Code: long, Cause: long + long, Remediation: long},
+		domain.OpConsent:   {Code: "\x1b]0;pwned\x07\x1b[2J", Cause: "evil\u202etxt.exe\r\nsecond line", Remediation: "fix \x9b31m"},
 	}
-	for _, e := range cases {
-		require.NoError(t, st.RecordError(ctx, e))
-		require.NoError(t, st.RecordError(ctx, e), "the same failure again")
+	for op, e := range cases {
+		require.NoError(t, st.RecordError(ctx, "acme", "", op, e))
+		require.NoError(t, st.RecordError(ctx, "acme", "", op, e), "the same failure again")
 	}
 	errs, err := st.ListErrors(ctx, "acme", false)
 	require.NoError(t, err)

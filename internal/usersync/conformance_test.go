@@ -72,7 +72,7 @@ func TestDecodeDocumentedDeltaPages(t *testing.T) {
 }
 
 func withoutPresence(u GraphUser) GraphUser {
-	u.present = 0
+	u.present, u.nulls, u.marked = 0, 0, false
 	return u
 }
 

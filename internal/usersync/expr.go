@@ -58,14 +58,17 @@ func (e *Expr) Properties() []string { return e.props }
 // ExprError is a refused expression: where the first problem is and how to fix it.
 type ExprError struct {
 	Expr         string
-	Line, Column int // 1-based
+	Line, Column int // 1-based; 0 when CEL names no position (a limit on the whole expression)
 	Message      string
 	Fix          string
 }
 
 func (e *ExprError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d:%d: %s", e.Line, e.Column, e.Message)
+	if e.Line >= 1 {
+		fmt.Fprintf(&b, "%d:%d: ", e.Line, e.Column)
+	}
+	b.WriteString(e.Message)
 	lines := strings.Split(e.Expr, "\n")
 	if e.Line >= 1 && e.Line <= len(lines) {
 		line := strings.ReplaceAll(lines[e.Line-1], "\t", " ")
@@ -118,7 +121,7 @@ func compile(text string, want *cel.Type, wrongType string) (*Expr, error) {
 	}
 	prog, err := env.Program(ast, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
-		return nil, &ExprError{Expr: text, Line: 1, Column: 1, Message: err.Error()}
+		return nil, &ExprError{Expr: text, Message: err.Error()}
 	}
 	partial, err := env.Program(ast, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptPartialEval))
 	if err != nil {
@@ -207,8 +210,10 @@ func position(a *cel.Ast, id int64) (line, col int) {
 // exprError turns CEL's issues into an ExprError for the first one, with a fix.
 func exprError(text string, errs []*cel.Error) *ExprError {
 	first := errs[0]
-	line, col := atName(text, first.Location.Line(), first.Location.Column()+1)
-	e := &ExprError{Expr: text, Line: line, Column: col, Message: strings.TrimSuffix(first.Message, " (in container '')")}
+	e := &ExprError{Expr: text, Message: strings.TrimSuffix(first.Message, " (in container '')")}
+	if first.Location.Line() >= 1 { // CEL's limits (nesting, size) come without one
+		e.Line, e.Column = atName(text, first.Location.Line(), first.Location.Column()+1)
+	}
 	if len(errs) > 1 {
 		e.Message += fmt.Sprintf(" (and %d more)", len(errs)-1)
 	}
@@ -238,6 +243,12 @@ func fixFor(err *common.Error) string {
 	case strings.HasPrefix(msg, "found no matching overload"):
 		return "compare values of the same type: quote strings ('Sales'), write booleans as true or false, " +
 			"timestamps as timestamp('2024-01-31T00:00:00Z'), index lists as user.businessPhones[0]; " + propertyList
+	case strings.Contains(msg, "recursion limit exceeded"), strings.Contains(msg, "lookahead limit"):
+		return "nest less deeply: CEL allows 250 levels of parentheses, lists and calls; " +
+			"write a long list of alternatives as one test, e.g. user.department in ['Sales', 'Support']"
+	case strings.Contains(msg, "size exceeds limit"):
+		return "shorten the expression (CEL reads at most 100,000 characters); " +
+			"write a long list of alternatives as one test, e.g. user.department in ['Sales', 'Support']"
 	case strings.Contains(msg, "Syntax error"):
 		return "check quotes and parentheses, and use ==, &&, || and ! (e.g. user.department == 'Sales' && user.accountEnabled)"
 	}

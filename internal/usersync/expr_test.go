@@ -101,6 +101,26 @@ func TestFilterRefusals(t *testing.T) {
 	}
 }
 
+// CEL's limits on the whole expression name no position: none is shown
+// (not -1:0), and the fix is about nesting, not the list of properties.
+func TestFilterBeyondCELsNestingLimitHasAFixAndNoFalsePosition(t *testing.T) {
+	for _, filter := range []string{
+		strings.Repeat("(", 300) + "user.department == 'Sales'" + strings.Repeat(")", 300),
+		strings.Repeat("[", 300) + strings.Repeat("]", 300) + " == []",
+	} {
+		_, err := CompileFilter(filter)
+		var ee *ExprError
+		require.True(t, errors.As(err, &ee), "%v", err)
+		assert.Zero(t, ee.Line)
+		assert.Zero(t, ee.Column)
+		assert.Equal(t, "expression recursion limit exceeded: 250\nfix: "+ee.Fix, err.Error())
+		assert.Contains(t, ee.Fix, "nest less deeply")
+		assert.NotContains(t, ee.Fix, "properties are")
+	}
+	_, err := CompileFilter("user.department in ['Sales', 'Support']")
+	assert.NoError(t, err, "the fix's example works")
+}
+
 func TestCompileIsCached(t *testing.T) {
 	a, err := CompileFilter("user.city == 'Leeds'")
 	require.NoError(t, err)

@@ -205,6 +205,27 @@ func TestOperatorSignInSessionAndCSRF(t *testing.T) {
 	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
 }
 
+// A browser that sends Microsoft's answer twice (a reload before the first
+// answer cleared the pending sign-in, a second tab) meets AADSTS54005: the
+// operator is told to sign in again at this page, not to run the partner's
+// `cspsync connect`.
+func TestReplayedOperatorSignInSaysToSignInAgainHere(t *testing.T) {
+	s := newSite(t, config.Operators{})
+	resp, _ := s.do(http.MethodGet, "/auth/operator/login", nil, nil)
+	pending := cookie(resp, "cspsync_sign_in")
+	require.NotNil(t, pending)
+	redirect, err := s.sim.SignInAs(context.Background(), s.hc, resp.Header.Get("Location"), sim.DefaultOperatorUPN)
+	require.NoError(t, err)
+	resp, body := s.do(http.MethodGet, redirect.String(), nil, nil)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+
+	resp, body = s.do(http.MethodGet, redirect.String(), nil, http.Header{"Cookie": {"cspsync_sign_in=" + pending.Value}})
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	assert.Contains(t, body, "AADSTS54005")
+	assert.Contains(t, body, "tenants page again and sign in")
+	assert.NotContains(t, body, "cspsync connect")
+}
+
 func TestAllowListRefusesOutsidersAndAdmitsTheGroup(t *testing.T) {
 	s := newSite(t, config.Operators{Group: sim.DefaultOperatorsGroupID})
 	resp, body := s.signIn(sim.DefaultOutsiderUPN)
