@@ -21,6 +21,11 @@ type DiscoveryResult struct {
 	Linked   int
 	Updated  int
 	Resumed  bool // continued from a cursor left by a crashed attempt
+	// Returned counts customers that had left Partner Center and are listed
+	// again; Left those this discovery found gone (only a discovery that
+	// read every page itself, not a resumed one, retires anyone).
+	Returned int
+	Left     int
 }
 
 // DiscoverTenants pages through the partner's customers in Partner Center
@@ -67,13 +72,14 @@ func (a *Activities) DiscoverTenants(ctx context.Context, partnerID string) (Dis
 		res.Inserted += counts.Inserted
 		res.Linked += counts.Linked
 		res.Updated += counts.Updated
+		res.Returned += counts.Returned
 		activity.RecordHeartbeat(ctx, res.Pages)
 		if next == (microsoft.Cursor{}) {
 			break
 		}
 		at = next
 	}
-	if err := a.Store.FinishDiscovery(ctx, partnerID); err != nil {
+	if res.Left, err = a.Store.FinishDiscovery(ctx, partnerID, !res.Resumed); err != nil {
 		return res, err
 	}
 	if err := a.Store.ResolveErrors(ctx, partnerID, "", domain.OpDiscovery); err != nil {

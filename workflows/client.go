@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -90,6 +91,16 @@ func (tc TenantClient) PauseTenant(ctx context.Context, partnerID, tenantID, rea
 // ResumeTenant resumes a tenant's workflow.
 func (tc TenantClient) ResumeTenant(ctx context.Context, partnerID, tenantID string) error {
 	return IgnoreNotFound(SignalResume.Send(ctx, tc.Client, TenantWorkflowID(partnerID, tenantID), struct{}{}))
+}
+
+// RetireTenant ends the workflow of a tenant that left Partner Center; it
+// reports false when no workflow of the tenant was running.
+func (tc TenantClient) RetireTenant(ctx context.Context, partnerID, tenantID string, leftAt time.Time) (bool, error) {
+	err := SignalLeft.Send(ctx, tc.Client, TenantWorkflowID(partnerID, tenantID), LeftNotice{At: leftAt})
+	if err != nil && IgnoreNotFound(err) == nil {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // IgnoreNotFound drops the error of signalling a tenant whose workflow is not

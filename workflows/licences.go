@@ -94,11 +94,12 @@ func (w *tenantWorkflow) importLicences(ctx workflow.Context) error {
 }
 
 func (w *tenantWorkflow) validateImport(workflow.Context, struct{}) error {
+	halted, reason := w.halted()
 	switch {
 	case !w.withLicences:
 		return fmt.Errorf("tenant %s runs a workflow started before licence import existed: it imports licences from its next cycle", w.in.TenantID)
-	case w.s.Paused:
-		return fmt.Errorf("tenant %s is paused: %s", w.in.TenantID, w.s.PauseReason)
+	case halted:
+		return fmt.Errorf("tenant %s is paused: %s", w.in.TenantID, reason)
 	}
 	return nil
 }
@@ -112,13 +113,15 @@ func (w *tenantWorkflow) importAndWait(ctx workflow.Context, _ struct{}) (Licenc
 	}
 	w.licences.wanted = true
 	w.wake.SendAsync(struct{}{})
-	if err := workflow.Await(ctx, func() bool { return w.licences.attempts >= target || w.s.Paused }); err != nil {
+	halted := func() bool { h, _ := w.halted(); return h }
+	if err := workflow.Await(ctx, func() bool { return w.licences.attempts >= target || halted() }); err != nil {
 		return LicenceImportResult{}, err
 	}
 	switch {
 	case w.licences.attempts < target:
+		_, reason := w.halted()
 		return LicenceImportResult{}, temporal.NewApplicationError(
-			fmt.Sprintf("tenant %s was paused before its licences were imported: %s", w.in.TenantID, w.s.PauseReason), "Paused")
+			fmt.Sprintf("tenant %s was paused before its licences were imported: %s", w.in.TenantID, reason), "Paused")
 	case w.licences.lastErr != nil:
 		e := w.licences.lastErr
 		return LicenceImportResult{}, temporal.NewApplicationError(e.Code+": "+e.Cause+" "+e.Remediation, "LicenceImportFailed", *e)

@@ -20,6 +20,9 @@ type (
 	RelationshipChange struct{ Relationship domain.Relationship }
 	// PauseRequest pauses the tenant until resumed.
 	PauseRequest struct{ Reason string }
+	// LeftNotice says Partner Center no longer lists the tenant's customer:
+	// the complete discovery at At did not find it.
+	LeftNotice struct{ At time.Time }
 )
 
 // Messages of the tenant workflow.
@@ -29,6 +32,8 @@ var (
 	SignalPause        = Signal[PauseRequest]{Name: "pause"}
 	SignalResume       = Signal[struct{}]{Name: "resume"}
 	SignalSync         = Signal[struct{}]{Name: "sync"}
+	// SignalLeft ends the workflow of a tenant that left Partner Center.
+	SignalLeft = Signal[LeftNotice]{Name: "left-partner-center"}
 	// QueryTenantState returns the TenantState.
 	QueryTenantState = Query[TenantState]{Name: "state"}
 )
@@ -63,11 +68,15 @@ type TenantState struct {
 	Runs          int
 	Licences      LicenceState
 	Users         UserState
+	// LeftAt: Partner Center no longer lists the customer; the run ends.
+	LeftAt *time.Time `json:",omitempty"`
 }
 
 // derive computes the lifecycle state from the facts.
 func (s *TenantState) derive() (domain.TenantState, string) {
 	switch {
+	case s.LeftAt != nil:
+		return domain.TenantLeft, domain.LeftReason(*s.LeftAt)
 	case s.Paused:
 		return domain.TenantPaused, s.PauseReason
 	case s.Consent.Missing():
@@ -160,12 +169,22 @@ func (w *tenantWorkflow) selector(ctx workflow.Context) workflow.Selector {
 		w.s.SyncRequested = true
 	})
 	SignalImportLicences.Select(ctx, sel, func(struct{}) { w.s.Licences.Requested = true })
+	SignalLeft.Select(ctx, sel, func(n LeftNotice) {
+		// A run that took this signal before tenants could leave ignored it.
+		if workflow.GetVersion(ctx, "tenant-left", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return
+		}
+		w.s.LeftAt = &n.At
+	})
 	sel.AddReceive(w.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	return sel
 }
 
 func (w *tenantWorkflow) run(ctx workflow.Context) error {
 	for {
+		if w.s.LeftAt != nil {
+			return w.leave(ctx)
+		}
 		status, reason := w.s.derive()
 		if err := w.show(ctx, status, reason); err != nil {
 			return err
@@ -275,6 +294,25 @@ func (w *tenantWorkflow) sync(ctx workflow.Context) error {
 		w.s.Blocked = &info
 	}
 	return nil
+}
+
+// leave ends the run of a tenant Partner Center no longer lists: it
+// publishes the Left state, lets waiting Updates see it and completes, so no
+// timer outlives it. Discovery starts a new run if the tenant comes back.
+func (w *tenantWorkflow) leave(ctx workflow.Context) error {
+	status, reason := w.s.derive()
+	if err := w.show(ctx, status, reason); err != nil {
+		return err
+	}
+	w.logger.Info("tenant left Partner Center: its workflow ends")
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// halted says whether the tenant can do no work at all now, and why: it is
+// paused or has left Partner Center.
+func (w *tenantWorkflow) halted() (bool, string) {
+	status, reason := w.s.derive()
+	return status == domain.TenantPaused || status == domain.TenantLeft, reason
 }
 
 // consentMissing records, as the activity did, that Microsoft holds no

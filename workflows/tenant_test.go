@@ -216,3 +216,26 @@ func TestReadyTenantShowsItsLastTransientFailureUntilASyncSucceeds(t *testing.T)
 	assert.Equal(t, "Syncing|", reasons[len(reasons)-1])
 	env2.AssertExpectations(t)
 }
+
+// A tenant that left Partner Center records the Left state and its run ends:
+// no timer is left waiting, and discovery starts a new run if it returns.
+func TestTenantThatLeftPartnerCenterEndsItsWorkflow(t *testing.T) {
+	env, states := tenantEnv(t)
+	leftAt := time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)
+	env.RegisterDelayedCallback(func() {
+		assert.Equal(t, domain.TenantReady, queryTenant(t, env).Status)
+		env.SignalWorkflow(workflows.SignalLeft.Name, workflows.LeftNotice{At: leftAt})
+	}, 10*time.Minute)
+	start := env.Now()
+	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
+		Settings: activities.TenantSettings{SyncInterval: time.Hour},
+		State:    workflows.TenantState{Relationship: "DAP", LastSyncAt: env.Now(), Licences: importedNow(env)}})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError(), "the run ends, it does not continue as new")
+	assert.Less(t, env.Now().Sub(start), time.Hour, "it ended at the signal, not at its next sync")
+	assert.Equal(t, []domain.TenantState{domain.TenantReady, domain.TenantLeft}, *states)
+	st := queryTenant(t, env)
+	assert.Equal(t, domain.TenantLeft, st.Status)
+	assert.Equal(t, domain.LeftReason(leftAt), st.Reason)
+	env.AssertExpectations(t)
+}

@@ -144,6 +144,13 @@
 // change at once and it survives a restart. Generate gives every tenant a realistic licence
 // mix with Microsoft's SKU and service plan ids.
 //
+// # Customer relationships
+//
+// RemoveCustomer ends the partner's relationship with a customer in Partner Center (the
+// customer list leaves it out; its endpoints answer 403, code 20002, as for any tenant that is
+// not the partner's customer) and RestoreCustomer brings it back; the tenant itself is
+// untouched. Both survive a restart.
+//
 // # Not simulated
 //
 //   - Certificate credentials, device code, ROPC, on-behalf-of; response_mode other than query;

@@ -247,7 +247,14 @@ func (s *Server) pcCustomers(w http.ResponseWriter, r *http.Request) {
 		}
 		offset = c.Offset
 	}
-	all := s.dir.customers
+	s.mu.Lock()
+	all := make([]*org, 0, len(s.dir.customers))
+	for _, o := range s.dir.customers {
+		if s.listedLocked(o) {
+			all = append(all, o)
+		}
+	}
+	s.mu.Unlock()
 	end := min(offset+size, len(all))
 	items := make([]pcCustomer, 0, max(end-offset, 0))
 	for _, o := range all[min(offset, len(all)):end] {
@@ -274,6 +281,13 @@ func (s *Server) pcCustomer(w http.ResponseWriter, r *http.Request) *org {
 		return nil
 	}
 	o := s.dir.customer(id)
+	if o != nil {
+		s.mu.Lock()
+		if !s.listedLocked(o) {
+			o = nil // no longer the partner's customer
+		}
+		s.mu.Unlock()
+	}
 	if o == nil {
 		writePCError(w, http.StatusForbidden, pcNoRelationship, "The partner ID %s has no commerce relationship with the customer ID %s.", s.dir.partner.ID, id)
 	}

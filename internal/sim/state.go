@@ -36,6 +36,8 @@ type persistedState struct {
 	Licences          map[string]*licenceState `json:"licences,omitempty"`
 	MissingGDAPRole   map[string]bool          `json:"missingGdapRole,omitempty"`
 	MembershipRefused *bool                    `json:"membershipRefused,omitempty"`
+	// RemovedCustomers are the customers Partner Center no longer lists (relationships.go).
+	RemovedCustomers map[string]bool `json:"removedCustomers,omitempty"`
 }
 
 type tenantChange struct {

@@ -29,6 +29,9 @@ type Customer struct {
 	SyncState          domain.TenantState
 	SyncReason         string
 	LastSyncAt         *time.Time
+	// LeftAt is when a complete discovery found the customer gone from
+	// Partner Center; nil while Partner Center lists it.
+	LeftAt *time.Time `json:"left_at"`
 }
 
 // DiscoveredTenant is one customer tenant as Partner Center lists it.
@@ -43,6 +46,7 @@ type PageCounts struct {
 	Inserted int // new customers
 	Linked   int // existing customers matched by name and given the tenant id
 	Updated  int // customers already linked to the tenant id
+	Returned int // of those, customers that had left Partner Center and are listed again
 }
 
 // Add accumulates counts.
@@ -50,6 +54,7 @@ func (c *PageCounts) Add(o PageCounts) {
 	c.Inserted += o.Inserted
 	c.Linked += o.Linked
 	c.Updated += o.Updated
+	c.Returned += o.Returned
 }
 
 // ErrCursorMoved means another attempt of the same discovery advanced the
@@ -105,15 +110,21 @@ func (s *Store) SaveDiscoveryPage(ctx context.Context, partnerID, from, next str
 }
 
 func upsertTenant(ctx context.Context, tx pgx.Tx, partnerID string, rel domain.Relationship, consent domain.Consent, topLevel *int64, t DiscoveredTenant) (PageCounts, error) {
-	tag, err := tx.Exec(ctx, `UPDATE customers SET partner_id = $2, domain = $3, discovered_at = now(), updated_at = now()
-		WHERE azure_tenant_id = $1`, t.TenantID, partnerID, t.Domain)
-	if err != nil {
+	// A customer that had left Partner Center comes back as itself: same
+	// row, users and licences.
+	var returned bool
+	err := tx.QueryRow(ctx, `UPDATE customers c SET partner_id = $2, domain = $3, discovered_at = now(), left_at = NULL, updated_at = now()
+		FROM (SELECT id, left_at FROM customers WHERE azure_tenant_id = $1 FOR UPDATE) old
+		WHERE c.id = old.id RETURNING old.left_at IS NOT NULL`, t.TenantID, partnerID, t.Domain).Scan(&returned)
+	switch {
+	case err == nil && returned:
+		return PageCounts{Updated: 1, Returned: 1}, nil
+	case err == nil:
+		return PageCounts{Updated: 1}, nil
+	case !errors.Is(err, pgx.ErrNoRows):
 		return PageCounts{}, err
 	}
-	if tag.RowsAffected() == 1 {
-		return PageCounts{Updated: 1}, nil
-	}
-	tag, err = tx.Exec(ctx, `UPDATE customers SET azure_tenant_id = $1, tenant_id_source = 'discovered', partner_id = $2,
+	tag, err := tx.Exec(ctx, `UPDATE customers SET azure_tenant_id = $1, tenant_id_source = 'discovered', partner_id = $2,
 			domain = $3, relationship = coalesce(relationship, $5), consent_state = $6, top_level_id = coalesce(top_level_id, $7),
 			discovered_at = now(), updated_at = now()
 		WHERE id = (SELECT id FROM customers WHERE lower(name) = lower($4) AND azure_tenant_id IS NULL ORDER BY id LIMIT 1 FOR UPDATE)`,
@@ -134,20 +145,40 @@ func upsertTenant(ctx context.Context, tx pgx.Tx, partnerID string, rel domain.R
 }
 
 // FinishDiscovery clears the cursor and stamps the partner's last discovery.
-func (s *Store) FinishDiscovery(ctx context.Context, partnerID string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE partners SET discovery_cursor = NULL, discovery_started_at = NULL,
-		last_discovery_at = now(), updated_at = now() WHERE id = $1`, partnerID)
-	return err
+// With complete (the discovery read every page itself, from the first), the
+// partner's customers it did not list are marked as having left Partner
+// Center, in the same transaction; it returns how many. A discovery resumed
+// from a cursor retires no one: Partner Center's continuation tokens are
+// offsets, so a customer removed meanwhile shifts the later pages, and a
+// customer read by the crashed attempt only is no proof of the rest.
+func (s *Store) FinishDiscovery(ctx context.Context, partnerID string, complete bool) (left int, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if complete {
+			// The first page stamped discovery_started_at and every customer it
+			// listed in the same transaction; later pages stamp later.
+			tag, err := tx.Exec(ctx, `UPDATE customers SET left_at = now(), updated_at = now()
+				WHERE partner_id = $1 AND azure_tenant_id IS NOT NULL AND left_at IS NULL
+				AND (discovered_at IS NULL OR discovered_at < (SELECT discovery_started_at FROM partners WHERE id = $1))`, partnerID)
+			if err != nil {
+				return err
+			}
+			left = int(tag.RowsAffected())
+		}
+		_, err := tx.Exec(ctx, `UPDATE partners SET discovery_cursor = NULL, discovery_started_at = NULL,
+			last_discovery_at = now(), updated_at = now() WHERE id = $1`, partnerID)
+		return err
+	})
+	return left, err
 }
 
 const customerColumns = `id, coalesce(partner_id, ''), name, coalesce(azure_tenant_id::text, ''), coalesce(tenant_id_source, ''),
 	coalesce(domain, ''), coalesce((SELECT name FROM top_levels WHERE id = top_level_id), ''), coalesce(relationship, ''), consent_state, discovered_at,
-	relationship_source, sync_state, sync_reason, last_sync_at`
+	relationship_source, sync_state, sync_reason, last_sync_at, left_at`
 
 func scanCustomer(row pgx.CollectableRow) (Customer, error) {
 	var c Customer
 	err := row.Scan(&c.ID, &c.PartnerID, &c.Name, &c.TenantID, &c.TenantIDSource, &c.Domain, &c.TopLevel,
-		&c.Relationship, &c.ConsentState, &c.DiscoveredAt, &c.RelationshipSource, &c.SyncState, &c.SyncReason, &c.LastSyncAt)
+		&c.Relationship, &c.ConsentState, &c.DiscoveredAt, &c.RelationshipSource, &c.SyncState, &c.SyncReason, &c.LastSyncAt, &c.LeftAt)
 	return c, err
 }
 

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -118,7 +119,8 @@ func TestDiscoveryMatchesByTenantThenNameAndKeepsManualTenant(t *testing.T) {
 	counts, err = st.SaveDiscoveryPage(ctx, "acme", "cursor-1", "", page)
 	require.NoError(t, err)
 	assert.Equal(t, store.PageCounts{Updated: 3}, counts)
-	require.NoError(t, st.FinishDiscovery(ctx, "acme"))
+	_, err = st.FinishDiscovery(ctx, "acme", true)
+	require.NoError(t, err)
 
 	customers, err := st.ListCustomers(ctx, "acme")
 	require.NoError(t, err)
@@ -133,6 +135,87 @@ func TestDiscoveryMatchesByTenantThenNameAndKeepsManualTenant(t *testing.T) {
 	assert.Equal(t, domain.ConsentPending, got[byName].ConsentState)
 	assert.Equal(t, "manual", got[manual].TenantIDSource)
 	assert.Equal(t, "Fabrikam (PSA name)", got[manual].Name)
+}
+
+// Only a discovery that read every page itself retires the customers it did
+// not list; they keep their rows and come back as themselves.
+func TestCompleteDiscoveryRetiresUnlistedCustomersWhoComeBackAsThemselves(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	p := partner("acme")
+	p.SSOAllowedTenants = true
+	require.NoError(t, st.UpsertPartner(ctx, p))
+	a := store.DiscoveredTenant{TenantID: "11111111-0000-0000-0000-000000000001", Name: "A"}
+	b := store.DiscoveredTenant{TenantID: "22222222-0000-0000-0000-000000000002", Name: "B"}
+	c := store.DiscoveredTenant{TenantID: "33333333-0000-0000-0000-000000000003", Name: "C"}
+	// A customer linked by hand and never discovered is no customer of the partner's.
+	manual, err := st.CreateCustomer(ctx, "Manual")
+	require.NoError(t, err)
+	require.NoError(t, st.SetCustomerTenant(ctx, manual, "44444444-0000-0000-0000-000000000004"))
+	discover := func(complete bool, pages ...[]store.DiscoveredTenant) (store.PageCounts, int) {
+		t.Helper()
+		var counts store.PageCounts
+		from := ""
+		for i, p := range pages {
+			next := ""
+			if i < len(pages)-1 {
+				next = fmt.Sprint("cursor-", i+1)
+			}
+			got, err := st.SaveDiscoveryPage(ctx, "acme", from, next, p)
+			require.NoError(t, err)
+			counts.Add(got)
+			from = next
+		}
+		left, err := st.FinishDiscovery(ctx, "acme", complete)
+		require.NoError(t, err)
+		return counts, left
+	}
+	byTenant := func() map[string]store.Customer {
+		t.Helper()
+		all, err := st.ListCustomers(ctx, "")
+		require.NoError(t, err)
+		out := map[string]store.Customer{}
+		for _, cu := range all {
+			out[cu.TenantID] = cu
+		}
+		return out
+	}
+
+	_, left := discover(true, []store.DiscoveredTenant{a, b}, []store.DiscoveredTenant{c})
+	assert.Zero(t, left)
+	before := byTenant()
+
+	// B is gone, but this discovery did not read every page itself (resumed): no one leaves.
+	_, left = discover(false, []store.DiscoveredTenant{a}, []store.DiscoveredTenant{c})
+	assert.Zero(t, left)
+	assert.Nil(t, byTenant()[b.TenantID].LeftAt)
+
+	// A complete discovery without B retires B, and only B.
+	_, left = discover(true, []store.DiscoveredTenant{a}, []store.DiscoveredTenant{c})
+	assert.Equal(t, 1, left)
+	now := byTenant()
+	require.NotNil(t, now[b.TenantID].LeftAt)
+	assert.Equal(t, before[b.TenantID].ID, now[b.TenantID].ID, "kept, not deleted")
+	for _, id := range []string{a.TenantID, c.TenantID, "44444444-0000-0000-0000-000000000004"} {
+		assert.Nil(t, now[id].LeftAt, id)
+	}
+	sso, err := st.SSOAllowedTenants(ctx)
+	require.NoError(t, err)
+	assert.Len(t, sso, 2)
+	for _, s := range sso {
+		assert.NotEqual(t, b.TenantID, s.TenantID, "a tenant that left is off the allowed list")
+	}
+	// Still gone at the next complete discovery: counted once.
+	_, left = discover(true, []store.DiscoveredTenant{a, c})
+	assert.Zero(t, left)
+
+	// Listed again: the same customer, back.
+	counts, left := discover(true, []store.DiscoveredTenant{c, b}, []store.DiscoveredTenant{a})
+	assert.Zero(t, left)
+	assert.Equal(t, store.PageCounts{Updated: 3, Returned: 1}, counts)
+	back := byTenant()[b.TenantID]
+	assert.Nil(t, back.LeftAt)
+	assert.Equal(t, before[b.TenantID].ID, back.ID)
 }
 
 func TestSetCustomerTenantErrors(t *testing.T) {

@@ -41,7 +41,7 @@ var tenantsTmpl = template.Must(template.New("tenants").Funcs(template.FuncMap{
 <td>{{with .Users}}{{.Active}} active of {{.All}}{{with .Running}}<br><small>{{.Kind}} round running: {{.Users}} users in {{.Pages}} pages since {{when .StartedAt}}</small>{{else}}{{with .LastRoundAt}}<br><small>last round {{when .}}</small>{{end}}{{end}}{{end}}</td>
 <td class="when">{{when .LastSyncAt}}</td>
 <td>{{with .Error}}<strong>{{.Code}}</strong>: {{.Remediation}}{{else}}—{{end}}</td>
-<td>{{if .ConsentState.Missing}}<form method="post" action="/consent/start"><input type="hidden" name="csrf" value="{{$.Operator.CSRF}}"><input type="hidden" name="tenant" value="{{.TenantID}}">
+<td>{{if and .ConsentState.Missing (not .LeftAt)}}<form method="post" action="/consent/start"><input type="hidden" name="csrf" value="{{$.Operator.CSRF}}"><input type="hidden" name="tenant" value="{{.TenantID}}">
 <button type="submit">Grant admin consent<span class="visually-hidden"> for {{.Name}}</span></button></form>
 {{with .LinkExpires}}<small>A link issued earlier works until {{when .}}; a new one replaces it.</small>{{end}}{{end}}</td>
 </tr>
