@@ -29,7 +29,7 @@
 //	/v1/customers[/{id}[/subscriptions[/{id}]|/subscribedskus]] Partner Center
 //	/v1.0/organization, /v1.0/users[/{id}], /v1.0/users/delta[()], /v1.0/users/{id}/memberOf,
 //	/v1.0/subscribedSkus, /v1.0/users/{id}/assignLicense,
-//	/v1.0/tenantRelationships/delegatedAdminRelationships   Graph
+//	/v1.0/tenantRelationships/delegatedAdminRelationships[/{id}/accessAssignments]   Graph
 //	/_sim/…                                           control API (see AdminClient)
 //
 // # Graph users
@@ -150,6 +150,24 @@
 // customer list leaves it out; its endpoints answer 403, code 20002, as for any tenant that is
 // not the partner's customer) and RestoreCustomer brings it back; the tenant itself is
 // untouched. Both survive a restart.
+//
+// Every GDAP tenant has one GDAP relationship with the partner, listed by Graph's
+// tenantRelationships/delegatedAdminRelationships (for the partner tenant, with
+// DelegatedAdminRelationship.Read.All or ReadWrite.All, delegated or as an application
+// permission; 403 Authorization_RequestDenied without) with the v1.0 reference's fields:
+// @odata.type and @odata.etag, id (two GUIDs), displayName, duration, customer, accessDetails,
+// status, autoExtendDuration and the four dates (activatedDateTime and endDateTime null until
+// active); $top up to 300, nextLinks with $skiptoken. Its accessAssignments list one security
+// group holding the relationship's roles: active while the relationship is, deleted once it
+// ended, none before it is active; an unknown relationship id is 400 badRequest. The roles are
+// Directory Readers, License Administrator, User Administrator and Helpdesk Administrator, or
+// only roles that cannot read licences with Tenant.MissingGDAPRole. Tenant.GDAPStatus (and
+// SetGDAPStatus at runtime, which dates the change now) sets the status: "expired" and
+// "terminated" end it (endDateTime is then), "approvalPending" and the other early statuses
+// hold it. Tenant.GDAPIndirectProviderTenantID makes it a resellerDelegatedAdminRelationship
+// (indirectProviderTenantId, isPartnerConsentPending). Partner Center refuses a GDAP customer's
+// licence endpoints (403, 900150) unless its relationship is active and grants one of Directory
+// Readers, Global Reader, User Administrator or License Administrator.
 //
 // # Not simulated
 //

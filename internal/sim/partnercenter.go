@@ -299,13 +299,15 @@ func (s *Server) pcCustomer(w http.ResponseWriter, r *http.Request) *org {
 // that can read licences. It reports whether the request may go on.
 func (s *Server) pcLicenceAccess(w http.ResponseWriter, o *org, subscriptions bool) bool {
 	s.mu.Lock()
-	refused, missingRole := s.sc.MembershipRefused, o.MissingGDAPRole
+	refused := s.sc.MembershipRefused
+	rel := s.gdapOfLocked(o)
+	missingRole := rel != nil && !rel.grantsLicenceRead() // DAP grants every role
 	s.mu.Unlock()
 	switch {
 	case subscriptions && refused:
 		writePCError(w, http.StatusForbidden, pcResellerInactive, "Reseller program status isn't active: partner %s has no active CSP reseller membership, which the subscriptions API requires.", s.dir.partner.ID)
 	case missingRole:
-		writePCError(w, http.StatusForbidden, pcRoleLacksRights, "The supplied role doesn't have the rights to perform the requested operation: the GDAP relationship with customer %s grants none of Directory Readers, Global Reader, User Administrator or License Administrator.", o.ID)
+		writePCError(w, http.StatusForbidden, pcRoleLacksRights, "The supplied role doesn't have the rights to perform the requested operation: no active GDAP relationship with customer %s grants Directory Readers, Global Reader, User Administrator or License Administrator.", o.ID)
 	default:
 		return true
 	}

@@ -38,6 +38,8 @@ type persistedState struct {
 	MembershipRefused *bool                    `json:"membershipRefused,omitempty"`
 	// RemovedCustomers are the customers Partner Center no longer lists (relationships.go).
 	RemovedCustomers map[string]bool `json:"removedCustomers,omitempty"`
+	// GDAP holds the GDAP relationship statuses set at runtime, by tenant id.
+	GDAP map[string]gdapChange `json:"gdap,omitempty"`
 }
 
 type tenantChange struct {
