@@ -29,6 +29,9 @@ type TenantControl interface {
 	// RetireTenant ends the workflow of a tenant that left Partner Center;
 	// false when none was running.
 	RetireTenant(ctx context.Context, partnerID, tenantID string, leftAt time.Time) (bool, error)
+	// TellRelationship gives a running tenant workflow its relationship and
+	// GDAP relationship as discovery found them.
+	TellRelationship(ctx context.Context, partnerID string, t TenantInfo) error
 }
 
 // TenantInfo is what a new tenant workflow starts from.
@@ -37,6 +40,13 @@ type TenantInfo struct {
 	CustomerName string
 	Relationship domain.Relationship
 	Consent      domain.Consent
+	GDAP         domain.GDAPState // without its roles: the workflow needs its status
+}
+
+func tenantInfo(c store.Customer) TenantInfo {
+	g := c.GDAP
+	g.Roles = nil
+	return TenantInfo{TenantID: c.TenantID, CustomerName: c.Name, Relationship: c.Relationship, Consent: c.ConsentState, GDAP: g}
 }
 
 // TenantSyncResult is what one tenant sync found.
@@ -72,16 +82,24 @@ func (a *Activities) RecordTenantState(ctx context.Context, tenantID string, sta
 }
 
 // EnsureTenants makes sure every discovered tenant of the partner has its
-// running workflow, and that the workflow of every tenant that left
-// Partner Center has ended. The tenant list stays here, out of workflow
+// running workflow, which knows the tenant's relationship as discovery found
+// it, and that the workflow of every tenant that left Partner Center has
+// ended. The tenant list stays here, out of workflow
 // history.
 func (a *Activities) EnsureTenants(ctx context.Context, partnerID string, settings TenantSettings) (int, error) {
 	return a.eachTenant(ctx, partnerID, func(c store.Customer) error {
 		if c.LeftAt != nil {
 			return a.retire(ctx, partnerID, c)
 		}
-		return a.Tenants.EnsureTenant(ctx, partnerID, TenantInfo{TenantID: c.TenantID, CustomerName: c.Name,
-			Relationship: c.Relationship, Consent: c.ConsentState}, settings)
+		if err := a.Tenants.EnsureTenant(ctx, partnerID, tenantInfo(c), settings); err != nil || !c.RelationshipChanged {
+			return err
+		}
+		// A workflow already running learns of the change. Discoveries of a
+		// partner run one at a time, so no newer change is cleared here.
+		if err := a.Tenants.TellRelationship(ctx, partnerID, tenantInfo(c)); err != nil {
+			return err
+		}
+		return a.Store.ClearRelationshipChanged(ctx, c.TenantID)
 	})
 }
 

@@ -78,7 +78,7 @@ func (tc TenantClient) startOptions(partnerID string, t activities.TenantInfo) c
 // workflow tasks (BenchmarkRediscovery: 78 s before, on the dev server).
 func (tc TenantClient) EnsureTenant(ctx context.Context, partnerID string, t activities.TenantInfo, settings activities.TenantSettings) error {
 	in := TenantInput{PartnerID: partnerID, TenantID: t.TenantID, Settings: settings,
-		State: TenantState{CustomerName: t.CustomerName, Relationship: t.Relationship, Consent: t.Consent}}
+		State: TenantState{CustomerName: t.CustomerName, Relationship: t.Relationship, Consent: t.Consent, GDAP: t.GDAP}}
 	_, err := tc.Client.ExecuteWorkflow(ctx, tc.startOptions(partnerID, t), TenantWorkflow, in)
 	return err
 }
@@ -91,6 +91,14 @@ func (tc TenantClient) PauseTenant(ctx context.Context, partnerID, tenantID, rea
 // ResumeTenant resumes a tenant's workflow.
 func (tc TenantClient) ResumeTenant(ctx context.Context, partnerID, tenantID string) error {
 	return IgnoreNotFound(SignalResume.Send(ctx, tc.Client, TenantWorkflowID(partnerID, tenantID), struct{}{}))
+}
+
+// TellRelationship signals a running tenant workflow its relationship as a
+// discovery found it; a tenant without a running workflow gets it when
+// discovery starts one.
+func (tc TenantClient) TellRelationship(ctx context.Context, partnerID string, t activities.TenantInfo) error {
+	return IgnoreNotFound(SignalMicrosoftRelationship.Send(ctx, tc.Client, TenantWorkflowID(partnerID, t.TenantID),
+		MicrosoftRelationship{Relationship: t.Relationship, GDAP: t.GDAP}))
 }
 
 // RetireTenant ends the workflow of a tenant that left Partner Center; it

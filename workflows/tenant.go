@@ -23,6 +23,13 @@ type (
 	// LeftNotice says Partner Center no longer lists the tenant's customer:
 	// the complete discovery at At did not find it.
 	LeftNotice struct{ At time.Time }
+	// MicrosoftRelationship is the tenant's relationship as a discovery found
+	// it (an override by hand included) and what its GDAP relationships
+	// come to.
+	MicrosoftRelationship struct {
+		Relationship domain.Relationship
+		GDAP         domain.GDAPState
+	}
 )
 
 // Messages of the tenant workflow.
@@ -34,6 +41,8 @@ var (
 	SignalSync         = Signal[struct{}]{Name: "sync"}
 	// SignalLeft ends the workflow of a tenant that left Partner Center.
 	SignalLeft = Signal[LeftNotice]{Name: "left-partner-center"}
+	// SignalMicrosoftRelationship brings what a discovery found.
+	SignalMicrosoftRelationship = Signal[MicrosoftRelationship]{Name: "microsoft-relationship"}
 	// QueryTenantState returns the TenantState.
 	QueryTenantState = Query[TenantState]{Name: "state"}
 )
@@ -70,6 +79,9 @@ type TenantState struct {
 	Users         UserState
 	// LeftAt: Partner Center no longer lists the customer; the run ends.
 	LeftAt *time.Time `json:",omitempty"`
+	// GDAP is what the partner's GDAP relationships with the tenant came to
+	// at the last discovery: one that ended pauses a GDAP tenant.
+	GDAP domain.GDAPState `json:",omitzero"`
 }
 
 // derive computes the lifecycle state from the facts.
@@ -79,6 +91,8 @@ func (s *TenantState) derive() (domain.TenantState, string) {
 		return domain.TenantLeft, domain.LeftReason(*s.LeftAt)
 	case s.Paused:
 		return domain.TenantPaused, s.PauseReason
+	case s.GDAP.PausesTenant(s.Relationship):
+		return domain.TenantPaused, s.GDAP.PauseReason()
 	case s.Consent.Missing():
 		return domain.TenantAwaitingConsent, "admin consent for the Graph app is missing: `cspsync consent url <tenant>`"
 	case s.Blocked != nil:
@@ -175,6 +189,22 @@ func (w *tenantWorkflow) selector(ctx workflow.Context) workflow.Selector {
 			return
 		}
 		w.s.LeftAt = &n.At
+	})
+	SignalMicrosoftRelationship.Select(ctx, sel, func(m MicrosoftRelationship) {
+		// A run that took this signal before relationships were detected ignored it.
+		if workflow.GetVersion(ctx, "gdap-detected", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return
+		}
+		wasPaused := w.s.GDAP.PausesTenant(w.s.Relationship)
+		if m.Relationship != "" && m.Relationship != w.s.Relationship {
+			w.s.setRelationship(m.Relationship)
+			w.s.Blocked = nil
+			w.s.SyncRequested = true
+		}
+		w.s.GDAP = m.GDAP
+		if wasPaused && !w.s.GDAP.PausesTenant(w.s.Relationship) {
+			w.s.SyncRequested = true // a new relationship resumes it
+		}
 	})
 	sel.AddReceive(w.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	return sel

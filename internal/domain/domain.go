@@ -181,6 +181,9 @@ const (
 	OpSync           Operation = "sync"
 	OpLicences       Operation = "licences"
 	OpUsers          Operation = "users"
+	// OpRelationships: reading the partner's GDAP relationships, and what
+	// they say of each tenant.
+	OpRelationships Operation = "relationships"
 )
 
 // Reaction is what cspsync does about a classified failure. The values

@@ -218,6 +218,74 @@ func TestCompleteDiscoveryRetiresUnlistedCustomersWhoComeBackAsThemselves(t *tes
 	assert.Equal(t, before[b.TenantID].ID, back.ID)
 }
 
+// Discovery gives a tenant the relationship Microsoft says it has, keeps an
+// override by hand, keeps what it could not read, and marks the changes a
+// running workflow must hear of.
+func TestDiscoveryTakesMicrosoftsRelationshipButNeverOverridesAnOverride(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	p := partner("acme")
+	p.DefaultRelationship = domain.DAP
+	require.NoError(t, st.UpsertPartner(ctx, p))
+	end := time.Date(2027, 1, 15, 11, 0, 0, 0, time.UTC)
+	active := domain.GDAPState{Status: "active", EndAt: &end, Name: "cspsync-a", Roles: []string{"88d8e3e3-8f55-4a1e-953a-9b9898b8876b"}}
+	a := store.DiscoveredTenant{TenantID: "11111111-0000-0000-0000-000000000001", Name: "A", Relationship: domain.GDAP, GDAP: &active}
+	b := store.DiscoveredTenant{TenantID: "22222222-0000-0000-0000-000000000002", Name: "B", GDAP: &domain.GDAPState{}}
+	c := store.DiscoveredTenant{TenantID: "33333333-0000-0000-0000-000000000003", Name: "C", Relationship: domain.DAP, GDAP: &domain.GDAPState{}}
+	discover := func(tenants ...store.DiscoveredTenant) map[string]store.Customer {
+		t.Helper()
+		_, err := st.SaveDiscoveryPage(ctx, "acme", "", "", tenants)
+		require.NoError(t, err)
+		_, err = st.FinishDiscovery(ctx, "acme", true)
+		require.NoError(t, err)
+		all, err := st.ListCustomers(ctx, "acme")
+		require.NoError(t, err)
+		out := map[string]store.Customer{}
+		for _, cu := range all {
+			out[cu.TenantID] = cu
+		}
+		return out
+	}
+	got := discover(a, b, c)
+	assert.Equal(t, domain.GDAP, got[a.TenantID].Relationship)
+	assert.Equal(t, domain.SourceMicrosoft, got[a.TenantID].RelationshipSource)
+	assert.Equal(t, domain.ConsentPending, got[a.TenantID].ConsentState)
+	assert.Equal(t, "active", got[a.TenantID].GDAP.Status)
+	assert.True(t, end.Equal(*got[a.TenantID].GDAP.EndAt))
+	assert.Equal(t, active.Roles, got[a.TenantID].GDAP.Roles)
+	assert.Equal(t, domain.DAP, got[b.TenantID].Relationship, "Microsoft said nothing: the partner's default")
+	assert.Equal(t, domain.SourceDefault, got[b.TenantID].RelationshipSource)
+	assert.Equal(t, domain.SourceMicrosoft, got[c.TenantID].RelationshipSource)
+	assert.Equal(t, domain.ConsentNotRequired, got[c.TenantID].ConsentState)
+	for _, cu := range got {
+		assert.False(t, cu.RelationshipChanged, "a new tenant's workflow starts from the store")
+	}
+
+	_, err := st.SetRelationship(ctx, a.TenantID, domain.DAP)
+	require.NoError(t, err)
+	expired := domain.GDAPState{Status: "expired", EndAt: &end, Name: "cspsync-a"}
+	a.GDAP = &expired
+	b.Relationship, b.GDAP = domain.GDAP, &domain.GDAPState{Status: "active", Name: "cspsync-b"}
+	c.GDAP = nil // unreadable this time
+	got = discover(a, b, c)
+	assert.Equal(t, domain.DAP, got[a.TenantID].Relationship, "the override wins")
+	assert.Equal(t, domain.SourceOverride, got[a.TenantID].RelationshipSource)
+	assert.Equal(t, "expired", got[a.TenantID].GDAP.Status, "what Microsoft says is kept beside it")
+	assert.Empty(t, got[a.TenantID].GDAP.Roles)
+	assert.True(t, got[a.TenantID].RelationshipChanged)
+	assert.Equal(t, domain.GDAP, got[b.TenantID].Relationship)
+	assert.Equal(t, domain.SourceMicrosoft, got[b.TenantID].RelationshipSource)
+	assert.Equal(t, domain.ConsentPending, got[b.TenantID].ConsentState)
+	assert.True(t, got[b.TenantID].RelationshipChanged)
+	assert.Equal(t, domain.DAP, got[c.TenantID].Relationship)
+	assert.False(t, got[c.TenantID].RelationshipChanged)
+
+	require.NoError(t, st.ClearRelationshipChanged(ctx, b.TenantID))
+	cu, err := st.GetCustomerByTenant(ctx, b.TenantID)
+	require.NoError(t, err)
+	assert.False(t, cu.RelationshipChanged)
+}
+
 func TestSetCustomerTenantErrors(t *testing.T) {
 	st, _, _ := testenv.Store(t)
 	ctx := context.Background()
@@ -425,7 +493,7 @@ func TestSetRelationshipKeepsAConsentTheTenantHas(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, c.want, cu.ConsentState, "%s with %s consent", c.rel, c.stored)
 		assert.Equal(t, c.rel, cu.Relationship)
-		assert.Equal(t, "manual", cu.RelationshipSource)
+		assert.Equal(t, domain.SourceOverride, cu.RelationshipSource)
 	}
 	// Back to GDAP, the tenant that needed no consent needs one again.
 	cu, err := st.SetRelationship(ctx, ids[3], domain.GDAP)
