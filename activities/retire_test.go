@@ -121,7 +121,9 @@ func (f *fakeTenants) EnsureTenant(_ context.Context, _ string, t activities.Ten
 }
 func (f *fakeTenants) PauseTenant(context.Context, string, string, string) error { return nil }
 func (f *fakeTenants) ResumeTenant(context.Context, string, string) error        { return nil }
-func (f *fakeTenants) TellRelationship(context.Context, string, activities.TenantInfo) error { return nil }
+func (f *fakeTenants) TellRelationship(context.Context, string, activities.TenantInfo) error {
+	return nil
+}
 func (f *fakeTenants) RetireTenant(_ context.Context, _, tenantID string, _ time.Time) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
