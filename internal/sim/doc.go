@@ -181,6 +181,8 @@
 //     verified by clients.
 //   - Group claims other than security groups ("DirectoryRole", "ApplicationGroup" are
 //     refused), the groups overage claim (over 200 groups), and groups in access tokens.
+//   - $select, $filter, $orderby and $count on GDAP relationships and access assignments, which
+//     Microsoft supports (refused with 400); their other methods (get one, create, update).
 //   - Graph beyond the endpoints above. $search, $orderby, $expand and $skip, and $filter and
 //     $count outside users and users/delta, are refused with 400 rather than ignored. Not
 //     served for users: Prefer: return=minimal (updated users carry their changed properties),

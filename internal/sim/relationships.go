@@ -313,19 +313,24 @@ func (r *gdapRelationship) assignments() []map[string]any {
 
 // gdapReader refuses a caller without DelegatedAdminRelationship.Read.All (or ReadWrite.All),
 // delegated or as an application permission, and reports whether it may read.
-func (s *Server) gdapReader(w http.ResponseWriter, call graphCall) bool {
+func (s *Server) gdapReader(w http.ResponseWriter, r *http.Request, call graphCall) bool {
 	granted := append(strings.Fields(call.claims.Scp), call.claims.Roles...)
-	if slices.Contains(granted, gdapReadScope) || slices.Contains(granted, gdapReadWriteScope) {
+	switch {
+	case !slices.Contains(granted, gdapReadScope) && !slices.Contains(granted, gdapReadWriteScope):
+		s.writeGraphError(w, http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+	case r.URL.Query().Has("$select"):
+		// Microsoft supports it here; answering without applying it would be wrong.
+		s.writeGraphError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "The cspsync simulator does not support the $select query option here.")
+	default:
 		return true
 	}
-	s.writeGraphError(w, http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 	return false
 }
 
 // graphRelationships lists the partner's GDAP relationships, in customer order; only the
 // partner tenant has any.
 func (s *Server) graphRelationships(w http.ResponseWriter, r *http.Request, call graphCall) {
-	if !s.gdapReader(w, call) {
+	if !s.gdapReader(w, r, call) {
 		return
 	}
 	var items []map[string]any
@@ -343,7 +348,7 @@ func (s *Server) graphRelationships(w http.ResponseWriter, r *http.Request, call
 
 // graphAccessAssignments lists one relationship's access assignments.
 func (s *Server) graphAccessAssignments(w http.ResponseWriter, r *http.Request, call graphCall) {
-	if !s.gdapReader(w, call) {
+	if !s.gdapReader(w, r, call) {
 		return
 	}
 	id := r.PathValue("relationship")

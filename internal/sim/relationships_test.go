@@ -201,6 +201,9 @@ func TestGDAPRelationshipsAsDocumented(t *testing.T) {
 	if resp := call(t, hc, http.MethodGet, s.URL()+"/v1.0/tenantRelationships/delegatedAdminRelationships?$top=301", token, nil, nil, &e); resp.StatusCode != 400 {
 		t.Errorf("$top=301: %d", resp.StatusCode)
 	}
+	if resp := call(t, hc, http.MethodGet, s.URL()+"/v1.0/tenantRelationships/delegatedAdminRelationships?$select=id", token, nil, nil, &e); resp.StatusCode != 400 {
+		t.Errorf("$select is refused, not ignored: %d", resp.StatusCode)
+	}
 	if n := len(list(s, "?$top=300")); n != 4 {
 		t.Errorf("$top=300: %d relationships", n)
 	}
