@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/activity"
@@ -134,9 +135,10 @@ type gdapByTenant map[string][]domain.GDAPRelationship
 // nil when they could not be read.
 type gdapRead struct {
 	byTenant gdapByTenant
-	// open holds the tenants (lower-case) with an open relationships error,
-	// so that resolving them costs a page nothing when there are none.
-	open map[string]bool
+	// open holds the codes of the open relationships errors by tenant
+	// (lower-case), so that resolving them costs a page nothing when there
+	// are none.
+	open map[string][]string
 }
 
 func (g *gdapRead) relationships() gdapByTenant {
@@ -169,7 +171,7 @@ func (a *Activities) readGDAP(ctx context.Context, partnerID string, creds micro
 	if err := a.Store.ResolveErrors(ctx, partnerID, "", domain.OpRelationships); err != nil {
 		return nil, err
 	}
-	g := &gdapRead{byTenant: gdapByTenant{}, open: map[string]bool{}}
+	g := &gdapRead{byTenant: gdapByTenant{}, open: map[string][]string{}}
 	for _, r := range rels {
 		id := strings.ToLower(r.CustomerTenantID)
 		g.byTenant[id] = append(g.byTenant[id], r)
@@ -179,8 +181,8 @@ func (a *Activities) readGDAP(ctx context.Context, partnerID string, creds micro
 		return nil, err
 	}
 	for _, e := range open {
-		if e.Operation == domain.OpRelationships && e.TenantID != "" {
-			g.open[strings.ToLower(e.TenantID)] = true
+		if id := strings.ToLower(e.TenantID); e.Operation == domain.OpRelationships && id != "" {
+			g.open[id] = append(g.open[id], e.Code)
 		}
 	}
 	return g, nil
@@ -200,20 +202,27 @@ func (a *Activities) recordGDAPProblems(ctx context.Context, partnerID string, i
 	if gdap == nil {
 		return nil
 	}
-	var fine []string
+	var settled []string // tenants whose open problems are gone or changed
+	var problems []store.IntegrationError
 	for _, c := range items {
 		t := tenantIDOf(c)
 		p := domain.GDAPProblem(c.AllowDelegatedAccess, gdap.byTenant[strings.ToLower(t)])
-		if p == nil {
-			if gdap.open[strings.ToLower(t)] {
-				fine = append(fine, t)
-			}
-			continue
+		open := gdap.open[strings.ToLower(t)]
+		if len(open) > 0 && (p == nil || slices.ContainsFunc(open, func(code string) bool { return code != p.Code })) {
+			settled = append(settled, t)
 		}
-		if err := a.Store.RecordError(ctx, store.IntegrationError{PartnerID: partnerID, TenantID: t, Operation: domain.OpRelationships,
-			Code: p.Code, Message: p.Cause, Remediation: p.Remediation}); err != nil {
+		if p != nil {
+			problems = append(problems, store.IntegrationError{PartnerID: partnerID, TenantID: t, Operation: domain.OpRelationships,
+				Code: p.Code, Message: p.Cause, Remediation: p.Remediation})
+		}
+	}
+	if err := a.Store.ResolveTenantErrors(ctx, partnerID, domain.OpRelationships, settled); err != nil {
+		return err
+	}
+	for _, p := range problems {
+		if err := a.Store.RecordError(ctx, p); err != nil { // a persisting problem stays one row
 			return err
 		}
 	}
-	return a.Store.ResolveTenantErrors(ctx, partnerID, domain.OpRelationships, fine)
+	return nil
 }

@@ -88,7 +88,23 @@ func TestDiscoveryDetectsRelationshipsAndGDAPProblems(t *testing.T) {
 	assert.Contains(t, missing.Remediation, "Partner Center (Customers, the customer, Admin relationships)")
 	assert.Equal(t, domain.CodeGDAPEnded, errs[expired.ID].Code)
 
+	// A problem that persists stays one row; one that changes replaces it.
+	f.discover(t)
+	errs = f.openErrors(t, domain.OpRelationships)
+	require.Len(t, errs, 2)
+	assert.Equal(t, 2, errs[noRole.ID].Occurrences)
+	require.NoError(t, f.sim.SetGDAPStatus(noRole.ID, "terminated"))
+	f.discover(t)
+	var rows []string
+	for _, e := range f.errorRows(t, false) {
+		if e.TenantID == noRole.ID {
+			rows = append(rows, e.Code)
+		}
+	}
+	assert.Equal(t, []string{domain.CodeGDAPEnded}, rows)
+
 	// Fixed in Microsoft: the next discovery says so.
+	require.NoError(t, f.sim.SetGDAPStatus(noRole.ID, "active"))
 	require.NoError(t, f.sim.SetMissingGDAPRole(noRole.ID, false))
 	require.NoError(t, f.sim.SetGDAPStatus(expired.ID, "active"))
 	f.discover(t)
