@@ -74,7 +74,7 @@ func TestDiscoveryRetiresTenantThatLeftPartnerCenterAndItComesBackAsTheSameCusto
 	out, err = runCLI(t, s, "status")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "2 Ready, 1 Left")
-	out, err = runCLI(t, s, "tenants", "sync", gone.ID)
+	_, err = runCLI(t, s, "tenants", "sync", gone.ID)
 	require.Error(t, err, "nothing to sync for a tenant that left")
 	assert.Contains(t, err.Error(), "has left Partner Center")
 

@@ -111,9 +111,9 @@ var gdapStatuses = []string{"activating", "active", "approvalPending", "approved
 // gdapRoles a generated relationship grants, least privilege for what cspsync reads; without
 // the licence-reading ones when MissingGDAPRole is set.
 var (
-	gdapRoles            = []string{roleDirectoryReaders, roleLicenseAdministrator, roleUserAdministrator, roleHelpdeskAdministrator}
-	gdapRolesWithoutLicn = []string{roleHelpdeskAdministrator, roleServiceSupportAdmin}
-	gdapLicenceRoles     = []string{roleDirectoryReaders, roleGlobalReader, roleUserAdministrator, roleLicenseAdministrator}
+	gdapRoles          = []string{roleDirectoryReaders, roleLicenseAdministrator, roleUserAdministrator, roleHelpdeskAdministrator}
+	gdapRolesNoLicence = []string{roleHelpdeskAdministrator, roleServiceSupportAdmin}
+	gdapLicenceRoles   = []string{roleDirectoryReaders, roleGlobalReader, roleUserAdministrator, roleLicenseAdministrator}
 )
 
 // gdapCreated anchors relationship dates; the scenario has no relationship timeline.
@@ -186,7 +186,7 @@ func (s *Server) gdapOfLocked(o *org) *gdapRelationship {
 		duration: "P730D", extend: "P180D", status: gdapStatusActive, indirectProvider: o.GDAPIndirectProviderTenantID,
 	}
 	if o.MissingGDAPRole {
-		rel.roles = gdapRolesWithoutLicn
+		rel.roles = gdapRolesNoLicence
 	}
 	activated := gdapCreated.Add(time.Hour)
 	changed := activated.AddDate(0, 0, 30) // a scenario's ended relationship ended then
