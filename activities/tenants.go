@@ -26,6 +26,12 @@ type TenantControl interface {
 	EnsureTenant(ctx context.Context, partnerID string, t TenantInfo, settings TenantSettings) error
 	PauseTenant(ctx context.Context, partnerID, tenantID, reason string) error
 	ResumeTenant(ctx context.Context, partnerID, tenantID string) error
+	// RetireTenant ends the workflow of a tenant that left Partner Center;
+	// false when none was running.
+	RetireTenant(ctx context.Context, partnerID, tenantID string, leftAt time.Time) (bool, error)
+	// TellRelationship gives a running tenant workflow its relationship and
+	// GDAP relationship as discovery found them.
+	TellRelationship(ctx context.Context, partnerID string, t TenantInfo) error
 }
 
 // TenantInfo is what a new tenant workflow starts from.
@@ -34,6 +40,13 @@ type TenantInfo struct {
 	CustomerName string
 	Relationship domain.Relationship
 	Consent      domain.Consent
+	GDAP         domain.GDAPState // without its roles: the workflow needs its status
+}
+
+func tenantInfo(c store.Customer) TenantInfo {
+	g := c.GDAP
+	g.Roles = nil
+	return TenantInfo{TenantID: c.TenantID, CustomerName: c.Name, Relationship: c.Relationship, Consent: c.ConsentState, GDAP: g}
 }
 
 // TenantSyncResult is what one tenant sync found.
@@ -69,17 +82,47 @@ func (a *Activities) RecordTenantState(ctx context.Context, tenantID string, sta
 }
 
 // EnsureTenants makes sure every discovered tenant of the partner has its
-// running workflow. The tenant list stays here, out of workflow history.
+// running workflow, which knows the tenant's relationship as discovery found
+// it, and that the workflow of every tenant that left Partner Center has
+// ended. The tenant list stays here, out of workflow
+// history.
 func (a *Activities) EnsureTenants(ctx context.Context, partnerID string, settings TenantSettings) (int, error) {
 	return a.eachTenant(ctx, partnerID, func(c store.Customer) error {
-		return a.Tenants.EnsureTenant(ctx, partnerID, TenantInfo{TenantID: c.TenantID, CustomerName: c.Name,
-			Relationship: c.Relationship, Consent: c.ConsentState}, settings)
+		if c.LeftAt != nil {
+			return a.retire(ctx, partnerID, c)
+		}
+		if err := a.Tenants.EnsureTenant(ctx, partnerID, tenantInfo(c), settings); err != nil || !c.RelationshipChanged {
+			return err
+		}
+		// A workflow already running learns of the change. Discoveries of a
+		// partner run one at a time, so no newer change is cleared here.
+		if err := a.Tenants.TellRelationship(ctx, partnerID, tenantInfo(c)); err != nil {
+			return err
+		}
+		return a.Store.ClearRelationshipChanged(ctx, c.TenantID)
 	})
+}
+
+// retire ends the workflow of a tenant that left Partner Center, once: the
+// workflow records the Left state as it ends. A tenant without a running
+// workflow is recorded as Left here.
+func (a *Activities) retire(ctx context.Context, partnerID string, c store.Customer) error {
+	if c.SyncState == domain.TenantLeft {
+		return nil
+	}
+	running, err := a.Tenants.RetireTenant(ctx, partnerID, c.TenantID, *c.LeftAt)
+	if err != nil || running {
+		return err
+	}
+	return a.Store.RecordTenantState(ctx, c.TenantID, domain.TenantLeft, domain.LeftReason(*c.LeftAt))
 }
 
 // PauseTenants pauses every tenant workflow of the partner.
 func (a *Activities) PauseTenants(ctx context.Context, partnerID, reason string) (int, error) {
 	return a.eachTenant(ctx, partnerID, func(c store.Customer) error {
+		if c.LeftAt != nil {
+			return nil // its workflow has ended
+		}
 		return a.Tenants.PauseTenant(ctx, partnerID, c.TenantID, reason)
 	})
 }
@@ -87,6 +130,9 @@ func (a *Activities) PauseTenants(ctx context.Context, partnerID, reason string)
 // ResumeTenants resumes every tenant workflow of the partner.
 func (a *Activities) ResumeTenants(ctx context.Context, partnerID string) (int, error) {
 	return a.eachTenant(ctx, partnerID, func(c store.Customer) error {
+		if c.LeftAt != nil {
+			return nil
+		}
 		return a.Tenants.ResumeTenant(ctx, partnerID, c.TenantID)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -77,7 +78,7 @@ func (tc TenantClient) startOptions(partnerID string, t activities.TenantInfo) c
 // workflow tasks (BenchmarkRediscovery: 78 s before, on the dev server).
 func (tc TenantClient) EnsureTenant(ctx context.Context, partnerID string, t activities.TenantInfo, settings activities.TenantSettings) error {
 	in := TenantInput{PartnerID: partnerID, TenantID: t.TenantID, Settings: settings,
-		State: TenantState{CustomerName: t.CustomerName, Relationship: t.Relationship, Consent: t.Consent}}
+		State: TenantState{CustomerName: t.CustomerName, Relationship: t.Relationship, Consent: t.Consent, GDAP: t.GDAP}}
 	_, err := tc.Client.ExecuteWorkflow(ctx, tc.startOptions(partnerID, t), TenantWorkflow, in)
 	return err
 }
@@ -90,6 +91,24 @@ func (tc TenantClient) PauseTenant(ctx context.Context, partnerID, tenantID, rea
 // ResumeTenant resumes a tenant's workflow.
 func (tc TenantClient) ResumeTenant(ctx context.Context, partnerID, tenantID string) error {
 	return IgnoreNotFound(SignalResume.Send(ctx, tc.Client, TenantWorkflowID(partnerID, tenantID), struct{}{}))
+}
+
+// TellRelationship signals a running tenant workflow its relationship as a
+// discovery found it; a tenant without a running workflow gets it when
+// discovery starts one.
+func (tc TenantClient) TellRelationship(ctx context.Context, partnerID string, t activities.TenantInfo) error {
+	return IgnoreNotFound(SignalMicrosoftRelationship.Send(ctx, tc.Client, TenantWorkflowID(partnerID, t.TenantID),
+		MicrosoftRelationship{Relationship: t.Relationship, GDAP: t.GDAP}))
+}
+
+// RetireTenant ends the workflow of a tenant that left Partner Center; it
+// reports false when no workflow of the tenant was running.
+func (tc TenantClient) RetireTenant(ctx context.Context, partnerID, tenantID string, leftAt time.Time) (bool, error) {
+	err := SignalLeft.Send(ctx, tc.Client, TenantWorkflowID(partnerID, tenantID), LeftNotice{At: leftAt})
+	if err != nil && IgnoreNotFound(err) == nil {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // IgnoreNotFound drops the error of signalling a tenant whose workflow is not

@@ -83,11 +83,12 @@ func (w *tenantWorkflow) importLicences(ctx workflow.Context) error {
 }
 
 func (w *tenantWorkflow) validateImport(workflow.Context, struct{}) error {
+	halted, reason := w.halted()
 	switch {
 	case !w.withLicences:
 		return fmt.Errorf("tenant %s runs a workflow started before licence import existed: it imports licences from its next cycle", w.in.TenantID)
-	case w.s.Paused && !w.changing():
-		return fmt.Errorf("tenant %s is paused: %s", w.in.TenantID, w.s.PauseReason)
+	case halted && !w.changing():
+		return fmt.Errorf("tenant %s is paused: %s", w.in.TenantID, reason)
 	}
 	return nil
 }
@@ -96,11 +97,12 @@ func (w *tenantWorkflow) validateImport(workflow.Context, struct{}) error {
 // returns its counts, or the failure it met.
 func (w *tenantWorkflow) importAndWait(ctx workflow.Context, _ struct{}) (LicenceImportResult, error) {
 	err := w.licences.askAndWait(ctx, w.wake, "LicenceImportFailed", func() error {
-		if !w.s.Paused || w.changing() {
+		halted, reason := w.halted()
+		if !halted || w.changing() {
 			return nil
 		}
 		return temporal.NewApplicationError(
-			fmt.Sprintf("tenant %s was paused before its licences were imported: %s", w.in.TenantID, w.s.PauseReason), "Paused")
+			fmt.Sprintf("tenant %s was paused before its licences were imported: %s", w.in.TenantID, reason), "Paused")
 	})
 	if err != nil {
 		return LicenceImportResult{}, err

@@ -20,6 +20,16 @@ type (
 	RelationshipChange struct{ Relationship domain.Relationship }
 	// PauseRequest pauses the tenant until resumed.
 	PauseRequest struct{ Reason string }
+	// LeftNotice says Partner Center no longer lists the tenant's customer:
+	// the complete discovery at At did not find it.
+	LeftNotice struct{ At time.Time }
+	// MicrosoftRelationship is the tenant's relationship as a discovery found
+	// it (an override by hand included) and what its GDAP relationships
+	// come to.
+	MicrosoftRelationship struct {
+		Relationship domain.Relationship
+		GDAP         domain.GDAPState
+	}
 )
 
 // Messages of the tenant workflow.
@@ -29,6 +39,10 @@ var (
 	SignalPause        = Signal[PauseRequest]{Name: "pause"}
 	SignalResume       = Signal[struct{}]{Name: "resume"}
 	SignalSync         = Signal[struct{}]{Name: "sync"}
+	// SignalLeft ends the workflow of a tenant that left Partner Center.
+	SignalLeft = Signal[LeftNotice]{Name: "left-partner-center"}
+	// SignalMicrosoftRelationship brings what a discovery found.
+	SignalMicrosoftRelationship = Signal[MicrosoftRelationship]{Name: "microsoft-relationship"}
 	// QueryTenantState returns the TenantState.
 	QueryTenantState = Query[TenantState]{Name: "state"}
 )
@@ -63,13 +77,22 @@ type TenantState struct {
 	Runs          int
 	Licences      LicenceState
 	Users         UserState
+	// LeftAt: Partner Center no longer lists the customer; the run ends.
+	LeftAt *time.Time `json:",omitempty"`
+	// GDAP is what the partner's GDAP relationships with the tenant came to
+	// at the last discovery: one that ended pauses a GDAP tenant.
+	GDAP domain.GDAPState `json:",omitzero"`
 }
 
 // derive computes the lifecycle state from the facts.
 func (s *TenantState) derive() (domain.TenantState, string) {
 	switch {
+	case s.LeftAt != nil:
+		return domain.TenantLeft, domain.LeftReason(*s.LeftAt)
 	case s.Paused:
 		return domain.TenantPaused, s.PauseReason
+	case s.GDAP.PausesTenant(s.Relationship):
+		return domain.TenantPaused, s.GDAP.PauseReason()
 	case s.Consent.Missing():
 		return domain.TenantAwaitingConsent, "admin consent for the Graph app is missing: `cspsync consent url <tenant>`"
 	case s.Blocked != nil:
@@ -179,12 +202,38 @@ func (w *tenantWorkflow) selector(ctx workflow.Context) workflow.Selector {
 		w.s.SyncRequested = true
 	})
 	SignalImportLicences.Select(ctx, sel, func(struct{}) { w.s.Licences.Requested = true })
+	SignalLeft.Select(ctx, sel, func(n LeftNotice) {
+		// A run that took this signal before tenants could leave ignored it.
+		if workflow.GetVersion(ctx, "tenant-left", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return
+		}
+		w.s.LeftAt = &n.At
+	})
+	SignalMicrosoftRelationship.Select(ctx, sel, func(m MicrosoftRelationship) {
+		// A run that took this signal before relationships were detected ignored it.
+		if workflow.GetVersion(ctx, "gdap-detected", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return
+		}
+		wasPaused := w.s.GDAP.PausesTenant(w.s.Relationship)
+		if m.Relationship != "" && m.Relationship != w.s.Relationship {
+			w.s.setRelationship(m.Relationship)
+			w.s.Blocked = nil
+			w.s.SyncRequested = true
+		}
+		w.s.GDAP = m.GDAP
+		if wasPaused && !w.s.GDAP.PausesTenant(w.s.Relationship) {
+			w.s.SyncRequested = true // a new relationship resumes it
+		}
+	})
 	sel.AddReceive(w.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	return sel
 }
 
 func (w *tenantWorkflow) run(ctx workflow.Context) error {
 	for {
+		if w.s.LeftAt != nil {
+			return w.leave(ctx)
+		}
 		status, reason := w.s.derive()
 		if err := w.show(ctx, status, reason); err != nil {
 			return err
@@ -302,6 +351,25 @@ func (w *tenantWorkflow) sync(ctx workflow.Context) error {
 		w.s.Blocked = &info
 	}
 	return nil
+}
+
+// leave ends the run of a tenant Partner Center no longer lists: it
+// publishes the Left state, lets waiting Updates see it and completes, so no
+// timer outlives it. Discovery starts a new run if the tenant comes back.
+func (w *tenantWorkflow) leave(ctx workflow.Context) error {
+	status, reason := w.s.derive()
+	if err := w.show(ctx, status, reason); err != nil {
+		return err
+	}
+	w.logger.Info("tenant left Partner Center: its workflow ends")
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// halted says whether the tenant can do no work at all now, and why: it is
+// paused or has left Partner Center.
+func (w *tenantWorkflow) halted() (bool, string) {
+	status, reason := w.s.derive()
+	return status == domain.TenantPaused || status == domain.TenantLeft, reason
 }
 
 // partnerUnusable pauses the tenant and tells the partner, which pauses

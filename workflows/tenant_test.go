@@ -237,3 +237,87 @@ func TestTimedOutSyncRecordsAnInternalErrorWithItsFix(t *testing.T) {
 	assert.WithinDuration(t, env.Now(), e.At, 0)
 	assert.Nil(t, in.State.Blocked, "a timeout blocks nothing")
 }
+
+// A tenant that left Partner Center records the Left state and its run ends:
+// no timer is left waiting, and discovery starts a new run if it returns.
+func TestTenantThatLeftPartnerCenterEndsItsWorkflow(t *testing.T) {
+	env, states := tenantEnv(t)
+	leftAt := time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)
+	env.RegisterDelayedCallback(func() {
+		assert.Equal(t, domain.TenantReady, queryTenant(t, env).Status)
+		env.SignalWorkflow(workflows.SignalLeft.Name, workflows.LeftNotice{At: leftAt})
+	}, 10*time.Minute)
+	start := env.Now()
+	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
+		Settings: activities.TenantSettings{SyncInterval: time.Hour},
+		State:    workflows.TenantState{Relationship: "DAP", LastSyncAt: env.Now(), Licences: importedNow(env)}})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError(), "the run ends, it does not continue as new")
+	assert.Less(t, env.Now().Sub(start), time.Hour, "it ended at the signal, not at its next sync")
+	assert.Equal(t, []domain.TenantState{domain.TenantReady, domain.TenantLeft}, *states)
+	st := queryTenant(t, env)
+	assert.Equal(t, domain.TenantLeft, st.Status)
+	assert.Equal(t, domain.LeftReason(leftAt), st.Reason)
+	env.AssertExpectations(t)
+}
+
+// A GDAP tenant whose relationship ended is paused, its licence imports
+// refused, until a discovery finds an active relationship again; then it
+// syncs at once.
+func TestEndedGDAPRelationshipPausesTenantUntilAnActiveOne(t *testing.T) {
+	env, states := tenantEnv(t)
+	var a *activities.Activities
+	env.OnActivity(a.SyncTenant, mock.Anything, "p", "t1").Return(activities.TenantSyncResult{}, nil).Once()
+	env.OnActivity(a.SyncUsers, mock.Anything, "p", "t1", false).Return(activities.UserRoundResult{}, nil).Once()
+	end := time.Date(2025, 2, 14, 11, 0, 0, 0, time.UTC)
+	expired := domain.GDAPState{Status: "expired", EndAt: &end, Name: "cspsync-contoso"}
+	var refused error
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalMicrosoftRelationship.Name, workflows.MicrosoftRelationship{Relationship: domain.GDAP, GDAP: expired})
+	}, 10*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		st := queryTenant(t, env)
+		assert.Equal(t, domain.TenantPaused, st.Status)
+		assert.Equal(t, expired.PauseReason(), st.Reason)
+		assert.Contains(t, st.Reason, "«cspsync-contoso» is expired (2025-02-14)")
+		env.UpdateWorkflow(workflows.UpdateImportLicences.Name, "import", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { refused = err }, OnComplete: func(any, error) {}}, struct{}{})
+	}, 20*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalMicrosoftRelationship.Name, workflows.MicrosoftRelationship{Relationship: domain.GDAP,
+			GDAP: domain.GDAPState{Status: "active", Name: "cspsync-contoso-2"}})
+	}, 30*time.Minute)
+	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
+		Settings: activities.TenantSettings{SyncInterval: time.Hour},
+		State: workflows.TenantState{Relationship: domain.GDAP, Consent: domain.ConsentGranted, LastSyncAt: env.Now(),
+			Licences: importedNow(env)}})
+	require.Error(t, refused)
+	assert.Contains(t, refused.Error(), "is paused: the GDAP relationship")
+	in := continuedTenant(t, env)
+	assert.Equal(t, 1, in.State.Syncs, "synced as soon as an active relationship came")
+	assert.Equal(t, "active", in.State.GDAP.Status)
+	assert.Equal(t, []domain.TenantState{domain.TenantReady, domain.TenantPaused, domain.TenantReady, domain.TenantSyncing}, *states)
+}
+
+// A relationship Microsoft says is GDAP, where the tenant had DAP, needs the
+// tenant's admin consent.
+func TestDetectedRelationshipAppliesToRunningTenant(t *testing.T) {
+	env, _ := tenantEnv(t)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalMicrosoftRelationship.Name, workflows.MicrosoftRelationship{Relationship: domain.GDAP,
+			GDAP: domain.GDAPState{Status: "active"}})
+	}, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		st := queryTenant(t, env)
+		assert.Equal(t, domain.TenantAwaitingConsent, st.Status)
+		assert.Equal(t, domain.ConsentPending, st.Consent)
+	}, 2*time.Minute)
+	env.ExecuteWorkflow(workflows.TenantWorkflow, workflows.TenantInput{PartnerID: "p", TenantID: "t1",
+		Settings: activities.TenantSettings{SyncInterval: time.Hour},
+		State:    workflows.TenantState{Relationship: domain.DAP, LastSyncAt: env.Now(), Licences: importedNow(env)}})
+	// Its hourly licence import ends the run.
+	in := continuedTenant(t, env)
+	assert.Equal(t, domain.GDAP, in.State.Relationship)
+	assert.Equal(t, domain.ConsentPending, in.State.Consent)
+	assert.Zero(t, in.State.Syncs, "no Graph sync without consent")
+}

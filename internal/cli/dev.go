@@ -270,7 +270,8 @@ func (d *dev) discover(ctx context.Context, ctl *control.Control, partner string
 	rows := [][]string{}
 	byState := map[domain.TenantState]int{}
 	for _, cu := range customers {
-		rows = append(rows, []string{strconv.FormatInt(cu.ID, 10), cu.Name, cu.TenantID, string(cu.Relationship), string(cu.ConsentState), string(cu.SyncState)})
+		rows = append(rows, []string{strconv.FormatInt(cu.ID, 10), cu.Name, cu.TenantID,
+			string(cu.Relationship) + " (" + string(cu.RelationshipSource) + ")", string(cu.ConsentState), string(cu.SyncState)})
 		byState[cu.SyncState]++
 	}
 	if err := table(d.out, "ID\tNAME\tTENANT ID\tRELATIONSHIP\tCONSENT\tSTATE", rows); err != nil {

@@ -50,7 +50,8 @@ func jsonFixture(t *testing.T) ([]string, string) {
 		{TenantID: contosoTenant, Name: "Contoso", Domain: "contoso.example"},
 		{TenantID: fabrikamTenant, Name: "Fabrikam", Domain: "fabrikam.example"}})
 	must(err)
-	must(st.FinishDiscovery(ctx, "acme"))
+	_, err = st.FinishDiscovery(ctx, "acme", true)
+	must(err)
 	_, err = testenv.CreateCustomer(ctx, st, "Walk-in customer")
 	must(err)
 	must(st.SetConsentState(ctx, fabrikamTenant, domain.ConsentGranted))

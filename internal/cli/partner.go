@@ -117,6 +117,12 @@ func syncCommand() *cli.Command {
 					return err
 				}
 				printf(c.App.Writer, "Discovered %d tenants: %d new, %d linked by name, %d updated.\n", r.Tenants, r.Inserted, r.Linked, r.Updated)
+				if r.Returned > 0 {
+					printf(c.App.Writer, "%d of them had left Partner Center and are back as the same customers.\n", r.Returned)
+				}
+				if r.Left > 0 {
+					printf(c.App.Writer, "%d tenants left Partner Center: their workflows end; customers, users and licences are kept (`cspsync tenants list`).\n", r.Left)
+				}
 				return nil
 			})
 		},

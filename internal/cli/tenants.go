@@ -23,7 +23,7 @@ func tenantsCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name:  "list",
-				Usage: "list tenants with relationship, consent, state and last sync",
+				Usage: "list tenants with relationship (and where it comes from: microsoft, override or default), GDAP relationship, consent, state and last sync",
 				Flags: []cli.Flag{flagJSON, flagPartnerFilter},
 				Action: func(c *cli.Context) error {
 					return withControl(c, func(ctl *control.Control) error {
@@ -31,15 +31,16 @@ func tenantsCommand() *cli.Command {
 						if err != nil {
 							return err
 						}
-						return list(c, tenants, "TENANT ID\tCUSTOMER\tRELATIONSHIP\tCONSENT\tSTATE\tLAST SYNC\tREASON", func(t control.Customer) []string {
-							return []string{t.TenantID, t.Name, string(t.Relationship), string(t.ConsentState), string(t.SyncState), ago(t.LastSyncAt), dash(t.SyncReason)}
+						return list(c, tenants, "TENANT ID\tCUSTOMER\tRELATIONSHIP\tSOURCE\tGDAP\tCONSENT\tSTATE\tLAST SYNC\tREASON", func(t control.Customer) []string {
+							return []string{t.TenantID, t.Name, string(t.Relationship), string(t.RelationshipSource), dash(t.GDAP.Summary()),
+								string(t.ConsentState), string(t.SyncState), ago(t.LastSyncAt), dash(t.SyncReason)}
 						})
 					})
 				},
 			},
 			{
 				Name:      "set-relationship",
-				Usage:     "override a tenant's relationship (DAP or GDAP); the running workflow follows",
+				Usage:     "override a tenant's relationship (DAP or GDAP) whatever Microsoft says; the running workflow follows",
 				ArgsUsage: "TENANT-ID DAP|GDAP",
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 2 {
@@ -50,7 +51,8 @@ func tenantsCommand() *cli.Command {
 						if err != nil {
 							return err
 						}
-						printf(c.App.Writer, "%s (%s) is now %s; consent %s.\n", cu.Name, cu.TenantID, cu.Relationship, cu.ConsentState)
+						printf(c.App.Writer, "%s (%s) is now %s; consent %s. An override: discoveries keep it, whatever Microsoft says.\n",
+							cu.Name, cu.TenantID, cu.Relationship, cu.ConsentState)
 						return nil
 					})
 				},

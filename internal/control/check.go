@@ -76,8 +76,8 @@ func checkPartner(ctx context.Context, report Report, st *store.Store, auth *mic
 	}
 	var readable []store.Customer
 	for _, cu := range customers {
-		if cu.TenantID == "" {
-			continue
+		if cu.TenantID == "" || cu.LeftAt != nil {
+			continue // a tenant that left Partner Center is not worked on
 		}
 		// Every GDAP tenant, and any tenant whose consent went missing.
 		if cu.Relationship == domain.GDAP || cu.ConsentState.Missing() {

@@ -31,11 +31,14 @@ func (c *Control) ImportLicences(ctx context.Context, partnerID, tenantID string
 	var tenants []Customer
 	if tenantID != "" {
 		_, cu, err := c.customer(ctx, tenantID)
+		if err == nil {
+			err = stillListed(cu)
+		}
 		if err != nil {
 			return LicenceImport{}, err
 		}
 		tenants = []Customer{cu}
-	} else if tenants, err = c.Customers(ctx, partnerID, true); err != nil {
+	} else if tenants, err = c.workingTenants(ctx, partnerID); err != nil {
 		return LicenceImport{}, err
 	}
 	if len(tenants) == 0 {

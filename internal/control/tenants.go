@@ -74,6 +74,9 @@ func (c *Control) SetRelationship(ctx context.Context, tenantID, relationship st
 // SyncTenant asks a tenant's workflow to sync now.
 func (c *Control) SyncTenant(ctx context.Context, tenantID string) (Customer, error) {
 	_, cu, err := c.customer(ctx, tenantID)
+	if err == nil {
+		err = stillListed(cu)
+	}
 	if err != nil {
 		return cu, err
 	}
@@ -109,6 +112,9 @@ func (c *Control) ConsentURL(ctx context.Context, tenantID string) (ConsentLink,
 		return ConsentLink{}, Customer{}, err
 	}
 	st, cu, err := c.customer(ctx, tenantID)
+	if err == nil {
+		err = stillListed(cu)
+	}
 	if err != nil {
 		return ConsentLink{}, cu, err
 	}
@@ -249,6 +255,27 @@ func (c *Control) Customers(ctx context.Context, partnerID string, tenantsOnly b
 	return out, nil
 }
 
+// stillListed refuses work for a tenant Partner Center no longer lists: its
+// workflow has ended.
+func stillListed(cu Customer) error {
+	if cu.LeftAt == nil {
+		return nil
+	}
+	return fmt.Errorf("%s (%s) has left Partner Center: %s", cu.Name, cu.TenantID, domain.LeftReason(*cu.LeftAt))
+}
+
+// workingTenants lists the partner's tenants that Partner Center still lists.
+func (c *Control) workingTenants(ctx context.Context, partnerID string) ([]Customer, error) {
+	all, err := c.Customers(ctx, partnerID, true)
+	out := all[:0]
+	for _, cu := range all {
+		if cu.LeftAt == nil {
+			out = append(out, cu)
+		}
+	}
+	return out, err
+}
+
 // SetCustomerTenant assigns a tenant id by hand; discovery never changes it.
 func (c *Control) SetCustomerTenant(ctx context.Context, customerID, tenantID string) error {
 	st, id, err := c.forCustomer(ctx, customerID)
@@ -300,7 +327,8 @@ func userSummaryOf(u store.UserSummary) UserSummary {
 
 // Tenants lists a partner's tenants (every partner's when partnerID is
 // empty) with the latest open error of each, those waiting for consent
-// first: they are why someone opens the page.
+// first: they are why someone opens the page; those that left Partner
+// Center last.
 func (c *Control) Tenants(ctx context.Context, partnerID string) ([]TenantRow, error) {
 	st, err := c.db(ctx)
 	if err != nil {
@@ -328,17 +356,20 @@ func (c *Control) Tenants(ctx context.Context, partnerID string) ([]TenantRow, e
 			latest[e.TenantID] = e
 		}
 	}
-	var waiting, rest []TenantRow
+	var waiting, rest, left []TenantRow
 	for _, cu := range customers {
 		row := TenantRow{Customer: cu, Error: latest[cu.TenantID], Users: userSummaryOf(users[cu.ID])}
-		if t, ok := links[cu.TenantID]; ok {
+		if t, ok := links[cu.TenantID]; ok && cu.LeftAt == nil {
 			row.LinkExpires = &t
 		}
-		if cu.ConsentState.Missing() {
+		switch {
+		case cu.LeftAt != nil:
+			left = append(left, row)
+		case cu.ConsentState.Missing():
 			waiting = append(waiting, row)
-		} else {
+		default:
 			rest = append(rest, row)
 		}
 	}
-	return append(waiting, rest...), nil
+	return append(append(waiting, rest...), left...), nil
 }

@@ -26,6 +26,9 @@ type UserProgress struct {
 // reporting progress about every second meanwhile.
 func (c *Control) SyncUsers(ctx context.Context, tenantID string, full, wait bool, timeout time.Duration, progress func(UserProgress)) (UsersRound, error) {
 	st, cu, err := c.customer(ctx, tenantID)
+	if err == nil {
+		err = stillListed(cu)
+	}
 	if err != nil {
 		return UsersRound{}, err
 	}
@@ -377,7 +380,7 @@ func (c *Control) SyncAllUsers(ctx context.Context, partnerID string, full, wait
 	if err != nil {
 		return UsersRounds{Failed: []TenantFailure{}}, err
 	}
-	all, err := c.Customers(ctx, partnerID, true)
+	all, err := c.workingTenants(ctx, partnerID)
 	if err != nil {
 		return UsersRounds{Failed: []TenantFailure{}}, err
 	}

@@ -32,19 +32,39 @@ type Customer struct {
 	Domain             string              `json:"domain"`
 	TopLevel           string              `json:"top_level"`
 	Relationship       domain.Relationship `json:"relationship"`
-	RelationshipSource string              `json:"relationship_source"` // default, manual or ""
-	ConsentState       domain.Consent      `json:"consent_state"`
-	SyncState          domain.TenantState  `json:"sync_state"`
-	SyncReason         string              `json:"sync_reason"`
-	LastSyncAt         *time.Time          `json:"last_sync_at"`
-	DiscoveredAt       *time.Time          `json:"discovered_at"`
+	RelationshipSource string              `json:"relationship_source"` // microsoft, override or default
+	// GDAP is what the partner's GDAP relationships with the tenant came to
+	// at the last discovery that read them.
+	GDAP         GDAP               `json:"gdap"`
+	ConsentState domain.Consent     `json:"consent_state"`
+	SyncState    domain.TenantState `json:"sync_state"`
+	SyncReason   string             `json:"sync_reason"`
+	LastSyncAt   *time.Time         `json:"last_sync_at"`
+	DiscoveredAt *time.Time         `json:"discovered_at"`
+	// LeftAt is when a complete discovery found the tenant gone from Partner
+	// Center (null while it is listed); the customer and its data are kept.
+	LeftAt *time.Time `json:"left_at"`
+}
+
+// GDAP is a tenant's GDAP relationships as Microsoft reports them.
+type GDAP struct {
+	Status string     `json:"status"` // active, expired, terminated, ... or "" when none is known
+	EndAt  *time.Time `json:"end_at"`
+	Name   string     `json:"name"`
+	Roles  []string   `json:"roles"` // role definition ids its active access assignments give
+}
+
+// Summary is the relationship in a few words: "active until 2027-01-15".
+func (g GDAP) Summary() string {
+	return domain.GDAPState{Status: g.Status, EndAt: g.EndAt}.Summary()
 }
 
 func customerOf(c store.Customer) Customer {
 	return Customer{ID: c.ID, PartnerID: c.PartnerID, Name: c.Name, TenantID: c.TenantID, TenantIDSource: c.TenantIDSource,
-		Domain: c.Domain, TopLevel: c.TopLevel, Relationship: c.Relationship, RelationshipSource: c.RelationshipSource,
+		Domain: c.Domain, TopLevel: c.TopLevel, Relationship: c.Relationship, RelationshipSource: string(c.RelationshipSource),
+		GDAP:         GDAP{Status: c.GDAP.Status, EndAt: utcPtr(c.GDAP.EndAt), Name: c.GDAP.Name, Roles: orEmpty(c.GDAP.Roles)},
 		ConsentState: c.ConsentState, SyncState: c.SyncState, SyncReason: c.SyncReason,
-		LastSyncAt: utcPtr(c.LastSyncAt), DiscoveredAt: utcPtr(c.DiscoveredAt)}
+		LastSyncAt: utcPtr(c.LastSyncAt), DiscoveredAt: utcPtr(c.DiscoveredAt), LeftAt: utcPtr(c.LeftAt)}
 }
 
 // IntegrationError is one classified Microsoft failure with its fix, one
@@ -342,10 +362,13 @@ type Discovered struct {
 	Linked   int  `json:"linked"`   // existing customers matched by name
 	Updated  int  `json:"updated"`  // customers already linked to their tenant
 	Resumed  bool `json:"resumed"`  // continued from a cursor a crashed attempt left
+	Returned int  `json:"returned"` // customers that had left Partner Center and are listed again
+	Left     int  `json:"left"`     // customers this discovery found gone from Partner Center
 }
 
 func discoveredOf(r activities.DiscoveryResult) Discovered {
-	return Discovered{Pages: r.Pages, Tenants: r.Tenants, Inserted: r.Inserted, Linked: r.Linked, Updated: r.Updated, Resumed: r.Resumed}
+	return Discovered{Pages: r.Pages, Tenants: r.Tenants, Inserted: r.Inserted, Linked: r.Linked, Updated: r.Updated,
+		Resumed: r.Resumed, Returned: r.Returned, Left: r.Left}
 }
 
 // Duration is a time.Duration written as Go writes it ("1h30m0s").

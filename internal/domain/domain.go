@@ -112,25 +112,37 @@ const (
 	TenantSyncing         TenantState = "Syncing"
 	TenantBlocked         TenantState = "Blocked"
 	TenantPaused          TenantState = "Paused"
+	// TenantLeft: Partner Center no longer lists the customer. Its workflow
+	// has ended; the customer, its users and licences are kept, and it
+	// resumes as the same customer if Partner Center lists it again.
+	TenantLeft TenantState = "Left"
 )
 
 // TenantStates lists every tenant state, in the order reports show them.
 func TenantStates() []TenantState {
-	return []TenantState{TenantReady, TenantSyncing, TenantAwaitingConsent, TenantBlocked, TenantPaused, TenantNew}
+	return []TenantState{TenantReady, TenantSyncing, TenantAwaitingConsent, TenantBlocked, TenantPaused, TenantNew, TenantLeft}
 }
 
 // Settled is false while the tenant's workflow has yet to report or is mid-sync.
 func (s TenantState) Settled() bool { return s != TenantNew && s != TenantSyncing }
 
-// Tone groups states for display: "ok", "waiting" or "attention".
+// Tone groups states for display: "ok", "waiting", "attention" or "gone".
 func (s TenantState) Tone() string {
 	switch s {
 	case TenantBlocked, TenantPaused:
 		return "attention"
 	case TenantAwaitingConsent, TenantNew, TenantSyncing:
 		return "waiting"
+	case TenantLeft:
+		return "gone"
 	}
 	return "ok"
+}
+
+// LeftReason says why a tenant is Left, and what brings it back.
+func LeftReason(at time.Time) string {
+	return "Partner Center no longer lists this customer (found at the discovery of " + at.UTC().Format("2006-01-02 15:04 UTC") +
+		"): its workflow ended; the customer, its users and licences are kept, and it resumes as the same customer when a discovery finds it again"
 }
 
 // LicenceSource is how a partner's licences are imported from Partner Center.
@@ -172,6 +184,9 @@ const (
 	// OpSignIns is a users round's sign-in pass (last sign-in dates), which
 	// needs an Entra ID P1/P2 tenant.
 	OpSignIns Operation = "sign-ins"
+	// OpRelationships: reading the partner's GDAP relationships, and what
+	// they say of each tenant.
+	OpRelationships Operation = "relationships"
 )
 
 // Reaction is what cspsync does about a classified failure. The values

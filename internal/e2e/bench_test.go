@@ -15,11 +15,13 @@ import (
 )
 
 // BenchmarkRediscovery measures one whole discovery of 2,000 known tenants
-// through every real part: the partner workflow, MSAL silent tokens, Partner
-// Center paging over HTTPS (pages of 100), the upserts in PostgreSQL.
+// through every real part: the partner workflow, MSAL silent tokens, the
+// partner's 2,000 GDAP relationships and their access assignments through
+// Graph, Partner Center paging over HTTPS (pages of 100), the upserts in
+// PostgreSQL.
 func BenchmarkRediscovery(b *testing.B) {
 	const tenants = 2000
-	s := testenv.NewStack(b, sim.Generate(sim.GenerateOptions{Seed: 99, Tenants: tenants}), sim.Options{})
+	s := testenv.NewStack(b, sim.Generate(sim.GenerateOptions{Seed: 99, Tenants: tenants, GDAP: tenants}), sim.Options{})
 	s.StartWorker()
 	// GDAP tenants wait for consent, so no tenant syncs compete with discovery.
 	start := time.Now()

@@ -258,19 +258,15 @@ func TestClusterTenantLifecycleWithConsentAndSearchBySyncState(t *testing.T) {
 	assert.Equal(t, "postgres12", info.VisibilityStore, "search attributes are answered by SQL visibility")
 	w := startWorkers(t, s, buildWorker(t), 2)
 
-	// Authorisation and discovery; the partner's default is GDAP, so every
-	// tenant waits for consent.
+	// Authorisation and discovery: Microsoft says which tenants are DAP
+	// (Ready) and which GDAP (waiting for consent).
 	authorise(t, s, connectOpts{relationship: "GDAP"})
 	waitTenants(t, s, time.Minute, func(ts map[string]store.Customer) bool {
-		return len(ts) == len(sc.Tenants) && allIn(ts, domain.TenantAwaitingConsent, sc.Tenants...)
+		return len(ts) == len(sc.Tenants) && allIn(ts, domain.TenantAwaitingConsent, gdap...) && allIn(ts, domain.TenantReady, dap...)
 	})
 	assertSearchMatchesTenants(t, s)
 
-	// The DAP tenants are overridden by hand, three GDAP tenants consent.
-	for _, tn := range dap {
-		out, err := runCLI(t, s, "tenants", "set-relationship", tn.ID, "DAP")
-		require.NoError(t, err, out)
-	}
+	// Three GDAP tenants consent.
 	for _, tn := range gdap[:3] {
 		require.NoError(t, s.Sim.GrantConsent(tn.ID))
 		out, err := runCLI(t, s, "consent", "grant", tn.ID)

@@ -47,7 +47,7 @@ func TestWorkerKilledDuringDiscoveryResumesWithoutDuplicates(t *testing.T) {
 	const tenants = 2000
 	bin := buildWorker(t)
 
-	sc := sim.Generate(sim.GenerateOptions{Seed: 2000, Tenants: tenants})
+	sc := sim.Generate(sim.GenerateOptions{Seed: 2000, Tenants: tenants, GDAP: tenants})
 	s := testenv.NewStack(t, sc, sim.Options{})
 	s.Worker.DiscoveryPageSize = 10 // 200 pages: a long enough discovery to kill it midway
 	ctx := context.Background()
@@ -97,7 +97,7 @@ func TestWorkerKilledDuringDiscoveryResumesWithoutDuplicates(t *testing.T) {
 func TestPostgresRestartDuringDiscoveryLosesNothing(t *testing.T) {
 	const tenants = 2000
 	pg := testenv.PrivatePostgres(t) // the shared server the other tests use is never stopped
-	sc := sim.Generate(sim.GenerateOptions{Seed: 2001, Tenants: tenants})
+	sc := sim.Generate(sim.GenerateOptions{Seed: 2001, Tenants: tenants, GDAP: tenants})
 	s := testenv.NewStack(t, sc, sim.Options{}, testenv.OnPostgres(pg.URL))
 	s.Worker.DiscoveryPageSize = 10 // 200 pages
 	s.StartWorker()

@@ -26,18 +26,11 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 	s := testenv.NewStack(t, sc, sim.Options{})
 	stopWorker := s.StartWorker()
 
-	// The partner's default is GDAP; the three DAP tenants are overridden by hand.
+	// The partner's default is GDAP; Partner Center says the three DAP
+	// tenants allow delegated access, so they are DAP without an override.
 	authorise(t, s, connectOpts{relationship: "GDAP"})
 	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
-		return allIn(ts, domain.TenantAwaitingConsent, sc.Tenants...)
-	})
-	for _, tn := range dap {
-		out, err := runCLI(t, s, "tenants", "set-relationship", tn.ID, "DAP")
-		require.NoError(t, err, out)
-		assert.Contains(t, out, "is now DAP; consent not_required")
-	}
-	waitTenants(t, s, 30*time.Second, func(ts map[string]store.Customer) bool {
-		return allIn(ts, domain.TenantReady, dap...) && ts[dap[0].ID].LastSyncAt != nil
+		return allIn(ts, domain.TenantAwaitingConsent, gdap...) && allIn(ts, domain.TenantReady, dap...) && ts[dap[0].ID].LastSyncAt != nil
 	})
 
 	// GDAP tenant 1: consented by its Global Administrator through the tenants page.

@@ -210,32 +210,40 @@ func (a *Auth) RedeemCode(ctx context.Context, p domain.Credentials, code, verif
 // PartnerCenterToken returns a delegated Partner Center access token,
 // refreshed silently from the cache when it has expired.
 func (a *Auth) PartnerCenterToken(ctx context.Context, p domain.Credentials) (string, error) {
+	tok, _, err := a.partnerToken(ctx, p, PartnerCenterScope)
+	return tok, err
+}
+
+// partnerToken returns a delegated token of the partner's signed-in admin
+// for scope, through the Partner Center app: its refresh token serves any
+// resource the app has a consented permission on.
+func (a *Auth) partnerToken(ctx context.Context, p domain.Credentials, scope string) (string, time.Time, error) {
 	app, err := a.partnerCenterApp(p)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	if p.HomeAccountID == "" {
-		return "", FromCode("NotAuthorised", 0, "the partner has not been authorised yet", 0, nil)
+		return "", time.Time{}, FromCode("NotAuthorised", 0, "the partner has not been authorised yet", 0, nil)
 	}
 	acct, err := app.Account(ctx, p.HomeAccountID)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	if acct.HomeAccountID == "" {
-		return "", FromCode("NotAuthorised", 0, "no cached sign-in for the partner", 0, nil)
+		return "", time.Time{}, FromCode("NotAuthorised", 0, "no cached sign-in for the partner", 0, nil)
 	}
-	res, err := app.AcquireTokenSilent(ctx, []string{PartnerCenterScope}, confidential.WithSilentAccount(acct))
+	res, err := app.AcquireTokenSilent(ctx, []string{scope}, confidential.WithSilentAccount(acct))
 	var call msalerrors.CallErr
 	var stored cacheStoreError
 	switch {
 	case errors.As(err, &call), errors.Is(err, secrets.ErrDecrypt):
-		return "", Classify(err)
+		return "", time.Time{}, Classify(err)
 	case errors.As(err, &stored):
-		return "", err
+		return "", time.Time{}, err
 	case err != nil: // MSAL found no refresh token to redeem
-		return "", FromCode("NotAuthorised", 0, err.Error(), 0, err)
+		return "", time.Time{}, FromCode("NotAuthorised", 0, err.Error(), 0, err)
 	}
-	return res.AccessToken, nil
+	return res.AccessToken, res.ExpiresOn, nil
 }
 
 // GraphAppToken returns an app-only Graph token for one customer tenant

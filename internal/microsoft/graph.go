@@ -90,6 +90,13 @@ func (a *Auth) Graph(p domain.Credentials, tenantID string) (*msgraphsdk.GraphSe
 }
 
 func (a *Auth) graph(p domain.Credentials, tenantID string) (*msgraphsdk.GraphServiceClient, *tokenProvider, error) {
+	return a.graphAs(p, func(ctx context.Context, claims string) (string, time.Time, error) {
+		return a.graphAppToken(ctx, p, tenantID, claims)
+	})
+}
+
+// graphAs returns a Graph client whose requests carry the tokens fetch gets.
+func (a *Auth) graphAs(p domain.Credentials, fetch func(ctx context.Context, claims string) (string, time.Time, error)) (*msgraphsdk.GraphServiceClient, *tokenProvider, error) {
 	baseURL, partnerID := p.GraphURL, p.PartnerID
 	base, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil || base.Host == "" {
@@ -99,12 +106,7 @@ func (a *Auth) graph(p domain.Credentials, tenantID string) (*msgraphsdk.GraphSe
 	if err != nil {
 		return nil, nil, fmt.Errorf("graph URL %q of partner %s: %w", baseURL, partnerID, err)
 	}
-	provider := &tokenProvider{
-		fetch: func(ctx context.Context, claims string) (string, time.Time, error) {
-			return a.graphAppToken(ctx, p, tenantID, claims)
-		},
-		hosts: *hosts,
-	}
+	provider := &tokenProvider{fetch: fetch, hosts: *hosts}
 	opts := msgraphsdk.GetDefaultClientOptions()
 	parent := a.HTTP.Transport
 	if parent == nil {

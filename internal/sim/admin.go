@@ -217,6 +217,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		adminReply(w, s.ExpireAccessTokens(), nil)
 	})
 	s.licenceRoutes(mux)
+	s.relationshipRoutes(mux)
 }
 
 // decodeStrict reads a JSON body, refusing unknown fields so a typo does not pass silently.

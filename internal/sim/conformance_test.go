@@ -211,6 +211,9 @@ func newConfWorld(t *testing.T) *confWorld {
 	for i := range sc.Tenants {
 		sc.Tenants[i].PremiumLicence = true
 	}
+	// Through an indirect provider: a resellerDelegatedAdminRelationship, the
+	// subtype with indirectProviderTenantId and isPartnerConsentPending.
+	sc.Tenants[2].GDAPIndirectProviderTenantID = "7b0e6f1c-4d2a-4c1e-9f3b-2a5d8e6c1b90"
 	s, hc := startSim(t, sc, Options{})
 	w := &confWorld{s: s, hc: hc, sc: sc, a: sc.Tenants[0], b: sc.Tenants[1], gdap: sc.Tenants[2]}
 	w.tokA, w.tokB = appToken(t, hc, s, w.a.ID), appToken(t, hc, s, w.b.ID)
@@ -330,7 +333,7 @@ var conformanceCalls = map[string]func(t *testing.T, w *confWorld) answer{
 		return w.graph(t, "/v1.0/organization/"+w.a.ID, w.tokA, nil)
 	},
 	"graph-delegatedadminrelationships": func(t *testing.T, w *confWorld) answer {
-		return w.graph(t, "/v1.0/tenantRelationships/delegatedAdminRelationships", appToken(t, w.hc, w.s, w.sc.PartnerTenantID), nil)
+		return w.graph(t, "/v1.0/tenantRelationships/delegatedAdminRelationships", gdapToken(t, w.s, w.hc, w.sc.PartnerTenantID), nil)
 	},
 	"pc-customers": func(t *testing.T, w *confWorld) answer {
 		return w.graph(t, "/v1/customers?size=40", w.pc, nil)

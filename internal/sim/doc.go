@@ -30,7 +30,7 @@
 //	/v1/customers[/{id}[/subscriptions[/{id}]|/subscribedskus]] Partner Center
 //	/v1.0/organization[/{id}], /v1.0/users[/{id}], /v1.0/users/delta[()], /v1.0/users/{id}/memberOf,
 //	/v1.0/subscribedSkus, /v1.0/users/{id}/assignLicense,
-//	/v1.0/tenantRelationships/delegatedAdminRelationships   Graph
+//	/v1.0/tenantRelationships/delegatedAdminRelationships[/{id}/accessAssignments]   Graph
 //	/_sim/…                                           control API (see AdminClient)
 //
 // # Graph users
@@ -152,6 +152,31 @@
 // change at once and it survives a restart. Generate gives every tenant a realistic licence
 // mix with Microsoft's SKU and service plan ids.
 //
+// # Customer relationships
+//
+// RemoveCustomer ends the partner's relationship with a customer in Partner Center (the
+// customer list leaves it out; its endpoints answer 403, code 20002, as for any tenant that is
+// not the partner's customer) and RestoreCustomer brings it back; the tenant itself is
+// untouched. Both survive a restart.
+//
+// Every GDAP tenant has one GDAP relationship with the partner, listed by Graph's
+// tenantRelationships/delegatedAdminRelationships (for the partner tenant, with
+// DelegatedAdminRelationship.Read.All or ReadWrite.All, delegated or as an application
+// permission; 403 Authorization_RequestDenied without) with the v1.0 reference's fields:
+// @odata.type and @odata.etag, id (two GUIDs), displayName, duration, customer, accessDetails,
+// status, autoExtendDuration and the four dates (activatedDateTime and endDateTime null until
+// active); $top up to 300, nextLinks with $skiptoken. Its accessAssignments list one security
+// group holding the relationship's roles: active while the relationship is, deleted once it
+// ended, none before it is active; an unknown relationship id is 400 badRequest. The roles are
+// Directory Readers, License Administrator, User Administrator and Helpdesk Administrator, or
+// only roles that cannot read licences with Tenant.MissingGDAPRole. Tenant.GDAPStatus (and
+// SetGDAPStatus at runtime, which dates the change now) sets the status: "expired" and
+// "terminated" end it (endDateTime is then), "approvalPending" and the other early statuses
+// hold it. Tenant.GDAPIndirectProviderTenantID makes it a resellerDelegatedAdminRelationship
+// (indirectProviderTenantId, isPartnerConsentPending). Partner Center refuses a GDAP customer's
+// licence endpoints (403, 900150) unless its relationship is active and grants one of Directory
+// Readers, Global Reader, User Administrator or License Administrator.
+//
 // # Not simulated
 //
 //   - Certificate credentials, device code, ROPC, on-behalf-of; response_mode other than query;
@@ -164,6 +189,8 @@
 //     verified by clients.
 //   - Group claims other than security groups ("DirectoryRole", "ApplicationGroup" are
 //     refused), the groups overage claim (over 200 groups), and groups in access tokens.
+//   - $select, $filter, $orderby and $count on GDAP relationships and access assignments, which
+//     Microsoft supports (refused with 400); their other methods (get one, create, update).
 //   - Graph beyond the endpoints above. $skip, and $search, $orderby, $expand, $filter and
 //     $count outside the users endpoints that take them, are refused with 400 rather than
 //     ignored. Not served for users: nested options in $expand, manager and other navigation

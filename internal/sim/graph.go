@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Microsoft Graph v1.0, the directory subset cspsync reads and writes. Requests are answered
@@ -185,68 +184,22 @@ func (s *Server) graphSubscribedSkus(w http.ResponseWriter, r *http.Request, cal
 	writeJSON(w, http.StatusOK, map[string]any{"@odata.context": s.base + "/v1.0/$metadata#subscribedSkus", "value": value})
 }
 
-// Role definition ids of Entra ID built-in roles a typical GDAP relationship grants.
-var gdapRoles = []string{
-	"62e90394-69f5-4237-9190-012177145e10", // Global Administrator
-	"fe930be7-5e62-47db-91af-98c3a49a38b1", // User Administrator
-	"729827e3-9c14-49f7-bb1b-9608f156bbb8", // Helpdesk Administrator
-}
-
-// gdapCreated anchors relationship dates; the scenario has no relationship timeline.
-var gdapCreated = time.Date(2025, time.January, 15, 10, 0, 0, 0, time.UTC)
-
-// graphRelationships lists the partner's GDAP relationships; only a token for the partner
-// tenant sees them.
-func (s *Server) graphRelationships(w http.ResponseWriter, r *http.Request, call graphCall) {
-	var items []map[string]any
-	if call.org.partner {
-		for _, o := range s.dir.customers {
-			if o.Relationship != RelationshipGDAP {
-				continue
-			}
-			granted := gdapRoles
-			s.mu.Lock()
-			missing := o.MissingGDAPRole // settable at runtime
-			s.mu.Unlock()
-			if missing {
-				granted = gdapRoles[2:] // none that can read licences
-			}
-			roles := make([]map[string]string, len(granted))
-			for i, id := range granted {
-				roles[i] = map[string]string{"roleDefinitionId": id}
-			}
-			activated := gdapCreated.Add(time.Hour)
-			name, _, _ := strings.Cut(o.Domain, ".")
-			items = append(items, map[string]any{
-				"id":                   derivedUUID("gdap", o.ID) + "-" + derivedUUID("gdap-customer", o.ID),
-				"displayName":          "cspsync-" + name,
-				"duration":             "P730D",
-				"customer":             map[string]string{"tenantId": o.ID, "displayName": o.Name},
-				"accessDetails":        map[string]any{"unifiedRoles": roles},
-				"status":               "active",
-				"autoExtendDuration":   "P180D",
-				"createdDateTime":      gdapCreated.Format(time.RFC3339),
-				"activatedDateTime":    activated.Format(time.RFC3339),
-				"lastModifiedDateTime": activated.Format(time.RFC3339),
-				"endDateTime":          activated.AddDate(0, 0, 730).Format(time.RFC3339),
-			})
-		}
-	}
-	const path = "tenantRelationships/delegatedAdminRelationships"
-	s.writePage(w, r, call, path, path, items)
-}
-
 // writePage answers a collection with $top/$skiptoken paging; nextLink is absolute on this host
 // and repeats the query, as Graph's do.
 // context is the @odata.context fragment, which differs from path when $select applies.
 func (s *Server) writePage(w http.ResponseWriter, r *http.Request, call graphCall, path, context string, items []map[string]any) {
-	top, offset, ok := s.pageParams(w, r, call, path)
+	s.writeCollection(w, r, call, path, s.base+"/v1.0/$metadata#"+context, items, graphMaxPage)
+}
+
+// writeCollection is writePage for an API with its own @odata.context URL and $top limit.
+func (s *Server) writeCollection(w http.ResponseWriter, r *http.Request, call graphCall, path, contextURL string, items []map[string]any, maxTop int) {
+	top, offset, ok := s.pageParamsUpTo(w, r, call, path, maxTop)
 	if !ok {
 		return
 	}
 	end := min(offset+top, len(items))
 	body := map[string]any{
-		"@odata.context": s.base + "/v1.0/$metadata#" + context,
+		"@odata.context": contextURL,
 		"value":          orEmpty(items[min(offset, len(items)):end]),
 	}
 	if end < len(items) {
@@ -279,12 +232,16 @@ const (
 )
 
 func (s *Server) pageParams(w http.ResponseWriter, r *http.Request, call graphCall, path string) (top, offset int, ok bool) {
+	return s.pageParamsUpTo(w, r, call, path, graphMaxPage)
+}
+
+func (s *Server) pageParamsUpTo(w http.ResponseWriter, r *http.Request, call graphCall, path string, maxTop int) (top, offset int, ok bool) {
 	q := r.URL.Query()
-	top = graphDefaultPage
+	top = min(graphDefaultPage, maxTop)
 	if v := q.Get("$top"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > graphMaxPage {
-			s.writeGraphError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid page size specified: '%s'. Must be between 1 and %d inclusive.", v, graphMaxPage)
+		if err != nil || n < 1 || n > maxTop {
+			s.writeGraphError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid page size specified: '%s'. Must be between 1 and %d inclusive.", v, maxTop)
 			return 0, 0, false
 		}
 		top = n

@@ -136,22 +136,6 @@ func TestGraphAssignLicense(t *testing.T) {
 	}
 }
 
-func TestGraphDelegatedAdminRelationships(t *testing.T) {
-	sc := Generate(GenerateOptions{Seed: 5, Tenants: 6, GDAP: 4})
-	s, hc := startSim(t, sc, Options{})
-	var p struct {
-		Value []struct {
-			Customer struct{ TenantID string } `json:"customer"`
-			Status   string                    `json:"status"`
-			Duration string                    `json:"duration"`
-		} `json:"value"`
-	}
-	call(t, hc, http.MethodGet, s.URL()+"/v1.0/tenantRelationships/delegatedAdminRelationships", appToken(t, hc, s, sc.PartnerTenantID), nil, nil, &p)
-	if len(p.Value) != 4 || p.Value[0].Customer.TenantID != sc.Tenants[2].ID || p.Value[0].Status != "active" || p.Value[0].Duration != "P730D" {
-		t.Errorf("relationships %+v", p)
-	}
-}
-
 func TestFaults(t *testing.T) {
 	sc := graphScenario()
 	s, hc := startSim(t, sc, Options{})

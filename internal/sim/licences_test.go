@@ -306,7 +306,7 @@ func TestLicenceAccessSettings(t *testing.T) {
 			} `json:"accessDetails"`
 		} `json:"value"`
 	}
-	call(t, hc, http.MethodGet, s.URL()+"/v1.0/tenantRelationships/delegatedAdminRelationships", appToken(t, hc, s, sc.PartnerTenantID), nil, nil, &rel)
+	call(t, hc, http.MethodGet, s.URL()+"/v1.0/tenantRelationships/delegatedAdminRelationships", gdapToken(t, s, hc, sc.PartnerTenantID), nil, nil, &rel)
 	licenceReaders := map[string]bool{
 		"88d8e3e3-8f55-4a1e-953a-9b9898b8876b": true, "f2ef992c-3afb-46b9-b7cf-a126ee74c451": true, // Directory Readers, Global Reader
 		"fe930be7-5e62-47db-91af-98c3a49a38b1": true, "4d6ac14f-3453-41d0-bef9-a3e0c569773a": true, // User Administrator, License Administrator

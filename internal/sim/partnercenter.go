@@ -278,7 +278,14 @@ func (s *Server) pcCustomers(w http.ResponseWriter, r *http.Request) {
 		}
 		offset = c.Offset
 	}
-	all := s.dir.customers
+	s.mu.Lock()
+	all := make([]*org, 0, len(s.dir.customers))
+	for _, o := range s.dir.customers {
+		if s.listedLocked(o) {
+			all = append(all, o)
+		}
+	}
+	s.mu.Unlock()
 	end := min(offset+size, len(all))
 	items := make([]pcCustomer, 0, max(end-offset, 0))
 	for _, o := range all[min(offset, len(all)):end] {
@@ -305,6 +312,13 @@ func (s *Server) pcCustomer(w http.ResponseWriter, r *http.Request) *org {
 		return nil
 	}
 	o := s.dir.customer(id)
+	if o != nil {
+		s.mu.Lock()
+		if !s.listedLocked(o) {
+			o = nil // no longer the partner's customer
+		}
+		s.mu.Unlock()
+	}
 	if o == nil {
 		writePCError(w, http.StatusForbidden, pcNoRelationship, "The partner ID %s has no commerce relationship with the customer ID %s.", s.dir.partner.ID, id)
 	}
@@ -316,13 +330,15 @@ func (s *Server) pcCustomer(w http.ResponseWriter, r *http.Request) *org {
 // that can read licences. It reports whether the request may go on.
 func (s *Server) pcLicenceAccess(w http.ResponseWriter, o *org, subscriptions bool) bool {
 	s.mu.Lock()
-	refused, missingRole := s.sc.MembershipRefused, o.MissingGDAPRole
+	refused := s.sc.MembershipRefused
+	rel := s.gdapOfLocked(o)
+	missingRole := rel != nil && !rel.grantsLicenceRead() // DAP grants every role
 	s.mu.Unlock()
 	switch {
 	case subscriptions && refused:
 		writePCError(w, http.StatusForbidden, pcResellerInactive, "Reseller program status isn't active: partner %s has no active CSP reseller membership, which the subscriptions API requires.", s.dir.partner.ID)
 	case missingRole:
-		writePCError(w, http.StatusForbidden, pcRoleLacksRights, "The supplied role doesn't have the rights to perform the requested operation: the GDAP relationship with customer %s grants none of Directory Readers, Global Reader, User Administrator or License Administrator.", o.ID)
+		writePCError(w, http.StatusForbidden, pcRoleLacksRights, "The supplied role doesn't have the rights to perform the requested operation: no active GDAP relationship with customer %s grants Directory Readers, Global Reader, User Administrator or License Administrator.", o.ID)
 	default:
 		return true
 	}

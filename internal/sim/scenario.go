@@ -147,6 +147,15 @@ type Tenant struct {
 	// Directory Readers, Global Reader, User Administrator or License Administrator, so
 	// Partner Center refuses both licence endpoints for this customer with 403 (code 900150).
 	MissingGDAPRole bool `json:"missingGdapRole,omitempty"`
+	// GDAPStatus (GDAP tenants only) is the status Graph reports for the partner's GDAP
+	// relationship with the customer: empty means active, otherwise one of Microsoft's
+	// documented statuses ("expired", "terminated", "approvalPending", …). Only an active
+	// relationship grants roles, so Partner Center then refuses the licence endpoints too.
+	GDAPStatus string `json:"gdapStatus,omitempty"`
+	// GDAPIndirectProviderTenantID (GDAP tenants only) makes the relationship one that an
+	// indirect provider created for the partner as its indirect reseller
+	// (resellerDelegatedAdminRelationship).
+	GDAPIndirectProviderTenantID string `json:"gdapIndirectProviderTenantId,omitempty"`
 }
 
 // Group is a security or Microsoft 365 group of a tenant.
@@ -395,6 +404,9 @@ func (sc Scenario) validate() error {
 		}
 		if t.MissingGDAPRole && t.Relationship != RelationshipGDAP {
 			errs = append(errs, fmt.Errorf("%s: missingGdapRole needs a GDAP relationship (DAP grants every role)", where))
+		}
+		if err := validGDAP(t); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 		addUser(t.Admin, where)
 		skus := map[string]bool{}

@@ -240,6 +240,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /v1.0/users/{user}/assignLicense", s.graph(s.graphAssignLicense))
 	mux.HandleFunc("GET /v1.0/subscribedSkus", s.graph(s.graphSubscribedSkus))
 	mux.HandleFunc("GET /v1.0/tenantRelationships/delegatedAdminRelationships", s.graph(s.graphRelationships))
+	mux.HandleFunc("GET /v1.0/tenantRelationships/delegatedAdminRelationships/{relationship}/accessAssignments", s.graph(s.graphAccessAssignments))
 	// Simulator control
 	s.adminRoutes(mux)
 	// Unknown paths answer in the error shape of the API they fall under. (Catch-alls such as

@@ -36,6 +36,10 @@ type persistedState struct {
 	Licences          map[string]*licenceState `json:"licences,omitempty"`
 	MissingGDAPRole   map[string]bool          `json:"missingGdapRole,omitempty"`
 	MembershipRefused *bool                    `json:"membershipRefused,omitempty"`
+	// RemovedCustomers are the customers Partner Center no longer lists (relationships.go).
+	RemovedCustomers map[string]bool `json:"removedCustomers,omitempty"`
+	// GDAP holds the GDAP relationship statuses set at runtime, by tenant id.
+	GDAP map[string]gdapChange `json:"gdap,omitempty"`
 }
 
 type tenantChange struct {

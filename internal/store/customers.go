@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,10 +26,19 @@ type Customer struct {
 	ConsentState   domain.Consent
 	DiscoveredAt   *time.Time
 	// Lifecycle, mirrored from the tenant's workflow.
-	RelationshipSource string
+	RelationshipSource domain.RelationshipSource `json:"relationship_source"`
 	SyncState          domain.TenantState
 	SyncReason         string
 	LastSyncAt         *time.Time
+	// LeftAt is when a complete discovery found the customer gone from
+	// Partner Center; nil while Partner Center lists it.
+	LeftAt *time.Time `json:"left_at"`
+	// GDAP is what the partner's GDAP relationships with the tenant came to
+	// at the last discovery that could read them.
+	GDAP domain.GDAPState `json:"gdap"`
+	// RelationshipChanged: the tenant's running workflow has yet to hear of a
+	// change of its relationship, consent or GDAP relationship.
+	RelationshipChanged bool `json:"-"`
 }
 
 // DiscoveredTenant is one customer tenant as Partner Center lists it.
@@ -36,6 +46,11 @@ type DiscoveredTenant struct {
 	TenantID string
 	Name     string
 	Domain   string
+	// Relationship is what Microsoft says of it ("" when it says neither);
+	// GDAP what the partner's GDAP relationships with it come to, nil when
+	// they could not be read (the stored value stays).
+	Relationship domain.Relationship
+	GDAP         *domain.GDAPState
 }
 
 // PageCounts says what one discovery page did to the customers table.
@@ -43,6 +58,7 @@ type PageCounts struct {
 	Inserted int // new customers
 	Linked   int // existing customers matched by name and given the tenant id
 	Updated  int // customers already linked to the tenant id
+	Returned int // of those, customers that had left Partner Center and are listed again
 }
 
 // Add accumulates counts.
@@ -50,6 +66,7 @@ func (c *PageCounts) Add(o PageCounts) {
 	c.Inserted += o.Inserted
 	c.Linked += o.Linked
 	c.Updated += o.Updated
+	c.Returned += o.Returned
 }
 
 // ErrCursorMoved means another attempt of the same discovery advanced the
@@ -74,7 +91,9 @@ func (s *Store) DiscoveryCursor(ctx context.Context, partnerID string) (string, 
 // `from` to `next` in one transaction, so a crash between pages repeats at
 // most one page and never duplicates a customer. A customer is matched by
 // tenant id, else by name among customers without a tenant id; a tenant id
-// assigned by hand is never changed.
+// assigned by hand is never changed. Its relationship becomes what Microsoft
+// says unless it was overridden by hand, else it stays as it is (the
+// partner's default for a new one); its consent follows domain.ConsentFor.
 func (s *Store) SaveDiscoveryPage(ctx context.Context, partnerID, from, next string, tenants []DiscoveredTenant) (PageCounts, error) {
 	var counts PageCounts
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -88,15 +107,23 @@ func (s *Store) SaveDiscoveryPage(ctx context.Context, partnerID, from, next str
 		if (cur == nil && from != "") || (cur != nil && *cur != from) {
 			return ErrCursorMoved
 		}
-		consent := domain.ConsentFor(defaultRel, domain.ConsentUnknown)
+		known, err := lockKnownTenants(ctx, tx, tenants)
+		if err != nil {
+			return err
+		}
 		for _, t := range tenants {
-			c, err := upsertTenant(ctx, tx, partnerID, defaultRel, consent, topLevel, t)
+			var c PageCounts
+			if k, ok := known[strings.ToLower(t.TenantID)]; ok {
+				c, err = updateTenant(ctx, tx, partnerID, defaultRel, k, t)
+			} else {
+				c, err = addTenant(ctx, tx, partnerID, defaultRel, topLevel, t)
+			}
 			if err != nil {
 				return fmt.Errorf("saving tenant %s (%q): %w", t.TenantID, t.Name, err)
 			}
 			counts.Add(c)
 		}
-		_, err := tx.Exec(ctx, `UPDATE partners SET discovery_cursor = $2,
+		_, err = tx.Exec(ctx, `UPDATE partners SET discovery_cursor = $2,
 			discovery_started_at = coalesce(discovery_started_at, now()), updated_at = now() WHERE id = $1`,
 			partnerID, next)
 		return err
@@ -104,50 +131,160 @@ func (s *Store) SaveDiscoveryPage(ctx context.Context, partnerID, from, next str
 	return counts, err
 }
 
-func upsertTenant(ctx context.Context, tx pgx.Tx, partnerID string, rel domain.Relationship, consent domain.Consent, topLevel *int64, t DiscoveredTenant) (PageCounts, error) {
-	tag, err := tx.Exec(ctx, `UPDATE customers SET partner_id = $2, domain = $3, discovered_at = now(), updated_at = now()
-		WHERE azure_tenant_id = $1`, t.TenantID, partnerID, t.Domain)
+// knownTenant is what a page's update of a linked customer starts from.
+type knownTenant struct {
+	relationship domain.Relationship
+	source       domain.RelationshipSource
+	consent      domain.Consent
+	gdap         domain.GDAPState
+	left         bool
+}
+
+// lockKnownTenants locks the customers already linked to a page's tenants,
+// by lower-case tenant id, in one statement.
+func lockKnownTenants(ctx context.Context, tx pgx.Tx, tenants []DiscoveredTenant) (map[string]knownTenant, error) {
+	ids := make([]string, len(tenants))
+	for i, t := range tenants {
+		ids[i] = t.TenantID
+	}
+	rows, err := tx.Query(ctx, `SELECT azure_tenant_id::text, coalesce(relationship, ''), relationship_source, consent_state,
+			gdap_status, gdap_end_at, gdap_name, gdap_roles, left_at IS NOT NULL
+		FROM customers WHERE azure_tenant_id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]knownTenant{}
+	var id string
+	var k knownTenant
+	_, err = pgx.ForEachRow(rows, []any{&id, &k.relationship, &k.source, &k.consent, &k.gdap.Status, &k.gdap.EndAt, &k.gdap.Name,
+		&k.gdap.Roles, &k.left}, func() error {
+		known[id] = k
+		return nil
+	})
+	return known, err
+}
+
+// updateTenant refreshes a customer already linked to the tenant. One that
+// had left Partner Center comes back as itself: same row, users and
+// licences. A change its running workflow must hear of is marked.
+func updateTenant(ctx context.Context, tx pgx.Tx, partnerID string, defaultRel domain.Relationship, k knownTenant, t DiscoveredTenant) (PageCounts, error) {
+	rel, source, consent := k.relationship, k.source, k.consent
+	switch {
+	case source != domain.SourceOverride && t.Relationship != "":
+		rel, source = t.Relationship, domain.SourceMicrosoft
+	case rel == "": // linked by hand (`customers set-tenant`), never discovered
+		rel, source = defaultRel, domain.SourceDefault
+	}
+	if rel != k.relationship {
+		consent = domain.ConsentFor(rel, consent)
+	}
+	g := k.gdap
+	if t.GDAP != nil {
+		g = *t.GDAP
+	}
+	changed := rel != k.relationship || consent != k.consent || g.Status != k.gdap.Status || !sameTime(g.EndAt, k.gdap.EndAt)
+	_, err := tx.Exec(ctx, `UPDATE customers SET partner_id = $2, domain = $3, discovered_at = now(), left_at = NULL,
+			relationship = $4, relationship_source = $5, consent_state = $6, gdap_status = $7, gdap_end_at = $8, gdap_name = $9,
+			gdap_roles = $10, relationship_changed = relationship_changed OR $11, updated_at = now()
+		WHERE azure_tenant_id = $1`, t.TenantID, partnerID, t.Domain, rel, source, consent, g.Status, g.EndAt, g.Name,
+		orNone(g.Roles), changed)
 	if err != nil {
 		return PageCounts{}, err
 	}
-	if tag.RowsAffected() == 1 {
-		return PageCounts{Updated: 1}, nil
+	if k.left {
+		return PageCounts{Updated: 1, Returned: 1}, nil
 	}
-	tag, err = tx.Exec(ctx, `UPDATE customers SET azure_tenant_id = $1, tenant_id_source = 'discovered', partner_id = $2,
-			domain = $3, relationship = coalesce(relationship, $5), consent_state = $6, top_level_id = coalesce(top_level_id, $7),
-			discovered_at = now(), updated_at = now()
+	return PageCounts{Updated: 1}, nil
+}
+
+// addTenant links a customer without a tenant id, by name, else creates one.
+func addTenant(ctx context.Context, tx pgx.Tx, partnerID string, defaultRel domain.Relationship, topLevel *int64, t DiscoveredTenant) (PageCounts, error) {
+	rel, source := defaultRel, domain.SourceDefault
+	if t.Relationship != "" {
+		rel, source = t.Relationship, domain.SourceMicrosoft
+	}
+	consent := domain.ConsentFor(rel, domain.ConsentUnknown)
+	var g domain.GDAPState
+	if t.GDAP != nil {
+		g = *t.GDAP
+	}
+	tag, err := tx.Exec(ctx, `UPDATE customers SET azure_tenant_id = $1, tenant_id_source = 'discovered', partner_id = $2,
+			domain = $3, relationship = $5, relationship_source = $6, consent_state = $7, top_level_id = coalesce(top_level_id, $8),
+			gdap_status = $9, gdap_end_at = $10, gdap_name = $11, gdap_roles = $12, discovered_at = now(), updated_at = now()
 		WHERE id = (SELECT id FROM customers WHERE lower(name) = lower($4) AND azure_tenant_id IS NULL ORDER BY id LIMIT 1 FOR UPDATE)`,
-		t.TenantID, partnerID, t.Domain, t.Name, rel, consent, topLevel)
+		t.TenantID, partnerID, t.Domain, t.Name, rel, source, consent, topLevel, g.Status, g.EndAt, g.Name, orNone(g.Roles))
 	if err != nil {
 		return PageCounts{}, err
 	}
 	if tag.RowsAffected() == 1 {
 		return PageCounts{Linked: 1}, nil
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO customers (partner_id, name, azure_tenant_id, tenant_id_source, domain, relationship, consent_state,
-			top_level_id, discovered_at)
-		VALUES ($1, $2, $3, 'discovered', $4, $5, $6, $7, now())`, partnerID, t.Name, t.TenantID, t.Domain, rel, consent, topLevel)
+	_, err = tx.Exec(ctx, `INSERT INTO customers (partner_id, name, azure_tenant_id, tenant_id_source, domain, relationship,
+			relationship_source, consent_state, top_level_id, gdap_status, gdap_end_at, gdap_name, gdap_roles, discovered_at)
+		VALUES ($1, $2, $3, 'discovered', $4, $5, $6, $7, $8, $9, $10, $11, $12, now())`, partnerID, t.Name, t.TenantID, t.Domain,
+		rel, source, consent, topLevel, g.Status, g.EndAt, g.Name, orNone(g.Roles))
 	if err != nil {
 		return PageCounts{}, err
 	}
 	return PageCounts{Inserted: 1}, nil
 }
 
-// FinishDiscovery clears the cursor and stamps the partner's last discovery.
-func (s *Store) FinishDiscovery(ctx context.Context, partnerID string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE partners SET discovery_cursor = NULL, discovery_started_at = NULL,
-		last_discovery_at = now(), updated_at = now() WHERE id = $1`, partnerID)
+func sameTime(a, b *time.Time) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
+}
+
+// orNone keeps a NOT NULL array column from a nil slice.
+func orNone(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return xs
+}
+
+// ClearRelationshipChanged records that the tenant's running workflow has
+// heard of its relationship's last change.
+func (s *Store) ClearRelationshipChanged(ctx context.Context, tenantID string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE customers SET relationship_changed = false WHERE azure_tenant_id::text = lower($1)`, tenantID)
 	return err
+}
+
+// FinishDiscovery clears the cursor and stamps the partner's last discovery.
+// With complete (the discovery read every page itself, from the first), the
+// partner's customers it did not list are marked as having left Partner
+// Center, in the same transaction; it returns how many. A discovery resumed
+// from a cursor retires no one: Partner Center's continuation tokens are
+// offsets, so a customer removed meanwhile shifts the later pages, and a
+// customer read by the crashed attempt only is no proof of the rest.
+func (s *Store) FinishDiscovery(ctx context.Context, partnerID string, complete bool) (left int, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if complete {
+			// The first page stamped discovery_started_at and every customer it
+			// listed in the same transaction; later pages stamp later.
+			tag, err := tx.Exec(ctx, `UPDATE customers SET left_at = now(), updated_at = now()
+				WHERE partner_id = $1 AND azure_tenant_id IS NOT NULL AND left_at IS NULL
+				AND (discovered_at IS NULL OR discovered_at < (SELECT discovery_started_at FROM partners WHERE id = $1))`, partnerID)
+			if err != nil {
+				return err
+			}
+			left = int(tag.RowsAffected())
+		}
+		_, err := tx.Exec(ctx, `UPDATE partners SET discovery_cursor = NULL, discovery_started_at = NULL,
+			last_discovery_at = now(), updated_at = now() WHERE id = $1`, partnerID)
+		return err
+	})
+	return left, err
 }
 
 const customerColumns = `id, coalesce(partner_id, ''), name, coalesce(azure_tenant_id::text, ''), coalesce(tenant_id_source, ''),
 	coalesce(domain, ''), coalesce((SELECT name FROM top_levels WHERE id = top_level_id), ''), coalesce(relationship, ''), consent_state, discovered_at,
-	relationship_source, sync_state, sync_reason, last_sync_at`
+	relationship_source, sync_state, sync_reason, last_sync_at, left_at, gdap_status, gdap_end_at, gdap_name, gdap_roles,
+	relationship_changed`
 
 func scanCustomer(row pgx.CollectableRow) (Customer, error) {
 	var c Customer
 	err := row.Scan(&c.ID, &c.PartnerID, &c.Name, &c.TenantID, &c.TenantIDSource, &c.Domain, &c.TopLevel,
-		&c.Relationship, &c.ConsentState, &c.DiscoveredAt, &c.RelationshipSource, &c.SyncState, &c.SyncReason, &c.LastSyncAt)
+		&c.Relationship, &c.ConsentState, &c.DiscoveredAt, &c.RelationshipSource, &c.SyncState, &c.SyncReason, &c.LastSyncAt, &c.LeftAt,
+		&c.GDAP.Status, &c.GDAP.EndAt, &c.GDAP.Name, &c.GDAP.Roles, &c.RelationshipChanged)
 	return c, err
 }
 

@@ -84,3 +84,15 @@ func (s *Store) ResolvePartnerErrors(ctx context.Context, partnerID string) erro
 		WHERE partner_id = $1 AND tenant_id IS NULL AND resolved_at IS NULL`, partnerID)
 	return err
 }
+
+// ResolveTenantErrors closes the open errors of an operation for each of
+// the tenants, in one statement.
+func (s *Store) ResolveTenantErrors(ctx context.Context, partnerID string, operation domain.Operation, tenantIDs []string) error {
+	if len(tenantIDs) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE integration_errors SET resolved_at = now()
+		WHERE partner_id = $1 AND operation = $2 AND tenant_id = ANY($3::uuid[]) AND resolved_at IS NULL`,
+		partnerID, operation, tenantIDs)
+	return err
+}

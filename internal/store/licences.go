@@ -273,11 +273,12 @@ type SSOAllowedTenant struct {
 }
 
 // SSOAllowedTenants lists the imported tenants of every partner that keeps
-// the allowed-tenants list, so it is in step with discovery by construction.
+// the allowed-tenants list, so it is in step with discovery by construction
+// (a tenant that left Partner Center drops off until it comes back).
 func (s *Store) SSOAllowedTenants(ctx context.Context) ([]SSOAllowedTenant, error) {
 	rows, err := s.pool.Query(ctx, `SELECT c.azure_tenant_id::text, c.name, c.partner_id FROM customers c
 		JOIN partners p ON p.id = c.partner_id
-		WHERE p.sso_allowed_tenants AND c.azure_tenant_id IS NOT NULL ORDER BY lower(c.name), c.id`)
+		WHERE p.sso_allowed_tenants AND c.azure_tenant_id IS NOT NULL AND c.left_at IS NULL ORDER BY lower(c.name), c.id`)
 	if err != nil {
 		return nil, err
 	}

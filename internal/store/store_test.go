@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -118,7 +119,8 @@ func TestDiscoveryMatchesByTenantThenNameAndKeepsManualTenant(t *testing.T) {
 	counts, err = st.SaveDiscoveryPage(ctx, "acme", "cursor-1", "", page)
 	require.NoError(t, err)
 	assert.Equal(t, store.PageCounts{Updated: 3}, counts)
-	require.NoError(t, st.FinishDiscovery(ctx, "acme"))
+	_, err = st.FinishDiscovery(ctx, "acme", true)
+	require.NoError(t, err)
 
 	customers, err := st.ListCustomers(ctx, "acme")
 	require.NoError(t, err)
@@ -133,6 +135,155 @@ func TestDiscoveryMatchesByTenantThenNameAndKeepsManualTenant(t *testing.T) {
 	assert.Equal(t, domain.ConsentPending, got[byName].ConsentState)
 	assert.Equal(t, "manual", got[manual].TenantIDSource)
 	assert.Equal(t, "Fabrikam (PSA name)", got[manual].Name)
+}
+
+// Only a discovery that read every page itself retires the customers it did
+// not list; they keep their rows and come back as themselves.
+func TestCompleteDiscoveryRetiresUnlistedCustomersWhoComeBackAsThemselves(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	p := partner("acme")
+	p.SSOAllowedTenants = true
+	require.NoError(t, st.UpsertPartner(ctx, p))
+	a := store.DiscoveredTenant{TenantID: "11111111-0000-0000-0000-000000000001", Name: "A"}
+	b := store.DiscoveredTenant{TenantID: "22222222-0000-0000-0000-000000000002", Name: "B"}
+	c := store.DiscoveredTenant{TenantID: "33333333-0000-0000-0000-000000000003", Name: "C"}
+	// A customer linked by hand and never discovered is no customer of the partner's.
+	manual, err := testenv.CreateCustomer(ctx, st, "Manual")
+	require.NoError(t, err)
+	require.NoError(t, st.SetCustomerTenant(ctx, manual, "44444444-0000-0000-0000-000000000004"))
+	discover := func(complete bool, pages ...[]store.DiscoveredTenant) (store.PageCounts, int) {
+		t.Helper()
+		var counts store.PageCounts
+		from := ""
+		for i, p := range pages {
+			next := ""
+			if i < len(pages)-1 {
+				next = fmt.Sprint("cursor-", i+1)
+			}
+			got, err := st.SaveDiscoveryPage(ctx, "acme", from, next, p)
+			require.NoError(t, err)
+			counts.Add(got)
+			from = next
+		}
+		left, err := st.FinishDiscovery(ctx, "acme", complete)
+		require.NoError(t, err)
+		return counts, left
+	}
+	byTenant := func() map[string]store.Customer {
+		t.Helper()
+		all, err := st.ListCustomers(ctx, "")
+		require.NoError(t, err)
+		out := map[string]store.Customer{}
+		for _, cu := range all {
+			out[cu.TenantID] = cu
+		}
+		return out
+	}
+
+	_, left := discover(true, []store.DiscoveredTenant{a, b}, []store.DiscoveredTenant{c})
+	assert.Zero(t, left)
+	before := byTenant()
+
+	// B is gone, but this discovery did not read every page itself (resumed): no one leaves.
+	_, left = discover(false, []store.DiscoveredTenant{a}, []store.DiscoveredTenant{c})
+	assert.Zero(t, left)
+	assert.Nil(t, byTenant()[b.TenantID].LeftAt)
+
+	// A complete discovery without B retires B, and only B.
+	_, left = discover(true, []store.DiscoveredTenant{a}, []store.DiscoveredTenant{c})
+	assert.Equal(t, 1, left)
+	now := byTenant()
+	require.NotNil(t, now[b.TenantID].LeftAt)
+	assert.Equal(t, before[b.TenantID].ID, now[b.TenantID].ID, "kept, not deleted")
+	for _, id := range []string{a.TenantID, c.TenantID, "44444444-0000-0000-0000-000000000004"} {
+		assert.Nil(t, now[id].LeftAt, id)
+	}
+	sso, err := st.SSOAllowedTenants(ctx)
+	require.NoError(t, err)
+	assert.Len(t, sso, 2)
+	for _, s := range sso {
+		assert.NotEqual(t, b.TenantID, s.TenantID, "a tenant that left is off the allowed list")
+	}
+	// Still gone at the next complete discovery: counted once.
+	_, left = discover(true, []store.DiscoveredTenant{a, c})
+	assert.Zero(t, left)
+
+	// Listed again: the same customer, back.
+	counts, left := discover(true, []store.DiscoveredTenant{c, b}, []store.DiscoveredTenant{a})
+	assert.Zero(t, left)
+	assert.Equal(t, store.PageCounts{Updated: 3, Returned: 1}, counts)
+	back := byTenant()[b.TenantID]
+	assert.Nil(t, back.LeftAt)
+	assert.Equal(t, before[b.TenantID].ID, back.ID)
+}
+
+// Discovery gives a tenant the relationship Microsoft says it has, keeps an
+// override by hand, keeps what it could not read, and marks the changes a
+// running workflow must hear of.
+func TestDiscoveryTakesMicrosoftsRelationshipButNeverOverridesAnOverride(t *testing.T) {
+	st, _, _ := testenv.Store(t)
+	ctx := context.Background()
+	p := partner("acme")
+	p.DefaultRelationship = domain.DAP
+	require.NoError(t, st.UpsertPartner(ctx, p))
+	end := time.Date(2027, 1, 15, 11, 0, 0, 0, time.UTC)
+	active := domain.GDAPState{Status: "active", EndAt: &end, Name: "cspsync-a", Roles: []string{"88d8e3e3-8f55-4a1e-953a-9b9898b8876b"}}
+	a := store.DiscoveredTenant{TenantID: "11111111-0000-0000-0000-000000000001", Name: "A", Relationship: domain.GDAP, GDAP: &active}
+	b := store.DiscoveredTenant{TenantID: "22222222-0000-0000-0000-000000000002", Name: "B", GDAP: &domain.GDAPState{}}
+	c := store.DiscoveredTenant{TenantID: "33333333-0000-0000-0000-000000000003", Name: "C", Relationship: domain.DAP, GDAP: &domain.GDAPState{}}
+	discover := func(tenants ...store.DiscoveredTenant) map[string]store.Customer {
+		t.Helper()
+		_, err := st.SaveDiscoveryPage(ctx, "acme", "", "", tenants)
+		require.NoError(t, err)
+		_, err = st.FinishDiscovery(ctx, "acme", true)
+		require.NoError(t, err)
+		all, err := st.ListCustomers(ctx, "acme")
+		require.NoError(t, err)
+		out := map[string]store.Customer{}
+		for _, cu := range all {
+			out[cu.TenantID] = cu
+		}
+		return out
+	}
+	got := discover(a, b, c)
+	assert.Equal(t, domain.GDAP, got[a.TenantID].Relationship)
+	assert.Equal(t, domain.SourceMicrosoft, got[a.TenantID].RelationshipSource)
+	assert.Equal(t, domain.ConsentPending, got[a.TenantID].ConsentState)
+	assert.Equal(t, "active", got[a.TenantID].GDAP.Status)
+	assert.True(t, end.Equal(*got[a.TenantID].GDAP.EndAt))
+	assert.Equal(t, active.Roles, got[a.TenantID].GDAP.Roles)
+	assert.Equal(t, domain.DAP, got[b.TenantID].Relationship, "Microsoft said nothing: the partner's default")
+	assert.Equal(t, domain.SourceDefault, got[b.TenantID].RelationshipSource)
+	assert.Equal(t, domain.SourceMicrosoft, got[c.TenantID].RelationshipSource)
+	assert.Equal(t, domain.ConsentNotRequired, got[c.TenantID].ConsentState)
+	for _, cu := range got {
+		assert.False(t, cu.RelationshipChanged, "a new tenant's workflow starts from the store")
+	}
+
+	_, err := st.SetRelationship(ctx, a.TenantID, domain.DAP)
+	require.NoError(t, err)
+	expired := domain.GDAPState{Status: "expired", EndAt: &end, Name: "cspsync-a"}
+	a.GDAP = &expired
+	b.Relationship, b.GDAP = domain.GDAP, &domain.GDAPState{Status: "active", Name: "cspsync-b"}
+	c.GDAP = nil // unreadable this time
+	got = discover(a, b, c)
+	assert.Equal(t, domain.DAP, got[a.TenantID].Relationship, "the override wins")
+	assert.Equal(t, domain.SourceOverride, got[a.TenantID].RelationshipSource)
+	assert.Equal(t, "expired", got[a.TenantID].GDAP.Status, "what Microsoft says is kept beside it")
+	assert.Empty(t, got[a.TenantID].GDAP.Roles)
+	assert.True(t, got[a.TenantID].RelationshipChanged)
+	assert.Equal(t, domain.GDAP, got[b.TenantID].Relationship)
+	assert.Equal(t, domain.SourceMicrosoft, got[b.TenantID].RelationshipSource)
+	assert.Equal(t, domain.ConsentPending, got[b.TenantID].ConsentState)
+	assert.True(t, got[b.TenantID].RelationshipChanged)
+	assert.Equal(t, domain.DAP, got[c.TenantID].Relationship)
+	assert.False(t, got[c.TenantID].RelationshipChanged)
+
+	require.NoError(t, st.ClearRelationshipChanged(ctx, b.TenantID))
+	cu, err := st.GetCustomerByTenant(ctx, b.TenantID)
+	require.NoError(t, err)
+	assert.False(t, cu.RelationshipChanged)
 }
 
 func TestSetCustomerTenantErrors(t *testing.T) {
@@ -342,7 +493,7 @@ func TestSetRelationshipKeepsAConsentTheTenantHas(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, c.want, cu.ConsentState, "%s with %s consent", c.rel, c.stored)
 		assert.Equal(t, c.rel, cu.Relationship)
-		assert.Equal(t, "manual", cu.RelationshipSource)
+		assert.Equal(t, domain.SourceOverride, cu.RelationshipSource)
 	}
 	// Back to GDAP, the tenant that needed no consent needs one again.
 	cu, err := st.SetRelationship(ctx, ids[3], domain.GDAP)

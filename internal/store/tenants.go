@@ -37,7 +37,8 @@ func (s *Store) GetCustomer(ctx context.Context, id int64) (Customer, error) {
 }
 
 // SetRelationship overrides a tenant's relationship by hand; later
-// discoveries keep it. The consent follows domain.ConsentFor.
+// discoveries keep it, whatever Microsoft says. The consent follows
+// domain.ConsentFor.
 func (s *Store) SetRelationship(ctx context.Context, tenantID string, rel domain.Relationship) (Customer, error) {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var consent domain.Consent
@@ -49,7 +50,7 @@ func (s *Store) SetRelationship(ctx context.Context, tenantID string, rel domain
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE customers SET relationship = $2, relationship_source = 'manual',
+		_, err = tx.Exec(ctx, `UPDATE customers SET relationship = $2, relationship_source = 'override',
 			consent_state = $3, updated_at = now() WHERE azure_tenant_id::text = lower($1)`,
 			tenantID, rel, domain.ConsentFor(rel, consent))
 		return err

@@ -28,6 +28,7 @@ func TestCheckListsEqualTheDomain(t *testing.T) {
 		{"partners", "default_relationship", strs(domain.Relationships())},
 		{"customers", "relationship", strs(domain.Relationships())},
 		{"customers", "consent_state", strs(domain.Consents())},
+		{"customers", "relationship_source", strs(domain.RelationshipSources())},
 		{"customers", "sync_state", strs(domain.TenantStates())},
 		{"partners", "licence_source", strs(domain.LicenceSources())},
 		{"inbound_log", "result", strs(usersync.Kinds())},

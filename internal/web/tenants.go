@@ -36,12 +36,12 @@ var tenantsTmpl = template.Must(template.New("tenants").Funcs(template.FuncMap{
 <th scope="col">State</th><th scope="col">Users</th><th scope="col">Last sync</th><th scope="col">Last error</th><th scope="col">Action</th></tr></thead>
 <tbody>
 {{range .Rows}}<tr data-tenant="{{.TenantID}}">
-<th scope="row">{{.Name}}</th><td><code>{{.TenantID}}</code></td><td>{{.Relationship}}</td><td>{{.ConsentState}}</td>
+<th scope="row">{{.Name}}</th><td><code>{{.TenantID}}</code></td><td>{{.Relationship}}<br><small>{{.RelationshipSource}}{{with .GDAP.Summary}}; GDAP {{.}}{{end}}</small></td><td>{{.ConsentState}}</td>
 <td class="tone-{{.SyncState.Tone}}">{{.SyncState}}{{with .SyncReason}}<br><small>{{.}}</small>{{end}}</td>
 <td>{{with .Users}}{{.Active}} active of {{.All}}{{with .Running}}<br><small>{{.Kind}} round running: {{.Users}} users in {{.Pages}} pages since {{when .StartedAt}}</small>{{else}}{{with .LastRoundAt}}<br><small>last round {{when .}}</small>{{end}}{{end}}{{end}}</td>
 <td class="when">{{when .LastSyncAt}}</td>
 <td>{{with .Error}}<strong>{{.Code}}</strong>: {{.Remediation}}{{else}}—{{end}}</td>
-<td>{{if .ConsentState.Missing}}<form method="post" action="/consent/start"><input type="hidden" name="csrf" value="{{$.Operator.CSRF}}"><input type="hidden" name="tenant" value="{{.TenantID}}">
+<td>{{if and .ConsentState.Missing (not .LeftAt)}}<form method="post" action="/consent/start"><input type="hidden" name="csrf" value="{{$.Operator.CSRF}}"><input type="hidden" name="tenant" value="{{.TenantID}}">
 <button type="submit">Grant admin consent<span class="visually-hidden"> for {{.Name}}</span></button></form>
 {{with .LinkExpires}}<small>A link issued earlier works until {{when .}}; a new one replaces it.</small>{{end}}{{end}}</td>
 </tr>
