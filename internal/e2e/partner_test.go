@@ -71,7 +71,17 @@ func TestAuthoriseAndDiscoverTenants(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 230, n)
 
-	// The schedule connect created rediscovers on its own; trigger it now.
+	// The schedule connect created rediscovers on its own; trigger it now,
+	// once the 230 tenants' first cycles are over: the partner workflow's
+	// tasks (and its queries) queue behind theirs on the task queue until then.
+	waitTenants(t, s, 5*time.Minute, func(ts map[string]store.Customer) bool {
+		for _, c := range ts {
+			if !c.SyncState.Settled() {
+				return false
+			}
+		}
+		return len(ts) == 230
+	})
 	sched := s.Client.ScheduleClient().GetHandle(ctx, workflows.DiscoveryScheduleID("acme"))
 	desc, err := sched.Describe(ctx)
 	require.NoError(t, err)
