@@ -100,11 +100,11 @@ func (c *Control) discoverFailed(ctx context.Context, tc temporalClient, partner
 func (c *Control) retryingDiscovery(ctx context.Context, tc temporalClient, partnerID string, failures int32) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	desc, err := tc.DescribeWorkflowExecution(ctx, workflows.PartnerWorkflowID(partnerID), "")
+	desc, err := tc.DescribeWorkflow(ctx, workflows.PartnerWorkflowID(partnerID), "")
 	if err != nil {
 		return nil
 	}
-	for _, a := range desc.GetPendingActivities() {
+	for _, a := range desc.RawResponse.GetPendingActivities() {
 		if a.GetActivityType().GetName() != "DiscoverTenants" || a.GetLastFailure() == nil || a.GetAttempt()-1 < failures {
 			continue
 		}

@@ -149,7 +149,7 @@ func (c *Control) StartConsent(ctx context.Context, op Operator, tenantID string
 
 // ErrConsentNotConfirmed means the callback is not Microsoft's answer to an
 // accepted consent (no admin_consent=True with a tenant).
-var ErrConsentNotConfirmed = errors.New("Microsoft's answer does not confirm admin consent for this tenant")
+var ErrConsentNotConfirmed = errors.New("the answer from Microsoft does not confirm admin consent for this tenant")
 
 // ConsentNotHeld means Microsoft does not hold the consent a callback
 // claimed: the multi-tenant app cannot read the tenant. The tenant stays as

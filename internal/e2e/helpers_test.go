@@ -194,9 +194,9 @@ func authorise(t testing.TB, s *testenv.Stack, o connectOpts) string {
 // (a retry loop shows here).
 func pendingActivities(t testing.TB, s *testenv.Stack, workflowID string) int {
 	t.Helper()
-	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), workflowID, "")
+	desc, err := s.Client.DescribeWorkflow(context.Background(), workflowID, "")
 	require.NoError(t, err)
-	return len(desc.PendingActivities)
+	return len(desc.RawResponse.GetPendingActivities())
 }
 
 // operatorSignIn fills in the simulator's sign-in pages (password, then MFA)

@@ -242,10 +242,10 @@ func TestUsersMappingsMatchingAndAccountState(t *testing.T) {
 	link := connect(t, s, connectOpts{partner: "acme"})
 	mustCLI(t, s, "mappings", "settings", "--partner", "acme", "--match-rules", "email,name")
 	mustCLI(t, s, "sites", "add", "--customer", cid, "Sales")
-	out, err := runCLI(t, s, "mappings", "set-sites", "--customer", cid, `user.departmnet == "Sales" => Sales`)
+	_, err = runCLI(t, s, "mappings", "set-sites", "--customer", cid, `user.departmnet == "Sales" => Sales`)
 	require.Error(t, err, "an unknown property is refused when saved")
 	assert.Contains(t, err.Error(), "department", "the fix names the property meant")
-	out, err = runCLI(t, s, "mappings", "set-sites", "--customer", cid, `user.department == "Sales" => Nowhere`)
+	out, err := runCLI(t, s, "mappings", "set-sites", "--customer", cid, `user.department == "Sales" => Nowhere`)
 	require.Error(t, err, out)
 	assert.Contains(t, err.Error(), "sites add")
 	mustCLI(t, s, "mappings", "set-sites", "--customer", cid,

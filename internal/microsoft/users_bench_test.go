@@ -83,7 +83,9 @@ func benchRounds(b *testing.B, first func() ([]byte, error), next func(link stri
 			if link == "" {
 				break
 			}
-			body, err = next(link)
+			if body, err = next(link); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	if users != b.N*100_000 {

@@ -150,7 +150,7 @@ func TestUsersDeltaReportsChanges(t *testing.T) {
 	if err := s.PurgeUser(tn.ID, ch.Deleted[1]); err != nil {
 		t.Fatal(err)
 	}
-	items, link, _ = deltaRound(t, s, hc, token, link, nil)
+	items, _, _ = deltaRound(t, s, hc, token, link, nil)
 	if len(items) != 2 || items[0]["id"] != ch.Deleted[0] || items[0]["@removed"] != nil || items[0]["displayName"] == nil || items[1]["id"] != ch.Deleted[1] || items[1]["@removed"].(map[string]any)["reason"] != "deleted" {
 		t.Errorf("restore (whole user) and purge: %v", items)
 	}

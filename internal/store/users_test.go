@@ -180,7 +180,7 @@ func TestNewUsersLogRowsNameTheirOwnRows(t *testing.T) {
 func TestUserUpdateWritesTheDecidedRowAndLogsItsChanges(t *testing.T) {
 	f := newUsersFixture(t)
 	r := f.start(t, domain.RoundFull)
-	r, err := f.st.SaveUserPage(f.ctx, r, store.UserPage{Users: []store.PageUser{f.newUser(azureA, "Alice")},
+	_, err := f.st.SaveUserPage(f.ctx, r, store.UserPage{Users: []store.PageUser{f.newUser(azureA, "Alice")},
 		End: &store.RoundEnd{DeltaLink: "https://graph.example/d"}})
 	require.NoError(t, err)
 	alice := f.users(t)[azureA]
