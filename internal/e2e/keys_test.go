@@ -178,11 +178,16 @@ func TestKeyMismatchIsRecordedForThePartnerWithoutRetries(t *testing.T) {
 	require.NoError(t, err)
 	byOp := map[domain.Operation]store.IntegrationError{}
 	for _, e := range open {
+		if e.Operation == domain.OpSignIns {
+			// The first round's sign-in pass, before the rotation: the
+			// generated tenants have no Entra ID P1, which is recorded once.
+			continue
+		}
 		assert.Equal(t, domain.CodeKeyMismatch, e.Code, "%+v", e)
 		assert.Empty(t, e.TenantID, "the partner's key: a row for the partner, not one per tenant")
 		byOp[e.Operation] = e
 	}
-	require.Len(t, open, 2, "one row per operation: %+v", open)
+	require.Len(t, byOp, 2, "one row per operation: %+v", open)
 	for _, op := range []domain.Operation{domain.OpLicences, domain.OpSync} {
 		assert.Equal(t, len(sc.Tenants), byOp[op].Occurrences, "%s: once per tenant, no retry", op)
 	}
