@@ -112,6 +112,15 @@ type PCSubscribedSku struct {
 	CapabilityStatus string `json:"capabilityStatus"`
 }
 
+// clean bounds and cleans the SKU's text before cspsync decides on or stores it.
+func (k *PCSubscribedSku) clean() {
+	p := &k.ProductSku
+	for _, f := range []*string{&p.ID, &p.SkuPartNumber, &p.LicenseGroupID, &k.CapabilityStatus} {
+		*f = text.Clean(*f, text.MaxCode)
+	}
+	p.Name = text.Clean(p.Name, text.MaxName)
+}
+
 // PCSubscription is one of a customer's subscriptions with the partner.
 type PCSubscription struct {
 	ID                string    `json:"id"`
@@ -140,6 +149,10 @@ func (s *PCSubscription) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*s = PCSubscription(raw.plain)
+	for _, f := range []*string{&s.ID, &s.OfferID, &s.Status, &s.BillingCycle, &s.TermDuration} {
+		*f = text.Clean(*f, text.MaxCode)
+	}
+	s.OfferName, s.FriendlyName = text.Clean(s.OfferName, text.MaxName), text.Clean(s.FriendlyName, text.MaxName)
 	s.CommitmentEndDate = time.Time{}
 	if d := strings.ReplaceAll(raw.CommitmentEndDate, " ", ""); d != "" {
 		t, err := time.Parse(time.RFC3339Nano, d)
@@ -157,6 +170,9 @@ func (pc *PartnerCenter) SubscribedSkus(ctx context.Context, customerID string) 
 	return out, pc.collect(ctx, "/customers/"+url.PathEscape(customerID)+"/subscribedskus", func(raw json.RawMessage) error {
 		var page []PCSubscribedSku
 		err := json.Unmarshal(raw, &page)
+		for i := range page {
+			page[i].clean()
+		}
 		out = append(out, page...)
 		return err
 	})

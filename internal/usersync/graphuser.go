@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/cspsync/cspsync/internal/text"
 )
 
 // GraphUser holds the microsoft.graph.user properties cspsync can filter on and map, decoded
@@ -195,8 +197,41 @@ func decodePage(body []byte, what string) (Page, error) {
 		if p.Value[i].ID == "" {
 			return Page{}, fmt.Errorf("%s: user %d has no id", what, i)
 		}
+		p.Value[i].clean()
 	}
 	return Page{Users: p.Value, NextLink: p.NextLink, DeltaLink: p.DeltaLink}, nil
+}
+
+// MaxValue bounds, in bytes, each text value of a Graph user as it is decoded. It is four times
+// the longest PSA field in characters and more: a value cut to it is still too long for every
+// field, so the user is invalid (with the reason) rather than stored cut short.
+const MaxValue = 8192
+
+// clean makes every text value of a user from Graph safe to decide on and store, in the one
+// place all of them pass (text.Clean: controls, escapes, bidi formatting and invalid UTF-8
+// dropped, letters of every script and combining marks kept, MaxValue bytes at most). Ids,
+// codes and enumerations are bounded as codes.
+func (u *GraphUser) clean() {
+	for _, s := range []*string{&u.DisplayName, &u.GivenName, &u.Surname, &u.UserPrincipalName, &u.Mail,
+		&u.JobTitle, &u.Department, &u.CompanyName, &u.OfficeLocation, &u.EmployeeID, &u.EmployeeType,
+		&u.MobilePhone, &u.OnPremisesSamAccountName, &u.OnPremisesImmutableID, &u.City, &u.Country,
+		&u.State, &u.PostalCode, &u.StreetAddress} {
+		*s = text.Clean(*s, MaxValue)
+	}
+	for _, s := range []*string{&u.ID, &u.UserType, &u.UsageLocation, &u.PreferredLanguage} {
+		*s = text.Clean(*s, text.MaxCode)
+	}
+	for _, list := range [][]string{u.OtherMails, u.ProxyAddresses, u.BusinessPhones} {
+		for i := range list {
+			list[i] = text.Clean(list[i], MaxValue)
+		}
+	}
+	for i := range u.AssignedLicenses {
+		u.AssignedLicenses[i].SkuID = text.Clean(u.AssignedLicenses[i].SkuID, text.MaxCode)
+	}
+	if u.Removed != nil {
+		u.Removed.Reason = text.Clean(u.Removed.Reason, text.MaxCode)
+	}
 }
 
 // propBits gives each top-level JSON property of GraphUser a bit of GraphUser.present.

@@ -1,13 +1,17 @@
 package usersync
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cspsync/cspsync/internal/text"
 )
 
 const graphBase = "https://graph.microsoft.com/v1.0"
@@ -174,4 +178,69 @@ func BenchmarkMarkPresent(b *testing.B) {
 	for b.Loop() {
 		markPresent(body, page.Users)
 	}
+}
+
+// Every text value of a decoded Graph user is clean and bounded, whichever property carries it:
+// the test walks GraphUser's fields, so a property added later cannot skip the cleaning.
+func TestDecodeCleansEveryText(t *testing.T) {
+	dirty := "Jos\u00e9\u0301 \u0000\u001b]0;title\u0007\u202eevil\u009b\u007f\r\n\u6f22\u5b57"
+	big := strings.Repeat("x", 1<<20)
+	var props []string
+	walk := reflect.TypeFor[GraphUser]()
+	for i := range walk.NumField() {
+		f := walk.Field(i)
+		name := f.Tag.Get("json")
+		switch {
+		case name == "id" || name == "" || name == "-":
+		case f.Type.Kind() == reflect.String:
+			props = append(props, fmt.Sprintf("%q:%s", name, js(dirty)))
+		case f.Type == reflect.TypeFor[[]string]():
+			props = append(props, fmt.Sprintf("%q:[%s,%s]", name, js(dirty), js(big)))
+		}
+	}
+	body := `{"@odata.deltaLink":"x","value":[{"id":"u1","displayName":` + js(big) + `,"assignedLicenses":[{"skuId":` + js(dirty) + `}],` +
+		strings.Join(props[1:], ",") + `},{"id":"u2\u0000","@removed":{"reason":` + js(dirty) + `}}]}`
+	p, err := DecodeDeltaPage([]byte(body))
+	require.NoError(t, err)
+	require.Len(t, p.Users, 2)
+	var check func(path string, v reflect.Value)
+	check = func(path string, v reflect.Value) {
+		t.Helper()
+		switch v.Kind() {
+		case reflect.String:
+			s := v.String()
+			assert.Equal(t, text.Clean(s, len(s)), s, path)
+			assert.LessOrEqual(t, len(s), MaxValue, path)
+			assert.False(t, strings.ContainsAny(s, "\x00\x1b\u202e\u009b\x7f\r\n\a"), path)
+		case reflect.Slice:
+			for i := range v.Len() {
+				check(fmt.Sprintf("%s[%d]", path, i), v.Index(i))
+			}
+		case reflect.Struct:
+			for i := range v.NumField() {
+				if v.Type().Field(i).IsExported() {
+					check(path+"."+v.Type().Field(i).Name, v.Field(i))
+				}
+			}
+		case reflect.Pointer:
+			if !v.IsNil() {
+				check(path, v.Elem())
+			}
+		}
+	}
+	for i := range p.Users {
+		check(fmt.Sprintf("user %d", i), reflect.ValueOf(p.Users[i]))
+	}
+	u := p.Users[0]
+	assert.Equal(t, "Jos\u00e9\u0301 ]0;titleevil \u6f22\u5b57", u.JobTitle, "letters and combining marks stay, controls go")
+	assert.Equal(t, "u2", p.Users[1].ID)
+	assert.Greater(t, len([]rune(u.DisplayName)), 1024, "a value cut short is still too long for every PSA field")
+}
+
+func js(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
