@@ -142,14 +142,57 @@ func (rd *usersRound) run(ctx context.Context, r store.UserRound, restarts *int)
 			return r, err
 		}
 		p.Spent = rd.spent
-		if r, err = rd.a.Store.SaveUserPage(ctx, r, p); err != nil {
-			return r, fmt.Errorf("saving page %d of the users round of %s: %w", r.Pages+1, rd.tenantID, err)
+		if r, err = rd.save(ctx, r, p); err != nil {
+			return r, err
 		}
 		rd.spent = store.Spent{}
 		rd.lap(&rd.spent.Write)
 		activity.RecordHeartbeat(ctx, r.RoundCounts)
 	}
 	return r, nil
+}
+
+// save writes a page. When PostgreSQL refuses its data, the users it
+// refuses one by one are logged invalid instead and the page is written
+// without them; a page it still refuses (the round's own rows, the schema)
+// is a recorded error with its fix at once, since retrying cannot help.
+func (rd *usersRound) save(ctx context.Context, r store.UserRound, p store.UserPage) (store.UserRound, error) {
+	saved, err := rd.a.Store.SaveUserPage(ctx, r, p)
+	if err == nil {
+		return saved, nil
+	}
+	if store.DataError(err) {
+		refused, perr := rd.a.Store.RefusedUsers(ctx, r, p.Users)
+		if perr != nil {
+			return r, fmt.Errorf("finding the users PostgreSQL refuses in page %d of the users round of %s: %w", r.Pages+1, rd.tenantID, perr)
+		}
+		n := 0
+		for i, why := range refused {
+			if why == nil {
+				continue
+			}
+			n++
+			u := &p.Users[i]
+			was := usersync.Kind(u.Log.Result)
+			u.Log = &store.LogRow{AzureObjectID: u.Log.AzureObjectID, PSAUserID: u.Log.PSAUserID, Mapping: u.Log.Mapping,
+				MatchRule: u.Log.MatchRule, Result: string(usersync.Invalid), Reason: usersync.Refused(&p.Counts, was, why.Error())}
+			if u.Row != nil && u.Row.ID != 0 {
+				u.Log.PSAUserID = u.Row.ID
+			}
+			u.Row = nil
+		}
+		if n > 0 {
+			activity.GetLogger(ctx).Warn("users the database refuses logged invalid", "tenant", rd.tenantID, "users", n)
+			if saved, err = rd.a.Store.SaveUserPage(ctx, r, p); err == nil {
+				return saved, nil
+			}
+		}
+		if store.DataError(err) {
+			return r, rd.a.fail(ctx, rd.partnerID, rd.tenantID, domain.OpUsers,
+				microsoft.FromCode(microsoft.CodePageNotStored, 0, err.Error(), 0, err))
+		}
+	}
+	return r, fmt.Errorf("saving page %d of the users round of %s: %w", r.Pages+1, rd.tenantID, err)
 }
 
 // fetch reads the round's next page.

@@ -22,6 +22,10 @@ import (
 // (410 Gone); any 410 from Graph is read as one.
 const CodeDeltaExpired = "syncStateNotFound"
 
+// CodePageNotStored is PostgreSQL refusing a users page for a reason that
+// is no one user's: retrying writes the same rows and fails the same way.
+const CodePageNotStored = "PageNotStored"
+
 // ErrDeltaExpired matches, through errors.Is, every failure whose reaction is
 // domain.Resync: the delta link is dead and the caller starts a full round.
 var ErrDeltaExpired = errors.New("the delta state is gone: start a full round")
@@ -93,6 +97,8 @@ func init() {
 			"The user or object was deleted in Microsoft 365; cspsync drops it at the next sync.", domain.NeedsFix},
 		{"MappingInvalid", "A site mapping, field mapping or matching rule of this customer cannot be used.",
 			"Correct it with `cspsync mappings` (the message names the mapping and the mistake); the next round uses it.", domain.NeedsFix},
+		{CodePageNotStored, "The database refuses to store a page of the tenant's users for a reason that is no single user's (the message is PostgreSQL's: a constraint, trigger or column type that the round's rows or the schema break). Users it refuses one by one are logged invalid and the others written; this page could not be, so the round stopped at it.",
+			"Correct the database as the message says (a constraint or trigger added to psa_users, inbound_log or user_rounds, or a schema that `cspsync migrate` has not brought up to date), then run `cspsync sync --tenant T --wait`; the round resumes at this page.", domain.NeedsFix},
 		{CodeDeltaExpired, "Graph no longer has the tenant's delta state: the delta link is older than its seven-day life, or Microsoft reset the tenant's synchronization.",
 			"Nothing to do: cspsync reads the tenant's users in full, inactivating those no longer present, and follows changes from there.", domain.Resync},
 		{"resyncRequired", "The delta token is no longer valid: Graph asks for the synchronization to start again.",

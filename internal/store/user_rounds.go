@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cspsync/cspsync/internal/domain"
 )
@@ -424,4 +425,41 @@ func (s *Store) UserSummaries(ctx context.Context, partnerID string) (map[int64]
 		out[id] = u
 	}
 	return out, rows.Err()
+}
+
+// DataError reports whether err is PostgreSQL refusing the data written
+// (SQLSTATE class 22, data exception, or 23, integrity constraint
+// violation): writing the same rows again fails the same way.
+func DataError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
+}
+
+// RefusedUsers finds the users of a page whose write failed: it writes
+// each alone, rolls every write back, and returns PostgreSQL's refusal of
+// each user it refuses (nil for the others).
+func (s *Store) RefusedUsers(ctx context.Context, r UserRound, users []PageUser) ([]error, error) {
+	refused := make([]error, len(users))
+	errProbed := errors.New("probed")
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for i := range users {
+			sp, err := tx.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			err = writePageUsers(ctx, sp, r, users[i:i+1])
+			if rerr := sp.Rollback(ctx); rerr != nil {
+				return rerr
+			}
+			if err != nil && !DataError(err) {
+				return err
+			}
+			refused[i] = err
+		}
+		return errProbed
+	})
+	if !errors.Is(err, errProbed) {
+		return nil, err
+	}
+	return refused, nil
 }

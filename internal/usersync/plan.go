@@ -353,24 +353,7 @@ func Count(outs []Outcome) domain.RoundCounts {
 	var c domain.RoundCounts
 	for i := range outs {
 		c.Users++
-		switch outs[i].Kind {
-		case Created:
-			c.Created++
-		case Updated:
-			c.Updated++
-		case Moved:
-			c.Moved++
-		case Inactivated:
-			c.Inactivated++
-		case Reactivated:
-			c.Reactivated++
-		case Excluded:
-			c.Excluded++
-		case Ambiguous:
-			c.Ambiguous++
-		case Invalid:
-			c.Invalid++
-		}
+		c.Add(countKind(outs[i].Kind, 1))
 	}
 	return c
 }
