@@ -282,7 +282,7 @@ func pageUsers(outs []usersync.Outcome, logged func(*usersync.Outcome) bool) []s
 			mapping = fmt.Sprintf("%d: %s", o.Mapping, o.MappingFilter)
 		}
 		out[i].Log = &store.LogRow{AzureObjectID: o.User.AzureObjectID, PSAUserID: o.User.ID, Mapping: mapping,
-			MatchRule: o.MatchedBy, Result: string(o.Kind), Changes: o.Changes, Reason: o.Reason}
+			MatchRule: o.MatchedBy, Result: string(o.Kind), Changes: o.Changes, Reason: o.LogReason()}
 	}
 	return out
 }

@@ -46,9 +46,9 @@ func syncTenant(c *cli.Context, ctl *control.Control) error {
 	if c.Bool(flagJSON.Name) {
 		return printJSON(c.App.Writer, res)
 	}
-	fmt.Fprintf(c.App.Writer, "%s users round: %d users in %d pages in %s (%.0f users/s): %d created, %d updated, %d moved, %d inactivated, %d reactivated, %d excluded, %d ambiguous, %d invalid.\n",
+	fmt.Fprintf(c.App.Writer, "%s users round: %d users in %d pages in %s (%.0f users/s): %d created, %d updated, %d moved, %d inactivated, %d reactivated, %d excluded, %d ambiguous, %d invalid, %d mapping errors.\n",
 		res.Kind, res.Users, res.Pages, time.Duration(res.Duration).Round(time.Millisecond), float64(res.Users)/max(time.Duration(res.Duration).Seconds(), 0.001),
-		res.Created, res.Updated, res.Moved, res.Inactivated, res.Reactivated, res.Excluded, res.Ambiguous, res.Invalid)
+		res.Created, res.Updated, res.Moved, res.Inactivated, res.Reactivated, res.Excluded, res.Ambiguous, res.Invalid, res.MappingErrors)
 	return nil
 }
 
@@ -75,8 +75,8 @@ func syncAllUsers(c *cli.Context, ctl *control.Control) error {
 	t := res.Total
 	summary := fmt.Sprintf("Sync requested for %d tenants.", res.Tenants-len(res.Failed))
 	if wait {
-		summary = fmt.Sprintf("Users rounds of %d tenants: %d users in %d pages: %d created, %d updated, %d moved, %d inactivated, %d reactivated, %d excluded, %d ambiguous, %d invalid.",
-			res.Tenants-len(res.Failed), t.Users, t.Pages, t.Created, t.Updated, t.Moved, t.Inactivated, t.Reactivated, t.Excluded, t.Ambiguous, t.Invalid)
+		summary = fmt.Sprintf("Users rounds of %d tenants: %d users in %d pages: %d created, %d updated, %d moved, %d inactivated, %d reactivated, %d excluded, %d ambiguous, %d invalid, %d mapping errors.",
+			res.Tenants-len(res.Failed), t.Users, t.Pages, t.Created, t.Updated, t.Moved, t.Inactivated, t.Reactivated, t.Excluded, t.Ambiguous, t.Invalid, t.MappingErrors)
 	}
 	return reportTenants(c, res.Failed, res.Tenants, summary)
 }

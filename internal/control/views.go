@@ -316,6 +316,8 @@ type RoundCounts struct {
 	Excluded    int `json:"excluded"`
 	Ambiguous   int `json:"ambiguous"`
 	Invalid     int `json:"invalid"`
+	// MappingErrors counts users a field mapping failed for: that field was left as it was.
+	MappingErrors int `json:"mapping_errors"`
 }
 
 func (c *RoundCounts) add(o domain.RoundCounts) {
@@ -329,6 +331,7 @@ func (c *RoundCounts) add(o domain.RoundCounts) {
 	c.Excluded += o.Excluded
 	c.Ambiguous += o.Ambiguous
 	c.Invalid += o.Invalid
+	c.MappingErrors += o.MappingErrors
 }
 
 // UsersRound is one tenant's users round.

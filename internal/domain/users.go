@@ -71,6 +71,9 @@ type RoundCounts struct {
 	Excluded    int `json:"excluded"`
 	Ambiguous   int `json:"ambiguous"`
 	Invalid     int `json:"invalid"`
+	// MappingErrors counts users a field mapping failed for (their field was left as it was),
+	// whatever else was decided about them.
+	MappingErrors int `json:"mapping_errors"`
 }
 
 // Add sums counts, for totals.
@@ -85,4 +88,5 @@ func (c *RoundCounts) Add(o RoundCounts) {
 	c.Excluded += o.Excluded
 	c.Ambiguous += o.Ambiguous
 	c.Invalid += o.Invalid
+	c.MappingErrors += o.MappingErrors
 }

@@ -42,12 +42,12 @@ type DeltaState struct {
 
 const roundColumns = `r.id, r.customer_id, c.azure_tenant_id::text, r.kind, coalesce(r.next_link, ''), coalesce(c.delta_link, ''),
 	r.started_at, r.finished_at, r.pages, r.users, r.created, r.updated, r.moved, r.inactivated, r.reactivated, r.excluded,
-	r.ambiguous, r.invalid`
+	r.ambiguous, r.invalid, r.mapping_errors`
 
 func scanRound(row pgx.Row) (UserRound, error) {
 	var r UserRound
 	err := row.Scan(&r.ID, &r.CustomerID, &r.TenantID, &r.Kind, &r.NextLink, &r.DeltaLink, &r.StartedAt, &r.FinishedAt,
-		&r.Pages, &r.Users, &r.Created, &r.Updated, &r.Moved, &r.Inactivated, &r.Reactivated, &r.Excluded, &r.Ambiguous, &r.Invalid)
+		&r.Pages, &r.Users, &r.Created, &r.Updated, &r.Moved, &r.Inactivated, &r.Reactivated, &r.Excluded, &r.Ambiguous, &r.Invalid, &r.MappingErrors)
 	return r, err
 }
 
@@ -198,10 +198,10 @@ func (s *Store) SaveUserPage(ctx context.Context, r UserRound, p UserPage) (User
 		_, err := tx.Exec(ctx, `UPDATE user_rounds SET next_link = nullif($2, ''), pages = $3, users = $4, created = $5, updated = $6,
 				moved = $7, inactivated = $8, reactivated = $9, excluded = $10, ambiguous = $11, invalid = $12,
 				finished_at = CASE WHEN $13 THEN now() END, microsoft_time = microsoft_time + $14, decide_time = decide_time + $15,
-				write_time = write_time + $16
+				write_time = write_time + $16, mapping_errors = $17
 			WHERE id = $1`, r.ID, p.Next, counts.Pages, counts.Users, counts.Created, counts.Updated, counts.Moved,
 			counts.Inactivated, counts.Reactivated, counts.Excluded, counts.Ambiguous, counts.Invalid, p.End != nil,
-			p.Spent.Microsoft, p.Spent.Decide, p.Spent.Write)
+			p.Spent.Microsoft, p.Spent.Decide, p.Spent.Write, counts.MappingErrors)
 		return err
 	})
 	if err != nil {

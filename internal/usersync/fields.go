@@ -97,7 +97,7 @@ func DefaultMappings() []FieldMapping {
 		{FieldName, "user.displayName"},
 		{FieldEmail, "user.mail != '' ? user.mail : user.userPrincipalName"},
 		{FieldNetworkLogin, "user.onPremisesSamAccountName"},
-		{FieldPhone, "user.businessPhones[0]"},
+		{FieldPhone, "user.businessPhones.size() > 0 ? user.businessPhones[0] : ''"},
 		{FieldMobile, "user.mobilePhone"},
 		{FieldJobTitle, "user.jobTitle"},
 		{FieldDepartment, "user.department"},
@@ -243,35 +243,43 @@ func clone(v domain.UserValues) domain.UserValues {
 	return v
 }
 
-// evaluate writes the mapping's value for u into v and tells whether the value is known. An
-// evaluation error (businessPhones[0] of a user without phones) writes the empty value: a missing
-// source means a missing value, and the rest of the user still syncs. A value that depends on a
-// property his JSON left out is unknown: it is written as if the property were empty (what a new
-// user gets), and an existing user keeps his (see Plan.decide).
-func (m mapping) evaluate(v *domain.UserValues, vs vars) bool {
+// evaluate writes the mapping's value for u into v and tells whether the value is known. A
+// value that depends on a property his JSON left out is unknown: it is written as if the
+// property were empty (what a new user gets), and an existing user keeps his (see Plan.decide).
+// An evaluation error (an index out of range, substring past the end, the cost limit) writes
+// nothing and is returned: the field keeps its value, never "" in its place.
+func (m mapping) evaluate(v *domain.UserValues, vs vars) (bool, error) {
 	if m.expr.str != nil {
 		set(v, m.field, m.expr.str(vs.user))
-		return vs.user.missing(m.expr.mask) == 0
+		return vs.user.missing(m.expr.mask) == 0, nil
 	}
 	out, err := m.expr.eval(vs)
-	if m.field == FieldLastSignIn {
-		var t time.Time
-		if err == nil {
-			t, _ = out.Value().(time.Time)
+	known := m.expr.known(vs)
+	if err != nil {
+		if !known { // the error comes from a property Graph did not send: unknown, not wrong
+			return false, nil
 		}
+		return false, err
+	}
+	if m.field == FieldLastSignIn {
+		t, _ := out.Value().(time.Time)
 		// Graph's "never" (null, or its year-1 sentinel) is no date, not the year 1.
 		if noDate(t) {
 			t = time.Time{}
 		}
 		v.LastSignIn = t
 	} else {
-		var s string
-		if err == nil {
-			s, _ = out.Value().(string)
-		}
+		s, _ := out.Value().(string)
 		set(v, m.field, s)
 	}
-	return m.expr.known(vs)
+	return known, nil
+}
+
+// Shortened is the mapping cspsync suggests for a field whose value can be longer than limit:
+// expr cut to limit characters when it is longer, as it is otherwise (substring alone fails
+// for every shorter value).
+func Shortened(expr string, limit int) string {
+	return fmt.Sprintf("size(%s) > %d ? (%s).substring(0, %d) : (%s)", expr, limit, expr, limit, expr)
 }
 
 // check applies the PSA's rules to the mapped fields: length limits and a valid email. The
@@ -284,8 +292,8 @@ func check(v *domain.UserValues, mapped []mapping) string {
 		s := get(v, m.field)
 		limit := MaxLen(m.field)
 		if n := utf8.RuneCountInString(s); n > limit {
-			return fmt.Sprintf("%s is %d characters long, the PSA allows %d: shorten it in Microsoft or map %s to a shorter value, e.g. (%s).substring(0, %d)",
-				m.field, n, limit, m.field, m.expr.text, limit)
+			return fmt.Sprintf("%s is %d characters long, the PSA allows %d: shorten it in Microsoft or map %s to a shorter value, e.g. %s",
+				m.field, n, limit, m.field, Shortened(m.expr.text, limit))
 		}
 		if m.field == FieldEmail && s != "" {
 			if !ValidEmail(s) {

@@ -127,7 +127,7 @@ func TestPSARules(t *testing.T) {
 	}{
 		{"valid", alice(), ""},
 		{"128 characters fit", fits, ""},
-		{"over-long job title", long, "job_title is 129 characters long, the PSA allows 128: shorten it in Microsoft or map job_title to a shorter value, e.g. (user.jobTitle).substring(0, 128)"},
+		{"over-long job title", long, "job_title is 129 characters long, the PSA allows 128: shorten it in Microsoft or map job_title to a shorter value, e.g. size(user.jobTitle) > 128 ? (user.jobTitle).substring(0, 128) : (user.jobTitle)"},
 		{"email with a display name", badMail, `email "Alice Smith <alice@contoso.com>" is not a valid address: correct the user's mail in Microsoft`},
 		{"email without @", noAt, `email "alice.contoso.com" is not a valid address`},
 		{"over-long custom field", longCustom, "custom.dept is 1025 characters long, the PSA allows 1024"},

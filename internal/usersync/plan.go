@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/text"
 )
 
 // SiteMapping places the users its filter matches in a site. A customer's mappings are
@@ -164,7 +165,8 @@ type item struct {
 	// out: the site is then what it would be were that property empty.
 	placed  bool
 	values  domain.UserValues // the mapped fields only
-	unknown []Field           // mapped fields whose value depends on a property left out
+	unknown []Field           // mapped fields whose value depends on a property left out, or failed
+	failed  []string          // why mappings failed for him (their fields keep their values)
 	invalid string            // the PSA rule the values break
 }
 
@@ -191,8 +193,12 @@ func (p *Plan) Prepare(src Source, users []GraphUser) *Batch {
 				mappings = p.signIn
 			}
 			for _, m := range mappings {
-				if !m.evaluate(&it.values, v) {
+				known, err := m.evaluate(&it.values, v)
+				if !known {
 					it.unknown = append(it.unknown, m.field)
+				}
+				if err != nil {
+					it.failed = append(it.failed, fmt.Sprintf("field mapping %s (%s) failed: %v", m.field, m.expr.text, err))
 				}
 			}
 			it.invalid = check(&it.values, mappings)
@@ -200,6 +206,15 @@ func (p *Plan) Prepare(src Source, users []GraphUser) *Batch {
 		b.items = append(b.items, it)
 	}
 	return b
+}
+
+// mappingErrors says which mappings failed for the item's user, with the fix.
+func (it *item) mappingErrors() string {
+	if len(it.failed) == 0 {
+		return ""
+	}
+	return text.Clean(strings.Join(it.failed, "; ")+": the field was left as it was; correct the mapping so that it yields a value for this user "+
+		"(e.g. test size() before an index or substring)", text.MaxMessage)
 }
 
 // place finds the first site mapping whose filter matches, and tells whether every filter it
@@ -276,6 +291,7 @@ func (b *Batch) Decide(found []domain.PSAUser) []Outcome {
 		existing := byAzure[strings.ToLower(it.user.ID)]
 		if b.src == SignIns {
 			out[i] = b.plan.decideSignIn(it, existing)
+			out[i].MappingErrors = it.mappingErrors()
 			continue
 		}
 		out[i] = b.plan.decide(it, existing, func(r Field, v string) []*domain.PSAUser {
@@ -287,6 +303,7 @@ func (b *Batch) Decide(found []domain.PSAUser) []Outcome {
 			}
 			return hits
 		})
+		out[i].MappingErrors = it.mappingErrors()
 		if o := out[i]; o.Kind != Ambiguous && slices.Contains(b.plan.rules, Field(o.MatchedBy)) {
 			linked[o.User.ID] = true
 		}
@@ -332,6 +349,9 @@ type Outcome struct {
 	MatchedBy     string // MatchedByAzureID, a rule's field, MatchedCreated, or "" when no PSA user is involved
 	Changes       []domain.Change
 	Reason        string
+	// MappingErrors says which field mappings failed for the user and why; those fields were
+	// left as they were, whatever the decision.
+	MappingErrors string
 }
 
 // Writes tells whether the PSA row must be written (inserted when User.ID is 0).
@@ -346,7 +366,21 @@ func (o *Outcome) Writes() bool {
 // Logged tells whether the outcome gets an inbound log row. A delta round logs every user it
 // processed (logAll); a full round, which reads everyone, and a sign-in pass log what changed
 // or could not be done.
-func (o *Outcome) Logged(logAll bool) bool { return logAll || o.Kind != Unchanged }
+func (o *Outcome) Logged(logAll bool) bool {
+	return logAll || o.Kind != Unchanged || o.MappingErrors != ""
+}
+
+// LogReason is the reason his inbound log entry gives: the decision's, then the mappings that
+// failed for him.
+func (o *Outcome) LogReason() string {
+	switch {
+	case o.MappingErrors == "":
+		return o.Reason
+	case o.Reason == "":
+		return o.MappingErrors
+	}
+	return o.Reason + "; " + o.MappingErrors
+}
 
 // Count tallies a page's outcomes: one user each, and one of his kind.
 func Count(outs []Outcome) domain.RoundCounts {
@@ -354,6 +388,9 @@ func Count(outs []Outcome) domain.RoundCounts {
 	for i := range outs {
 		c.Users++
 		c.Add(countKind(outs[i].Kind, 1))
+		if outs[i].MappingErrors != "" {
+			c.MappingErrors++
+		}
 	}
 	return c
 }
