@@ -102,6 +102,11 @@ func (s *TenantState) derive() (domain.TenantState, string) {
 		// and the next sync clears it.
 		return domain.TenantReady, "last sync failed at " + s.LastError.At.UTC().Format("2006-01-02 15:04 UTC") +
 			": " + s.LastError.Code + ": " + s.LastError.Remediation
+	case s.Users.LastError != nil:
+		// The users round needs someone (a mapping, the database): say so
+		// where the tenant is listed, until a round succeeds.
+		return domain.TenantReady, "last users round failed at " + s.Users.LastError.At.UTC().Format("2006-01-02 15:04 UTC") +
+			": " + s.Users.LastError.Code + ": " + s.Users.LastError.Remediation
 	default:
 		return domain.TenantReady, ""
 	}
