@@ -23,7 +23,7 @@ test-cluster: tools server-tools
 # Fuzz targets as package:Target; `go test -fuzz` takes one target per run.
 FUZZ_TARGETS := ./internal/text:FuzzClean ./internal/microsoft:FuzzFromCode ./internal/microsoft:FuzzClassifyAADSTS \
 	./internal/microsoft:FuzzClassifyGraph ./internal/microsoft:FuzzPartnerCenterError ./internal/cli:FuzzRender \
-	./internal/web:FuzzCallbacks
+	./internal/web:FuzzCallbacks ./activities:FuzzUsersPage
 FUZZTIME ?= 1m
 TEST_FUZZTIME ?= 6s
 

@@ -1,0 +1,127 @@
+package activities
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/internal/secrets"
+	"github.com/cspsync/cspsync/internal/text"
+	"github.com/cspsync/cspsync/internal/usersync"
+)
+
+func guid() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// fuzzStore is a migrated store on a database of its own, dropped at the
+// end (testenv's helper imports this package, through the wiring).
+func fuzzStore(f *testing.F) *store.Store {
+	ctx := context.Background()
+	admin := os.Getenv("CSPSYNC_TEST_DATABASE_URL")
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	cfg, err := pgx.ParseConfig(admin)
+	require.NoError(f, err)
+	name := fmt.Sprintf("cspsync_fuzz_%d", time.Now().UnixNano())
+	cfg.Database = name
+	box, err := secrets.Load(secrets.NewKeyText(), "")
+	require.NoError(f, err)
+	st, err := store.Open(ctx, cfg.ConnString(), box, store.CreateDatabase())
+	require.NoError(f, err)
+	f.Cleanup(func() {
+		st.Close()
+		cfg.Database = "postgres"
+		if conn, err := pgx.ConnectConfig(context.Background(), cfg); err == nil {
+			_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			_ = conn.Close(context.Background())
+		}
+	})
+	require.NoError(f, st.Migrate(ctx))
+	return st
+}
+
+// FuzzUsersPage feeds a users/delta page whose middle user carries arbitrary
+// text in his properties (any bytes Graph's JSON can escape, any length)
+// through decoding, deciding and writing against a real database: the round
+// ends, the users around him are written as Microsoft has them, he is
+// written or logged, and nothing unsafe is stored. (Properties of the wrong
+// JSON type are not fuzzed: Graph's schema fixes them.)
+func FuzzUsersPage(f *testing.F) {
+	f.Add("Jo\x00hn", "Engi\x00neer", "not an address", "\x1b]0;x\x07", "\u202e+1 555")
+	f.Add(strings.Repeat("Ω", 5000), "", "a@b.example", "\x9b2J", "")
+	f.Add("", "\r\n\t", "<a@b.example>", "\xff\xfe", "\u2028")
+	ctx := context.Background()
+	st := fuzzStore(f)
+	require.NoError(f, st.UpsertPartner(ctx, store.PartnerConfig{ID: "acme", DisplayName: "Acme", PartnerTenantID: guid(),
+		PCClientID: "pc", PCClientSecret: "s", GraphClientID: "g", GraphClientSecret: "s", DefaultRelationship: domain.DAP}))
+	tenantID := guid()
+	_, err := st.SaveDiscoveryPage(ctx, "acme", "", "", []store.DiscoveredTenant{{TenantID: tenantID, Name: "Fuzz", Domain: "fuzz.example"}})
+	require.NoError(f, err)
+	cu, err := st.GetCustomerByTenant(ctx, tenantID)
+	require.NoError(f, err)
+	site, err := st.AddSite(ctx, cu.ID, "Fuzzed")
+	require.NoError(f, err)
+	require.NoError(f, st.SetSiteMappings(ctx, cu.ID, []store.SiteMapping{{Filter: "", SiteID: site.ID}}))
+	a := &Activities{Store: st}
+	plan, err := a.userPlan(ctx, "acme", cu.ID)
+	require.NoError(f, err)
+
+	f.Fuzz(func(t *testing.T, name, title, mail, dept, phone string) {
+		good := func(n int) map[string]any {
+			return map[string]any{"id": guid(), "displayName": fmt.Sprintf("Good %d", n), "mail": fmt.Sprintf("good%d@fuzz.example", n),
+				"accountEnabled": true}
+		}
+		before, after := good(1), good(2)
+		fuzzed := map[string]any{"id": guid(), "displayName": name, "jobTitle": title, "mail": mail, "department": dept,
+			"businessPhones": []string{phone}, "accountEnabled": true}
+		body, err := json.Marshal(map[string]any{"value": []any{before, fuzzed, after}, "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x"})
+		require.NoError(t, err)
+
+		rd := &usersRound{a: a, partnerID: "acme", tenantID: tenantID, customerID: cu.ID, plan: plan}
+		r, err := st.StartUserRound(ctx, cu.ID, domain.RoundFull)
+		require.NoError(t, err)
+		p, err := rd.decide(ctx, r, body)
+		require.NoError(t, err)
+		r, err = rd.save(ctx, r, p)
+		require.NoError(t, err, "the round ends")
+		require.NotNil(t, r.FinishedAt)
+
+		users, err := st.ListUsers(ctx, cu.ID)
+		require.NoError(t, err)
+		byID := map[string]domain.PSAUser{}
+		for _, u := range users {
+			byID[u.AzureObjectID] = u
+			for _, v := range []string{u.Name, u.Email, u.JobTitle, u.Department, u.Phone, u.InactiveReason} {
+				require.Equal(t, text.Clean(v, len(v)), v, "stored text is clean")
+			}
+		}
+		for _, g := range []map[string]any{before, after} {
+			u, ok := byID[g["id"].(string)]
+			require.True(t, ok, "the users around him are written")
+			require.Equal(t, g["displayName"], u.Name)
+			require.True(t, u.Active)
+		}
+		if _, ok := byID[fuzzed["id"].(string)]; !ok {
+			l, err := st.InboundLog(ctx, cu.ID, fuzzed["id"].(string), 1)
+			require.NoError(t, err)
+			require.Len(t, l, 1, "not written, he is logged")
+			require.Contains(t, []string{string(usersync.Invalid), string(usersync.Excluded)}, l[0].Result)
+			require.NotEmpty(t, l[0].Reason)
+		}
+	})
+}
