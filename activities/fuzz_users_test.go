@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cspsync/cspsync/internal/domain"
-	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/secrets"
+	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/text"
 	"github.com/cspsync/cspsync/internal/usersync"
 )
