@@ -168,6 +168,21 @@ func (c *Control) ChangeServiceUsers(ctx context.Context, partnerID string, ch S
 	if err != nil {
 		return UserSettings{}, err
 	}
+	// A delta round reads only the users Microsoft changed: for a new rule to reach every
+	// user, the next rounds read them all.
+	tenant := ""
+	if customerID != 0 {
+		_, cu, err := c.customerByID(ctx, ch.CustomerID)
+		if err != nil {
+			return UserSettings{}, err
+		}
+		if tenant = cu.TenantID; tenant == "" {
+			return c.UserSettings(ctx, partner)
+		}
+	}
+	if _, err := st.ResetDelta(ctx, partner, tenant); err != nil {
+		return UserSettings{}, err
+	}
 	return c.UserSettings(ctx, partner)
 }
 
