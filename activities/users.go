@@ -53,8 +53,12 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 	if err != nil {
 		return res, err
 	}
-	rd := &usersRound{a: a, partnerID: partnerID, tenantID: tenantID, customerID: cu.ID, plan: plan,
-		selectProps: plan.Select(usersync.Delta), gu: gu, pageSize: a.deltaPageSize()}
+	service, err := a.serviceRules(ctx, cu.ID)
+	if err != nil {
+		return res, err
+	}
+	rd := &usersRound{a: a, partnerID: partnerID, tenantID: tenantID, customerID: cu.ID, plan: plan, service: service,
+		selectProps: usersync.WithLicences(plan.Select(usersync.Delta)), gu: gu, pageSize: a.deltaPageSize()}
 	r, err := rd.open(ctx, full)
 	if err != nil {
 		return res, err
@@ -91,6 +95,7 @@ type usersRound struct {
 	partnerID, tenantID string
 	customerID          int64
 	plan                *usersync.Plan
+	service             usersync.ServiceRules
 	selectProps         []string
 	gu                  *microsoft.GraphUsers
 	pageSize            int
@@ -224,9 +229,13 @@ func (rd *usersRound) decide(ctx context.Context, r store.UserRound, body []byte
 	if err != nil {
 		return store.UserPage{}, err
 	}
+	links, err := rd.a.licences(ctx, rd.customerID, rd.service, page.Users, outs)
+	if err != nil {
+		return store.UserPage{}, err
+	}
 	full := r.Kind == domain.RoundFull
 	p := store.UserPage{From: r.NextLink, Next: page.NextLink, Counts: usersync.Count(outs),
-		Users: pageUsers(outs, func(o *usersync.Outcome) bool { return o.Logged(!full) })}
+		Users: pageUsers(outs, func(o *usersync.Outcome) bool { return o.Logged(!full) }), Licences: links}
 	if full {
 		for _, u := range page.Users {
 			if u.Removed == nil {

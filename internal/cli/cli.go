@@ -41,7 +41,7 @@ func New() *cli.App {
 		Commands: []*cli.Command{
 			connectCommand(), syncCommand(), statusCommand(), checkCommand(), customersCommand(), tenantsCommand(),
 			consentCommand(), disconnectCommand(), errorsCommand(), licencesCommand(), topLevelsCommand(), ssoCommand(),
-			usersCommand(), sitesCommand(), mappingsCommand(), deltaCommand(), logCommand(),
+			usersCommand(), sitesCommand(), mappingsCommand(), deltaCommand(), logCommand(), reportCommand(),
 			keysCommand(), migrateCommand(), simCommand(), devCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // Main prints every error once

@@ -113,6 +113,17 @@ func jsonFixture(t *testing.T) ([]string, string) {
 		`INSERT INTO inbound_log (at, round_id, customer_id, azure_object_id, result, changes, reason)
 			SELECT '2025-03-01T10:00:03.5Z', id, customer_id, 'bbbbbbbb-0000-0000-0000-00000000000b', 'excluded', '[]', 'no site mapping matches'
 			FROM user_rounds`,
+		// Alice holds E3 and a SKU the customer has no licence row for (pending); Bob is a
+		// service user by the licence rule; the histories get fixed times.
+		`INSERT INTO user_licences (psa_user_id, customer_id, sku_id, licence_sku_id, assigned_at)
+			SELECT id, customer_id, '05e9a617-0261-4cee-bb44-138d3ef5d965', '05e9a617-0261-4cee-bb44-138d3ef5d965', '2025-03-01T10:00:03Z'
+			FROM psa_users WHERE azure_object_id IS NOT NULL`,
+		`INSERT INTO user_licences (psa_user_id, customer_id, sku_id, assigned_at)
+			SELECT id, customer_id, 'f30db892-07e9-47e9-837c-80727f46fd3d', '2025-03-01T10:00:03Z' FROM psa_users WHERE azure_object_id IS NOT NULL`,
+		`UPDATE psa_users SET service_user = true, service_reason = 'licences' WHERE azure_object_id IS NULL`,
+		`UPDATE partners SET service_group = 'All Staff', billable_skus = '{05e9a617-0261-4cee-bb44-138d3ef5d965}'`,
+		`UPDATE psa_user_states SET at = '2025-03-01T10:00:03Z'::timestamptz + id * interval '1 second'`,
+		`UPDATE licence_states SET at = '2025-03-01T10:00:00Z'::timestamptz + id * interval '1 second'`,
 	} {
 		_, err := st.Pool().Exec(ctx, q)
 		require.NoError(t, err, q)
@@ -146,6 +157,8 @@ func TestJSONOutputMatchesTheContract(t *testing.T) {
 		"log":                   {"log", "--tenant", fabrikamTenant, "--json"},
 		"tenants-list-no-rows":  {"tenants", "list", "--partner", "nobody", "--json"},
 		"errors-list-open-only": {"errors", "list", "--partner", "acme", "--json"},
+		"users-show":            {"users", "show", "--json", "2"},
+		"report-billing":        {"report", "billing", "--partner", "acme", "--at", "2025-03-02", "--json"},
 	}
 	for name, args := range commands {
 		t.Run(name, func(t *testing.T) {

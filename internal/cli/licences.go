@@ -43,7 +43,7 @@ func licencesCommand() *cli.Command {
 			},
 			{
 				Name:  "report",
-				Usage: "seat reconciliation per customer and SKU: paid for, assigned, unused, suspended and warning",
+				Usage: "seat reconciliation per customer and SKU: paid for, assigned, unused, suspended and warning, and the seats counted from users (flagged when they differ)",
 				Flags: []cli.Flag{flagJSON, flagPartnerFilter},
 				Action: func(c *cli.Context) error {
 					return withControl(c, func(ctl *control.Control) error {
@@ -57,11 +57,16 @@ func licencesCommand() *cli.Command {
 						var rows [][]string
 						for _, cu := range rep.Customers {
 							for _, l := range cu.Licences {
-								rows = append(rows, append([]string{cu.Customer, l.ProductName, l.CapabilityStatus}, seatCells(l.Seats)...))
+								byUsers := strconv.Itoa(l.UsersAssigned)
+								if l.UsersDiffer {
+									byUsers += " (differs)"
+								}
+								rows = append(rows, append(append([]string{cu.Customer, l.ProductName, l.CapabilityStatus}, seatCells(l.Seats)...), byUsers))
 							}
 						}
-						rows = append(rows, append([]string{"TOTAL", strconv.Itoa(len(rep.Customers)) + " customers", ""}, seatCells(rep.Total)...))
-						return table(c.App.Writer, "CUSTOMER\tPRODUCT\tSTATUS\tPAID\tASSIGNED\tUNUSED\tOVER\tSUSPENDED\tWARNING", rows)
+						rows = append(rows, append(append([]string{"TOTAL", strconv.Itoa(len(rep.Customers)) + " customers", ""}, seatCells(rep.Total)...), ""))
+						// ASSIGNED is Partner Center's consumed units; BY USERS counts the users holding the SKU.
+						return table(c.App.Writer, "CUSTOMER\tPRODUCT\tSTATUS\tPAID\tASSIGNED\tUNUSED\tOVER\tSUSPENDED\tWARNING\tBY USERS", rows)
 					})
 				},
 			},

@@ -96,9 +96,38 @@ func usersCommand() *cli.Command {
 						if err != nil {
 							return err
 						}
-						return list(c, us, "ID\tNAME\tEMAIL\tLOGIN\tSITE\tACTIVE\tSOURCE\tAZURE ID\tREASON", func(u control.PSAUser) []string {
+						return list(c, us, "ID\tNAME\tEMAIL\tLOGIN\tSITE\tACTIVE\tSERVICE\tLICENCES\tSOURCE\tAZURE ID\tREASON", func(u control.PSAUser) []string {
 							return []string{strconv.FormatInt(u.ID, 10), u.Name, dash(u.Email), dash(u.NetworkLogin), u.Site,
-								strconv.FormatBool(u.Active), u.Source, dash(u.AzureObjectID), dash(u.InactiveReason)}
+								strconv.FormatBool(u.Active), serviceCell(u), dash(licenceNames(u.Licences)), u.Source, dash(u.AzureObjectID), dash(u.InactiveReason)}
+						})
+					})
+				},
+			},
+			{
+				Name:      "show",
+				Usage:     "one PSA user with his service state and licences, removed ones included",
+				ArgsUsage: "USER-ID",
+				Flags:     []cli.Flag{flagJSON},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return fmt.Errorf("usage: cspsync users show USER-ID (ids from `cspsync users list --customer ID`)")
+					}
+					return withControl(c, func(ctl *control.Control) error {
+						u, err := ctl.User(c.Context, c.Args().First())
+						if err != nil {
+							return err
+						}
+						if c.Bool(flagJSON.Name) {
+							return printJSON(c.App.Writer, u)
+						}
+						printf(c.App.Writer, "%d %s <%s>, customer %d, site %s\nactive: %t %s\nservice user: %s\n", u.ID, u.Name, u.Email,
+							u.CustomerID, u.Site, u.Active, u.InactiveReason, serviceCell(u))
+						return list(c, u.Licences, "LICENCE\tPART NUMBER\tSKU ID\tASSIGNED\tREMOVED\tPENDING", func(l control.UserLicence) []string {
+							removed := "-"
+							if l.RemovedAt != nil {
+								removed = l.RemovedAt.Format(time.RFC3339)
+							}
+							return []string{l.ProductName, dash(l.PartNumber), l.SkuID, l.AssignedAt.Format(time.RFC3339), removed, strconv.FormatBool(l.Pending)}
 						})
 					})
 				},
@@ -300,7 +329,11 @@ func mappingsSettingsCommand() *cli.Command {
 			&cli.StringFlag{Name: "match-rules", Usage: "ordered rules for users created by hand: name, email, network_login (comma-separated)", EnvVars: []string{"CSPSYNC_MATCH_RULES"}},
 			&cli.BoolFlag{Name: "ignore-account-enabled", Usage: "keep disabled accounts active in the PSA", EnvVars: []string{"CSPSYNC_IGNORE_ACCOUNT_ENABLED"}},
 			&cli.BoolFlag{Name: "auto-site-mappings", Usage: "give a customer that gets a tenant id an unfiltered site mapping", EnvVars: []string{"CSPSYNC_AUTO_SITE_MAPPINGS"}},
-			&cli.DurationFlag{Name: "log-retention", Usage: "how long the inbound log keeps its rows", EnvVars: []string{"CSPSYNC_LOG_RETENTION"}}},
+			&cli.DurationFlag{Name: "log-retention", Usage: "how long the inbound log keeps its rows", EnvVars: []string{"CSPSYNC_LOG_RETENTION"}},
+			&cli.StringFlag{Name: "service-group", Usage: "Azure group whose members are normal users; everyone else is a service user (\"\" removes the rule; with --customer, that customer's own)", EnvVars: []string{"CSPSYNC_SERVICE_GROUP"}},
+			&cli.BoolFlag{Name: "partner-service-group", Usage: "with --customer: follow the partner's service group again", EnvVars: []string{"CSPSYNC_PARTNER_SERVICE_GROUP"}},
+			&cli.StringFlag{Name: "customer", Usage: "with --service-group: set that customer's group instead of the partner's", EnvVars: []string{"CSPSYNC_CUSTOMER"}},
+			&cli.StringFlag{Name: "billable-skus", Usage: "licences (part numbers or product names, comma-separated) that make a user billable; a user holding none is a service user (\"\" removes the rule)", EnvVars: []string{"CSPSYNC_BILLABLE_SKUS"}}},
 		Action: func(c *cli.Context) error {
 			return withControl(c, func(ctl *control.Control) error {
 				partner := c.String(flagPartner.Name)
@@ -336,11 +369,21 @@ func mappingsSettingsCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				if sc, ok := serviceUserChange(c); ok {
+					if s, err = ctl.ChangeServiceUsers(c.Context, partner, sc); err != nil {
+						return err
+					}
+					if sc.ServiceGroup != nil && *sc.ServiceGroup != "" {
+						printf(c.App.ErrWriter, "note: cspsync does not read tenants' groups yet, so the group rule finds no group and changes no user until it does\n")
+					}
+				} else if c.IsSet("customer") {
+					return errors.New("--customer goes with --service-group or --partner-service-group")
+				}
 				if c.Bool(flagJSON.Name) {
 					return printJSON(c.App.Writer, s)
 				}
-				fmt.Fprintf(c.App.Writer, "matching rules: %s\nignore accountEnabled: %t\nautomatic site mappings: %t\nlog retention: %s\n",
-					strings.Join(s.MatchRules, ", "), s.IgnoreAccountEnabled, s.AutoSiteMappings, s.LogRetention)
+				fmt.Fprintf(c.App.Writer, "matching rules: %s\nignore accountEnabled: %t\nautomatic site mappings: %t\nlog retention: %s\nservice group: %s\nbillable licences: %s\n",
+					strings.Join(s.MatchRules, ", "), s.IgnoreAccountEnabled, s.AutoSiteMappings, s.LogRetention, dash(s.ServiceGroup), dash(strings.Join(s.BillableSkus, ", ")))
 				return nil
 			})
 		},
@@ -392,4 +435,44 @@ func logCommand() *cli.Command {
 			})
 		},
 	}
+}
+
+// serviceCell says whether a user is a service user and by which rules.
+func serviceCell(u control.PSAUser) string {
+	if !u.ServiceUser {
+		return "no"
+	}
+	return "yes (" + u.ServiceReason + ")"
+}
+
+// licenceNames lists a user's licences by product name.
+func licenceNames(ls []control.UserLicence) string {
+	names := make([]string, len(ls))
+	for i, l := range ls {
+		names[i] = l.ProductName
+	}
+	return strings.Join(names, ", ")
+}
+
+// serviceUserChange reads the service-user flags of `mappings settings`.
+func serviceUserChange(c *cli.Context) (control.ServiceUserChange, bool) {
+	var ch control.ServiceUserChange
+	changed := false
+	if c.IsSet("service-group") {
+		v := c.String("service-group")
+		ch.ServiceGroup, changed = &v, true
+	}
+	if c.Bool("partner-service-group") {
+		ch.ClearOverride, changed = true, true
+	}
+	if c.IsSet("billable-skus") {
+		ch.BillableSkus, changed = []string{}, true
+		for _, sku := range strings.Split(c.String("billable-skus"), ",") {
+			if sku = strings.TrimSpace(sku); sku != "" {
+				ch.BillableSkus = append(ch.BillableSkus, sku)
+			}
+		}
+	}
+	ch.CustomerID = c.String("customer")
+	return ch, changed
 }

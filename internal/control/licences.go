@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,6 +111,10 @@ func (c *Control) Licences(ctx context.Context, partnerID string) (LicenceReport
 	if err != nil {
 		return LicenceReport{}, err
 	}
+	assigned, err := st.AssignedSeats(ctx, partnerID)
+	if err != nil {
+		return LicenceReport{}, err
+	}
 	rep := LicenceReport{Customers: []CustomerSeats{}}
 	var total licensing.Seats
 	for _, cl := range all {
@@ -120,7 +125,8 @@ func (c *Control) Licences(ctx context.Context, partnerID string) (LicenceReport
 			seats := licensing.SeatsOf(l)
 			ls := LicenceSeats{SkuID: l.SkuID, PartNumber: l.PartNumber, ProductName: l.ProductName, CapabilityStatus: l.CapabilityStatus,
 				TotalUnits: l.Total, ActiveUnits: l.Active, ConsumedUnits: l.Consumed, SuspendedUnits: l.Suspended, WarningUnits: l.Warning,
-				Seats: seatsOf(seats), Subscriptions: []Subscription{}}
+				Seats: seatsOf(seats), Subscriptions: []Subscription{}, UsersAssigned: assigned[cl.Customer.ID][strings.ToLower(l.SkuID)]}
+			ls.UsersDiffer = ls.UsersAssigned != l.Consumed
 			for _, s := range cl.Subscriptions {
 				if s.SkuID == l.SkuID {
 					ls.Subscriptions = append(ls.Subscriptions, subscriptionOf(s))

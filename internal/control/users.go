@@ -108,7 +108,11 @@ func (c *Control) Users(ctx context.Context, customerID string) ([]PSAUser, erro
 		return nil, err
 	}
 	us, err := st.ListUsers(ctx, id)
-	return mapAll(us, psaUserOf), err
+	if err != nil {
+		return nil, err
+	}
+	out := mapAll(us, psaUserOf)
+	return out, withLicences(ctx, st, id, 0, false, out)
 }
 
 // AddUser creates a PSA user by hand: the next users round matches him to
@@ -328,7 +332,11 @@ func (c *Control) UserSettings(ctx context.Context, partnerID string) (UserSetti
 		return UserSettings{}, err
 	}
 	s, err := st.UserSettings(ctx, partnerID)
-	return userSettingsOf(s), err
+	if err != nil {
+		return UserSettings{}, err
+	}
+	out := userSettingsOf(s)
+	return out, billingSettings(ctx, st, partnerID, &out)
 }
 
 // UserSettingsChange changes some of a partner's users-sync settings; the
@@ -368,7 +376,11 @@ func (c *Control) ChangeUserSettings(ctx context.Context, partnerID string, ch U
 		partner, _ := splitMappings(all, 0)
 		return usersync.ValidateMatchRules(rulesOf(s.MatchRules), usersync.Resolve(partner, nil))
 	})
-	return userSettingsOf(s), err
+	if err != nil {
+		return UserSettings{}, err
+	}
+	out := userSettingsOf(s)
+	return out, billingSettings(ctx, st, partnerID, &out)
 }
 
 // SyncAllUsers runs a cycle of every tenant of the partner whose users can

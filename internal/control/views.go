@@ -142,6 +142,10 @@ type LicenceSeats struct {
 	WarningUnits     int            `json:"warning_units"`
 	Seats            Seats          `json:"seats"`
 	Subscriptions    []Subscription `json:"subscriptions"` // those providing its seats
+	// UsersAssigned is the seats assigned as cspsync counted them from its users' licence
+	// links, next to Partner Center's consumed units; UsersDiffer flags a difference.
+	UsersAssigned int  `json:"users_assigned"`
+	UsersDiffer   bool `json:"users_differ"`
 }
 
 // CustomerSeats is one customer's licences, reconciled.
@@ -219,6 +223,11 @@ type PSAUser struct {
 	Source         string     `json:"source"` // azure or manual
 	// Custom holds the custom.<name> fields field mappings write, by name.
 	Custom map[string]string `json:"custom"`
+	// ServiceUser: cannot log tickets, never billed; ServiceReason names the rules that
+	// decided (group, licences).
+	ServiceUser   bool          `json:"service_user"`
+	ServiceReason string        `json:"service_reason"`
+	Licences      []UserLicence `json:"licences"`
 }
 
 func psaUserOf(u domain.PSAUser) PSAUser {
@@ -233,7 +242,7 @@ func psaUserOf(u domain.PSAUser) PSAUser {
 	return PSAUser{ID: u.ID, CustomerID: u.CustomerID, Site: u.Site, AzureObjectID: u.AzureObjectID, Name: u.Name,
 		Email: u.Email, NetworkLogin: u.NetworkLogin, Phone: u.Phone, Mobile: u.Mobile, JobTitle: u.JobTitle,
 		Department: u.Department, LastSignIn: utcPtr(last), Active: u.Active, InactiveReason: u.InactiveReason,
-		Source: u.Source, Custom: custom}
+		Source: u.Source, Custom: custom, Licences: []UserLicence{}}
 }
 
 // Site is one of a customer's sites.
@@ -266,11 +275,13 @@ type UserSettings struct {
 	IgnoreAccountEnabled bool     `json:"ignore_account_enabled"`
 	AutoSiteMappings     bool     `json:"auto_site_mappings"`
 	LogRetention         Duration `json:"log_retention"`
+	ServiceGroup         string   `json:"service_group"` // "" none
+	BillableSkus         []string `json:"billable_skus"` // part numbers; [] none
 }
 
 func userSettingsOf(s store.UserSettings) UserSettings {
 	return UserSettings{MatchRules: orEmpty(s.MatchRules), IgnoreAccountEnabled: s.IgnoreAccountEnabled,
-		AutoSiteMappings: s.AutoSiteMappings, LogRetention: Duration(s.LogRetention)}
+		AutoSiteMappings: s.AutoSiteMappings, LogRetention: Duration(s.LogRetention), BillableSkus: []string{}}
 }
 
 // Change is one PSA field a users round changed.

@@ -1,6 +1,7 @@
 package licensing_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/cspsync/cspsync/internal/licensing"
@@ -70,5 +71,20 @@ func TestEntraPremiumSkus(t *testing.T) {
 		if licensing.EntraPremium(k.SkuID) != plans {
 			t.Errorf("%s (%s): premium %v, its service plans say %v", k.PartNumber, k.SkuID, licensing.EntraPremium(k.SkuID), plans)
 		}
+	}
+}
+
+func TestLookUpByGUIDPartNumberOrName(t *testing.T) {
+	for _, s := range []string{"ENTERPRISEPACK", "enterprisepack", "Office 365 E3", "6fd2c87f-b296-42f0-b197-1e91e994b900"} {
+		ps, err := licensing.LookUp(s)
+		if err != nil || len(ps) == 0 || ps[0].SkuID != "6fd2c87f-b296-42f0-b197-1e91e994b900" {
+			t.Errorf("licensing.LookUp(%q) = %v, %v", s, ps, err)
+		}
+	}
+	if _, err := licensing.LookUp("OFFICE365_E99"); err == nil || !strings.Contains(err.Error(), "product reference") {
+		t.Errorf("an unknown licence is refused with where to look: %v", err)
+	}
+	if licensing.PartNumber("6FD2C87F-B296-42F0-B197-1E91E994B900") != "ENTERPRISEPACK" || licensing.PartNumber("nope") != "" {
+		t.Error("PartNumber by GUID")
 	}
 }

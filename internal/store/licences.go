@@ -157,6 +157,7 @@ func (s *Store) SaveLicences(ctx context.Context, customerID int64, ls []licensi
 				VALUES ($1, nullif($2, '')::uuid, nullif($3, ''), $4, $5, $6)`, customerID, e.SkuID, e.SubscriptionID, e.Field, e.Old, e.New)
 		}
 		batch.Queue(`UPDATE customers SET licences_at = now(), updated_at = now() WHERE id = $1`, customerID)
+		batch.Queue(resolvePendingLinks, customerID)
 		return tx.SendBatch(ctx, batch).Close()
 	})
 	return counts, err

@@ -108,6 +108,8 @@ type UserPage struct {
 	From  string // the page read: the round's NextLink when it started
 	Next  string // the page after it ("" on the last page)
 	Users []PageUser
+	// Licences are the page users' licence links and service flags (user_licences.go).
+	Licences []UserLicences
 	// Seen lists the Graph users of a full round's page, so that its end can
 	// tell who is absent (UnseenUsers).
 	Seen []string
@@ -175,6 +177,9 @@ func (s *Store) SaveUserPage(ctx context.Context, r UserRound, p UserPage) (User
 			return ErrRoundMoved
 		}
 		if err := writePageUsers(ctx, tx, r, p.Users); err != nil {
+			return err
+		}
+		if err := writeUserLicences(ctx, tx, r.CustomerID, p.Licences); err != nil {
 			return err
 		}
 		if len(p.Seen) > 0 {

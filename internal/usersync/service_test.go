@@ -1,0 +1,96 @@
+package usersync
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	skuE3 = "05e9a617-0261-4cee-bb44-138d3ef5d965"
+	skuBP = "f245ecc8-75af-4f8e-b61f-27d8114de5f3"
+	skuX  = "efccb6f7-5641-4e0e-bd10-b4976e1bf68e"
+)
+
+func TestServiceRulesDecide(t *testing.T) {
+	both := ServiceRules{Group: "Staff", GroupFound: true, BillableSkus: []string{skuE3, skuBP}}
+	cases := []struct {
+		name  string
+		rules ServiceRules
+		prev  ServiceState
+		facts ServiceFacts
+		want  ServiceState
+	}{
+		{"no rules: nobody is a service user", ServiceRules{}, ServiceState{}, ServiceFacts{}, ServiceState{}},
+		{"no rules clear an old flag", ServiceRules{}, ServiceState{true, "group"}, ServiceFacts{}, ServiceState{}},
+		{"in the group and holding a billable SKU", both, ServiceState{}, ServiceFacts{InGroup: true, Skus: []string{skuX, skuE3}, SkusKnown: true}, ServiceState{}},
+		{"SKU ids compare case-insensitively", both, ServiceState{}, ServiceFacts{InGroup: true, Skus: []string{"05E9A617-0261-4CEE-BB44-138D3EF5D965"}, SkusKnown: true}, ServiceState{}},
+		{"outside the group", both, ServiceState{}, ServiceFacts{Skus: []string{skuE3}, SkusKnown: true}, ServiceState{true, RuleGroup}},
+		{"no billable SKU", both, ServiceState{}, ServiceFacts{InGroup: true, Skus: []string{skuX}, SkusKnown: true}, ServiceState{true, RuleLicences}},
+		{"no licence at all", both, ServiceState{}, ServiceFacts{InGroup: true, Skus: []string{}, SkusKnown: true}, ServiceState{true, RuleLicences}},
+		{"both rules say so", both, ServiceState{}, ServiceFacts{SkusKnown: true}, ServiceState{true, "group,licences"}},
+		{"group rule only", ServiceRules{Group: "Staff", GroupFound: true}, ServiceState{}, ServiceFacts{SkusKnown: true}, ServiceState{true, RuleGroup}},
+		{"licence rule only ignores groups", ServiceRules{BillableSkus: []string{skuE3}}, ServiceState{}, ServiceFacts{Skus: []string{skuE3}, SkusKnown: true}, ServiceState{}},
+		{"missing group keeps a normal user normal", ServiceRules{Group: "Staff"}, ServiceState{}, ServiceFacts{}, ServiceState{}},
+		{"missing group keeps a group service user", ServiceRules{Group: "Staff"}, ServiceState{true, RuleGroup}, ServiceFacts{}, ServiceState{true, RuleGroup}},
+		{"unknown licences keep the licence rule's say", both, ServiceState{true, RuleLicences}, ServiceFacts{InGroup: true}, ServiceState{true, RuleLicences}},
+		{"unknown licences keep a billable user billable", both, ServiceState{}, ServiceFacts{InGroup: true}, ServiceState{}},
+		{"back in the group and licensed", both, ServiceState{true, "group,licences"}, ServiceFacts{InGroup: true, Skus: []string{skuBP}, SkusKnown: true}, ServiceState{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			assert.Equal(t, c.want, c.rules.Decide(c.prev, c.facts))
+		})
+	}
+}
+
+func TestApplyServiceNamesTheRuleAndUpdatesAnUnchangedUser(t *testing.T) {
+	r := ServiceRules{Group: "Staff", GroupFound: true, BillableSkus: []string{skuE3}}
+	o := Outcome{Kind: Unchanged}
+	next, changed := r.ApplyService(&o, ServiceState{}, ServiceFacts{InGroup: true, SkusKnown: true})
+	require.True(t, changed)
+	assert.Equal(t, ServiceState{true, RuleLicences}, next)
+	assert.Equal(t, Updated, o.Kind)
+	assert.Contains(t, o.Reason, "rule licences")
+	assert.Equal(t, "service_user", o.Changes[0].Field)
+
+	o = Outcome{Kind: Unchanged}
+	next, changed = r.ApplyService(&o, ServiceState{true, RuleLicences}, ServiceFacts{SkusKnown: true, Skus: []string{skuE3}})
+	require.True(t, changed, "leaving the group replaces the licence rule by the group rule")
+	assert.Equal(t, ServiceState{true, RuleGroup}, next)
+	assert.Contains(t, o.Reason, `in no group named "Staff"`)
+	assert.Equal(t, Updated, o.Kind)
+
+	for _, k := range []Kind{Excluded, Ambiguous, Invalid} {
+		o = Outcome{Kind: k}
+		_, changed = r.ApplyService(&o, ServiceState{}, ServiceFacts{SkusKnown: true})
+		assert.False(t, changed, k)
+		assert.Empty(t, o.Changes)
+	}
+	o = Outcome{Kind: Unchanged}
+	_, changed = r.ApplyService(&o, ServiceState{}, ServiceFacts{InGroup: true, SkusKnown: true, Skus: []string{skuE3}})
+	assert.False(t, changed)
+	assert.Equal(t, Unchanged, o.Kind)
+}
+
+func TestSkuIDsTellsAnUnsentListFromAnEmptyOne(t *testing.T) {
+	page, err := DecodeDeltaPage([]byte(`{"value":[
+		{"id":"a","assignedLicenses":[{"skuId":"05E9A617-0261-4CEE-BB44-138D3EF5D965","disabledPlans":[]},{"skuId":"05e9a617-0261-4cee-bb44-138d3ef5d965"}]},
+		{"id":"b","assignedLicenses":[]},
+		{"id":"c","displayName":"C"},
+		{"id":"d","@removed":{"reason":"deleted"}}],"@odata.deltaLink":"https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x"}`))
+	require.NoError(t, err)
+	skus, known := page.Users[0].SkuIDs()
+	assert.True(t, known)
+	assert.Equal(t, []string{skuE3}, skus)
+	skus, known = page.Users[1].SkuIDs()
+	assert.True(t, known)
+	assert.Empty(t, skus)
+	_, known = page.Users[2].SkuIDs()
+	assert.False(t, known, "assignedLicenses left out is unknown, not none")
+	skus, known = page.Users[3].SkuIDs()
+	assert.True(t, known, "a removed user holds no licence")
+	assert.Empty(t, skus)
+	assert.Equal(t, []string{"accountEnabled", "assignedLicenses", "id"}, WithLicences([]string{"accountEnabled", "id"}))
+}
