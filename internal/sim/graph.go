@@ -285,6 +285,9 @@ type assignedLicense struct {
 }
 
 func (s *Server) graphAssignLicense(w http.ResponseWriter, r *http.Request, call graphCall) {
+	if !s.mayWriteLicences(w, call) {
+		return
+	}
 	var body struct {
 		AddLicenses    *[]assignedLicense `json:"addLicenses"`
 		RemoveLicenses *[]string          `json:"removeLicenses"`
