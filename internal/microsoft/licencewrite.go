@@ -60,7 +60,9 @@ type UserLicences struct {
 }
 
 // Holds tells whether the user holds the SKU.
-func (u UserLicences) Holds(skuID string) bool { return slices.Contains(u.SkuIDs, strings.ToLower(skuID)) }
+func (u UserLicences) Holds(skuID string) bool {
+	return slices.Contains(u.SkuIDs, strings.ToLower(skuID))
+}
 
 // UserLicences reads one user's usage location and assigned licences.
 func (a *Auth) UserLicences(ctx context.Context, p domain.Credentials, tenantID, userID string) (UserLicences, error) {
