@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The application permissions that let an app-only token call assignLicense, least
@@ -41,4 +42,27 @@ func (s *Server) mayWriteLicences(w http.ResponseWriter, call graphCall) bool {
 		return false
 	}
 	return true
+}
+
+// HoldAssignLicenseReplies makes assignLicense apply each change at once but hold its answer
+// for d (0: answer at once), or until the caller gives up: a client that dies meanwhile never
+// learns that its change was made, the case a crash-safe writer must survive.
+func (s *Server) HoldAssignLicenseReplies(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.assignReplyHold = d
+}
+
+// holdAssignReply waits, without the lock the caller holds, as HoldAssignLicenseReplies asks.
+func (s *Server) holdAssignReply(r *http.Request) {
+	d := s.assignReplyHold
+	if d == 0 {
+		return
+	}
+	s.mu.Unlock()
+	defer s.mu.Lock()
+	select {
+	case <-time.After(d):
+	case <-r.Context().Done():
+	}
 }

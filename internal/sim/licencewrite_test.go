@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAssignLicenseConsumedUnitsAndPermission follows Microsoft's documented user: assignLicense:
@@ -78,5 +79,38 @@ func TestAssignLicenseConsumedUnitsAndPermission(t *testing.T) {
 	}
 	if pc, g := consumed(); pc != pc0+1 || g != g0+1 {
 		t.Errorf("a refused removal changed consumed units: Partner Center %d, Graph %d", pc, g)
+	}
+}
+
+// TestAssignLicenseHeldReplyStillApplies: a caller that gives up while the answer is held
+// finds the change made.
+func TestAssignLicenseHeldReplyStillApplies(t *testing.T) {
+	sc := graphScenario()
+	s, hc := startSim(t, sc, Options{})
+	tn := sc.Tenants[0]
+	token := appToken(t, hc, s, tn.ID)
+	s.HoldAssignLicenseReplies(time.Minute)
+	req, err := http.NewRequest(http.MethodPost, s.URL()+"/v1.0/users/"+tn.Users[2].ID+"/assignLicense",
+		strings.NewReader(`{"addLicenses":[{"disabledPlans":[],"skuId":"`+tn.Skus[0].SkuID+`"}],"removeLicenses":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	short := *hc
+	short.Timeout = 300 * time.Millisecond
+	if resp, err := short.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the answer came at once: %d", resp.StatusCode)
+	}
+	s.HoldAssignLicenseReplies(0)
+	var u struct {
+		AssignedLicenses []struct {
+			SkuID string `json:"skuId"`
+		} `json:"assignedLicenses"`
+	}
+	call(t, hc, http.MethodGet, s.URL()+"/v1.0/users/"+tn.Users[2].ID+"?$select=assignedLicenses", token, nil, nil, &u)
+	if len(u.AssignedLicenses) != 1 || !strings.EqualFold(u.AssignedLicenses[0].SkuID, tn.Skus[0].SkuID) {
+		t.Errorf("the change was not made: %+v", u)
 	}
 }
