@@ -1,9 +1,6 @@
 package licensing
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Manager is the managed_by marker cspsync records for a customer whose licences it manages.
 const Manager = "cspsync"
@@ -76,6 +73,3 @@ func ChangeRefusal(f ChangeFacts) error {
 	}
 	return nil
 }
-
-// ErrNotAccepted ends a licence change whose request never came: nothing was done.
-var ErrNotAccepted = errors.New("the change was not accepted: nothing was done")

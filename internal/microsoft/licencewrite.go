@@ -25,6 +25,9 @@ const (
 	CodeUnknownSku           = "LicenceUnknownSku"
 	CodeLicenceNotHeld       = "LicenceNotHeld"
 	CodeLicenceWriteDenied   = "LicenceWriteDenied"
+	// CodeLicenceNotVerified: Graph accepted the change but reading the user back does not
+	// show it.
+	CodeLicenceNotVerified = "LicenceNotVerified"
 )
 
 // LicenceWritePermission is the least-privileged Graph application permission that lets the
@@ -46,6 +49,8 @@ func init() {
 			"Nothing to remove; the next users round brings the user's licences up to date in the PSA.", domain.NeedsFix},
 		{CodeLicenceWriteDenied, "The Graph app's admin consent in this tenant does not include " + LicenceWritePermission + ", which assigning and removing licences needs.",
 			"Add the application permission " + LicenceWritePermission + " to the multi-tenant Graph app (Entra ID > App registrations > the app > API permissions), then grant admin consent in the tenant again (`cspsync consent url <tenant>`).", domain.NeedsFix},
+		{CodeLicenceNotVerified, "Reading the user back from Graph does not show the change Microsoft accepted; another admin or integration may have changed the user's licences meanwhile.",
+			"Check the user's licences in the Microsoft 365 admin center and whether another tool manages this customer's licences; the PSA now shows what Microsoft holds. Ask again if the change is still wanted.", domain.NeedsFix},
 	} {
 		catalogue[e.Code] = e
 	}
