@@ -113,6 +113,12 @@ func jsonFixture(t *testing.T) ([]string, string) {
 		`INSERT INTO inbound_log (at, round_id, customer_id, azure_object_id, result, changes, reason)
 			SELECT '2025-03-01T10:00:03.5Z', id, customer_id, 'bbbbbbbb-0000-0000-0000-00000000000b', 'excluded', '[]', 'no site mapping matches'
 			FROM user_rounds`,
+		`INSERT INTO licence_changes (id, partner_id, customer_id, psa_user_id, azure_object_id, user_name, sku_id, sku_name, action,
+			requested_by, workflow_id, state, applied, holds, requested_at, finished_at)
+			SELECT '0c0c0c0c-0000-4000-8000-000000000001', 'acme', customer_id, id, azure_object_id, 'alice@fabrikam.example',
+				'cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46', 'O365_BUSINESS_PREMIUM', 'assign', 'cli:ops',
+				'licence-change/acme/` + aliceAzureID + `/0c0c0c0c-0000-4000-8000-000000000001', 'done', true, true,
+				'2025-03-01T11:00:00Z', '2025-03-01T11:00:02Z' FROM psa_users WHERE azure_object_id IS NOT NULL`,
 	} {
 		_, err := st.Pool().Exec(ctx, q)
 		require.NoError(t, err, q)
@@ -146,6 +152,7 @@ func TestJSONOutputMatchesTheContract(t *testing.T) {
 		"log":                   {"log", "--tenant", fabrikamTenant, "--json"},
 		"tenants-list-no-rows":  {"tenants", "list", "--partner", "nobody", "--json"},
 		"errors-list-open-only": {"errors", "list", "--partner", "acme", "--json"},
+		"licences-changes":      {"licences", "changes", "--customer", fabrikam, "--json"},
 	}
 	for name, args := range commands {
 		t.Run(name, func(t *testing.T) {
@@ -169,6 +176,7 @@ func TestJSONOfResultsMatchesTheContract(t *testing.T) {
 		"sync-tenant-wait":     control.UsersRound{Kind: "delta", Restarts: 0, SignIns: true, Duration: control.Duration(1500 * time.Millisecond), RoundCounts: counts},
 		"sync-users-wait":      control.UsersRounds{Tenants: 2, Total: counts, Failed: failed},
 		"licences-import-wait": control.LicenceImport{Tenants: 2, Licences: 5, Subscriptions: 3, Events: 4, Failed: failed},
+		"licences-manage":      control.LicenceManagement{CustomerID: 2, Customer: "Fabrikam", Managed: true, ManagedBy: "cspsync"},
 	}
 	for name, v := range results {
 		t.Run(name, func(t *testing.T) {
