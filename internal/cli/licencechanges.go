@@ -19,10 +19,10 @@ func licenceChangeCommands() []*cli.Command {
 			Name:  string(action),
 			Usage: usage,
 			Flags: []cli.Flag{flagJSON,
-				&cli.StringFlag{Name: "user", Required: true, Usage: "the PSA user: his ID from `cspsync users list`, Azure object id or email"},
-				&cli.StringFlag{Name: "sku", Required: true, Usage: "the licence: SKU id, part number (SPB) or product name, as `cspsync licences report` shows it"},
-				&cli.BoolFlag{Name: "no-wait", Usage: "return once the change is accepted, without waiting for its outcome"},
-				&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "how long to wait for the outcome"}},
+				&cli.StringFlag{Name: "user", Required: true, Usage: "the PSA user: his ID from `cspsync users list`, Azure object id or email", EnvVars: []string{"CSPSYNC_LICENCE_USER"}},
+				&cli.StringFlag{Name: "sku", Required: true, Usage: "the licence: SKU id, part number (SPB) or product name, as `cspsync licences report` shows it", EnvVars: []string{"CSPSYNC_LICENCE_SKU"}},
+				&cli.BoolFlag{Name: "no-wait", Usage: "return once the change is accepted, without waiting for its outcome", EnvVars: []string{"CSPSYNC_LICENCE_NO_WAIT"}},
+				&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "how long to wait for the outcome", EnvVars: []string{"CSPSYNC_LICENCE_TIMEOUT"}}},
 			Action: func(c *cli.Context) error {
 				return withControl(c, func(ctl *control.Control) error {
 					ch, err := ctl.ChangeLicence(c.Context, requester(), c.String("user"), c.String("sku"), action, !c.Bool("no-wait"), c.Duration("timeout"))
@@ -51,7 +51,7 @@ func licenceChangeCommands() []*cli.Command {
 			Usage:     "turn licence management from the PSA on or off for a customer, or record another integration as managing its licences",
 			ArgsUsage: "on|off",
 			Flags: []cli.Flag{flagCustomer, flagJSON,
-				&cli.StringFlag{Name: "elsewhere", Usage: "record this other integration as managing the customer's licences (cspsync then refuses to)"}},
+				&cli.StringFlag{Name: "elsewhere", Usage: "record this other integration as managing the customer's licences (cspsync then refuses to)", EnvVars: []string{"CSPSYNC_LICENCES_ELSEWHERE"}}},
 			Action: func(c *cli.Context) error {
 				on, elsewhere := false, c.String("elsewhere")
 				switch arg := c.Args().First(); {
@@ -88,7 +88,7 @@ func licenceChangeCommands() []*cli.Command {
 			Name:  "changes",
 			Usage: "the licence changes asked of cspsync and their outcomes, newest first",
 			Flags: []cli.Flag{flagJSON, flagPartnerFilter,
-				&cli.StringFlag{Name: "customer", Usage: "only this customer's (id from `cspsync customers list`)"}},
+				&cli.StringFlag{Name: "customer", Usage: "only this customer's (id from `cspsync customers list`)", EnvVars: []string{"CSPSYNC_CUSTOMER"}}},
 			Action: func(c *cli.Context) error {
 				return withControl(c, func(ctl *control.Control) error {
 					chs, err := ctl.LicenceChanges(c.Context, c.String(flagPartnerFilter.Name), c.String("customer"))
