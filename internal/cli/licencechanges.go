@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cspsync/cspsync/internal/control"
+	"github.com/cspsync/cspsync/internal/flags"
 	"github.com/cspsync/cspsync/internal/licensing"
 )
 
@@ -18,7 +19,7 @@ func licenceChangeCommands() []*cli.Command {
 		return &cli.Command{
 			Name:  string(action),
 			Usage: usage,
-			Flags: []cli.Flag{flagJSON,
+			Flags: []cli.Flag{flagJSON, flags.CAFile,
 				&cli.StringFlag{Name: "user", Required: true, Usage: "the PSA user: his ID from `cspsync users list`, Azure object id or email", EnvVars: []string{"CSPSYNC_LICENCE_USER"}},
 				&cli.StringFlag{Name: "sku", Required: true, Usage: "the licence: SKU id, part number (SPB) or product name, as `cspsync licences report` shows it", EnvVars: []string{"CSPSYNC_LICENCE_SKU"}},
 				&cli.BoolFlag{Name: "no-wait", Usage: "return once the change is accepted, without waiting for its outcome", EnvVars: []string{"CSPSYNC_LICENCE_NO_WAIT"}},
