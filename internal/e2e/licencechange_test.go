@@ -154,7 +154,7 @@ func TestLicenceAssignAndRemoveAreVerifiedOnBothSides(t *testing.T) {
 }
 
 func TestLicenceChangeRefusalsLeaveBothSidesAgreeing(t *testing.T) {
-	sc := sim.Generate(sim.GenerateOptions{Seed: 17, Tenants: 1, UsersPerTenant: 12})
+	sc := sim.Generate(sim.GenerateOptions{Seed: 16, Tenants: 1, UsersPerTenant: 12})
 	s := testenv.NewStack(t, sc, sim.Options{})
 	s.StartWorker()
 	authorise(t, s, connectOpts{})
@@ -252,7 +252,7 @@ func (w writeBack) pickOther(t *testing.T, sku sim.SkuTruth, not string) string 
 // leaves exactly one assignment and a finished change.
 func TestWorkerKilledBetweenAssignLicenseAndVerificationAppliesOnce(t *testing.T) {
 	bin := buildWorker(t)
-	sc := sim.Generate(sim.GenerateOptions{Seed: 18, Tenants: 1, UsersPerTenant: 12})
+	sc := sim.Generate(sim.GenerateOptions{Seed: 16, Tenants: 1, UsersPerTenant: 12})
 	s := testenv.NewStack(t, sc, sim.Options{})
 	ctx := context.Background()
 	worker := startWorkerProcess(t, s, bin)

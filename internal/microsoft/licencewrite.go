@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	graphusers "github.com/microsoftgraph/msgraph-sdk-go/users"
 
@@ -71,12 +73,12 @@ func (u UserLicences) Holds(skuID string) bool {
 
 // UserLicences reads one user's usage location and assigned licences.
 func (a *Auth) UserLicences(ctx context.Context, p domain.Credentials, tenantID, userID string) (UserLicences, error) {
-	gc, err := a.Graph(p, tenantID)
-	if err != nil {
-		return UserLicences{}, err
-	}
-	u, err := gc.Users().ByUserId(userID).Get(ctx, &graphusers.UserItemRequestBuilderGetRequestConfiguration{
-		QueryParameters: &graphusers.UserItemRequestBuilderGetQueryParameters{Select: []string{"id", "accountEnabled", "usageLocation", "assignedLicenses"}}})
+	var u models.Userable
+	err := a.graphCall(ctx, p, tenantID, func(gc *msgraphsdk.GraphServiceClient) (err error) {
+		u, err = gc.Users().ByUserId(userID).Get(ctx, &graphusers.UserItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &graphusers.UserItemRequestBuilderGetQueryParameters{Select: []string{"id", "accountEnabled", "usageLocation", "assignedLicenses"}}})
+		return err
+	})
 	if err != nil {
 		f := licenceFailure(err)
 		if f.Code == "Request_ResourceNotFound" {
@@ -99,10 +101,6 @@ func (a *Auth) UserLicences(ctx context.Context, p domain.Credentials, tenantID,
 // AssignLicence adds and removes licences of one user in one call. Graph requires both
 // lists, even when one is empty.
 func (a *Auth) AssignLicence(ctx context.Context, p domain.Credentials, tenantID, userID string, add, remove []string) error {
-	gc, err := a.Graph(p, tenantID)
-	if err != nil {
-		return err
-	}
 	body := graphusers.NewItemAssignLicensePostRequestBody()
 	adds := []models.AssignedLicenseable{}
 	for _, id := range add {
@@ -125,7 +123,11 @@ func (a *Auth) AssignLicence(ctx context.Context, p domain.Credentials, tenantID
 	}
 	body.SetAddLicenses(adds)
 	body.SetRemoveLicenses(removes)
-	if _, err := gc.Users().ByUserId(userID).AssignLicense().Post(ctx, body, nil); err != nil {
+	err := a.graphCall(ctx, p, tenantID, func(gc *msgraphsdk.GraphServiceClient) error {
+		_, err := gc.Users().ByUserId(userID).AssignLicense().Post(ctx, body, nil)
+		return err
+	})
+	if err != nil {
 		return licenceFailure(err)
 	}
 	return nil
@@ -133,11 +135,11 @@ func (a *Auth) AssignLicence(ctx context.Context, p domain.Credentials, tenantID
 
 // SkuConsumed reads how many of the tenant's units of a SKU are assigned, as Graph counts them.
 func (a *Auth) SkuConsumed(ctx context.Context, p domain.Credentials, tenantID, skuID string) (int, bool, error) {
-	gc, err := a.Graph(p, tenantID)
-	if err != nil {
-		return 0, false, err
-	}
-	res, err := gc.SubscribedSkus().Get(ctx, nil)
+	var res models.SubscribedSkuCollectionResponseable
+	err := a.graphCall(ctx, p, tenantID, func(gc *msgraphsdk.GraphServiceClient) (err error) {
+		res, err = gc.SubscribedSkus().Get(ctx, nil)
+		return err
+	})
 	if err != nil {
 		return 0, false, ClassifyGraph(err)
 	}
@@ -180,7 +182,9 @@ func licenceFailure(err error) *Failure {
 // AppRoles lists the application permissions the Graph app's admin consent gives it in a
 // tenant, as the roles claim of a fresh app-only token states them.
 func (a *Auth) AppRoles(ctx context.Context, p domain.Credentials, tenantID string) ([]string, error) {
-	token, err := a.GraphAppToken(ctx, p, tenantID)
+	// A claims request makes MSAL skip its cache: a cached token would show the consent as
+	// it was when the token was issued.
+	token, _, err := a.graphAppToken(ctx, p, tenantID, fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, time.Now().Unix()))
 	if err != nil {
 		return nil, err
 	}
@@ -204,4 +208,25 @@ func (a *Auth) AppRoles(ctx context.Context, p domain.Credentials, tenantID stri
 // MayWriteLicences tells whether the roles allow assigning and removing licences.
 func MayWriteLicences(roles []string) bool {
 	return slices.ContainsFunc(roles, func(r string) bool { return slices.Contains(licenceWriteRoles, r) })
+}
+
+// graphCall runs call with a Graph client of the tenant; a token Graph refuses (expired or
+// revoked before MSAL expected) is replaced once, unseen by the caller.
+func (a *Auth) graphCall(ctx context.Context, p domain.Credentials, tenantID string, call func(*msgraphsdk.GraphServiceClient) error) error {
+	gc, tokens, err := a.graph(p, tenantID)
+	if err != nil {
+		return err
+	}
+	for retried := false; ; retried = true {
+		err := call(gc)
+		var f *Failure
+		if err != nil && !retried && errors.As(ClassifyGraph(err), &f) && f.Status == 401 && f.Code == "InvalidAuthenticationToken" {
+			tokens.mu.Lock()
+			used := tokens.token
+			tokens.mu.Unlock()
+			tokens.refuse(used)
+			continue
+		}
+		return err
+	}
 }
