@@ -15,4 +15,5 @@ func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(PartnerWorkflow)
 	r.RegisterWorkflow(TenantWorkflow)
 	r.RegisterWorkflow(DiscoveryTriggerWorkflow)
+	r.RegisterWorkflow(LicenceChangeWorkflow)
 }

@@ -124,6 +124,12 @@ func jsonFixture(t *testing.T) ([]string, string) {
 		`UPDATE partners SET service_group = 'All Staff', billable_skus = '{05e9a617-0261-4cee-bb44-138d3ef5d965}'`,
 		`UPDATE psa_user_states SET at = '2025-03-01T10:00:03Z'::timestamptz + id * interval '1 second'`,
 		`UPDATE licence_states SET at = '2025-03-01T10:00:00Z'::timestamptz + id * interval '1 second'`,
+		`INSERT INTO licence_changes (id, partner_id, customer_id, psa_user_id, azure_object_id, user_name, sku_id, sku_name, action,
+			requested_by, workflow_id, state, applied, holds, requested_at, finished_at)
+			SELECT '0c0c0c0c-0000-4000-8000-000000000001', 'acme', customer_id, id, azure_object_id, 'alice@fabrikam.example',
+				'cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46', 'O365_BUSINESS_PREMIUM', 'assign', 'cli:ops',
+				'licence-change/acme/` + aliceAzureID + `/0c0c0c0c-0000-4000-8000-000000000001', 'done', true, true,
+				'2025-03-01T11:00:00Z', '2025-03-01T11:00:02Z' FROM psa_users WHERE azure_object_id IS NOT NULL`,
 	} {
 		_, err := st.Pool().Exec(ctx, q)
 		require.NoError(t, err, q)
@@ -159,6 +165,7 @@ func TestJSONOutputMatchesTheContract(t *testing.T) {
 		"errors-list-open-only": {"errors", "list", "--partner", "acme", "--json"},
 		"users-show":            {"users", "show", "--json", "2"},
 		"report-billing":        {"report", "billing", "--partner", "acme", "--at", "2025-03-02", "--json"},
+		"licences-changes":      {"licences", "changes", "--customer", fabrikam, "--json"},
 	}
 	for name, args := range commands {
 		t.Run(name, func(t *testing.T) {
@@ -182,6 +189,7 @@ func TestJSONOfResultsMatchesTheContract(t *testing.T) {
 		"sync-tenant-wait":     control.UsersRound{Kind: "delta", Restarts: 0, SignIns: true, Duration: control.Duration(1500 * time.Millisecond), RoundCounts: counts},
 		"sync-users-wait":      control.UsersRounds{Tenants: 2, Total: counts, Failed: failed},
 		"licences-import-wait": control.LicenceImport{Tenants: 2, Licences: 5, Subscriptions: 3, Events: 4, Failed: failed},
+		"licences-manage":      control.LicenceManagement{CustomerID: 2, Customer: "Fabrikam", Managed: true, ManagedBy: "cspsync"},
 	}
 	for name, v := range results {
 		t.Run(name, func(t *testing.T) {

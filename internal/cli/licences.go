@@ -14,7 +14,7 @@ func licencesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "licences",
 		Usage: "customers' Microsoft licences: import them now, reconcile seats, show their history",
-		Subcommands: []*cli.Command{
+		Subcommands: append([]*cli.Command{
 			{
 				Name:  "import",
 				Usage: "import licences now, for one tenant or every tenant of the partner",
@@ -90,7 +90,7 @@ func licencesCommand() *cli.Command {
 					})
 				},
 			},
-		},
+		}, licenceChangeCommands()...),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/licensing"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/parallel"
 	"github.com/cspsync/cspsync/internal/store"
@@ -107,6 +108,15 @@ func checkPartner(ctx context.Context, report Report, st *store.Store, auth *mic
 	})
 	if len(readable) > 0 {
 		report(failed == 0, fmt.Sprintf("%s: Graph reachable in %d of %d consented tenants", name, len(readable)-failed, len(readable)), "")
+	}
+	// Where cspsync manages licences, the consent must cover writing them.
+	for _, cu := range readable {
+		by, err := st.ManagedBy(ctx, cu.ID)
+		if err != nil || by != licensing.Manager {
+			continue
+		}
+		report.Err(licenceWriteConsent(ctx, auth, creds, cu.TenantID),
+			fmt.Sprintf("%s: Graph consent in %s (%s) covers %s for licence management", name, cu.Name, cu.TenantID, microsoft.LicenceWritePermission))
 	}
 }
 

@@ -429,3 +429,41 @@ func mapAll[S, T any](xs []S, f func(S) T) []T {
 	}
 	return out
 }
+
+// LicenceManagement is whether cspsync manages a customer's licences.
+type LicenceManagement struct {
+	CustomerID int64  `json:"customer_id"`
+	Customer   string `json:"customer"`
+	Managed    bool   `json:"managed"`
+	// ManagedBy is the integration recorded as managing them: "" none, "cspsync", or another.
+	ManagedBy string `json:"managed_by"`
+}
+
+// LicenceChange is one licence change asked of cspsync, with its outcome.
+type LicenceChange struct {
+	ID          string     `json:"id"`
+	WorkflowID  string     `json:"workflow_id"`
+	CustomerID  int64      `json:"customer_id"`
+	Customer    string     `json:"customer"`
+	UserID      int64      `json:"user_id"`
+	User        string     `json:"user"`
+	SkuID       string     `json:"sku_id"`
+	Sku         string     `json:"sku"`
+	Action      string     `json:"action"`
+	RequestedBy string     `json:"requested_by"`
+	State       string     `json:"state"`
+	Applied     bool       `json:"applied"`
+	Holds       *bool      `json:"holds"`
+	ErrorCode   string     `json:"error_code"`
+	Error       string     `json:"error"`
+	Remediation string     `json:"remediation"`
+	RequestedAt time.Time  `json:"requested_at"`
+	FinishedAt  *time.Time `json:"finished_at"`
+}
+
+func licenceChangeOf(c store.LicenceChange) LicenceChange {
+	return LicenceChange{ID: c.ID, WorkflowID: c.WorkflowID, CustomerID: c.CustomerID, Customer: c.Customer, UserID: c.PSAUserID,
+		User: c.UserName, SkuID: c.SkuID, Sku: c.SkuName, Action: c.Action, RequestedBy: c.RequestedBy, State: c.State,
+		Applied: c.Applied, Holds: c.Holds, ErrorCode: c.ErrorCode, Error: c.ErrorMessage, Remediation: c.Remediation,
+		RequestedAt: c.RequestedAt.UTC(), FinishedAt: utcPtr(c.FinishedAt)}
+}

@@ -187,6 +187,8 @@ const (
 	// OpRelationships: reading the partner's GDAP relationships, and what
 	// they say of each tenant.
 	OpRelationships Operation = "relationships"
+	// OpLicenceChange: assigning or removing a user's licence from the PSA.
+	OpLicenceChange Operation = "licence-change"
 )
 
 // Reaction is what cspsync does about a classified failure. The values

@@ -28,6 +28,8 @@ type org struct {
 	byUPN  map[string]*dirUser // live users, by lower-case UPN
 	live   int                 // users neither deleted nor purged
 	groups map[string]memberObject
+	// noLicenceWrite: the admin consent lacks LicenseAssignment.ReadWrite.All.
+	noLicenceWrite bool
 	// version counts directory changes in the tenant; delta tokens record it. changes lists
 	// users by the version of a change, ascending; an entry is current while it carries the
 	// user's version, and superseded entries are compacted away.

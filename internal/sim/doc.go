@@ -152,6 +152,14 @@
 // change at once and it survives a restart. Generate gives every tenant a realistic licence
 // mix with Microsoft's SKU and service plan ids.
 //
+// users/{id}/assignLicense takes both lists (addLicenses, removeLicenses), refuses a user
+// without usageLocation, a SKU the tenant does not own or has no unit left of, and a removal of
+// a licence the user does not hold, each as Graph words it, and answers with the updated user;
+// consumed units in both licence APIs follow at once. An app-only token needs
+// LicenseAssignment.ReadWrite.All (or User/Directory.ReadWrite.All) among its roles, else 403
+// Authorization_RequestDenied; SetLicenceWriteConsent withdraws it from a tenant's consent for
+// tokens issued afterwards.
+//
 // # Customer relationships
 //
 // RemoveCustomer ends the partner's relationship with a customer in Partner Center (the

@@ -285,6 +285,9 @@ type assignedLicense struct {
 }
 
 func (s *Server) graphAssignLicense(w http.ResponseWriter, r *http.Request, call graphCall) {
+	if !s.mayWriteLicences(w, call) {
+		return
+	}
 	var body struct {
 		AddLicenses    *[]assignedLicense `json:"addLicenses"`
 		RemoveLicenses *[]string          `json:"removeLicenses"`
@@ -341,6 +344,7 @@ func (s *Server) graphAssignLicense(w http.ResponseWriter, r *http.Request, call
 	u.AssignedSkuIDs = next
 	s.state.recordUser(o, u, before)
 	s.persistLocked()
+	s.holdAssignReply(r)
 	// The user as "user: assignLicense" shows it: the default properties with his account
 	// state, licences and the plans they assign.
 	reply := appendJSONString([]byte(`{"@odata.context":`), s.base+"/v1.0/$metadata#users/$entity")

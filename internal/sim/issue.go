@@ -187,7 +187,7 @@ func (s *Server) issueApp(w http.ResponseWriter, app *App, tenant *org, sr scope
 	at := accessClaims{
 		Aud: sr.res.aud, Iss: s.base + "/" + tenant.ID + "/", Iat: now.Unix(), Nbf: now.Unix(),
 		Exp: now.Add(s.tokenLifetime()).Unix(), AppID: app.ClientID, AppIDAcr: "1", IDTyp: "app",
-		OID: sp, Roles: sr.res.appRoles, Sub: sp, Tid: tenant.ID, Ver: "1.0",
+		OID: sp, Roles: s.appRoles(tenant, sr.res), Sub: sp, Tid: tenant.ID, Ver: "1.0",
 	}
 	writeJSON(w, http.StatusOK, tokenResponse{
 		TokenType: "Bearer", ExpiresIn: int(s.tokenLifetime().Seconds()),

@@ -39,15 +39,17 @@ type Options struct {
 
 // Server simulates Entra ID, Partner Center and Microsoft Graph on one HTTPS origin.
 type Server struct {
-	opts     Options
-	sc       Scenario
-	stateDir string
-	ownsDir  bool // StateDir was a temporary directory created by New
-	ca       certAuthority
-	sign     signer
-	idKey    idTokenKey
-	dir      *directory
-	log      *slog.Logger
+	opts Options
+	// assignReplyHold: see HoldAssignLicenseReplies.
+	assignReplyHold time.Duration
+	sc              Scenario
+	stateDir        string
+	ownsDir         bool // StateDir was a temporary directory created by New
+	ca              certAuthority
+	sign            signer
+	idKey           idTokenKey
+	dir             *directory
+	log             *slog.Logger
 
 	mu     sync.Mutex // guards everything below and the mutable parts of dir
 	state  persistedState
