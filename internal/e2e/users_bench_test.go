@@ -123,7 +123,7 @@ func benchUsers(b *testing.B, bin, name string, tenants, users int) []benchRow {
 }
 
 // settled counts the tenants whose cycle has ended (sign-in pass included).
-func settled(b *testing.B, s *testenv.Stack) int {
+func settled(b testing.TB, s *testenv.Stack) int {
 	cs, err := s.Store.ListCustomers(context.Background(), "acme")
 	require.NoError(b, err)
 	n := 0
