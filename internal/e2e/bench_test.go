@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/sim"
@@ -16,8 +19,13 @@ import (
 
 // discoveryFigures is what benchDiscovery measured.
 type discoveryFigures struct {
-	tenants                 int
-	firstImport, rediscover time.Duration
+	tenants int
+	// from the sign-in: every tenant stored and its workflow running; and
+	// every tenant's first cycle (its licence import) settled
+	firstImport, firstCycles, rediscover time.Duration
+	// the rediscovery's activities: reading and saving the tenants, then
+	// ensuring each one's workflow runs
+	discoverActivity, ensureActivity time.Duration
 	// during the rediscovery: queries reading sealed credentials, and the
 	// Graph requests (GDAP relationships and access assignments) and
 	// Partner Center pages made
@@ -25,8 +33,9 @@ type discoveryFigures struct {
 }
 
 // benchDiscovery measures the first import of 2,000 new tenants, from the
-// partner's sign-in until every tenant's workflow has recorded its state,
-// and one whole rediscovery of them, through every real part: the partner
+// partner's sign-in until every tenant's workflow runs, then until every
+// one's first cycle (a licence import: GDAP tenants await consent) has
+// settled, and one whole rediscovery of them, through every real part: the partner
 // workflow, MSAL silent tokens, the partner's 2,000 GDAP relationships and
 // their access assignments through Graph, Partner Center paging over HTTPS
 // (pages of 100), the upserts in PostgreSQL. The worker runs in-process, so
@@ -39,6 +48,13 @@ func benchDiscovery(b *testing.B) discoveryFigures {
 	start := time.Now()
 	authorise(b, s, connectOpts{relationship: "GDAP"})
 	ctx := context.Background()
+	require.Eventually(b, func() bool {
+		resp, err := s.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+			Query: "WorkflowType = 'TenantWorkflow' AND ExecutionStatus = 'Running'"})
+		require.NoError(b, err)
+		return resp.Count == int64(f.tenants)
+	}, 10*time.Minute, 100*time.Millisecond)
+	f.firstImport = time.Since(start)
 	waitTenants(b, s, 10*time.Minute, func(ts map[string]store.Customer) bool {
 		n := 0
 		for _, c := range ts {
@@ -48,7 +64,7 @@ func benchDiscovery(b *testing.B) discoveryFigures {
 		}
 		return n == f.tenants
 	})
-	f.firstImport = time.Since(start)
+	f.firstCycles = time.Since(start)
 
 	reads, stats := store.CredentialReads(), s.Sim.Stats()
 	start = time.Now()
@@ -59,5 +75,29 @@ func benchDiscovery(b *testing.B) discoveryFigures {
 	f.credentialReads = int(store.CredentialReads() - reads)
 	f.graphRequests = after.GraphRequests - stats.GraphRequests
 	f.pcRequests = after.PartnerCenterRequests - stats.PartnerCenterRequests
+	took := activityTimes(b, s, workflows.PartnerWorkflowID("acme"))
+	f.discoverActivity, f.ensureActivity = took["DiscoverTenants"], took["EnsureTenants"]
 	return f
+}
+
+// activityTimes reads a workflow's history for how long the last run of
+// each activity type took, from scheduled to completed.
+func activityTimes(b *testing.B, s *testenv.Stack, workflowID string) map[string]time.Duration {
+	ctx := context.Background()
+	scheduled := map[int64]*historypb.HistoryEvent{}
+	out := map[string]time.Duration{}
+	iter := s.Client.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(b, err)
+		if ev.GetActivityTaskScheduledEventAttributes() != nil {
+			scheduled[ev.EventId] = ev
+		}
+		if c := ev.GetActivityTaskCompletedEventAttributes(); c != nil {
+			if sch := scheduled[c.ScheduledEventId]; sch != nil {
+				out[sch.GetActivityTaskScheduledEventAttributes().ActivityType.GetName()] = ev.EventTime.AsTime().Sub(sch.EventTime.AsTime())
+			}
+		}
+	}
+	return out
 }
