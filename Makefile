@@ -61,9 +61,10 @@ cluster: build tools server-tools
 cluster-stop: build
 	bin/cspsync dev stop --data-dir $(CLUSTER_DIR)
 
-## bench: benchmarks with their figures
+## bench: every headline figure (users rounds, discovery, licences, credential reads) against its target and floor, in one table; BENCH=users-1x100000 runs one part
+BENCH ?= .
 bench: tools
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench 'BenchmarkReport/$(BENCH)' -benchtime 1x -timeout 90m ./internal/e2e
 
 ## stop: stop what `make demo` left running
 stop: build

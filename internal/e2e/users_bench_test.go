@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -23,24 +22,6 @@ import (
 	"github.com/cspsync/cspsync/internal/testenv"
 	"github.com/cspsync/cspsync/internal/usersync"
 )
-
-// BenchmarkUsersRounds measures users rounds end to end on the real parts
-// (the worker binary, Temporal, PostgreSQL, the simulator over HTTPS): a
-// full round and a delta round after 1 % of the users changed, on 50
-// tenants of 2,000 users and on one tenant of 100,000, and the floor: the
-// same pages fetched with plain HTTP and written with one COPY. It prints a
-// table; it asserts what the rounds did, never how fast.
-func BenchmarkUsersRounds(b *testing.B) {
-	bin := buildWorker(b)
-	var rows []benchRow
-	for _, c := range []struct {
-		name           string
-		tenants, users int
-	}{{"50 tenants x 2,000 users", 50, 2000}, {"1 tenant x 100,000 users", 1, 100000}} {
-		rows = append(rows, benchUsers(b, bin, c.name, c.tenants, c.users)...)
-	}
-	fmt.Println(benchTable(rows))
-}
 
 type benchRow struct {
 	scenario, round string
@@ -123,7 +104,7 @@ func benchUsers(b *testing.B, bin, name string, tenants, users int) []benchRow {
 }
 
 // settled counts the tenants whose cycle has ended (sign-in pass included).
-func settled(b *testing.B, s *testenv.Stack) int {
+func settled(b testing.TB, s *testenv.Stack) int {
 	cs, err := s.Store.ListCustomers(context.Background(), "acme")
 	require.NoError(b, err)
 	n := 0
@@ -248,47 +229,4 @@ func floor(b *testing.B, s *testenv.Stack, tenants []sim.Tenant) time.Duration {
 		require.NoError(b, err)
 	}
 	return time.Since(start)
-}
-
-func benchTable(rows []benchRow) string {
-	var t strings.Builder
-	fmt.Fprintf(&t, "\nUsers rounds end to end (worker process, Temporal dev server, PostgreSQL, simulator over HTTPS); `make bench`\n")
-	fmt.Fprintf(&t, "%-26s %-12s %7s %6s %9s %8s %9s %9s %8s %9s %8s %9s\n", "scenario", "round", "users", "pages", "time", "users/s",
-		"Σ rounds", "graph req", "rows", "floor", "x floor", "peak RSS")
-	var full benchRow
-	for _, r := range rows {
-		rate := float64(r.users) / r.took.Seconds()
-		floorCol, ratio := "-", "-"
-		if r.floor > 0 {
-			floorCol, ratio = r.floor.Round(time.Millisecond).String(), fmt.Sprintf("%.2f", r.took.Seconds()/r.floor.Seconds())
-		}
-		if r.round == "full" {
-			full = r
-		}
-		fmt.Fprintf(&t, "%-26s %-12s %7d %6d %9s %8.0f %9s %4d (%3d) %8d %9s %8s %7.0fMB\n", r.scenario, r.round, r.users, r.pages,
-			r.took.Round(time.Millisecond), rate, r.roundsTook.Round(time.Millisecond), r.graphRequests, r.deltaRequests, r.writes,
-			floorCol, ratio, float64(r.peakRSS)/(1<<20))
-		spent := r.microsoft + r.decide + r.write
-		fmt.Fprintf(&t, "%-26s time in rounds: Microsoft %.0f %%, deciding %.0f %%, writing %.0f %%", "",
-			100*r.microsoft.Seconds()/spent.Seconds(), 100*r.decide.Seconds()/spent.Seconds(), 100*r.write.Seconds()/spent.Seconds())
-		if r.round != "full" {
-			fmt.Fprintf(&t, "; %.0fx faster than the full round (wall), %.0fx (Σ rounds)",
-				full.took.Seconds()/r.took.Seconds(), full.roundsTook.Seconds()/r.roundsTook.Seconds())
-		}
-		fmt.Fprintln(&t)
-		if r.round != "full" {
-			fmt.Fprintf(&t, "%-26s users Graph sent in part, read again by id: %d users in %d requests\n", "", r.rereadUsers, r.rereadRequests)
-		}
-		if len(r.events) > 0 {
-			lo, hi := r.events[0], r.events[0]
-			for _, e := range r.events {
-				lo, hi = min(lo, e), max(hi, e)
-			}
-			fmt.Fprintf(&t, "%-26s history events per tenant run with a users round: %d..%d\n", "", lo, hi)
-		}
-	}
-	fmt.Fprintf(&t, "graph req: every Graph request of the phase (in brackets its users/delta pages; the rest are the daily sign-in pass\n"+
-		"after the full round, re-reads of partial delta users, 15 a request, and each cycle's tenant read); \"delta, minimal\":\n"+
-		"the same round with Graph answering updated users with only their changed properties (Prefer: return=minimal)\n")
-	return t.String()
 }

@@ -72,6 +72,56 @@ type Auth struct {
 	mu      sync.Mutex
 	clients map[[sha256.Size]byte]confidential.Client
 	oidc    openID // operators' sign-in: tenant metadata and signing keys
+
+	// tokens keeps the access tokens MSAL handed out, in front of its
+	// cache: MSAL loads its whole cache from the store on every call, so a
+	// token still fresh is served from here without a query. Keys cover
+	// what a token depends on (the app's secret, the signed-in account),
+	// and callers read the credentials once per activity, so a reconnect,
+	// a disconnect or a rotated key is still seen at the next activity.
+	tokensMu sync.Mutex
+	tokens   map[[sha256.Size]byte]memoToken
+}
+
+type memoToken struct {
+	token   string
+	expires time.Time
+}
+
+// memoKey names a token by everything it depends on.
+func memoKey(parts ...string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+}
+
+// memoized returns a fresh token kept under key, or fetches one and keeps
+// it. A claims challenge always goes to MSAL: it asks for a token other
+// than the one MSAL (and so this memo) holds.
+func (a *Auth) memoized(ctx context.Context, key [sha256.Size]byte, claims string,
+	fetch func(ctx context.Context) (string, time.Time, error)) (string, time.Time, error) {
+	if claims == "" {
+		a.tokensMu.Lock()
+		m, ok := a.tokens[key]
+		a.tokensMu.Unlock()
+		if ok && time.Until(m.expires) > tokenMargin {
+			return m.token, m.expires, nil
+		}
+	}
+	tok, exp, err := fetch(ctx)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	a.tokensMu.Lock()
+	defer a.tokensMu.Unlock()
+	if a.tokens == nil {
+		a.tokens = map[[sha256.Size]byte]memoToken{}
+	}
+	for k, m := range a.tokens { // drop the expired, so the memo stays as small as the live tokens
+		if time.Until(m.expires) <= tokenMargin {
+			delete(a.tokens, k)
+		}
+	}
+	a.tokens[key] = memoToken{tok, exp}
+	return tok, exp, nil
 }
 
 // tokenCache adapts MSAL's persistent cache to a TokenCache.
@@ -218,12 +268,19 @@ func (a *Auth) PartnerCenterToken(ctx context.Context, p domain.Credentials) (st
 // for scope, through the Partner Center app: its refresh token serves any
 // resource the app has a consented permission on.
 func (a *Auth) partnerToken(ctx context.Context, p domain.Credentials, scope string) (string, time.Time, error) {
+	if p.HomeAccountID == "" {
+		return "", time.Time{}, FromCode("NotAuthorised", 0, "the partner has not been authorised yet", 0, nil)
+	}
+	key := memoKey("partner", p.PartnerID, p.AuthorityURL, p.PartnerTenantID, p.PCClientID, p.PCClientSecret, p.HomeAccountID, scope)
+	return a.memoized(ctx, key, "", func(ctx context.Context) (string, time.Time, error) {
+		return a.partnerTokenFromMSAL(ctx, p, scope)
+	})
+}
+
+func (a *Auth) partnerTokenFromMSAL(ctx context.Context, p domain.Credentials, scope string) (string, time.Time, error) {
 	app, err := a.partnerCenterApp(p)
 	if err != nil {
 		return "", time.Time{}, err
-	}
-	if p.HomeAccountID == "" {
-		return "", time.Time{}, FromCode("NotAuthorised", 0, "the partner has not been authorised yet", 0, nil)
 	}
 	acct, err := app.Account(ctx, p.HomeAccountID)
 	if err != nil {
@@ -257,6 +314,13 @@ func (a *Auth) GraphAppToken(ctx context.Context, p domain.Credentials, tenantID
 // graphAppToken returns GraphAppToken's token and its expiry; claims (a
 // claims challenge) make MSAL skip its cache.
 func (a *Auth) graphAppToken(ctx context.Context, p domain.Credentials, tenantID, claims string) (string, time.Time, error) {
+	key := memoKey("graph", p.PartnerID, p.AuthorityURL, p.GraphClientID, p.GraphSecret, tenantID)
+	return a.memoized(ctx, key, claims, func(ctx context.Context) (string, time.Time, error) {
+		return a.graphAppTokenFromMSAL(ctx, p, tenantID, claims)
+	})
+}
+
+func (a *Auth) graphAppTokenFromMSAL(ctx context.Context, p domain.Credentials, tenantID, claims string) (string, time.Time, error) {
 	app, err := a.graphApp(p)
 	if err != nil {
 		return "", time.Time{}, err

@@ -111,18 +111,11 @@ func (s *Store) SaveDiscoveryPage(ctx context.Context, partnerID, from, next str
 		if err != nil {
 			return err
 		}
-		for _, t := range tenants {
-			var c PageCounts
-			if k, ok := known[strings.ToLower(t.TenantID)]; ok {
-				c, err = updateTenant(ctx, tx, partnerID, defaultRel, k, t)
-			} else {
-				c, err = addTenant(ctx, tx, partnerID, defaultRel, topLevel, t)
-			}
-			if err != nil {
-				return fmt.Errorf("saving tenant %s (%q): %w", t.TenantID, t.Name, err)
-			}
-			counts.Add(c)
+		c, err := saveTenants(ctx, tx, partnerID, defaultRel, topLevel, known, tenants)
+		if err != nil {
+			return err
 		}
+		counts = c
 		_, err = tx.Exec(ctx, `UPDATE partners SET discovery_cursor = $2,
 			discovery_started_at = coalesce(discovery_started_at, now()), updated_at = now() WHERE id = $1`,
 			partnerID, next)
@@ -164,10 +157,73 @@ func lockKnownTenants(ctx context.Context, tx pgx.Tx, tenants []DiscoveredTenant
 	return known, err
 }
 
+// saveTenants writes a page's tenants in two round trips, not one or two
+// per tenant: the updates of known tenants and the links by name of new
+// ones in one batch, then the inserts of the new tenants no customer's name
+// matched. A batch runs its statements in order, so two tenants of a page
+// with one name link two customers, as one statement each would.
+func saveTenants(ctx context.Context, tx pgx.Tx, partnerID string, defaultRel domain.Relationship, topLevel *int64,
+	known map[string]knownTenant, tenants []DiscoveredTenant) (PageCounts, error) {
+	var counts PageCounts
+	var batch pgx.Batch
+	var order, fresh []int // the tenant of each statement; the new tenants, queued after the known ones
+	for i, t := range tenants {
+		if k, ok := known[strings.ToLower(t.TenantID)]; ok {
+			counts.Add(updateTenant(&batch, partnerID, defaultRel, k, t))
+			order = append(order, i)
+		} else {
+			fresh = append(fresh, i)
+		}
+	}
+	updates := batch.Len()
+	for _, i := range fresh {
+		linkTenant(&batch, partnerID, defaultRel, topLevel, tenants[i])
+	}
+	order = append(order, fresh...)
+	failed := func(t DiscoveredTenant, err error) error {
+		return fmt.Errorf("saving tenant %s (%q): %w", t.TenantID, t.Name, err)
+	}
+	var unlinked []int
+	err := func() error {
+		res := tx.SendBatch(ctx, &batch)
+		defer res.Close()
+		for n := 0; n < batch.Len(); n++ {
+			tag, err := res.Exec()
+			i := order[n]
+			switch {
+			case err != nil:
+				return failed(tenants[i], err)
+			case n < updates: // a known tenant's update
+			case tag.RowsAffected() == 1:
+				counts.Linked++
+			default:
+				unlinked = append(unlinked, i)
+			}
+		}
+		return res.Close()
+	}()
+	if err != nil || len(unlinked) == 0 {
+		return counts, err
+	}
+	var inserts pgx.Batch
+	for _, i := range unlinked {
+		insertTenant(&inserts, partnerID, defaultRel, topLevel, tenants[i])
+	}
+	res := tx.SendBatch(ctx, &inserts)
+	defer res.Close()
+	for _, i := range unlinked {
+		if _, err := res.Exec(); err != nil {
+			return counts, failed(tenants[i], err)
+		}
+		counts.Inserted++
+	}
+	return counts, res.Close()
+}
+
 // updateTenant refreshes a customer already linked to the tenant. One that
 // had left Partner Center comes back as itself: same row, users and
 // licences. A change its running workflow must hear of is marked.
-func updateTenant(ctx context.Context, tx pgx.Tx, partnerID string, defaultRel domain.Relationship, k knownTenant, t DiscoveredTenant) (PageCounts, error) {
+func updateTenant(b *pgx.Batch, partnerID string, defaultRel domain.Relationship, k knownTenant, t DiscoveredTenant) PageCounts {
 	rel, source, consent := k.relationship, k.source, k.consent
 	switch {
 	case source != domain.SourceOverride && t.Relationship != "":
@@ -183,50 +239,48 @@ func updateTenant(ctx context.Context, tx pgx.Tx, partnerID string, defaultRel d
 		g = *t.GDAP
 	}
 	changed := rel != k.relationship || consent != k.consent || g.Status != k.gdap.Status || !sameTime(g.EndAt, k.gdap.EndAt)
-	_, err := tx.Exec(ctx, `UPDATE customers SET partner_id = $2, domain = $3, discovered_at = now(), left_at = NULL,
+	b.Queue(`UPDATE customers SET partner_id = $2, domain = $3, discovered_at = now(), left_at = NULL,
 			relationship = $4, relationship_source = $5, consent_state = $6, gdap_status = $7, gdap_end_at = $8, gdap_name = $9,
 			gdap_roles = $10, relationship_changed = relationship_changed OR $11, updated_at = now()
 		WHERE azure_tenant_id = $1`, t.TenantID, partnerID, t.Domain, rel, source, consent, g.Status, g.EndAt, g.Name,
 		orNone(g.Roles), changed)
-	if err != nil {
-		return PageCounts{}, err
-	}
 	if k.left {
-		return PageCounts{Updated: 1, Returned: 1}, nil
+		return PageCounts{Updated: 1, Returned: 1}
 	}
-	return PageCounts{Updated: 1}, nil
+	return PageCounts{Updated: 1}
 }
 
-// addTenant links a customer without a tenant id, by name, else creates one.
-func addTenant(ctx context.Context, tx pgx.Tx, partnerID string, defaultRel domain.Relationship, topLevel *int64, t DiscoveredTenant) (PageCounts, error) {
+// newTenant is what a new tenant's customer starts with.
+func newTenant(defaultRel domain.Relationship, t DiscoveredTenant) (domain.Relationship, domain.RelationshipSource, domain.Consent, domain.GDAPState) {
 	rel, source := defaultRel, domain.SourceDefault
 	if t.Relationship != "" {
 		rel, source = t.Relationship, domain.SourceMicrosoft
 	}
-	consent := domain.ConsentFor(rel, domain.ConsentUnknown)
 	var g domain.GDAPState
 	if t.GDAP != nil {
 		g = *t.GDAP
 	}
-	tag, err := tx.Exec(ctx, `UPDATE customers SET azure_tenant_id = $1, tenant_id_source = 'discovered', partner_id = $2,
+	return rel, source, domain.ConsentFor(rel, domain.ConsentUnknown), g
+}
+
+// linkTenant gives a new tenant to the first customer without a tenant id
+// of its name, if any.
+func linkTenant(b *pgx.Batch, partnerID string, defaultRel domain.Relationship, topLevel *int64, t DiscoveredTenant) {
+	rel, source, consent, g := newTenant(defaultRel, t)
+	b.Queue(`UPDATE customers SET azure_tenant_id = $1, tenant_id_source = 'discovered', partner_id = $2,
 			domain = $3, relationship = $5, relationship_source = $6, consent_state = $7, top_level_id = coalesce(top_level_id, $8),
 			gdap_status = $9, gdap_end_at = $10, gdap_name = $11, gdap_roles = $12, discovered_at = now(), updated_at = now()
 		WHERE id = (SELECT id FROM customers WHERE lower(name) = lower($4) AND azure_tenant_id IS NULL ORDER BY id LIMIT 1 FOR UPDATE)`,
 		t.TenantID, partnerID, t.Domain, t.Name, rel, source, consent, topLevel, g.Status, g.EndAt, g.Name, orNone(g.Roles))
-	if err != nil {
-		return PageCounts{}, err
-	}
-	if tag.RowsAffected() == 1 {
-		return PageCounts{Linked: 1}, nil
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO customers (partner_id, name, azure_tenant_id, tenant_id_source, domain, relationship,
+}
+
+// insertTenant creates the customer of a new tenant no customer's name matched.
+func insertTenant(b *pgx.Batch, partnerID string, defaultRel domain.Relationship, topLevel *int64, t DiscoveredTenant) {
+	rel, source, consent, g := newTenant(defaultRel, t)
+	b.Queue(`INSERT INTO customers (partner_id, name, azure_tenant_id, tenant_id_source, domain, relationship,
 			relationship_source, consent_state, top_level_id, gdap_status, gdap_end_at, gdap_name, gdap_roles, discovered_at)
 		VALUES ($1, $2, $3, 'discovered', $4, $5, $6, $7, $8, $9, $10, $11, $12, now())`, partnerID, t.Name, t.TenantID, t.Domain,
 		rel, source, consent, topLevel, g.Status, g.EndAt, g.Name, orNone(g.Roles))
-	if err != nil {
-		return PageCounts{}, err
-	}
-	return PageCounts{Inserted: 1}, nil
 }
 
 func sameTime(a, b *time.Time) bool {

@@ -142,6 +142,7 @@ var ErrSecretsForgotten = errors.New("its client secrets were sealed with a lost
 // Credentials reads a partner's configuration and opens its secrets in one
 // query: what the Microsoft clients need for every call of an activity.
 func (s *Store) Credentials(ctx context.Context, id string) (domain.Credentials, error) {
+	credentialReads.Add(1)
 	var c domain.Credentials
 	var pc, graph []byte
 	err := s.pool.QueryRow(ctx, `SELECT id, authority_url, partner_tenant_id, partner_center_url, graph_url,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 
@@ -12,8 +13,18 @@ import (
 
 func tokenCacheAAD(partnerID, key string) string { return "token_caches/" + partnerID + "/" + key }
 
+// credentialReads counts the reads of sealed credentials: a partner's
+// secrets and MSAL's token caches.
+var credentialReads atomic.Int64
+
+// CredentialReads is how many times this process has read a partner's
+// secrets or a token cache from the database (each one query): what tests
+// and benchmarks count against the Graph requests made.
+func CredentialReads() int64 { return credentialReads.Load() }
+
 // LoadTokenCache returns the decrypted MSAL cache blob, or nil if none.
 func (s *Store) LoadTokenCache(ctx context.Context, partnerID, key string) ([]byte, error) {
+	credentialReads.Add(1)
 	var ct []byte
 	err := s.pool.QueryRow(ctx, `SELECT ciphertext FROM token_caches WHERE partner_id = $1 AND cache_key = $2`,
 		partnerID, key).Scan(&ct)
