@@ -1,7 +1,0 @@
--- Reserved: 013 is another branch's number, and tern refuses a gap before
--- 014. This file does nothing; when the branch that owns 013 is merged, keep
--- its file and delete this one.
-
-SELECT 1;
-
----- create above / drop below ----
