@@ -40,7 +40,7 @@ var pages = func() map[string]*template.Template {
 		out[name] = template.Must(t.ParseFS(templateFiles, "templates/"+name+".html"))
 	}
 	// The customer page's pieces the scripts fetch alone.
-	out["progress"], out["preview"] = out["customer"], out["mappings"]
+	out["progress"], out["preview"] = base, out["mappings"]
 	return out
 }()
 
@@ -72,9 +72,7 @@ type consolePage struct {
 	Op                    control.Operator
 	Nav                   []navLink
 	Data                  any
-	// Retryable tells the errors page which codes get a retry button.
-	Retryable func(string) bool
-	Status    int // 200 unless set
+	Status                int // 200 unless set
 }
 
 // show renders a console page; section is the nav entry it belongs to.
@@ -372,11 +370,7 @@ func (s *Server) errorsPage(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, err)
 		return
 	}
-	retry := map[string]bool{}
-	for _, g := range groups {
-		retry[g.Code] = g.Retryable
-	}
-	s.show(w, r, "errors", "/errors", consolePage{Title: "Open errors", Op: op, Data: groups, Retryable: func(code string) bool { return retry[code] }})
+	s.show(w, r, "errors", "/errors", consolePage{Title: "Open errors", Op: op, Data: groups})
 }
 
 func (s *Server) retryError(w http.ResponseWriter, r *http.Request) {
@@ -387,8 +381,7 @@ func (s *Server) retryError(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	e, err := s.Control.RetryError(r.Context(), op.PartnerID, id)
 	if err != nil {
-		s.show(w, r, "errors", "/errors", consolePage{Title: "Open errors", Op: op, Problem: err.Error(), Retryable: func(string) bool { return false },
-			Status: http.StatusBadRequest})
+		s.show(w, r, "errors", "/errors", consolePage{Title: "Open errors", Op: op, Problem: err.Error(), Status: http.StatusBadRequest})
 		return
 	}
 	s.Log.Info("error retried", "partner", op.PartnerID, "tenant", e.TenantID, "code", e.Code, "operator", op.UPN)
