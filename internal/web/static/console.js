@@ -24,7 +24,8 @@ function livePreview() {
     const mine = ++seq;
     out.setAttribute("aria-busy", "true");
     try {
-      const resp = await fetch(form.action, {method: "POST", body, credentials: "same-origin"});
+      // form.action would be the button named "action", not the attribute.
+      const resp = await fetch(form.getAttribute("action"), {method: "POST", body, credentials: "same-origin"});
       const html = await resp.text();
       if (mine === seq) {
         out.innerHTML = html;
