@@ -180,9 +180,9 @@ func (c *Control) readUsers(ctx context.Context, partnerID, tenantID string, sel
 		if err != nil {
 			return nil, false, fmt.Errorf("reading the tenant's users from Microsoft Graph: %w", err)
 		}
-		page, err := usersync.DecodeDeltaPage(body)
-		if err != nil {
-			return nil, false, err
+		page, perr := usersync.DecodeDeltaPage(body)
+		if perr != nil {
+			return nil, false, perr
 		}
 		for _, u := range page.Users {
 			if u.Removed == nil {

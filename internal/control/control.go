@@ -148,7 +148,7 @@ func (c *Control) client(ctx context.Context) (client.Client, error) {
 		return c.temporal, nil
 	}
 	if c.parts == nil {
-		return nil, errors.New("Temporal is not connected: start the worker with Temporal reachable")
+		return nil, errors.New("no Temporal client: the worker needs Temporal reachable for this page")
 	}
 	tc, err := c.parts.DialTemporal(ctx)
 	if err != nil {
