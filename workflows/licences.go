@@ -51,6 +51,7 @@ func (w *tenantWorkflow) importLicences(ctx workflow.Context) error {
 	w.s.Licences.Requested = false
 	w.licences.start()
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary: w.summary("licences"),
 		// One customer is two Partner Center reads and a transaction: a
 		// worker that dies mid-import is noticed, and retried, a minute later.
 		StartToCloseTimeout: time.Minute,

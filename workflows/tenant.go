@@ -322,6 +322,7 @@ func (w *tenantWorkflow) sync(ctx workflow.Context) error {
 		return err
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary: w.summary("sync"),
 		// A tenant read is a few Graph calls (their throttling waits
 		// included): a worker that died mid-read is given up on, and the
 		// read retried elsewhere, within two minutes, not ten.
@@ -434,3 +435,6 @@ func (w *tenantWorkflow) show(ctx workflow.Context, status domain.TenantState, r
 	workflow.SetCurrentDetails(ctx, d)
 	return nil
 }
+
+// summary names an activity or timer for the Temporal UI: what it does and for which customer.
+func (w *tenantWorkflow) summary(what string) string { return what + " of " + w.s.CustomerName }

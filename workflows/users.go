@@ -38,6 +38,7 @@ func (w *tenantWorkflow) syncUsers(ctx workflow.Context) error {
 	w.s.Users.FullRequested = false
 	w.users.start()
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:             w.summary("users round"),
 		StartToCloseTimeout: 4 * time.Hour,
 		// Pages heartbeat: a worker that dies mid-round is noticed within a
 		// minute and another resumes at the next uncommitted page.

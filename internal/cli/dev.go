@@ -294,6 +294,11 @@ func (d *dev) printTryNext(conn control.Connected, awaiting int, example string)
 	if ui := fmt.Sprintf("127.0.0.1:%d", config.DefaultTemporalUIPort); reachable(ui) {
 		fmt.Fprintf(out, "\nTemporal UI:  http://%s/namespaces/%s/workflows  (workflow %s)\n", ui, c.String(flags.TemporalNamespace.Name), conn.WorkflowID)
 	}
+	console := strings.TrimRight(c.String(flags.PublicURL.Name), "/")
+	fmt.Fprintf(out, "\nOperator console:  %s/  (sign in as %s, password %s, MFA code %s)\n"+
+		"  try: Customers > a customer > \"Edit its site mappings\", type a filter such as user.department == \"Sales\" => Main\n"+
+		"  and watch the live preview; Licences for the seat chart; Errors; Check; Inbound log.\n",
+		console, sim.DefaultOperatorUPN, sim.DefaultAdminPassword, sim.DefaultMFACode)
 	fmt.Fprint(out, "\nTry next:\n")
 	fmt.Fprintf(out, "  export %s\n", d.exports())
 	stop := "bin/cspsync dev stop"

@@ -303,11 +303,11 @@ func mappingsSetSitesCommand() *cli.Command {
 			}
 			var ms []control.SiteMapping
 			for i, a := range c.Args().Slice() {
-				filter, site, ok := strings.Cut(a, "=>")
-				if !ok {
-					return fmt.Errorf("mapping %d %q: write it as 'FILTER => SITE', e.g. 'user.department == \"Sales\" => Sales'", i+1, a)
+				m, err := control.ParseSiteMapping(i+1, a)
+				if err != nil {
+					return err
 				}
-				ms = append(ms, control.SiteMapping{Filter: strings.TrimSpace(filter), Site: strings.TrimSpace(site)})
+				ms = append(ms, m)
 			}
 			return withControl(c, func(ctl *control.Control) error {
 				if err := ctl.SetSiteMappings(c.Context, c.String(flagCustomer.Name), ms); err != nil {

@@ -11,11 +11,13 @@ import (
 
 // Environment variables. Each CLI flag of the same meaning reads one of these.
 const (
-	EnvDatabaseURL        = "CSPSYNC_DATABASE_URL"
-	EnvEncryptionKey      = "CSPSYNC_ENCRYPTION_KEY"
-	EnvEncryptionKeyFile  = "CSPSYNC_ENCRYPTION_KEY_FILE"
-	EnvTemporalAddress    = "TEMPORAL_ADDRESS"
-	EnvTemporalNamespace  = "TEMPORAL_NAMESPACE"
+	EnvDatabaseURL       = "CSPSYNC_DATABASE_URL"
+	EnvEncryptionKey     = "CSPSYNC_ENCRYPTION_KEY"
+	EnvEncryptionKeyFile = "CSPSYNC_ENCRYPTION_KEY_FILE"
+	EnvTemporalAddress   = "TEMPORAL_ADDRESS"
+	EnvTemporalNamespace = "TEMPORAL_NAMESPACE"
+	// EnvTemporalUI is the Temporal UI address the console links workflows to.
+	EnvTemporalUI         = "CSPSYNC_TEMPORAL_UI"
 	EnvTaskQueue          = "CSPSYNC_TASK_QUEUE"
 	EnvHTTPAddr           = "CSPSYNC_HTTP_ADDR"
 	EnvPublicURL          = "CSPSYNC_PUBLIC_URL"

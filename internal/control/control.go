@@ -6,6 +6,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 
@@ -145,6 +146,9 @@ func (c *Control) client(ctx context.Context) (client.Client, error) {
 	defer c.mu.Unlock()
 	if c.temporal != nil {
 		return c.temporal, nil
+	}
+	if c.parts == nil {
+		return nil, errors.New("no Temporal client: the worker needs Temporal reachable for this page")
 	}
 	tc, err := c.parts.DialTemporal(ctx)
 	if err != nil {

@@ -131,7 +131,7 @@ func TestAnonymousBrowserGetsNoPageAndOutsidersAreRefused(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	assert.True(t, strings.HasPrefix(resp.Header.Get("Location"), s.Sim.URL()+"/"+gdap.ID+"/v2.0/adminconsent?"), resp.Header.Get("Location"))
 	assert.Equal(t, 1, consentLinks(t, s))
-	resp, page = call(t, s, hc, http.MethodGet, "/", nil, nil)
+	resp, page = call(t, s, hc, http.MethodGet, "/tenants", nil, nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, page, "A link issued earlier works until ", "the page shows when the live link expires")
 }
@@ -232,7 +232,7 @@ func TestHostChecksHeadersHEADAndSizeLimits(t *testing.T) {
 	for _, target := range []string{"/", "/consent/callback?state=x"} {
 		resp, page := call(t, s, nil, http.MethodGet, target, nil, nil)
 		h := resp.Header
-		assert.Equal(t, "default-src 'none'; style-src 'self'; base-uri 'none'; frame-ancestors 'none'", h.Get("Content-Security-Policy"), target)
+		assert.Equal(t, "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'", h.Get("Content-Security-Policy"), target)
 		assert.Equal(t, "DENY", h.Get("X-Frame-Options"), target)
 		assert.Equal(t, "nosniff", h.Get("X-Content-Type-Options"), target)
 		assert.Equal(t, "same-origin", h.Get("Referrer-Policy"), target)

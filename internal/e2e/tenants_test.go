@@ -74,7 +74,7 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 	assert.Equal(t, domain.ConsentGranted, ts[byPage.ID].ConsentState)
 
 	// The page now shows the waiting tenant with its consent link, the others without.
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.Worker.PublicURL+"/")))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.Worker.PublicURL+"/tenants")))
 	links, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tbody`)))
 	require.NoError(t, err)
 	assert.Equal(t, 1, strings.Count(links, "Grant admin consent"))

@@ -123,7 +123,7 @@ func TestUsersRoundImportsEveryUserAsMicrosoftHasThem(t *testing.T) {
 	require.Len(t, status, 1)
 	assert.Equal(t, control.UserTotals{Active: active, All: all}, status[0].Users)
 	hc, _ := operatorSession(t, s, sim.DefaultOperatorUPN)
-	_, page := call(t, s, hc, http.MethodGet, "/", nil, nil)
+	_, page := call(t, s, hc, http.MethodGet, "/tenants", nil, nil)
 	mine := 0
 	for _, u := range got {
 		if u.Active {

@@ -6,12 +6,14 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"go.temporal.io/sdk/worker"
@@ -67,7 +69,8 @@ func Run(ctx context.Context, cfg config.Worker, logger *slog.Logger) error {
 	w.RegisterActivity(&activities.Activities{Store: st, Auth: auth, DiscoveryPageSize: pageSize, UserPageSize: cfg.UserPageSize,
 		Tenants: workflows.TenantClient{Client: tc, TaskQueue: cfg.TaskQueue}})
 
-	site := &web.Server{Control: control.New(cfg, st, auth, tc), Log: logger, PublicURL: cfg.PublicURL, ListenAddr: cfg.HTTPAddr}
+	site := &web.Server{Control: control.New(cfg, st, auth, tc), Log: logger, PublicURL: cfg.PublicURL, ListenAddr: cfg.HTTPAddr,
+		TemporalUI: cmp.Or(os.Getenv(config.EnvTemporalUI), fmt.Sprintf("http://127.0.0.1:%d", config.DefaultTemporalUIPort))}
 	handler, err := site.Handler()
 	if err != nil {
 		return err

@@ -227,21 +227,67 @@ func (s *Store) ListLicences(ctx context.Context, partnerID string) ([]CustomerL
 	if err != nil {
 		return nil, err
 	}
+	// Three queries for all customers, not three per customer: the
+	// console's licences page lists thousands.
+	var ids []int64
+	for _, c := range customers {
+		if c.TenantID != "" {
+			ids = append(ids, c.ID)
+		}
+	}
+	ls := map[int64][]licensing.Licence{}
+	subs := map[int64][]licensing.Subscription{}
+	imported := map[int64]*time.Time{}
+	rows, err := s.pool.Query(ctx, `SELECT customer_id, `+licenceColumns+` FROM licences WHERE customer_id = ANY($1) AND ended_at IS NULL`, ids)
+	if err != nil {
+		return nil, err
+	}
+	var id int64
+	var l licensing.Licence
+	if _, err := pgx.ForEachRow(rows, []any{&id, &l.SkuID, &l.PartNumber, &l.ProductName, &l.Total, &l.Active, &l.Consumed, &l.Suspended,
+		&l.Warning, &l.CapabilityStatus}, func() error {
+		ls[id] = append(ls[id], l)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	rows, err = s.pool.Query(ctx, `SELECT customer_id, `+subscriptionColumns+` FROM licence_subscriptions WHERE customer_id = ANY($1) AND ended_at IS NULL`, ids)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var sub licensing.Subscription
+		err := row.Scan(&id, &sub.ID, &sub.SkuID, &sub.OfferID, &sub.OfferName, &sub.FriendlyName, &sub.Quantity, &sub.Status,
+			&sub.BillingCycle, &sub.TermDuration, &sub.CommitmentEndDate, &sub.AutoRenew, &sub.Trial)
+		if sub.CommitmentEndDate.Equal(time.Unix(0, 0)) {
+			sub.CommitmentEndDate = time.Time{}
+		}
+		subs[id] = append(subs[id], sub)
+		return struct{}{}, err
+	}); err != nil {
+		return nil, err
+	}
+	rows, err = s.pool.Query(ctx, `SELECT id, licences_at FROM customers WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	var at *time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&id, &at}, func() error {
+		if at != nil {
+			t := *at // the scan may reuse at's target
+			imported[id] = &t
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	var out []CustomerLicences
 	for _, c := range customers {
 		if c.TenantID == "" {
 			continue
 		}
-		ls, subs, err := currentLicences(ctx, s.pool, c.ID)
-		if err != nil {
-			return nil, err
-		}
-		licensing.SortLicences(ls)
-		cl := CustomerLicences{Customer: c, Licences: ls, Subscriptions: subs}
-		if err := s.pool.QueryRow(ctx, `SELECT licences_at FROM customers WHERE id = $1`, c.ID).Scan(&cl.ImportedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, cl)
+		licensing.SortLicences(ls[c.ID])
+		out = append(out, CustomerLicences{Customer: c, Licences: ls[c.ID], Subscriptions: subs[c.ID], ImportedAt: imported[c.ID]})
 	}
 	return out, nil
 }

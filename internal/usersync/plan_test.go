@@ -562,3 +562,18 @@ func TestCountAndLogged(t *testing.T) {
 	assert.False(t, unchanged.Logged(false), "a full round logs what changed")
 	assert.True(t, created.Logged(false))
 }
+
+func TestFirstMatchPlacesAsTheRoundDoes(t *testing.T) {
+	sales, err := CompileFilter(`user.department == "Sales"`)
+	require.NoError(t, err)
+	all, err := CompileFilter("")
+	require.NoError(t, err)
+	for _, c := range []struct {
+		dept string
+		want int
+	}{{"Sales", 0}, {"IT", 1}} {
+		assert.Equal(t, c.want, FirstMatch([]*Filter{sales, all}, &GraphUser{Department: c.dept}), c.dept)
+	}
+	assert.Equal(t, -1, FirstMatch([]*Filter{sales}, &GraphUser{Department: "IT"}))
+	assert.Equal(t, []string{"accountEnabled", "department", "displayName", "id"}, PreviewSelect([]*Filter{sales, all}))
+}

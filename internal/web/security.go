@@ -16,8 +16,9 @@ import (
 )
 
 const (
-	// maxBody bounds request bodies: the forms carry a tenant id and a token.
-	maxBody = 8 << 10
+	// maxBody bounds request bodies: the forms carry ids, a token and at
+	// most a customer's site mappings.
+	maxBody = 64 << 10
 	// MaxHeaderBytes bounds the request line and headers (the server's setting).
 	MaxHeaderBytes = 16 << 10
 
@@ -26,12 +27,13 @@ const (
 	signInPath    = "/auth/operator/login"
 )
 
-// contentSecurityPolicy allows the one style sheet and nothing else: no
-// script, no frames around the pages. form-action is left out on purpose:
+// contentSecurityPolicy allows the one style sheet and the one script
+// (served from here, no inline script), requests back to this origin only,
+// and no frames around the pages. form-action is left out on purpose:
 // it also governs the redirect to Microsoft that follows the consent form,
 // whose address depends on the partner; the forms post only to this origin
 // and the templates escape every value.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // site is what the public URL (CSPSYNC_PUBLIC_URL) decides: the origin
 // forms must come from, the Host values requests may name, and whether

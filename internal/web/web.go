@@ -24,11 +24,14 @@ type Server struct {
 	// ListenAddr is the server's listen address; requests may name it as
 	// their Host too.
 	ListenAddr string
+	// TemporalUI is the Temporal UI's address the console links workflows
+	// to; "" links none.
+	TemporalUI string
 
 	site site
 }
 
-//go:embed static/cspsync.css
+//go:embed static/cspsync.css static/console.js
 var static embed.FS
 
 // Handler routes the server's paths. Every page and every state-changing
@@ -40,7 +43,7 @@ func (s *Server) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.tenantsPage)
+	s.routeConsole(mux)
 	mux.HandleFunc("GET "+signInPath, s.signIn)
 	mux.HandleFunc("GET "+config.OperatorCallbackPath, s.signInCallback)
 	mux.HandleFunc("POST /auth/operator/logout", s.signOut)

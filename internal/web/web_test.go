@@ -162,7 +162,7 @@ func TestOperatorSignInSessionAndCSRF(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Contains(t, body, "not started in this browser")
 
-	resp, page := s.do(http.MethodGet, "/", nil, nil)
+	resp, page := s.do(http.MethodGet, "/tenants", nil, nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, page, sim.DefaultOperatorUPN)
 	m := csrfRE.FindStringSubmatch(page)
@@ -184,7 +184,7 @@ func TestOperatorSignInSessionAndCSRF(t *testing.T) {
 		assert.Equal(t, http.StatusForbidden, resp.StatusCode, "%s: %s", name, body)
 	}
 	links := func() int {
-		resp, page := s.do(http.MethodGet, "/", nil, nil)
+		resp, page := s.do(http.MethodGet, "/tenants", nil, nil)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		return strings.Count(page, "A link issued earlier")
 	}
@@ -237,7 +237,7 @@ func TestAllowListRefusesOutsidersAndAdmitsTheGroup(t *testing.T) {
 
 	resp, body = s.signIn(sim.DefaultOperatorUPN)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	resp, _ = s.do(http.MethodGet, "/", nil, nil)
+	resp, _ = s.do(http.MethodGet, "/tenants", nil, nil)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }
 

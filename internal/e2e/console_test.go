@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cspsync/cspsync/internal/control"
+	"github.com/cspsync/cspsync/internal/domain"
+	"github.com/cspsync/cspsync/internal/sim"
+	"github.com/cspsync/cspsync/internal/store"
+	"github.com/cspsync/cspsync/internal/testenv"
+)
+
+// EnvScreenshots names the folder the console test writes its screenshots
+// to; by default internal/e2e/testdata/screenshots (ignored by git).
+const EnvScreenshots = "CSPSYNC_SCREENSHOTS"
+
+// consolePages are the console's pages, each with its heading.
+var consolePages = map[string]string{"/": "Overview", "/customers": "Customers", "/licences": "Licences", "/errors": "Open errors",
+	"/check": "Configuration check", "/log": "Inbound log", "/settings": "Field mappings and settings"}
+
+// One browser walks every page of the console as a signed-in operator and
+// uses its actions; each action shows in what the CLI prints next.
+func TestOperatorConsole(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 41, Tenants: 2, UsersPerTenant: 30})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	s.StartWorker()
+	authorise(t, s, connectOpts{})
+	tn := sc.Tenants[0]
+	waitTenants(t, s, time.Minute, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, sc.Tenants...) })
+	syncUsers(t, s, tn.ID, "--full")
+	ctx := context.Background()
+	cu, err := s.Store.GetCustomerByTenant(ctx, tn.ID)
+	require.NoError(t, err)
+	id := strconv.FormatInt(cu.ID, 10)
+	base := s.Worker.PublicURL
+
+	// Anonymous: every page sends to sign-in, every action is refused.
+	for path := range consolePages {
+		resp, _ := call(t, s, nil, http.MethodGet, path, nil, nil)
+		assert.Equal(t, http.StatusSeeOther, resp.StatusCode, path)
+		assert.Equal(t, "/auth/operator/login", resp.Header.Get("Location"), path)
+	}
+	for _, path := range []string{"/customers/" + id, "/customers/" + id + "/mappings"} {
+		resp, _ := call(t, s, nil, http.MethodGet, path, nil, nil)
+		assert.Equal(t, http.StatusSeeOther, resp.StatusCode, path)
+	}
+	origin := func(r *http.Request) { r.Header.Set("Origin", base) }
+	for _, path := range []string{"/customers/" + id + "/sync", "/customers/" + id + "/reset-delta", "/customers/" + id + "/mappings", "/errors/1/retry"} {
+		resp, _ := call(t, s, nil, http.MethodPost, path, map[string][]string{"mappings": {"true => Main"}}, origin)
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, path)
+	}
+
+	shots := os.Getenv(EnvScreenshots)
+	if shots == "" {
+		shots = filepath.Join("testdata", "screenshots")
+	}
+	require.NoError(t, os.MkdirAll(shots, 0o755))
+	b := testenv.Browser(t, s.Sim.CAFile())
+	b, cancel := context.WithTimeout(b, 4*time.Minute)
+	defer cancel()
+	shoot := func(name string) {
+		png, err := chromedp.Run(b, chromedp.FullScreenshot(80))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(shots, name+".jpg"), png, 0o644))
+	}
+	text := func(sel string) string {
+		out, err := chromedp.Run(b, chromedp.Text(chromedp.CSS(sel)))
+		require.NoError(t, err, sel)
+		return out
+	}
+	open := func(path, heading string) {
+		t.Helper()
+		require.NoError(t, chromedp.Do(b, chromedp.Navigate(base+path), chromedp.WaitVisible(`//h1[contains(., "`+heading+`")]`)), path)
+	}
+	require.NoError(t, chromedp.Do(b, append(append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(base + "/")}, operatorSignIn(sim.DefaultOperatorUPN)...),
+		chromedp.WaitVisible(`//h1[contains(., "Overview")]`))...))
+	for path, heading := range consolePages {
+		open(path, heading)
+		shoot(strings.Trim(strings.ReplaceAll(path, "/", ""), "") + "page")
+	}
+	open("/", "Overview")
+	assert.Contains(t, text("dl.facts"), "2 tenants")
+
+	// Customers: search finds the one customer, its page has its users.
+	open("/customers?q="+strings.ToUpper(tn.Name[:5]), "Customers")
+	assert.Contains(t, text("#count"), "customers")
+	assert.Contains(t, text("tbody"), tn.Name)
+	open("/customers/"+id, tn.Name)
+	shoot("customer")
+	truth := truthUsers(t, s, tn.ID)
+	assert.Contains(t, text("main"), strconv.Itoa(len(truth))+" in all")
+
+	cli := func(args ...string) string {
+		out, err := runCLI(t, s, args...)
+		require.NoError(t, err, out)
+		return out
+	}
+	customer := func() control.Customer {
+		var cs []control.Customer
+		require.NoError(t, json.Unmarshal([]byte(cli("customers", "list", "--json")), &cs))
+		for _, c := range cs {
+			if c.TenantID == tn.ID {
+				return c
+			}
+		}
+		t.Fatalf("customer %s not listed", tn.ID)
+		return control.Customer{}
+	}
+
+	// Change relationship.
+	require.NoError(t, chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#relationship"), "GDAP"),
+		chromedp.Click(`//button[normalize-space()="Change relationship"]`), chromedp.WaitVisible(`//p[contains(., "Relationship changed")]`)))
+	assert.Equal(t, domain.GDAP, customer().Relationship)
+	assert.Equal(t, "override", customer().RelationshipSource)
+	require.NoError(t, chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#relationship"), "DAP"),
+		chromedp.Click(`//button[normalize-space()="Change relationship"]`), chromedp.WaitVisible(`//p[contains(., "Relationship changed")]`)))
+	assert.Equal(t, domain.DAP, customer().Relationship)
+
+	// Consent link.
+	before := consentLinks(t, s)
+	require.NoError(t, chromedp.Do(b, chromedp.Click(`//button[normalize-space()="Create a consent link"]`), chromedp.WaitVisible(chromedp.CSS("#consent-link"))))
+	assert.Contains(t, text("#consent-link"), "/"+tn.ID+"/v2.0/adminconsent?")
+	assert.Equal(t, before+1, consentLinks(t, s))
+
+	// Reset delta: the next round reads every user again.
+	require.NoError(t, chromedp.Do(b, chromedp.Click(`//button[contains(., "Reset delta")]`), chromedp.WaitVisible(`//p[contains(., "Delta reset")]`)))
+	assert.Contains(t, syncUsers(t, s, tn.ID), "full users round", "the delta was reset")
+
+	// Sync now: the tenant's workflow runs a cycle.
+	lastSync := *customer().LastSyncAt
+	require.NoError(t, chromedp.Do(b, chromedp.Click(`//button[normalize-space()="Sync now"]`), chromedp.WaitVisible(`//p[contains(., "Sync requested")]`)))
+	require.Eventually(t, func() bool { return customer().LastSyncAt.After(lastSync) }, time.Minute, time.Second, "last_sync_at moves on")
+
+	// Site mappings: the live preview counts what the simulator says the filter matches.
+	cli("sites", "add", "--customer", id, "Sales")
+	dept := truth[0].Department
+	want, wantMoved := 0, 0
+	for _, u := range truth {
+		if u.Department == dept {
+			want++
+			if u.AccountEnabled {
+				wantMoved++ // a disabled account is inactive today: he moves, but is not "moved"
+			}
+		}
+	}
+	open("/customers/"+id+"/mappings", "Site mappings")
+	mappings := `user.department == "` + dept + `" => Sales` + "\ntrue => Main"
+	require.NoError(t, chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#mappings"), mappings)))
+	_, err = chromedp.Run(b, chromedp.Evaluate[bool](`document.getElementById("mappings").dispatchEvent(new Event("input"))`))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(b, chromedp.WaitVisible(chromedp.CSS("#preview-table"))))
+	count := func(mapping string) int {
+		n, err := strconv.Atoi(strings.Fields(text(`tr[data-mapping="` + mapping + `"] td.count`))[0])
+		require.NoError(t, err)
+		return n
+	}
+	assert.Equal(t, want, count("1"))
+	assert.Equal(t, len(truth)-want, count("2"))
+	assert.Equal(t, 0, count("none"))
+	assert.Equal(t, "Moved to another site: "+strconv.Itoa(wantMoved), strings.SplitN(text("#moved"), " (", 2)[0], "active users move from Main to Sales")
+	shoot("mappings")
+
+	// A filter that does not compile says where.
+	require.NoError(t, chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#mappings"), "user.departmnt == 1 => Sales"),
+		chromedp.Click(`//button[normalize-space()="Preview"]`), chromedp.WaitVisible(chromedp.CSS("#problems"))))
+	assert.Contains(t, text("#problems"), "line 1 column")
+
+	// Save; the next round places the users as previewed.
+	require.NoError(t, chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#mappings"), mappings),
+		chromedp.Click(`//button[normalize-space()="Save site mappings"]`), chromedp.WaitVisible(`//p[contains(., "Site mappings saved")]`)))
+	assert.Contains(t, cli("mappings", "sites", "--customer", id), "Sales")
+	syncUsers(t, s, tn.ID, "--full")
+	sales := 0
+	for _, u := range psaUsers(t, s, tn.ID) {
+		if u.Site == "Sales" {
+			sales++
+		}
+	}
+	assert.Equal(t, want, sales)
+
+	// Retry an error whose reaction allows it: the retried cycle succeeds and resolves it.
+	require.NoError(t, s.Store.RecordError(ctx, "acme", tn.ID, domain.OpUsers,
+		domain.ErrorInfo{Code: domain.CodeInternal, Cause: "the users activity timed out", Remediation: "nothing: it is retried", Reaction: domain.Retry}))
+	assert.Contains(t, cli("errors", "list"), domain.CodeInternal)
+	open("/errors", "Open errors")
+	shoot("errors")
+	require.NoError(t, chromedp.Do(b, chromedp.Click(`//button[contains(., "Retry now")]`), chromedp.WaitVisible(`//p[contains(., "Retry requested")]`)))
+	require.Eventually(t, func() bool { return !strings.Contains(cli("errors", "list"), domain.CodeInternal) }, time.Minute, time.Second)
+
+	// Check, inbound log, licences.
+	open("/check?run=1", "Configuration check")
+	assert.Contains(t, text("ul.check"), "OK")
+	shoot("check")
+	open("/log?tenant="+tn.ID+"&result=moved", "Inbound log")
+	assert.Contains(t, text("tbody"), "moved")
+	shoot("log")
+	open("/licences?customer="+id, "Licences")
+	chart, err := chromedp.Run(b, chromedp.TextContent(chromedp.CSS("svg.chart")))
+	require.NoError(t, err)
+	assert.Contains(t, chart, tn.Name)
+	shoot("licences")
+}
