@@ -42,6 +42,8 @@ func TestDAPReadyGDAPWaitsForConsentThroughPageAndCLIAndSurvivesRestarts(t *test
 	require.NoError(t, chromedp.Do(ctx, append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(s.Worker.PublicURL + "/")},
 		operatorSignIn(sim.DefaultOperatorUPN)...)...))
 	require.NoError(t, chromedp.Do(ctx,
+		chromedp.WaitVisible(`//h1[contains(., "Overview")]`), // a sign-in lands on the overview
+		chromedp.Navigate(s.Worker.PublicURL+"/tenants"),
 		chromedp.WaitVisible(`//h1[normalize-space()="Customer tenants"]`),
 		chromedp.Click(`//tr[@data-tenant="`+byPage.ID+`"]//button[contains(., "Grant admin consent")]`),
 		chromedp.WaitVisible(chromedp.CSS(`input[name="login"]`)),
