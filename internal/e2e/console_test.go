@@ -124,6 +124,8 @@ func TestOperatorConsole(t *testing.T) {
 		chromedp.Click(`//button[normalize-space()="Change relationship"]`), chromedp.WaitVisible(`//p[contains(., "Relationship changed")]`)))
 	assert.Equal(t, domain.GDAP, customer().Relationship)
 	assert.Equal(t, "override", customer().RelationshipSource)
+	// A fresh page, so that the wait below sees this change's message, not the last one's.
+	open("/customers/"+id, tn.Name)
 	require.NoError(t, chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#relationship"), "DAP"),
 		chromedp.Click(`//button[normalize-space()="Change relationship"]`), chromedp.WaitVisible(`//p[contains(., "Relationship changed")]`)))
 	assert.Equal(t, domain.DAP, customer().Relationship)
