@@ -315,8 +315,8 @@ func (d *dev) printTryNext(conn control.Connected, awaiting int, example string)
   bin/cspsync sync --partner %[1]s --wait
   bin/cspsync errors list
   .bin/temporal workflow list --query 'SyncState="AwaitingConsent"'
-Logs in %[3]s/logs; stop everything with: %[4]s
-`, d.caFile, conn.Partner, d.dataDir, stop, example)
+Logs in %[2]s/logs; stop everything with: %[3]s
+`, conn.Partner, d.dataDir, stop, example)
 }
 
 // exports is what the CLI needs in its environment to reach the dev setup.
