@@ -3,12 +3,14 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -46,6 +48,7 @@ type Temporal struct {
 	dbFile  string
 	port    int
 	cmd     *exec.Cmd
+	exited  chan error // receives the server's exit once
 }
 
 // StartTemporal starts a dev server on a free port, stopped when the test ends.
@@ -60,6 +63,22 @@ func StartTemporal(t testing.TB, searchAttributes map[string]string) *Temporal {
 
 func (tp *Temporal) start(searchAttributes map[string]string) {
 	tp.t.Helper()
+	// A dev server that exits at once (a side port taken between FreePort and
+	// its bind, which happens when many test binaries start servers together)
+	// is started again on fresh side ports; one that never answers is an error
+	// carrying its own output, so a failure names its cause.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		if lastErr = tp.startOnce(searchAttributes); lastErr == nil {
+			return
+		}
+		tp.t.Logf("Temporal dev server attempt %d: %v", attempt+1, lastErr)
+		time.Sleep(time.Second)
+	}
+	require.NoError(tp.t, lastErr, "Temporal dev server did not start")
+}
+
+func (tp *Temporal) startOnce(searchAttributes map[string]string) error {
 	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(tp.port), "--headless",
 		"--db-filename", tp.dbFile, "--log-level", "error", "--http-port", strconv.Itoa(FreePort(tp.t)),
 		"--metrics-port", strconv.Itoa(FreePort(tp.t))}
@@ -67,13 +86,62 @@ func (tp *Temporal) start(searchAttributes map[string]string) {
 		args = append(args, "--search-attribute", k+"="+v)
 	}
 	cmd := exec.Command(tp.bin, args...)
+	out := &tailBuffer{max: 8 << 10}
+	cmd.Stdout, cmd.Stderr = out, out
 	if os.Getenv("CSPSYNC_TEST_VERBOSE") != "" {
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		cmd.Stdout, cmd.Stderr = io.MultiWriter(out, os.Stderr), io.MultiWriter(out, os.Stderr)
 	}
 	cmd.SysProcAttr = childAttr()
-	require.NoError(tp.t, cmd.Start())
-	tp.cmd = cmd
-	require.NoError(tp.t, WaitReachable(tp.Address, 60*time.Second), "Temporal dev server did not start")
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Under a loaded machine (every package's tests at once) a dev server can
+	// take well over a minute to open its port.
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		conn, err := net.DialTimeout("tcp", tp.Address, 500*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			tp.cmd, tp.exited = cmd, exited
+			return nil
+		}
+		select {
+		case werr := <-exited:
+			return fmt.Errorf("dev server exited before %s answered (%v): %s", tp.Address, werr, out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+			return fmt.Errorf("%s not reachable after 3m: %w; server output: %s", tp.Address, err, out.String())
+		}
+	}
+}
+
+// tailBuffer keeps the last max bytes written to it (a server's output, for
+// an error message).
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if len(b.buf) > b.max {
+		b.buf = b.buf[len(b.buf)-b.max:]
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
 }
 
 // Stop stops the server (its state stays in the SQLite file).
@@ -82,13 +150,11 @@ func (tp *Temporal) Stop() {
 		return
 	}
 	_ = syscall.Kill(-tp.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = tp.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-tp.exited:
 	case <-time.After(10 * time.Second):
 		_ = syscall.Kill(-tp.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		<-tp.exited
 	}
 	tp.cmd = nil
 }
