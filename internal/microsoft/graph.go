@@ -81,14 +81,10 @@ func (p *tokenProvider) refuse(token string) {
 	p.refused = token
 }
 
-// Graph returns a Microsoft Graph client acting as the multi-tenant app in
-// one customer tenant (app-only, client credentials). It keeps the SDK's
-// middleware (retry on 429/503/504 honouring Retry-After, compression).
-func (a *Auth) Graph(p domain.Credentials, tenantID string) (*msgraphsdk.GraphServiceClient, error) {
-	gc, _, err := a.graph(p, tenantID)
-	return gc, err
-}
-
+// graph returns a Microsoft Graph client acting as the multi-tenant app in
+// one customer tenant (app-only, client credentials), and its token source.
+// It keeps the SDK's middleware (retry on 429/503/504 honouring Retry-After,
+// compression).
 func (a *Auth) graph(p domain.Credentials, tenantID string) (*msgraphsdk.GraphServiceClient, *tokenProvider, error) {
 	return a.graphAs(p, func(ctx context.Context, claims string) (string, time.Time, error) {
 		return a.graphAppToken(ctx, p, tenantID, claims)
@@ -128,20 +124,45 @@ func (a *Auth) graphAs(p domain.Credentials, fetch func(ctx context.Context, cla
 // Organization reads the tenant's organization object: the cheapest call
 // that proves the app can read the tenant.
 func (a *Auth) Organization(ctx context.Context, p domain.Credentials, tenantID string) (string, error) {
-	gc, err := a.Graph(p, tenantID)
-	if err != nil {
-		return "", err
-	}
-	res, err := gc.Organization().Get(ctx, nil)
+	var name string
+	err := a.graphCall(ctx, p, tenantID, func(gc *msgraphsdk.GraphServiceClient) error {
+		res, err := gc.Organization().Get(ctx, nil)
+		if err != nil {
+			return err
+		}
+		for _, o := range res.GetValue() {
+			if n := o.GetDisplayName(); n != nil {
+				name = text.Clean(*n, text.MaxName)
+				return nil
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return "", ClassifyGraph(err)
 	}
-	for _, o := range res.GetValue() {
-		if n := o.GetDisplayName(); n != nil {
-			return text.Clean(*n, text.MaxName), nil
-		}
+	return name, nil
+}
+
+// graphCall runs call with a Graph client of the tenant; a token Graph refuses (expired or
+// revoked before MSAL expected) is replaced once, unseen by the caller.
+func (a *Auth) graphCall(ctx context.Context, p domain.Credentials, tenantID string, call func(*msgraphsdk.GraphServiceClient) error) error {
+	gc, tokens, err := a.graph(p, tenantID)
+	if err != nil {
+		return err
 	}
-	return "", nil
+	for retried := false; ; retried = true {
+		err := call(gc)
+		var f *Failure
+		if err != nil && !retried && errors.As(ClassifyGraph(err), &f) && f.Status == 401 && f.Code == "InvalidAuthenticationToken" {
+			tokens.mu.Lock()
+			used := tokens.token
+			tokens.mu.Unlock()
+			tokens.refuse(used)
+			continue
+		}
+		return err
+	}
 }
 
 // ClassifyGraph classifies an error from the Graph SDK: an OData error by

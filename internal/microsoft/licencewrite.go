@@ -209,24 +209,3 @@ func (a *Auth) AppRoles(ctx context.Context, p domain.Credentials, tenantID stri
 func MayWriteLicences(roles []string) bool {
 	return slices.ContainsFunc(roles, func(r string) bool { return slices.Contains(licenceWriteRoles, r) })
 }
-
-// graphCall runs call with a Graph client of the tenant; a token Graph refuses (expired or
-// revoked before MSAL expected) is replaced once, unseen by the caller.
-func (a *Auth) graphCall(ctx context.Context, p domain.Credentials, tenantID string, call func(*msgraphsdk.GraphServiceClient) error) error {
-	gc, tokens, err := a.graph(p, tenantID)
-	if err != nil {
-		return err
-	}
-	for retried := false; ; retried = true {
-		err := call(gc)
-		var f *Failure
-		if err != nil && !retried && errors.As(ClassifyGraph(err), &f) && f.Status == 401 && f.Code == "InvalidAuthenticationToken" {
-			tokens.mu.Lock()
-			used := tokens.token
-			tokens.mu.Unlock()
-			tokens.refuse(used)
-			continue
-		}
-		return err
-	}
-}

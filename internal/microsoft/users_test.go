@@ -446,3 +446,23 @@ func TestUsersByID(t *testing.T) {
 	assert.ErrorContains(t, err, "give 1 to 15 a request")
 	assert.Len(t, w.log.requests(), 1, "nothing more was sent")
 }
+
+// `check` reads each tenant's organization object; a token Graph refuses
+// while MSAL still trusts it (expired early, revoked) is replaced once, as in
+// users rounds, instead of reporting the tenant unreachable.
+func TestOrganizationRecoversFromAnAccessTokenGraphRefuses(t *testing.T) {
+	w := newGraphWorld(t, 1)
+	ctx := context.Background()
+	name, err := w.auth.Organization(ctx, w.creds, w.tenant(0))
+	require.NoError(t, err)
+	assert.NotEmpty(t, name)
+	require.Equal(t, 1, w.tokenRequests())
+
+	require.NoError(t, w.srv.ExpireAccessTokens())
+	again, err := w.auth.Organization(ctx, w.creds, w.tenant(0))
+	require.NoError(t, err, "a refused token is replaced, not reported")
+	assert.Equal(t, name, again)
+	assert.Equal(t, 2, w.tokenRequests(), "exactly one fresh token")
+	reqs := w.log.requests()
+	assert.Equal(t, http.StatusUnauthorized, reqs[len(reqs)-2].status, "Graph refused the cached token once")
+}
