@@ -299,24 +299,31 @@ func (d *dev) printTryNext(conn control.Connected, awaiting int, example string)
 		"  try: Customers > a customer > \"Edit its site mappings\", type a filter such as user.department == \"Sales\" => Main\n"+
 		"  and watch the live preview; Licences for the seat chart; Errors; Check; Inbound log.\n",
 		console, sim.DefaultOperatorUPN, sim.DefaultAdminPassword, sim.DefaultMFACode)
-	fmt.Fprint(out, "\nTry next:\n")
-	fmt.Fprintf(out, "  export %s\n", d.exports())
 	stop := "bin/cspsync dev stop"
 	if d.dataDir != config.DefaultDataDir {
 		stop += " --data-dir " + d.dataDir
 	}
-	fmt.Fprintf(out, `  bin/cspsync status
+	fmt.Fprint(out, tryNext(d.exports(), conn.Partner, example, d.dataDir, stop))
+}
+
+// tryNext is the demo's closing list of commands, each runnable as printed
+// once the export line is pasted.
+func tryNext(exports, partner, customer, dataDir, stop string) string {
+	return fmt.Sprintf(`
+Try next:
+  export %[1]s
+  bin/cspsync status
   bin/cspsync tenants list
   bin/cspsync licences report
-  bin/cspsync users list --customer %[4]s
-  bin/cspsync mappings sites --customer %[4]s
-  bin/cspsync sync --partner %[1]s --users --wait
+  bin/cspsync users list --customer %[3]s
+  bin/cspsync mappings sites --customer %[3]s
+  bin/cspsync sync --partner %[2]s --users --wait
   bin/cspsync check
-  bin/cspsync sync --partner %[1]s --wait
+  bin/cspsync sync --partner %[2]s --wait
   bin/cspsync errors list
   .bin/temporal workflow list --query 'SyncState="AwaitingConsent"'
-Logs in %[2]s/logs; stop everything with: %[3]s
-`, conn.Partner, d.dataDir, stop, example)
+Logs in %[4]s/logs; stop everything with: %[5]s
+`, exports, partner, customer, dataDir, stop)
 }
 
 // exports is what the CLI needs in its environment to reach the dev setup.
