@@ -192,6 +192,37 @@ func TestOperatorConsole(t *testing.T) {
 	}
 	assert.Equal(t, want, sales)
 
+	// Field mappings: the preview shows what the next round writes, and a
+	// mistake where it is.
+	open("/settings?customer="+id, "Field mappings and settings")
+	const jobTitle = `user.displayName + " / " + user.userPrincipalName`
+	require.NoError(t, chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#field"), "job_title"), chromedp.SetValue(chromedp.CSS("#expression"), "user.jobTitl"),
+		chromedp.Click(`//button[normalize-space()="Preview"]`), chromedp.WaitVisible(chromedp.CSS("#field-problems"))))
+	assert.Contains(t, text("#field-problems"), "Line 1 column")
+	assert.Contains(t, text("#field-problems"), "jobTitle", "the fix names the property meant")
+	require.NoError(t, chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#expression"), jobTitle),
+		chromedp.Click(`//button[normalize-space()="Preview"]`), chromedp.WaitVisible(chromedp.CSS("#field-preview-table"))))
+	previewed, err := chromedp.Run(b, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll("#field-preview-table tr[data-user]")].map(
+		r => [r.dataset.user, r.querySelector('td[data-field="job_title"]').textContent]))`))
+	require.NoError(t, err)
+	require.Len(t, previewed, control.FieldPreviewUsers)
+	byID := map[string]sim.TenantUser{}
+	for _, u := range truth {
+		byID[u.ID] = u
+	}
+	for uid, v := range previewed {
+		u := byID[uid]
+		assert.Equal(t, u.DisplayName+" / "+u.UserPrincipalName, v, "the preview evaluates the expression for %s", uid)
+	}
+	shoot("fieldmappings")
+	assert.NotContains(t, cli("mappings", "fields", "--customer", id), `" / " + user.userPrincipalName`, "nothing saved by a preview")
+	require.NoError(t, chromedp.Do(b, chromedp.Click(`//button[normalize-space()="Save field mapping"]`), chromedp.WaitVisible(`//p[contains(., "Field mapping saved")]`)))
+	syncUsers(t, s, tn.ID, "--full")
+	after := psaUsers(t, s, tn.ID)
+	for uid, v := range previewed {
+		assert.Equal(t, v, after[uid].JobTitle, "the round wrote what the preview showed for %s", uid)
+	}
+
 	// Retry an error whose reaction allows it: the retried cycle succeeds and resolves it.
 	require.NoError(t, s.Store.RecordError(ctx, "acme", tn.ID, domain.OpUsers,
 		domain.ErrorInfo{Code: domain.CodeInternal, Cause: "the users activity timed out", Remediation: "nothing: it is retried", Reaction: domain.Retry}))

@@ -514,27 +514,35 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.renderSettings(w, r, op, r.URL.Query().Get("customer"), "", 0)
+	s.renderSettings(w, r, op, fieldForm{Customer: r.URL.Query().Get("customer")}, "", 0)
 }
 
-func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, op control.Operator, customer, problem string, status int) {
+// fieldForm is the field-mapping form as the operator filled it in, and
+// the preview of it when asked for.
+type fieldForm struct {
+	Customer, PreviewCustomer, Field, Expression string
+	Preview                                      *control.FieldPreview
+}
+
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, op control.Operator, form fieldForm, problem string, status int) {
 	ctx := r.Context()
 	data := struct {
 		Mappings                 []control.FieldMapping
 		Settings                 control.UserSettings
 		CustomerID, CustomerName string
-	}{CustomerID: customer}
+		Form                     fieldForm
+	}{CustomerID: form.Customer, Form: form}
 	page := consolePage{Title: "Field mappings and settings", Op: op, Problem: problem, Status: status}
 	var err error
-	if customer != "" {
-		d, derr := s.Control.CustomerDetail(ctx, op.PartnerID, customer, "", "")
+	if form.Customer != "" {
+		d, derr := s.Control.CustomerDetail(ctx, op.PartnerID, form.Customer, "", "")
 		if derr != nil {
 			s.notFound(w, r, op, derr)
 			return
 		}
 		data.CustomerName = d.Name
 	}
-	if data.Mappings, err = s.Control.FieldMappings(ctx, op.PartnerID, customer); err == nil {
+	if data.Mappings, err = s.Control.FieldMappings(ctx, op.PartnerID, form.Customer); err == nil {
 		data.Settings, err = s.Control.UserSettings(ctx, op.PartnerID)
 	}
 	if err != nil {
@@ -545,25 +553,37 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, op contr
 	s.show(w, r, "settings", "/settings", page)
 }
 
+// fieldMappingPost previews (action=preview) or saves a field mapping.
 func (s *Server) fieldMappingPost(w http.ResponseWriter, r *http.Request) {
 	op, ok := s.form(w, r)
 	if !ok {
 		return
 	}
-	customer := r.PostForm.Get("customer")
-	if customer != "" {
-		if _, err := s.Control.CustomerDetail(r.Context(), op.PartnerID, customer, "", ""); err != nil {
+	form := fieldForm{Customer: r.PostForm.Get("customer"), PreviewCustomer: r.PostForm.Get("preview_customer"),
+		Field: r.PostForm.Get("field"), Expression: r.PostForm.Get("expression")}
+	if form.Customer != "" {
+		if _, err := s.Control.CustomerDetail(r.Context(), op.PartnerID, form.Customer, "", ""); err != nil {
 			s.notFound(w, r, op, err)
 			return
 		}
 	}
-	if err := s.Control.SetFieldMapping(r.Context(), op.PartnerID, customer, r.PostForm.Get("field"), r.PostForm.Get("expression")); err != nil {
-		s.renderSettings(w, r, op, customer, err.Error(), http.StatusBadRequest)
+	if r.PostForm.Get("action") == "preview" {
+		p, err := s.Control.PreviewFieldMapping(r.Context(), op.PartnerID, form.Customer, form.PreviewCustomer, form.Field, form.Expression)
+		if err != nil {
+			s.renderSettings(w, r, op, form, err.Error(), http.StatusBadRequest)
+			return
+		}
+		form.Preview = &p
+		s.renderSettings(w, r, op, form, "", 0)
+		return
+	}
+	if err := s.Control.SetFieldMapping(r.Context(), op.PartnerID, form.Customer, form.Field, form.Expression); err != nil {
+		s.renderSettings(w, r, op, form, err.Error(), http.StatusBadRequest)
 		return
 	}
 	target := "/settings?done=field"
-	if customer != "" {
-		target += "&customer=" + url.QueryEscape(customer)
+	if form.Customer != "" {
+		target += "&customer=" + url.QueryEscape(form.Customer)
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
