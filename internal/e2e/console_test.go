@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,12 +15,16 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/sim"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
+	"github.com/cspsync/cspsync/workflows"
 )
 
 // EnvScreenshots names the folder the console test writes its screenshots
@@ -50,7 +55,11 @@ func TestOperatorConsole(t *testing.T) {
 	for path := range consolePages {
 		resp, _ := call(t, s, nil, http.MethodGet, path, nil, nil)
 		assert.Equal(t, http.StatusSeeOther, resp.StatusCode, path)
-		assert.Equal(t, "/auth/operator/login", resp.Header.Get("Location"), path)
+		want := "/auth/operator/login"
+		if path != "/" {
+			want += "?" + url.Values{"next": {path}}.Encode()
+		}
+		assert.Equal(t, want, resp.Header.Get("Location"), path)
 	}
 	for _, path := range []string{"/customers/" + id, "/customers/" + id + "/mappings"} {
 		resp, _ := call(t, s, nil, http.MethodGet, path, nil, nil)
@@ -84,8 +93,12 @@ func TestOperatorConsole(t *testing.T) {
 		t.Helper()
 		require.NoError(t, chromedp.Do(b, chromedp.Navigate(base+path), chromedp.WaitVisible(`//h1[contains(., "`+heading+`")]`)), path)
 	}
-	require.NoError(t, chromedp.Do(b, append(append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(base + "/")}, operatorSignIn(sim.DefaultOperatorUPN)...),
-		chromedp.WaitVisible(`//h1[contains(., "Overview")]`))...))
+	// Signing in from a customer's page lands on it.
+	require.NoError(t, chromedp.Do(b, append(append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(base + "/customers/" + id + "?uq=a")},
+		operatorSignIn(sim.DefaultOperatorUPN)...), chromedp.WaitVisible(`//h1[contains(., "`+tn.Name+`")]`))...))
+	landed, err := chromedp.Run(b, chromedp.Location())
+	require.NoError(t, err)
+	assert.Equal(t, base+"/customers/"+id+"?uq=a", landed)
 	for path, heading := range consolePages {
 		open(path, heading)
 		shoot(strings.Trim(strings.ReplaceAll(path, "/", ""), "") + "page")
@@ -244,4 +257,35 @@ func TestOperatorConsole(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, chart, tn.Name)
 	shoot("licences")
+
+	// The Temporal UI, read by a person: the tenant's workflow says what it
+	// waits for and since when (the UI's metadata query), and its timer what
+	// it is for (history).
+	wid := workflows.TenantWorkflowID("acme", tn.ID)
+	var details string
+	require.Eventually(t, func() bool {
+		v, err := s.Client.QueryWorkflow(ctx, wid, "", "__temporal_workflow_metadata")
+		if err != nil {
+			return false
+		}
+		var md sdkpb.WorkflowMetadata
+		require.NoError(t, v.Get(&md))
+		details = md.GetCurrentDetails()
+		return strings.Contains(details, "Waiting since")
+	}, time.Minute, time.Second, "the tenant's workflow waits between cycles")
+	assert.Contains(t, details, "**Ready**")
+	assert.Contains(t, details, " for a request (`cspsync sync --tenant "+tn.ID+"`), or the next sync at ")
+	var summaries []string
+	iter := s.Client.GetWorkflowHistory(ctx, wid, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(t, err)
+		if ev.GetTimerStartedEventAttributes() != nil && ev.GetUserMetadata().GetSummary() != nil {
+			var summary string
+			require.NoError(t, converter.GetDefaultDataConverter().FromPayload(ev.GetUserMetadata().GetSummary(), &summary))
+			summaries = append(summaries, summary)
+		}
+	}
+	require.NotEmpty(t, summaries, "the waiting run's timer carries a summary")
+	assert.Contains(t, summaries[len(summaries)-1], "next sync of "+cu.Name+" at ")
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ func TestConsolePagesRenderForOperatorsOnly(t *testing.T) {
 		}
 		code, _, h := c.get(path, true)
 		require.Equal(t, http.StatusSeeOther, code, path)
-		require.Equal(t, "/auth/operator/login", h.Get("Location"), path)
+		require.Equal(t, "/auth/operator/login?"+url.Values{"next": {path}}.Encode(), h.Get("Location"), "%s: sign in, then back here", path)
 	}
 	code, body, _ := c.get("/customers/999999", false)
 	require.Equal(t, http.StatusNotFound, code, body)
