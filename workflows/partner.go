@@ -102,6 +102,7 @@ type partnerWorkflow struct {
 	// signInLast: of the signals waiting together, the sign-in is taken
 	// last (runs started before this replay the old order).
 	signInLast bool
+	details    currentDetails
 }
 
 // selector takes one signal. Signals that wait together (the workflow was
@@ -154,6 +155,7 @@ func (w *partnerWorkflow) run(ctx workflow.Context) error {
 			w.state.LastError = &info
 		}
 		if w.state.Auth == domain.AuthAuthorised && (w.state.DiscoveryRequested || w.discoveries.wanted) {
+			w.details.working(ctx)
 			w.state.DiscoveryRequested = false
 			w.discover(ctx)
 			if w.discoveries.wanted {
@@ -176,6 +178,7 @@ func (w *partnerWorkflow) run(ctx workflow.Context) error {
 		// (`cspsync dev` sends discover-and-wait right after the sign-in's
 		// signal) would find neither the state nor the channel authorised.
 		// Awaited, the signal stays in its channel until the loop takes it.
+		w.details.waiting(ctx, w.waitsFor())
 		if err := workflow.Await(ctx, sel.HasPending); err != nil {
 			return err
 		}
@@ -312,5 +315,16 @@ func (w *partnerWorkflow) showDetails(ctx workflow.Context) {
 	if e := w.state.LastError; e != nil {
 		d += fmt.Sprintf("\n\nLast error %s: %s", e.Code, e.Remediation)
 	}
-	workflow.SetCurrentDetails(ctx, d)
+	w.details.setState(ctx, d)
+}
+
+// waitsFor says in words what the partner waits for between discoveries.
+func (w *partnerWorkflow) waitsFor() string {
+	switch w.state.Auth {
+	case domain.AuthAuthorised:
+		return "the next discovery (its schedule, or `cspsync sync`)"
+	case domain.AuthNeedsReauthorisation:
+		return "the partner's re-authorisation (`cspsync connect`)"
+	}
+	return "the partner's authorisation (`cspsync connect`)"
 }

@@ -160,6 +160,7 @@ type tenantWorkflow struct {
 	// withUsers: this run syncs users after the Graph sync.
 	withUsers bool
 	users     runs
+	details   currentDetails
 	wake      workflow.Channel
 	// changes are the signals that change the tenant's state; one the main
 	// loop has not taken yet may be about to make an Update possible
@@ -248,6 +249,7 @@ func (w *tenantWorkflow) run(ctx workflow.Context) error {
 		ready := status == domain.TenantReady
 		if ready && (w.s.SyncRequested || w.licencesAsked() || w.users.wanted || w.syncDue(ctx)) ||
 			w.licencesAllowed(status) && (w.licencesAsked() || w.licencesDue(ctx)) {
+			w.details.working(ctx)
 			if err := w.cycle(ctx, ready); err != nil {
 				return err
 			}
@@ -266,14 +268,24 @@ func (w *tenantWorkflow) run(ctx workflow.Context) error {
 		// round, so a cancelled timer never fires a later Select.
 		sel := w.selector(ctx)
 		tctx, cancelTimer := workflow.WithCancel(ctx)
+		// The timers carry a summary and the wait is written in the current
+		// details, for a person reading the Temporal UI.
+		var wait time.Duration
+		var timer string
 		switch {
 		case ready:
-			wait := w.in.Settings.SyncInterval - workflow.Now(ctx).Sub(w.s.LastSyncAt)
-			sel.AddFuture(workflow.NewTimer(tctx, wait), func(workflow.Future) {})
+			wait, timer = w.in.Settings.SyncInterval-workflow.Now(ctx).Sub(w.s.LastSyncAt), "next sync"
 		case w.licencesAllowed(status):
-			wait := w.in.Settings.SyncInterval - workflow.Now(ctx).Sub(w.s.Licences.LastAt)
-			sel.AddFuture(workflow.NewTimer(tctx, wait), func(workflow.Future) {})
+			wait, timer = w.in.Settings.SyncInterval-workflow.Now(ctx).Sub(w.s.Licences.LastAt), "next licence import"
 		}
+		what := w.waitsFor(status)
+		if timer != "" {
+			at := workflow.Now(ctx).Add(wait).UTC().Format(detailsTime)
+			what += ", or the " + timer + " at " + at
+			sel.AddFuture(workflow.NewTimerWithOptions(tctx, wait, workflow.TimerOptions{Summary: w.summary(timer) + " at " + at}),
+				func(workflow.Future) {})
+		}
+		w.details.waiting(ctx, what)
 		// Awaited, not blocked on: a selector blocked on a channel takes a
 		// signal off it the moment it arrives, before the loop runs, and an
 		// Update validated in the same task would see neither the signal
@@ -432,8 +444,21 @@ func (w *tenantWorkflow) show(ctx workflow.Context, status domain.TenantState, r
 	if e := w.s.LastError; e != nil {
 		d += fmt.Sprintf("\n\nLast error %s: %s", e.Code, e.Remediation)
 	}
-	workflow.SetCurrentDetails(ctx, d)
+	w.details.setState(ctx, d)
 	return nil
+}
+
+// waitsFor says in words what a tenant in status waits for between cycles.
+func (w *tenantWorkflow) waitsFor(status domain.TenantState) string {
+	switch status {
+	case domain.TenantAwaitingConsent:
+		return "the customer's admin consent (`cspsync consent url " + w.in.TenantID + "`)"
+	case domain.TenantPaused:
+		return "the end of its pause (the reason above says what ends it)"
+	case domain.TenantBlocked:
+		return "a fix, then a sync (`cspsync sync --tenant " + w.in.TenantID + "`)"
+	}
+	return "a request (`cspsync sync --tenant " + w.in.TenantID + "`)"
 }
 
 // summary names an activity or timer for the Temporal UI: what it does and for which customer.

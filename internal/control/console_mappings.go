@@ -1,13 +1,18 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/microsoft"
+	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/usersync"
 )
 
@@ -125,7 +130,7 @@ func (c *Control) PreviewSiteMappings(ctx context.Context, partnerID, customerID
 			byAzure[u.AzureObjectID] = i
 		}
 	}
-	users, truncated, err := c.readUsers(ctx, partnerID, cu.TenantID, usersync.PreviewSelect(filters))
+	users, truncated, err := c.readUsers(ctx, partnerID, cu.TenantID, usersync.PreviewSelect(filters), MaxPreviewUsers)
 	if err != nil {
 		return p, err
 	}
@@ -155,9 +160,9 @@ func (c *Control) PreviewSiteMappings(ctx context.Context, partnerID, customerID
 	return p, nil
 }
 
-// readUsers reads up to MaxPreviewUsers of a tenant's users from Graph,
-// removed ones left out.
-func (c *Control) readUsers(ctx context.Context, partnerID, tenantID string, sel []string) ([]usersync.GraphUser, bool, error) {
+// readUsers reads up to limit of a tenant's users from Graph (the first
+// pages of a full users/delta round), removed ones left out.
+func (c *Control) readUsers(ctx context.Context, partnerID, tenantID string, sel []string, limit int) ([]usersync.GraphUser, bool, error) {
 	st, err := c.sealed(ctx)
 	if err != nil {
 		return nil, false, err
@@ -175,7 +180,8 @@ func (c *Control) readUsers(ctx context.Context, partnerID, tenantID string, sel
 		return nil, false, err
 	}
 	var out []usersync.GraphUser
-	body, err := gu.DeltaFirstPage(ctx, sel, microsoft.MaxDeltaPageSize)
+	pageSize := min(limit, microsoft.MaxDeltaPageSize)
+	body, err := gu.DeltaFirstPage(ctx, sel, pageSize)
 	for {
 		if err != nil {
 			return nil, false, fmt.Errorf("reading the tenant's users from Microsoft Graph: %w", err)
@@ -192,9 +198,173 @@ func (c *Control) readUsers(ctx context.Context, partnerID, tenantID string, sel
 		if page.NextLink == "" {
 			return out, false, nil
 		}
-		if len(out) >= MaxPreviewUsers {
-			return out[:MaxPreviewUsers], true, nil
+		if len(out) >= limit {
+			return out[:limit], true, nil
 		}
-		body, err = gu.DeltaPage(ctx, page.NextLink, microsoft.MaxDeltaPageSize)
+		body, err = gu.DeltaPage(ctx, page.NextLink, pageSize)
 	}
+}
+
+// FieldPreviewUsers is how many users a field-mapping preview shows.
+const FieldPreviewUsers = 5
+
+// FieldPreview is what the field mappings, with one of them changed, would
+// write for a few of a customer's users: the decisions the next users round
+// makes for them, nothing saved.
+type FieldPreview struct {
+	Field                    string // the field being changed
+	CustomerID               int64  // whose users
+	CustomerName             string
+	Fields                   []string // the PSA fields delta rounds write, in order
+	SignInFields             []string // mapped fields only the daily sign-in pass refreshes: not previewed
+	Users                    []FieldPreviewUser
+	ReadAt                   time.Time
+	Problem                  *MappingProblem // the expression does not compile: nothing was previewed
+	PartnerLevel, Overridden bool            // a partner's mapping the customer's own overrides
+}
+
+// FieldPreviewUser is one user's PSA fields after the round.
+type FieldPreviewUser struct {
+	ID      string   // his Azure object id
+	Name    string   // his Graph displayName
+	Kind    string   // what the round does to him (usersync.Kind)
+	Values  []string // in Fields' order
+	Changed bool     // the changed field's value differs from what the PSA holds today
+	Note    string   // why a field keeps its value, or why he is not written
+}
+
+// PreviewFieldMapping previews mapping field to expr (empty: back to the
+// level below) at the partner's level (customerID "") or a customer's. The
+// users are the first FieldPreviewUsers of a live Graph read of the
+// customer's tenant (for the partner's level, previewCustomer's, or its
+// first customer with a tenant); each is decided as a round would, against
+// the PSA users stored today, with the same plan: site mappings, every
+// field mapping in force and the partner's settings.
+func (c *Control) PreviewFieldMapping(ctx context.Context, partnerID, customerID, previewCustomer, field, expr string) (FieldPreview, error) {
+	p := FieldPreview{PartnerLevel: customerID == ""}
+	f, err := usersync.ParseField(field)
+	if err != nil {
+		return p, err
+	}
+	p.Field = string(f)
+	if expr, err = expression("the expression", expr); err != nil {
+		return p, err
+	}
+	candidate := usersync.FieldMapping{Field: f, Expr: expr}
+	if expr != "" {
+		if err := usersync.ValidateMappings([]usersync.FieldMapping{candidate}); err != nil {
+			var ee *usersync.ExprError
+			if errors.As(err, &ee) {
+				p.Problem = &MappingProblem{Line: ee.Line, Column: ee.Column, Message: err.Error()} // its text shows the place and the fix
+				return p, nil
+			}
+			return p, err
+		}
+	}
+	target := cmp.Or(customerID, previewCustomer)
+	if target == "" {
+		all, err := c.Customers(ctx, partnerID, true)
+		if err != nil {
+			return p, err
+		}
+		if len(all) == 0 {
+			return p, errors.New("the partner has no customer with a tenant yet: there are no users to preview")
+		}
+		target = strconv.FormatInt(all[0].ID, 10)
+	}
+	st, cu, err := c.customerByID(ctx, target)
+	if err != nil {
+		return p, err
+	}
+	if cu.PartnerID != partnerID {
+		return p, ErrNotYours
+	}
+	if cu.TenantID == "" {
+		return p, fmt.Errorf("customer %s has no tenant yet: there are no users to preview", cu.Name)
+	}
+	p.CustomerID, p.CustomerName = cu.ID, cu.Name
+	plan, err := c.previewPlan(ctx, st, partnerID, cu.ID, customerID != "", candidate, &p)
+	if err != nil {
+		return p, err
+	}
+	delta, signIn := plan.Fields()
+	for _, f := range delta {
+		p.Fields = append(p.Fields, string(f))
+	}
+	for _, f := range signIn {
+		p.SignInFields = append(p.SignInFields, string(f))
+	}
+	users, _, err := c.readUsers(ctx, partnerID, cu.TenantID, plan.Select(usersync.Delta), FieldPreviewUsers)
+	if err != nil {
+		return p, err
+	}
+	p.ReadAt = time.Now().UTC()
+	batch := plan.Prepare(usersync.Delta, users)
+	l := batch.Lookups()
+	found, err := st.FindPSAUsers(ctx, cu.ID, store.UserKeys{AzureIDs: l.AzureIDs,
+		Emails: l.ByField[usersync.FieldEmail], Names: l.ByField[usersync.FieldName], NetworkLogins: l.ByField[usersync.FieldNetworkLogin]})
+	if err != nil {
+		return p, err
+	}
+	today := map[string]*domain.PSAUser{}
+	for i := range found {
+		today[strings.ToLower(found[i].AzureObjectID)] = &found[i]
+	}
+	names := map[string]string{}
+	for _, u := range users {
+		names[strings.ToLower(u.ID)] = u.DisplayName
+	}
+	for _, o := range batch.Decide(found) {
+		id := strings.ToLower(o.User.AzureObjectID)
+		row := FieldPreviewUser{ID: o.User.AzureObjectID, Name: names[id], Kind: string(o.Kind), Note: o.MappingErrors}
+		if !o.Writes() && o.Kind != usersync.Unchanged {
+			row.Note = strings.TrimPrefix(row.Note+"; not written: "+o.Reason, "; ")
+		}
+		for _, f := range delta {
+			row.Values = append(row.Values, usersync.Value(&o.User.UserValues, f))
+		}
+		if old, ok := today[id]; ok {
+			row.Changed = usersync.Value(&old.UserValues, f) != usersync.Value(&o.User.UserValues, f)
+		} else {
+			row.Changed = o.Writes()
+		}
+		p.Users = append(p.Users, row)
+	}
+	return p, nil
+}
+
+// previewPlan is the plan a round of customer cid would compile with the
+// candidate mapping saved at the customer's level (own) or the partner's.
+// Building it refuses what saving refuses: a matching rule left without its
+// mapping.
+func (c *Control) previewPlan(ctx context.Context, st *store.Store, partnerID string, cid int64, own bool, candidate usersync.FieldMapping, p *FieldPreview) (*usersync.Plan, error) {
+	settings, err := st.UserSettings(ctx, partnerID)
+	if err != nil {
+		return nil, err
+	}
+	sites, err := st.SiteMappings(ctx, cid)
+	if err != nil {
+		return nil, err
+	}
+	all, err := st.FieldMappings(ctx, partnerID)
+	if err != nil {
+		return nil, err
+	}
+	partner, customer := splitMappings(all, cid)
+	replace := func(ms []usersync.FieldMapping) []usersync.FieldMapping {
+		ms = slices.DeleteFunc(slices.Clone(ms), func(m usersync.FieldMapping) bool { return m.Field == candidate.Field })
+		return append(ms, candidate)
+	}
+	if own {
+		customer = replace(customer)
+	} else {
+		partner = replace(partner)
+		p.Overridden = slices.ContainsFunc(customer, func(m usersync.FieldMapping) bool { return m.Field == candidate.Field })
+	}
+	cfg := usersync.Config{Mappings: usersync.Resolve(partner, customer),
+		Settings: usersync.Settings{MatchRules: rulesOf(settings.MatchRules), IgnoreAccountEnabled: settings.IgnoreAccountEnabled}}
+	for _, s := range sites {
+		cfg.Sites = append(cfg.Sites, usersync.SiteMapping{Filter: s.Filter, SiteID: s.SiteID})
+	}
+	return usersync.NewPlan(cfg)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,12 +15,16 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/cspsync/cspsync/internal/control"
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/sim"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/testenv"
+	"github.com/cspsync/cspsync/workflows"
 )
 
 // EnvScreenshots names the folder the console test writes its screenshots
@@ -50,7 +55,11 @@ func TestOperatorConsole(t *testing.T) {
 	for path := range consolePages {
 		resp, _ := call(t, s, nil, http.MethodGet, path, nil, nil)
 		assert.Equal(t, http.StatusSeeOther, resp.StatusCode, path)
-		assert.Equal(t, "/auth/operator/login", resp.Header.Get("Location"), path)
+		want := "/auth/operator/login"
+		if path != "/" {
+			want += "?" + url.Values{"next": {path}}.Encode()
+		}
+		assert.Equal(t, want, resp.Header.Get("Location"), path)
 	}
 	for _, path := range []string{"/customers/" + id, "/customers/" + id + "/mappings"} {
 		resp, _ := call(t, s, nil, http.MethodGet, path, nil, nil)
@@ -84,8 +93,12 @@ func TestOperatorConsole(t *testing.T) {
 		t.Helper()
 		require.NoError(t, chromedp.Do(b, chromedp.Navigate(base+path), chromedp.WaitVisible(`//h1[contains(., "`+heading+`")]`)), path)
 	}
-	require.NoError(t, chromedp.Do(b, append(append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(base + "/")}, operatorSignIn(sim.DefaultOperatorUPN)...),
-		chromedp.WaitVisible(`//h1[contains(., "Overview")]`))...))
+	// Signing in from a customer's page lands on it.
+	require.NoError(t, chromedp.Do(b, append(append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(base + "/customers/" + id + "?uq=a")},
+		operatorSignIn(sim.DefaultOperatorUPN)...), chromedp.WaitVisible(`//h1[contains(., "`+tn.Name+`")]`))...))
+	landed, err := chromedp.Run(b, chromedp.Location())
+	require.NoError(t, err)
+	assert.Equal(t, base+"/customers/"+id+"?uq=a", landed)
 	for path, heading := range consolePages {
 		open(path, heading)
 		shoot(strings.Trim(strings.ReplaceAll(path, "/", ""), "") + "page")
@@ -192,6 +205,37 @@ func TestOperatorConsole(t *testing.T) {
 	}
 	assert.Equal(t, want, sales)
 
+	// Field mappings: the preview shows what the next round writes, and a
+	// mistake where it is.
+	open("/settings?customer="+id, "Field mappings and settings")
+	const jobTitle = `user.displayName + " / " + user.userPrincipalName`
+	require.NoError(t, chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#field"), "job_title"), chromedp.SetValue(chromedp.CSS("#expression"), "user.jobTitl"),
+		chromedp.Click(`//button[normalize-space()="Preview"]`), chromedp.WaitVisible(chromedp.CSS("#field-problems"))))
+	assert.Contains(t, text("#field-problems"), "Line 1 column")
+	assert.Contains(t, text("#field-problems"), "jobTitle", "the fix names the property meant")
+	require.NoError(t, chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#expression"), jobTitle),
+		chromedp.Click(`//button[normalize-space()="Preview"]`), chromedp.WaitVisible(chromedp.CSS("#field-preview-table"))))
+	previewed, err := chromedp.Run(b, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll("#field-preview-table tr[data-user]")].map(
+		r => [r.dataset.user, r.querySelector('td[data-field="job_title"]').textContent]))`))
+	require.NoError(t, err)
+	require.Len(t, previewed, control.FieldPreviewUsers)
+	byID := map[string]sim.TenantUser{}
+	for _, u := range truth {
+		byID[u.ID] = u
+	}
+	for uid, v := range previewed {
+		u := byID[uid]
+		assert.Equal(t, u.DisplayName+" / "+u.UserPrincipalName, v, "the preview evaluates the expression for %s", uid)
+	}
+	shoot("fieldmappings")
+	assert.NotContains(t, cli("mappings", "fields", "--customer", id), `" / " + user.userPrincipalName`, "nothing saved by a preview")
+	require.NoError(t, chromedp.Do(b, chromedp.Click(`//button[normalize-space()="Save field mapping"]`), chromedp.WaitVisible(`//p[contains(., "Field mapping saved")]`)))
+	syncUsers(t, s, tn.ID, "--full")
+	after := psaUsers(t, s, tn.ID)
+	for uid, v := range previewed {
+		assert.Equal(t, v, after[uid].JobTitle, "the round wrote what the preview showed for %s", uid)
+	}
+
 	// Retry an error whose reaction allows it: the retried cycle succeeds and resolves it.
 	require.NoError(t, s.Store.RecordError(ctx, "acme", tn.ID, domain.OpUsers,
 		domain.ErrorInfo{Code: domain.CodeInternal, Cause: "the users activity timed out", Remediation: "nothing: it is retried", Reaction: domain.Retry}))
@@ -213,4 +257,35 @@ func TestOperatorConsole(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, chart, tn.Name)
 	shoot("licences")
+
+	// The Temporal UI, read by a person: the tenant's workflow says what it
+	// waits for and since when (the UI's metadata query), and its timer what
+	// it is for (history).
+	wid := workflows.TenantWorkflowID("acme", tn.ID)
+	var details string
+	require.Eventually(t, func() bool {
+		v, err := s.Client.QueryWorkflow(ctx, wid, "", "__temporal_workflow_metadata")
+		if err != nil {
+			return false
+		}
+		var md sdkpb.WorkflowMetadata
+		require.NoError(t, v.Get(&md))
+		details = md.GetCurrentDetails()
+		return strings.Contains(details, "Waiting since")
+	}, time.Minute, time.Second, "the tenant's workflow waits between cycles")
+	assert.Contains(t, details, "**Ready**")
+	assert.Contains(t, details, " for a request (`cspsync sync --tenant "+tn.ID+"`), or the next sync at ")
+	var summaries []string
+	iter := s.Client.GetWorkflowHistory(ctx, wid, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(t, err)
+		if ev.GetTimerStartedEventAttributes() != nil && ev.GetUserMetadata().GetSummary() != nil {
+			var summary string
+			require.NoError(t, converter.GetDefaultDataConverter().FromPayload(ev.GetUserMetadata().GetSummary(), &summary))
+			summaries = append(summaries, summary)
+		}
+	}
+	require.NotEmpty(t, summaries, "the waiting run's timer carries a summary")
+	assert.Contains(t, summaries[len(summaries)-1], "next sync of "+cu.Name+" at ")
 }

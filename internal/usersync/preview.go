@@ -1,6 +1,10 @@
 package usersync
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/cspsync/cspsync/internal/domain"
+)
 
 // PreviewSelect is the $select a preview of these filters reads: id,
 // displayName (to name samples), accountEnabled (account state) and the
@@ -34,4 +38,20 @@ func FirstMatch(filters []*Filter, u *GraphUser) int {
 		}
 	}
 	return -1
+}
+
+// Value is a PSA field's value as text, as the console shows it (last_sign_in
+// in RFC 3339, "" when unknown).
+func Value(v *domain.UserValues, f Field) string { return get(v, f) }
+
+// Fields are the PSA fields the plan writes on delta pages, in field order;
+// SignInFields those only a sign-in pass refreshes.
+func (p *Plan) Fields() (delta, signIn []Field) {
+	for _, m := range p.mappings {
+		delta = append(delta, m.field)
+	}
+	for _, m := range p.signIn {
+		signIn = append(signIn, m.field)
+	}
+	return delta, signIn
 }

@@ -108,58 +108,93 @@ var flashes = map[string]string{
 	"field":        "Field mapping saved; the next users round applies it.",
 }
 
+// consoleHandler serves one console request for the signed-in operator
+// op. An error it returns is one the operator cannot fix (the database,
+// Temporal): the internal-error page. Problems the operator can fix it
+// renders itself, on its page.
+type consoleHandler func(w http.ResponseWriter, r *http.Request, op control.Operator) error
+
+// page admits a console page: a signed-in operator, or the way to sign in.
+func (s *Server) page(h consoleHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if op, ok := s.operator(w, r); ok {
+			s.serve(w, r, op, h)
+		}
+	}
+}
+
+// action admits a console form: parsed and bounded, from a signed-in
+// operator, sent by one of the site's pages, with the session's CSRF token.
+func (s *Server) action(h consoleHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if op, ok := s.form(w, r); ok {
+			s.serve(w, r, op, h)
+		}
+	}
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, op control.Operator, h consoleHandler) {
+	if err := h(w, r, op); err != nil {
+		s.internal(w, err)
+	}
+}
+
+// withCustomer serves a request about the customer the path's {id} names:
+// one of the operator's, or the not-found page.
+func (s *Server) withCustomer(h func(w http.ResponseWriter, r *http.Request, op control.Operator, d control.CustomerDetail) error) consoleHandler {
+	return func(w http.ResponseWriter, r *http.Request, op control.Operator) error {
+		d, err := s.Control.CustomerDetail(r.Context(), op.PartnerID, r.PathValue("id"), "", "")
+		if err != nil {
+			s.notFound(w, r, op, err)
+			return nil
+		}
+		return h(w, r, op, d)
+	}
+}
+
 func (s *Server) routeConsole(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{$}", s.overviewPage)
+	mux.HandleFunc("GET /{$}", s.page(s.overviewPage))
 	mux.HandleFunc("GET /tenants", s.tenantsPage)
-	mux.HandleFunc("GET /customers", s.customersPage)
-	mux.HandleFunc("GET /customers/{id}", s.customerPage)
-	mux.HandleFunc("GET /customers/{id}/progress", s.progressFragment)
-	mux.HandleFunc("POST /customers/{id}/{action}", s.customerAction)
-	mux.HandleFunc("GET /customers/{id}/mappings", s.mappingsPage)
-	mux.HandleFunc("POST /customers/{id}/mappings", s.mappingsPost)
-	mux.HandleFunc("GET /errors", s.errorsPage)
-	mux.HandleFunc("POST /errors/{id}/retry", s.retryError)
-	mux.HandleFunc("GET /check", s.checkPage)
-	mux.HandleFunc("GET /log", s.logPage)
-	mux.HandleFunc("GET /licences", s.licencesPage)
-	mux.HandleFunc("GET /settings", s.settingsPage)
-	mux.HandleFunc("POST /settings/field-mapping", s.fieldMappingPost)
+	mux.HandleFunc("GET /customers", s.page(s.customersPage))
+	mux.HandleFunc("GET /customers/{id}", s.page(s.customerPage))
+	mux.HandleFunc("GET /customers/{id}/progress", s.page(s.progressFragment))
+	mux.HandleFunc("POST /customers/{id}/{action}", s.action(s.withCustomer(s.customerAction)))
+	mux.HandleFunc("GET /customers/{id}/mappings", s.page(s.withCustomer(s.mappingsPage)))
+	mux.HandleFunc("POST /customers/{id}/mappings", s.action(s.withCustomer(s.mappingsPost)))
+	mux.HandleFunc("GET /errors", s.page(s.errorsPage))
+	mux.HandleFunc("POST /errors/{id}/retry", s.action(s.retryError))
+	mux.HandleFunc("GET /check", s.page(s.checkPage))
+	mux.HandleFunc("GET /log", s.page(s.logPage))
+	mux.HandleFunc("GET /licences", s.page(s.licencesPage))
+	mux.HandleFunc("GET /settings", s.page(s.settingsPage))
+	mux.HandleFunc("POST /settings/field-mapping", s.action(s.fieldMappingPost))
 	mux.HandleFunc("GET /static/console.js", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, static, "static/console.js")
 	})
 }
 
-func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.operator(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request, op control.Operator) error {
 	all, err := s.Control.Status(r.Context())
 	if err != nil {
-		s.internal(w, err)
-		return
+		return err
 	}
 	i := slices.IndexFunc(all, func(p control.PartnerStatus) bool { return p.Partner == op.PartnerID })
 	if i < 0 {
 		s.internal(w, errors.New("partner "+op.PartnerID+" is no longer connected"))
-		return
+		return nil
 	}
 	s.show(w, r, "overview", "/", consolePage{Title: "Overview of partner " + op.PartnerID, Op: op, Data: all[i]})
+	return nil
 }
 
-func (s *Server) customersPage(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.operator(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) customersPage(w http.ResponseWriter, r *http.Request, op control.Operator) error {
 	q := r.URL.Query()
 	page, _ := strconv.Atoi(q.Get("page"))
 	per, _ := strconv.Atoi(q.Get("per_page"))
 	list, err := s.Control.CustomerList(r.Context(), op.PartnerID, control.CustomerQuery{Search: q.Get("q"), State: q.Get("state"),
 		Relationship: q.Get("relationship"), TopLevel: q.Get("top_level"), HasErrors: q.Get("errors") != "", Page: page, PerPage: per})
 	if err != nil {
-		s.internal(w, err)
-		return
+		return err
 	}
 	data := struct {
 		control.CustomerList
@@ -180,6 +215,7 @@ func (s *Server) customersPage(w http.ResponseWriter, r *http.Request) {
 		data.Next = link(list.Page + 1)
 	}
 	s.show(w, r, "customers", "/customers", consolePage{Title: "Customers", Op: op, Data: data})
+	return nil
 }
 
 // customerData is the customer page's data.
@@ -191,12 +227,9 @@ type customerData struct {
 	UserStates            []string
 }
 
-func (s *Server) customerPage(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.operator(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) customerPage(w http.ResponseWriter, r *http.Request, op control.Operator) error {
 	s.renderCustomer(w, r, op, nil, "", 0)
+	return nil
 }
 
 func (s *Server) renderCustomer(w http.ResponseWriter, r *http.Request, op control.Operator, link *control.ConsentLink, problem string, status int) {
@@ -219,41 +252,31 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request, op control.Ope
 	s.show(w, r, "check", "", consolePage{Title: "Not found", Op: op, Problem: err.Error(), Status: http.StatusNotFound})
 }
 
-func (s *Server) progressFragment(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.operator(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) progressFragment(w http.ResponseWriter, r *http.Request, op control.Operator) error {
 	d, err := s.Control.CustomerDetail(r.Context(), op.PartnerID, r.PathValue("id"), "", "")
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
-		return
+		return nil
 	}
 	s.execute(w, 0, pages["progress"], "progress", d.TenantRow.Users)
+	return nil
 }
 
 // customerAction carries out a customer page's buttons.
-func (s *Server) customerAction(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.form(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) customerAction(w http.ResponseWriter, r *http.Request, op control.Operator, d control.CustomerDetail) error {
 	ctx := r.Context()
-	d, err := s.Control.CustomerDetail(ctx, op.PartnerID, r.PathValue("id"), "", "")
-	if err != nil {
-		s.notFound(w, r, op, err)
-		return
-	}
 	action := r.PathValue("action")
+	var err error
 	switch action {
 	case "relationship":
 		_, err = s.Control.SetRelationship(ctx, d.TenantID, r.PostForm.Get("relationship"))
 	case "consent-link":
-		link, _, err := s.Control.ConsentURL(ctx, d.TenantID)
-		if err == nil {
+		var link control.ConsentLink
+		// Not shadowed: a link that cannot be made is shown on the page below.
+		if link, _, err = s.Control.ConsentURL(ctx, d.TenantID); err == nil {
 			s.Log.Info("consent link created", "partner", op.PartnerID, "tenant", d.TenantID, "operator", op.UPN)
 			s.renderCustomer(w, r, op, &link, "", 0)
-			return
+			return nil
 		}
 	case "sync":
 		_, err = s.Control.SyncTenant(ctx, d.TenantID)
@@ -261,14 +284,15 @@ func (s *Server) customerAction(w http.ResponseWriter, r *http.Request) {
 		_, err = s.Control.ResetDelta(ctx, op.PartnerID, d.TenantID)
 	default:
 		http.NotFound(w, r)
-		return
+		return nil
 	}
 	if err != nil {
 		s.renderCustomer(w, r, op, nil, err.Error(), http.StatusBadRequest)
-		return
+		return nil
 	}
 	s.Log.Info("console action", "action", action, "partner", op.PartnerID, "tenant", d.TenantID, "operator", op.UPN)
 	http.Redirect(w, r, "/customers/"+strconv.FormatInt(d.ID, 10)+"?done="+action, http.StatusSeeOther)
+	return nil
 }
 
 // mappingsData is the site-mapping editor's data.
@@ -279,22 +303,14 @@ type mappingsData struct {
 	Preview  *control.MappingPreview
 }
 
-func (s *Server) mappingsPage(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.operator(w, r)
-	if !ok {
-		return
-	}
-	d, err := s.Control.CustomerDetail(r.Context(), op.PartnerID, r.PathValue("id"), "", "")
-	if err != nil {
-		s.notFound(w, r, op, err)
-		return
-	}
+func (s *Server) mappingsPage(w http.ResponseWriter, r *http.Request, op control.Operator, d control.CustomerDetail) error {
 	var lines []string
 	for _, m := range d.Mappings {
 		lines = append(lines, m.Filter+" => "+m.Site)
 	}
 	s.show(w, r, "mappings", "/customers", consolePage{Title: "Site mappings of " + d.Name, Op: op,
 		Data: mappingsData{Customer: d.Customer, Sites: d.Sites, Text: strings.Join(lines, "\n")}})
+	return nil
 }
 
 // parseMappings reads the editor's text: one 'FILTER => SITE' a line.
@@ -316,17 +332,8 @@ func parseMappings(text string) ([]control.SiteMapping, error) {
 // mappingsPost previews or saves the editor's mappings. The script asks
 // for the preview alone (fragment=1) while the operator types; without
 // script the Preview button renders the whole page.
-func (s *Server) mappingsPost(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.form(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) mappingsPost(w http.ResponseWriter, r *http.Request, op control.Operator, d control.CustomerDetail) error {
 	ctx := r.Context()
-	d, err := s.Control.CustomerDetail(ctx, op.PartnerID, r.PathValue("id"), "", "")
-	if err != nil {
-		s.notFound(w, r, op, err)
-		return
-	}
 	text := r.PostForm.Get("mappings")
 	data := mappingsData{Customer: d.Customer, Sites: d.Sites, Text: text}
 	page := consolePage{Title: "Site mappings of " + d.Name, Op: op}
@@ -335,7 +342,7 @@ func (s *Server) mappingsPost(w http.ResponseWriter, r *http.Request) {
 		if err = s.Control.SetSiteMappings(ctx, strconv.FormatInt(d.ID, 10), ms); err == nil {
 			s.Log.Info("site mappings saved", "partner", op.PartnerID, "customer", d.ID, "operator", op.UPN, "mappings", len(ms))
 			http.Redirect(w, r, fmt.Sprintf("/customers/%d?done=mappings", d.ID), http.StatusSeeOther)
-			return
+			return nil
 		}
 	}
 	if err == nil {
@@ -351,65 +358,51 @@ func (s *Server) mappingsPost(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			_, _ = fmt.Fprintf(w, `<div class="problem" id="problems"><p class="pre">%s</p></div>`, template.HTMLEscapeString(err.Error()))
-			return
+			return nil
 		}
 		s.execute(w, 0, pages["preview"], "preview", data)
-		return
+		return nil
 	}
 	page.Data = data
 	s.show(w, r, "mappings", "/customers", page)
+	return nil
 }
 
-func (s *Server) errorsPage(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.operator(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) errorsPage(w http.ResponseWriter, r *http.Request, op control.Operator) error {
 	groups, err := s.Control.ErrorGroups(r.Context(), op.PartnerID)
 	if err != nil {
-		s.internal(w, err)
-		return
+		return err
 	}
 	s.show(w, r, "errors", "/errors", consolePage{Title: "Open errors", Op: op, Data: groups})
+	return nil
 }
 
-func (s *Server) retryError(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.form(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) retryError(w http.ResponseWriter, r *http.Request, op control.Operator) error {
 	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	e, err := s.Control.RetryError(r.Context(), op.PartnerID, id)
 	if err != nil {
 		s.show(w, r, "errors", "/errors", consolePage{Title: "Open errors", Op: op, Problem: err.Error(), Status: http.StatusBadRequest})
-		return
+		return nil
 	}
 	s.Log.Info("error retried", "partner", op.PartnerID, "tenant", e.TenantID, "code", e.Code, "operator", op.UPN)
 	http.Redirect(w, r, "/errors?done=retry", http.StatusSeeOther)
+	return nil
 }
 
-func (s *Server) checkPage(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.operator(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) checkPage(w http.ResponseWriter, r *http.Request, op control.Operator) error {
 	var items []control.CheckItem
 	if r.URL.Query().Get("run") != "" {
 		items = s.Control.Check(r.Context())
 	}
 	s.show(w, r, "check", "/check", consolePage{Title: "Configuration check", Op: op, Data: items})
+	return nil
 }
 
-func (s *Server) logPage(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.operator(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) logPage(w http.ResponseWriter, r *http.Request, op control.Operator) error {
 	q := r.URL.Query()
 	tenants, err := s.Control.Customers(r.Context(), op.PartnerID, true)
 	if err != nil {
-		s.internal(w, err)
-		return
+		return err
 	}
 	data := struct {
 		Tenants      []control.Customer
@@ -438,17 +431,13 @@ func (s *Server) logPage(w http.ResponseWriter, r *http.Request) {
 	}
 	page.Data = data
 	s.show(w, r, "log", "/log", page)
+	return nil
 }
 
-func (s *Server) licencesPage(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.operator(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) licencesPage(w http.ResponseWriter, r *http.Request, op control.Operator) error {
 	rep, err := s.Control.Licences(r.Context(), op.PartnerID)
 	if err != nil {
-		s.internal(w, err)
-		return
+		return err
 	}
 	data := struct {
 		Report     control.LicenceReport
@@ -471,6 +460,7 @@ func (s *Server) licencesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	page.Data = data
 	s.show(w, r, "licences", "/licences", page)
+	return nil
 }
 
 // maxChartCustomers bounds the chart's bars: the customers with the most paid seats.
@@ -509,32 +499,37 @@ func seatsChart(rep control.LicenceReport) template.HTML {
 	return template.HTML(b.String()) // every text in it is escaped above
 }
 
-func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.operator(w, r)
-	if !ok {
-		return
-	}
-	s.renderSettings(w, r, op, r.URL.Query().Get("customer"), "", 0)
+func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, op control.Operator) error {
+	s.renderSettings(w, r, op, fieldForm{Customer: r.URL.Query().Get("customer")}, "", 0)
+	return nil
 }
 
-func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, op control.Operator, customer, problem string, status int) {
+// fieldForm is the field-mapping form as the operator filled it in, and
+// the preview of it when asked for.
+type fieldForm struct {
+	Customer, PreviewCustomer, Field, Expression string
+	Preview                                      *control.FieldPreview
+}
+
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, op control.Operator, form fieldForm, problem string, status int) {
 	ctx := r.Context()
 	data := struct {
 		Mappings                 []control.FieldMapping
 		Settings                 control.UserSettings
 		CustomerID, CustomerName string
-	}{CustomerID: customer}
+		Form                     fieldForm
+	}{CustomerID: form.Customer, Form: form}
 	page := consolePage{Title: "Field mappings and settings", Op: op, Problem: problem, Status: status}
 	var err error
-	if customer != "" {
-		d, derr := s.Control.CustomerDetail(ctx, op.PartnerID, customer, "", "")
+	if form.Customer != "" {
+		d, derr := s.Control.CustomerDetail(ctx, op.PartnerID, form.Customer, "", "")
 		if derr != nil {
 			s.notFound(w, r, op, derr)
 			return
 		}
 		data.CustomerName = d.Name
 	}
-	if data.Mappings, err = s.Control.FieldMappings(ctx, op.PartnerID, customer); err == nil {
+	if data.Mappings, err = s.Control.FieldMappings(ctx, op.PartnerID, form.Customer); err == nil {
 		data.Settings, err = s.Control.UserSettings(ctx, op.PartnerID)
 	}
 	if err != nil {
@@ -545,25 +540,34 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, op contr
 	s.show(w, r, "settings", "/settings", page)
 }
 
-func (s *Server) fieldMappingPost(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.form(w, r)
-	if !ok {
-		return
-	}
-	customer := r.PostForm.Get("customer")
-	if customer != "" {
-		if _, err := s.Control.CustomerDetail(r.Context(), op.PartnerID, customer, "", ""); err != nil {
+// fieldMappingPost previews (action=preview) or saves a field mapping.
+func (s *Server) fieldMappingPost(w http.ResponseWriter, r *http.Request, op control.Operator) error {
+	form := fieldForm{Customer: r.PostForm.Get("customer"), PreviewCustomer: r.PostForm.Get("preview_customer"),
+		Field: r.PostForm.Get("field"), Expression: r.PostForm.Get("expression")}
+	if form.Customer != "" {
+		if _, err := s.Control.CustomerDetail(r.Context(), op.PartnerID, form.Customer, "", ""); err != nil {
 			s.notFound(w, r, op, err)
-			return
+			return nil
 		}
 	}
-	if err := s.Control.SetFieldMapping(r.Context(), op.PartnerID, customer, r.PostForm.Get("field"), r.PostForm.Get("expression")); err != nil {
-		s.renderSettings(w, r, op, customer, err.Error(), http.StatusBadRequest)
-		return
+	if r.PostForm.Get("action") == "preview" {
+		p, err := s.Control.PreviewFieldMapping(r.Context(), op.PartnerID, form.Customer, form.PreviewCustomer, form.Field, form.Expression)
+		if err != nil {
+			s.renderSettings(w, r, op, form, err.Error(), http.StatusBadRequest)
+			return nil
+		}
+		form.Preview = &p
+		s.renderSettings(w, r, op, form, "", 0)
+		return nil
+	}
+	if err := s.Control.SetFieldMapping(r.Context(), op.PartnerID, form.Customer, form.Field, form.Expression); err != nil {
+		s.renderSettings(w, r, op, form, err.Error(), http.StatusBadRequest)
+		return nil
 	}
 	target := "/settings?done=field"
-	if customer != "" {
-		target += "&customer=" + url.QueryEscape(customer)
+	if form.Customer != "" {
+		target += "&customer=" + url.QueryEscape(form.Customer)
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
 }

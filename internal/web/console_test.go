@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ func TestConsolePagesRenderForOperatorsOnly(t *testing.T) {
 		}
 		code, _, h := c.get(path, true)
 		require.Equal(t, http.StatusSeeOther, code, path)
-		require.Equal(t, "/auth/operator/login", h.Get("Location"), path)
+		require.Equal(t, "/auth/operator/login?"+url.Values{"next": {path}}.Encode(), h.Get("Location"), "%s: sign in, then back here", path)
 	}
 	code, body, _ := c.get("/customers/999999", false)
 	require.Equal(t, http.StatusNotFound, code, body)
@@ -137,4 +138,38 @@ func BenchmarkConsoleListPages(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/page")
 		})
 	}
+}
+
+// post serves a form from the console's own pages, signed in.
+func (c *console) post(t *testing.T, path string, form url.Values) (int, string) {
+	t.Helper()
+	_, page, _ := c.get("/settings", false)
+	m := csrfRE.FindStringSubmatch(page)
+	require.NotNil(t, m)
+	form.Set("csrf", m[1])
+	req := httptest.NewRequest(http.MethodPost, "http://"+c.host+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://"+c.host)
+	req.AddCookie(&http.Cookie{Name: "cspsync_session", Value: sessionToken})
+	rec := httptest.NewRecorder()
+	c.h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String()
+}
+
+// A field mapping's preview that cannot compile says where, keeps what was
+// typed and saves nothing; an unknown field is refused with the list.
+func TestFieldMappingPreviewShowsTheErrorAtItsPosition(t *testing.T) {
+	c := newConsole(t, 2, 1)
+	code, body := c.post(t, "/settings/field-mapping", url.Values{"customer": {fmt.Sprint(c.firstID)}, "field": {"job_title"},
+		"expression": {"user.jobTitl"}, "action": {"preview"}})
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `id="field-problems"`)
+	require.Contains(t, body, "Line 1 column 6")
+	require.Contains(t, body, `value="user.jobTitl"`, "the expression stays in the form")
+	_, page, _ := c.get(fmt.Sprintf("/settings?customer=%d", c.firstID), false)
+	require.NotContains(t, page, "user.jobTitl<", "nothing saved")
+
+	code, body = c.post(t, "/settings/field-mapping", url.Values{"field": {"jobtitle"}, "expression": {"user.jobTitle"}, "action": {"preview"}})
+	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Contains(t, body, "is not a PSA user field")
 }

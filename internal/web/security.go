@@ -24,7 +24,10 @@ const (
 
 	sessionCookie = "cspsync_session"
 	signInCookie  = "cspsync_sign_in"
-	signInPath    = "/auth/operator/login"
+	// returnCookie holds the page a sign-in returns to, beside the pending
+	// sign-in and as short-lived.
+	returnCookie = "cspsync_return"
+	signInPath   = "/auth/operator/login"
 )
 
 // contentSecurityPolicy allows the one style sheet and the one script
@@ -153,7 +156,7 @@ func (s *Server) operator(w http.ResponseWriter, r *http.Request) (control.Opera
 	case !errors.Is(err, control.ErrNoSession):
 		s.internal(w, err)
 	case r.Method == http.MethodGet:
-		http.Redirect(w, r, signInPath, http.StatusSeeOther)
+		http.Redirect(w, r, signInURL(r.URL.RequestURI()), http.StatusSeeOther)
 	default:
 		render(w, http.StatusForbidden, page{Title: "Sign in first", Problem: "Only a signed-in operator may do this.",
 			Fix: "Sign in, then use the buttons on the tenants page.", SignIn: true})
@@ -190,4 +193,37 @@ func (s *Server) form(w http.ResponseWriter, r *http.Request) (control.Operator,
 		return op, false
 	}
 	return op, true
+}
+
+// maxReturnPath bounds the page a sign-in returns to.
+const maxReturnPath = 2048
+
+// signInURL is the sign-in page that returns to next once signed in.
+func signInURL(next string) string {
+	if next = returnPath(next); next == "" {
+		return signInPath
+	}
+	return signInPath + "?" + url.Values{"next": {next}}.Encode()
+}
+
+// returnPath is next when a sign-in may return to it: a path of this site
+// ("/customers/7?uq=ann"), never anything that leaves it. A scheme, a host,
+// "//host" and "/\host" (which browsers read as "//host"), control
+// characters, the sign-in's own pages and "/" itself give "" (the overview).
+// The fragment is dropped: browsers never send one.
+func returnPath(next string) string {
+	next, _, _ = strings.Cut(next, "#")
+	if len(next) > maxReturnPath || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") || next == "/" {
+		return ""
+	}
+	for _, c := range next {
+		if c < 0x20 || c == 0x7f {
+			return ""
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || strings.HasPrefix(u.Path, "/auth/") {
+		return ""
+	}
+	return next
 }

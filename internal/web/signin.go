@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
@@ -19,13 +20,18 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.URL.Query().Get("partner")
+	next := returnPath(r.URL.Query().Get("next"))
 	if id == "" && len(partners) == 1 {
 		id = partners[0].ID
 	}
 	if id == "" || !slices.ContainsFunc(partners, func(p control.SignInPartner) bool { return p.ID == id }) {
 		p := page{Title: "Sign in to cspsync", Message: "Operators sign in with their account in the partner's Microsoft Entra tenant."}
 		for _, pa := range partners {
-			p.Choices = append(p.Choices, choice{Href: signInPath + "?" + url.Values{"partner": {pa.ID}}.Encode(),
+			v := url.Values{"partner": {pa.ID}}
+			if next != "" {
+				v.Set("next", next)
+			}
+			p.Choices = append(p.Choices, choice{Href: signInPath + "?" + v.Encode(),
 				Label: "Sign in as an operator of " + pa.DisplayName + " (" + pa.TenantID + ")"})
 		}
 		status := http.StatusOK
@@ -47,6 +53,14 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setCookie(w, signInCookie, in.Pending, control.OperatorSignInTTL)
+	// Where to return rides beside the pending sign-in; an older one is
+	// replaced (cleared when there is none). Escaped: a cookie value holds
+	// no ';' or space.
+	if next != "" {
+		s.setCookie(w, returnCookie, url.QueryEscape(next), control.OperatorSignInTTL)
+	} else {
+		s.clearCookie(w, returnCookie)
+	}
 	http.Redirect(w, r, in.URL, http.StatusFound)
 }
 
@@ -54,6 +68,8 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 func (s *Server) signInCallback(w http.ResponseWriter, r *http.Request) {
 	token, op, err := s.Control.FinishOperatorSignIn(r.Context(), s.cookieValue(r, signInCookie), callback(r))
 	s.clearCookie(w, signInCookie) // one callback per sign-in, whatever its outcome
+	back, _ := url.QueryUnescape(s.cookieValue(r, returnCookie))
+	s.clearCookie(w, returnCookie)
 	var refused *control.Refused
 	switch {
 	case errors.Is(err, control.ErrNotOperator):
@@ -71,7 +87,8 @@ func (s *Server) signInCallback(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.Log.Info("operator signed in", "partner", op.PartnerID, "upn", op.UPN)
 		s.setCookie(w, sessionCookie, token, control.OperatorSessionTTL)
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		// Checked again: the cookie came from the browser.
+		http.Redirect(w, r, cmp.Or(returnPath(back), "/"), http.StatusSeeOther)
 	}
 }
 

@@ -278,3 +278,42 @@ func TestBehindAnHTTPSProxyThePublicURLDecides(t *testing.T) {
 	assert.Contains(t, string(b), "answers for https://cspsync.example.com only")
 	assert.Equal(t, http.StatusMisdirectedRequest, serve("0.0.0.0:8400", nil).StatusCode, "all interfaces is no host name")
 }
+
+// An anonymous operator who opens a page is signed in and lands on it; a
+// return address that would leave the site (or loop into the sign-in) lands
+// on the overview instead.
+func TestSignInReturnsToTheRequestedPage(t *testing.T) {
+	s := newSite(t, config.Operators{})
+	signInFrom := func(login string) string {
+		t.Helper()
+		resp, _ := s.do(http.MethodGet, login, nil, nil)
+		require.Equal(t, http.StatusFound, resp.StatusCode, login)
+		redirect, err := s.sim.SignInAs(context.Background(), s.hc, resp.Header.Get("Location"), sim.DefaultOperatorUPN)
+		require.NoError(t, err)
+		resp, body := s.do(http.MethodGet, redirect.String(), nil, nil)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		assert.Equal(t, -1, cookie(resp, "cspsync_return").MaxAge, "the return address is cleared")
+		s.hc.Jar, _ = cookiejar.New(nil) // signed out again for the next case
+		return resp.Header.Get("Location")
+	}
+
+	resp, _ := s.do(http.MethodGet, "/customers/7?uq=ann+lee&ustate=active", nil, nil)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	login := resp.Header.Get("Location")
+	assert.Equal(t, "/auth/operator/login?next=%2Fcustomers%2F7%3Fuq%3Dann%2Blee%26ustate%3Dactive", login)
+	assert.Equal(t, "/customers/7?uq=ann+lee&ustate=active", signInFrom(login))
+
+	for _, next := range []string{"//evil.example/x", "/\\evil.example", "/\\/evil.example", "https://evil.example/", "http:/evil.example",
+		"javascript:alert(1)", "evil.example", "/auth/operator/login", "/customers\r\nSet-Cookie: x=1", "/" + strings.Repeat("a", 3000), ""} {
+		assert.Equal(t, "/", signInFrom("/auth/operator/login?"+url.Values{"next": {next}}.Encode()), "%q", next)
+	}
+	// A return address forged in the cookie is checked again.
+	resp, _ = s.do(http.MethodGet, "/auth/operator/login", nil, nil)
+	require.Equal(t, http.StatusFound, resp.StatusCode)
+	u, _ := url.Parse(s.url)
+	s.hc.Jar.SetCookies(u, []*http.Cookie{{Name: "cspsync_return", Value: url.QueryEscape("//evil.example"), Path: "/"}})
+	redirect, err := s.sim.SignInAs(context.Background(), s.hc, resp.Header.Get("Location"), sim.DefaultOperatorUPN)
+	require.NoError(t, err)
+	resp, _ = s.do(http.MethodGet, redirect.String(), nil, nil)
+	assert.Equal(t, "/", resp.Header.Get("Location"))
+}
