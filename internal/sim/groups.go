@@ -253,7 +253,7 @@ func (s *Server) parseGroupFilter(w http.ResponseWriter, raw string) (func(*Grou
 	}, true
 }
 
-// unquoteOData reads an OData string literal ('…' with '' for a quote).
+// unquoteOData reads an OData string literal ('…' with ” for a quote).
 func unquoteOData(lit string) string {
 	lit = strings.TrimSpace(lit)
 	if len(lit) >= 2 && lit[0] == '\'' && lit[len(lit)-1] == '\'' {
