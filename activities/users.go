@@ -53,17 +53,20 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 	if err != nil {
 		return res, err
 	}
-	service, err := a.serviceRules(ctx, cu.ID)
-	if err != nil {
-		return res, err
-	}
-	rd := &usersRound{a: a, partnerID: partnerID, tenantID: tenantID, customerID: cu.ID, plan: plan, service: service,
+	rd := &usersRound{a: a, partnerID: partnerID, tenantID: tenantID, customerID: cu.ID, plan: plan,
 		selectProps: usersync.WithLicences(plan.Select(usersync.Delta)), gu: gu, pageSize: a.deltaPageSize()}
 	r, err := rd.open(ctx, full)
 	if err != nil {
 		return res, err
 	}
 	res.Resumed = r.Pages > 0
+	// Membership first, so that the pages are decided on the groups as they are now.
+	if err := a.serviceGroups(ctx, rd, &r); err != nil {
+		return res, err
+	}
+	if rd.service, err = a.serviceRules(ctx, cu.ID); err != nil {
+		return res, err
+	}
 	if r, err = rd.run(ctx, r, &res.Restarts); err != nil {
 		return res, err
 	}
