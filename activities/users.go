@@ -268,6 +268,9 @@ func (rd *usersRound) absent(ctx context.Context, r store.UserRound, p *store.Us
 	outs := make([]usersync.Outcome, len(unseen))
 	for i, u := range unseen {
 		outs[i] = rd.plan.Absent(u)
+		// Microsoft no longer has him, so he holds no licence: his links end (kept as
+		// history) instead of counting seats for a user who is gone.
+		p.Licences = append(p.Licences, store.UserLicences{AzureObjectID: u.AzureObjectID, Skus: []string{}})
 	}
 	p.Users = append(p.Users, pageUsers(outs, func(o *usersync.Outcome) bool { return o.Logged(false) })...)
 	c := usersync.Count(outs)

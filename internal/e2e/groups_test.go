@@ -219,3 +219,33 @@ func TestServiceUsersByGroup(t *testing.T) {
 		assert.Equal(t, u.ID != otherTruth[0].ID, flags[strings.ToLower(u.ID)].ServiceUser, "%s by Billing Team", u.UserPrincipalName)
 	}
 }
+
+// A licensed user deleted in Microsoft and found missing by a full round has his licence links
+// ended (kept as history), so the seats counted from users follow Microsoft.
+func TestUserGoneInAFullRoundEndsHisLicenceLinks(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 162, Tenants: 1, UsersPerTenant: 10})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	s.StartWorker()
+	authorise(t, s, connectOpts{})
+	tn := sc.Tenants[0]
+	waitTenants(t, s, 2*time.Minute, func(ts map[string]store.Customer) bool { return allIn(ts, domain.TenantReady, tn) })
+	syncUsers(t, s, tn.ID, "--full")
+	gone := find(truthUsers(t, s, tn.ID), func(u sim.TenantUser) bool { return u.AccountEnabled && len(u.AssignedSkuIDs) > 0 })
+	require.NotEmpty(t, gone.ID, "the scenario has a licensed user")
+	require.Equal(t, sortedLower(gone.AssignedSkuIDs), currentLinks(t, s, tn.ID)[strings.ToLower(gone.ID)])
+
+	require.NoError(t, s.Sim.DeleteUser(tn.ID, gone.ID))
+	assert.Contains(t, syncUsers(t, s, tn.ID, "--full"), "full users round")
+	assert.Empty(t, currentLinks(t, s, tn.ID)[strings.ToLower(gone.ID)], "his links ended")
+	var ended int
+	require.NoError(t, s.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM user_licences l
+		JOIN psa_users u ON u.id = l.psa_user_id WHERE u.azure_object_id = $1::uuid AND l.removed_at IS NOT NULL`, gone.ID).Scan(&ended))
+	assert.Equal(t, len(gone.AssignedSkuIDs), ended, "kept as history")
+	for id, skus := range currentLinks(t, s, tn.ID) {
+		for _, u := range truthUsers(t, s, tn.ID) {
+			if strings.EqualFold(u.ID, id) {
+				assert.Equal(t, sortedLower(u.AssignedSkuIDs), skus, "links of %s", u.UserPrincipalName)
+			}
+		}
+	}
+}
