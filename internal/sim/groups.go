@@ -203,6 +203,7 @@ func (o *org) applyGroups(tc *tenantChange) {
 // GET /groups: $filter supports displayName eq '…' (and startswith(displayName, '…')), the
 // lookups cspsync makes; $select the group properties memberOf knows.
 func (s *Server) graphGroups(w http.ResponseWriter, r *http.Request, call graphCall) {
+	s.countGroupRequest()
 	q := r.URL.Query()
 	match, ok := s.parseGroupFilter(w, q.Get("$filter"))
 	if !ok {
@@ -319,6 +320,7 @@ type groupDeltaCursor struct {
 }
 
 func (s *Server) graphGroupsDelta(w http.ResponseWriter, r *http.Request, call graphCall) {
+	s.countGroupRequest()
 	o, q := call.org, r.URL.Query()
 	now := s.now()
 	var c groupDeltaCursor
@@ -487,4 +489,10 @@ func (s *Server) groupRoutes(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("PUT /_sim/tenants/{tenant}/groups/{group}/members/{user}", member(true))
 	mux.HandleFunc("DELETE /_sim/tenants/{tenant}/groups/{group}/members/{user}", member(false))
+}
+
+func (s *Server) countGroupRequest() {
+	s.mu.Lock()
+	s.stats.GroupRequests++
+	s.mu.Unlock()
 }
