@@ -118,7 +118,7 @@ func TestGroupsDelta(t *testing.T) {
 	if err := s.AddGroupMember(tn.ID, all, want[2]); err != nil { // a member already: no change
 		t.Fatal(err)
 	}
-	got, _, deltaLink, _ = groupRound(t, s, hc, token, deltaLink, nil)
+	got, _, _, _ = groupRound(t, s, hc, token, deltaLink, nil)
 	wantChanges := map[string]bool{want[0]: true, outsider: false, want[1]: true}
 	if len(got) != 1 || len(got[all]) != 3 {
 		t.Fatalf("changes: %v", got)

@@ -124,9 +124,14 @@ func (s *Store) SaveGroupRead(ctx context.Context, r UserRound, g GroupRead) err
 		batch.Queue(`INSERT INTO service_groups (customer_id, group_id, name) SELECT $1, unnest($2::uuid[]), $3`, r.CustomerID, nonNil(g.Groups), g.Name)
 		batch.Queue(`UPDATE customers SET group_delta_link = nullif($2, ''), group_delta_group = nullif($3, ''), group_delta_at = now() WHERE id = $1`,
 			r.CustomerID, g.Link, g.Name)
-		for _, f := range g.Flags {
-			batch.Queue(`UPDATE psa_users SET service_user = $3, service_reason = $4, updated_at = now() WHERE customer_id = $1 AND id = $2`,
-				r.CustomerID, f.PSAUserID, f.Service, f.Reason)
+		if len(g.Flags) > 0 {
+			ids, service, reasons := make([]int64, len(g.Flags)), make([]bool, len(g.Flags)), make([]string, len(g.Flags))
+			for i, f := range g.Flags {
+				ids[i], service[i], reasons[i] = f.PSAUserID, f.Service, f.Reason
+			}
+			batch.Queue(`UPDATE psa_users u SET service_user = t.s, service_reason = t.r, updated_at = now()
+				FROM unnest($2::bigint[], $3::boolean[], $4::text[]) AS t(id, s, r) WHERE u.customer_id = $1 AND u.id = t.id`,
+				r.CustomerID, ids, service, reasons)
 		}
 		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 			return err
