@@ -75,7 +75,7 @@ func benchLicences(b *testing.B, bin string, n int) time.Duration {
 }
 
 type report struct {
-	small, large []benchRow // full, delta, delta minimal
+	small, large []benchRow   // full, delta, delta minimal
 	rules        [][]benchRow // per size: full without rules, full with them, delta with them
 	discovery    *discoveryFigures
 	licences     *time.Duration

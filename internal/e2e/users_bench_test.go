@@ -33,7 +33,7 @@ type benchRow struct {
 	graphRequests, deltaRequests, writes int
 	// users Graph sent in part, read again by id: requests and users
 	rereadRequests, rereadUsers int
-	groupRequests               int // groups found by name and groups/delta pages
+	groupRequests               int   // groups found by name and groups/delta pages
 	peakRSS                     int64 // bytes
 	events                      []int // history events of the runs that held a users round, per user count
 }
