@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -41,7 +42,12 @@ func fuzzStore(f *testing.F) *store.Store {
 	cfg.Database = name
 	box, err := secrets.Load(secrets.NewKeyText(), "")
 	require.NoError(f, err)
-	st, err := store.Open(ctx, cfg.ConnString(), box, store.CreateDatabase())
+	// ConnString() is the string cfg was parsed from, whatever cfg.Database says: the URL
+	// must name the fuzz database itself, or the fuzzing writes to (and migrates) the admin one.
+	u, err := url.Parse(admin)
+	require.NoError(f, err, "CSPSYNC_TEST_DATABASE_URL must be a postgres:// URL")
+	u.Path = "/" + name
+	st, err := store.Open(ctx, u.String(), box, store.CreateDatabase())
 	require.NoError(f, err)
 	f.Cleanup(func() {
 		st.Close()

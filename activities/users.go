@@ -53,17 +53,20 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 	if err != nil {
 		return res, err
 	}
-	service, err := a.serviceRules(ctx, cu.ID)
-	if err != nil {
-		return res, err
-	}
-	rd := &usersRound{a: a, partnerID: partnerID, tenantID: tenantID, customerID: cu.ID, plan: plan, service: service,
+	rd := &usersRound{a: a, partnerID: partnerID, tenantID: tenantID, customerID: cu.ID, plan: plan,
 		selectProps: usersync.WithLicences(plan.Select(usersync.Delta)), gu: gu, pageSize: a.deltaPageSize()}
 	r, err := rd.open(ctx, full)
 	if err != nil {
 		return res, err
 	}
 	res.Resumed = r.Pages > 0
+	// Membership first, so that the pages are decided on the groups as they are now.
+	if err := a.serviceGroups(ctx, rd, &r); err != nil {
+		return res, err
+	}
+	if rd.service, err = a.serviceRules(ctx, cu.ID); err != nil {
+		return res, err
+	}
 	if r, err = rd.run(ctx, r, &res.Restarts); err != nil {
 		return res, err
 	}
@@ -265,6 +268,9 @@ func (rd *usersRound) absent(ctx context.Context, r store.UserRound, p *store.Us
 	outs := make([]usersync.Outcome, len(unseen))
 	for i, u := range unseen {
 		outs[i] = rd.plan.Absent(u)
+		// Microsoft no longer has him, so he holds no licence: his links end (kept as
+		// history) instead of counting seats for a user who is gone.
+		p.Licences = append(p.Licences, store.UserLicences{AzureObjectID: u.AzureObjectID, Skus: []string{}})
 	}
 	p.Users = append(p.Users, pageUsers(outs, func(o *usersync.Outcome) bool { return o.Logged(false) })...)
 	c := usersync.Count(outs)

@@ -373,9 +373,6 @@ func mappingsSettingsCommand() *cli.Command {
 					if s, err = ctl.ChangeServiceUsers(c.Context, partner, sc); err != nil {
 						return err
 					}
-					if sc.ServiceGroup != nil && *sc.ServiceGroup != "" {
-						printf(c.App.ErrWriter, "note: cspsync does not read tenants' groups yet, so the group rule finds no group and changes no user until it does\n")
-					}
 				} else if c.IsSet("customer") {
 					return errors.New("--customer goes with --service-group or --partner-service-group")
 				}

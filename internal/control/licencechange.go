@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -190,3 +191,33 @@ func licenceWriteConsent(ctx context.Context, auth *microsoft.Auth, creds domain
 	}
 	return nil
 }
+
+// ChangeCustomerLicence is ChangeLicence as the console's licence form asks it: for a user of
+// one of the operator's partner's customers (the PSA user id the form lists), waiting for the
+// change to finish so that the page shows its outcome.
+func (c *Control) ChangeCustomerLicence(ctx context.Context, partnerID, customerID, requestedBy, userID, skuRef, action string) (LicenceChange, error) {
+	st, cu, err := c.customerByID(ctx, customerID)
+	if err != nil {
+		return LicenceChange{}, err
+	}
+	if cu.PartnerID != partnerID {
+		return LicenceChange{}, ErrNotYours
+	}
+	switch licensing.ChangeAction(action) {
+	case licensing.Assign, licensing.Remove:
+	default:
+		return LicenceChange{}, fmt.Errorf("licence change %q: choose assign or remove", action)
+	}
+	users, err := st.FindLicenceUsers(ctx, strings.TrimSpace(userID))
+	if err != nil {
+		return LicenceChange{}, err
+	}
+	if len(users) != 1 || users[0].CustomerID != cu.ID {
+		return LicenceChange{}, fmt.Errorf("%q is not one of %s's users: pick the user from the customer's list", userID, cu.Name)
+	}
+	return c.ChangeLicence(ctx, requestedBy, strconv.FormatInt(users[0].ID, 10), skuRef, licensing.ChangeAction(action), true, consoleChangeWait)
+}
+
+// consoleChangeWait bounds how long the console's licence form waits for its change: the
+// change goes on after it, and the changes list shows its outcome.
+const consoleChangeWait = time.Minute

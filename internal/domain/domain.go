@@ -187,6 +187,9 @@ const (
 	// OpRelationships: reading the partner's GDAP relationships, and what
 	// they say of each tenant.
 	OpRelationships Operation = "relationships"
+	// OpServiceGroup: finding a tenant's service group by name for the group rule (a
+	// missing group is the tenant's standing error until it exists; the round goes on).
+	OpServiceGroup Operation = "service-group"
 	// OpLicenceChange: assigning or removing a user's licence from the PSA.
 	OpLicenceChange Operation = "licence-change"
 )

@@ -34,6 +34,15 @@ func BenchmarkReport(b *testing.B) {
 			*c.rows = benchUsers(b, bin, c.name, c.tenants, c.users)
 		})
 	}
+	// The service-user rules' cost; users-rules-2x200 is the smoke size for a loaded machine.
+	for _, c := range []struct {
+		name           string
+		tenants, users int
+	}{{"users-rules-50x2000", 50, 2000}, {"users-rules-2x200", 2, 200}} {
+		b.Run(c.name, func(b *testing.B) {
+			r.rules = append(r.rules, benchRules(b, bin, c.name, c.tenants, c.users))
+		})
+	}
 	b.Run("discovery-2000", func(b *testing.B) {
 		r.discovery = &discoveryFigures{}
 		benchDiscovery(b, r.discovery)
@@ -66,7 +75,8 @@ func benchLicences(b *testing.B, bin string, n int) time.Duration {
 }
 
 type report struct {
-	small, large []benchRow // full, delta, delta minimal
+	small, large []benchRow   // full, delta, delta minimal
+	rules        [][]benchRow // per size: full without rules, full with them, delta with them
 	discovery    *discoveryFigures
 	licences     *time.Duration
 }
@@ -114,6 +124,19 @@ func (r report) table() string {
 	}
 	users("50 x 2,000", r.small, "<= 2x floor, >= 20,000 users/s", "")
 	users("1 x 100,000", r.large, "<= 2x floor", "< 150 MB")
+	if len(r.rules) == 0 {
+		notRun("users full round with a service group and billable SKUs vs without", "<= 1.10x")
+	}
+	for _, rows := range r.rules {
+		plain, with := rows[0], rows[1]
+		row("users full round with a service group and billable SKUs vs without, "+plain.scenario,
+			fmt.Sprintf("%.2fx (%s vs %s)", with.took.Seconds()/plain.took.Seconds(), secs(with.took), secs(plain.took)), "<= 1.10x", "", "")
+		for _, d := range rows {
+			other := d.graphRequests - d.deltaRequests - d.rereadRequests - d.groupRequests
+			row(fmt.Sprintf("Graph requests, %s, %s", d.round, d.scenario), fmt.Sprintf("%d: users/delta %d, groups %d, re-reads %d, other %d",
+				d.graphRequests, d.deltaRequests, d.groupRequests, d.rereadRequests, other), "pages + groups pages + constant", "", "")
+		}
+	}
 	if d := r.discovery; d != nil {
 		measured := func(figure string, d time.Duration, got, target string) {
 			if d == 0 {

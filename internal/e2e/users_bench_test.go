@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,17 +33,18 @@ type benchRow struct {
 	graphRequests, deltaRequests, writes int
 	// users Graph sent in part, read again by id: requests and users
 	rereadRequests, rereadUsers int
+	groupRequests               int   // groups found by name and groups/delta pages
 	peakRSS                     int64 // bytes
 	events                      []int // history events of the runs that held a users round, per user count
 }
 
 // graphCounts reads the simulator's Graph requests: all, users/delta pages,
 // and the re-reads of users by id (requests and users).
-type graphCount struct{ all, delta, rereadRequests, rereadUsers int }
+type graphCount struct{ all, delta, rereadRequests, rereadUsers, groups int }
 
 func graphCounts(s *testenv.Stack) graphCount {
 	st := s.Sim.Stats()
-	c := graphCount{all: st.GraphRequests, rereadRequests: st.UsersByIDRequests, rereadUsers: st.UsersReadByID}
+	c := graphCount{all: st.GraphRequests, rereadRequests: st.UsersByIDRequests, rereadUsers: st.UsersReadByID, groups: st.GroupRequests}
 	for _, n := range st.DeltaRequestsByTenant {
 		c.delta += n
 	}
@@ -54,6 +56,7 @@ func (r *benchRow) since(s *testenv.Stack, before graphCount) {
 	now := graphCounts(s)
 	r.graphRequests, r.deltaRequests = now.all-before.all, now.delta-before.delta
 	r.rereadRequests, r.rereadUsers = now.rereadRequests-before.rereadRequests, now.rereadUsers-before.rereadUsers
+	r.groupRequests = now.groups - before.groups
 }
 
 func benchUsers(b *testing.B, bin, name string, tenants, users int) []benchRow {
@@ -229,4 +232,78 @@ func floor(b *testing.B, s *testenv.Stack, tenants []sim.Tenant) time.Duration {
 		require.NoError(b, err)
 	}
 	return time.Since(start)
+}
+
+// benchRules measures what the service-user rules cost a users round (issue 16: at most 10 %
+// more time, Graph requests = pages + groups pages + constant): on the same stack, a full
+// round without rules, the same full round with the partner's service group ("All Staff",
+// which every generated tenant has, its membership read in full) and a billable-SKU list,
+// then a delta round with 1 % of users changed and 1 % of memberships changed.
+func benchRules(b *testing.B, bin, name string, tenants, users int) []benchRow {
+	sc := sim.Generate(sim.GenerateOptions{Seed: int64(tenants) + 16, Tenants: tenants, UsersPerTenant: users})
+	s := testenv.NewStack(b, sc, sim.Options{})
+	startWorkerProcess(b, s, bin)
+	status, page, _ := signIn(b, s, connect(b, s, connectOpts{partner: "acme", tenantSyncInterval: 24 * time.Hour}))
+	require.Equal(b, http.StatusOK, status, page)
+	require.Eventually(b, func() bool { return finishedRounds(b, s) == tenants && settled(b, s) == tenants },
+		20*time.Minute, 200*time.Millisecond)
+	round := func(label string, args ...string) benchRow {
+		before := graphCounts(s)
+		start := time.Now()
+		out, err := runCLI(b, s, append([]string{"sync", "--partner", "acme", "--users", "--wait", "--timeout", "20m"}, args...)...)
+		require.NoError(b, err, out)
+		kind := "delta"
+		if slices.Contains(args, "--full") {
+			kind = "full"
+		}
+		r := measureRounds(b, s, kind)
+		r.since(s, before)
+		r.scenario, r.round = name, label
+		if r.took <= 0 {
+			r.took = time.Since(start)
+		}
+		return r
+	}
+	plain := round("full, no rules", "--full")
+	// A billable SKU: the one most users of the first tenant hold.
+	count := map[string]int{}
+	for _, u := range sc.Tenants[0].Users {
+		for _, id := range u.AssignedSkuIDs {
+			count[strings.ToLower(id)]++
+		}
+	}
+	sku := ""
+	for id, n := range count {
+		if sku == "" || n > count[sku] || n == count[sku] && id < sku {
+			sku = id
+		}
+	}
+	out, err := runCLI(b, s, "mappings", "settings", "--partner", "acme", "--service-group", "All Staff", "--billable-skus", sku)
+	require.NoError(b, err, out)
+	rules := round("full, service group and billable SKUs", "--full")
+	var service int
+	require.NoError(b, s.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM psa_users WHERE service_user`).Scan(&service))
+	require.Positive(b, service, "the rules made service users")
+
+	// 1 % of users change and 1 % of memberships: users taken out of All Staff.
+	for i, tn := range sc.Tenants {
+		n := max(users/100, 1)
+		_, err := s.Sim.ChangeUsers(tn.ID, sim.UserChanges{Seed: int64(i + 31), Update: n})
+		require.NoError(b, err)
+		all := ""
+		for _, g := range tn.Groups {
+			if g.DisplayName == "All Staff" {
+				all = g.ID
+			}
+		}
+		taken := 0
+		for _, u := range tn.Users {
+			if taken < n && slices.Contains(u.MemberOf, all) {
+				require.NoError(b, s.Sim.RemoveGroupMember(tn.ID, all, u.ID))
+				taken++
+			}
+		}
+	}
+	delta := round("delta (1 % users, 1 % memberships), service group and billable SKUs")
+	return []benchRow{plain, rules, delta}
 }

@@ -216,6 +216,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_sim/expire-access-tokens", func(w http.ResponseWriter, r *http.Request) {
 		adminReply(w, s.ExpireAccessTokens(), nil)
 	})
+	s.groupRoutes(mux)
 	s.licenceRoutes(mux)
 	s.relationshipRoutes(mux)
 }

@@ -208,3 +208,24 @@ func (c *AdminClient) SetMissingGDAPRole(ctx context.Context, tenantID string, m
 func (c *AdminClient) SetDeltaResponses(ctx context.Context, mode string) error {
 	return c.do(ctx, http.MethodPut, "/_sim/delta-responses", map[string]string{"mode": mode}, nil)
 }
+
+// CreateGroup adds a security group to a tenant (ID "": a new one) and returns it.
+func (c *AdminClient) CreateGroup(ctx context.Context, tenantID string, g Group) (Group, error) {
+	var out Group
+	err := c.do(ctx, http.MethodPost, "/_sim/tenants/"+url.PathEscape(tenantID)+"/groups", g, &out)
+	return out, err
+}
+
+// AddGroupMember makes a user a member of a group without changing the user object.
+func (c *AdminClient) AddGroupMember(ctx context.Context, tenantID, groupID, userID string) error {
+	return c.do(ctx, http.MethodPut, c.memberPath(tenantID, groupID, userID), nil, nil)
+}
+
+// RemoveGroupMember takes a user out of a group without changing the user object.
+func (c *AdminClient) RemoveGroupMember(ctx context.Context, tenantID, groupID, userID string) error {
+	return c.do(ctx, http.MethodDelete, c.memberPath(tenantID, groupID, userID), nil, nil)
+}
+
+func (c *AdminClient) memberPath(tenantID, groupID, userID string) string {
+	return "/_sim/tenants/" + url.PathEscape(tenantID) + "/groups/" + url.PathEscape(groupID) + "/members/" + url.PathEscape(userID)
+}

@@ -293,6 +293,33 @@ var conformanceCalls = map[string]func(t *testing.T, w *confWorld) answer{
 	"graph-user-get": func(t *testing.T, w *confWorld) answer {
 		return w.graph(t, "/v1.0/users/"+w.a.Users[0].ID, w.tokA, nil)
 	},
+	"graph-groups-delta-initial": func(t *testing.T, w *confWorld) answer {
+		// Pages of 30 member entries: the first group's 40 members fill the first page.
+		return w.graph(t, "/v1.0/groups/delta?$select=displayName,description&$expand=members", w.tokA, map[string]string{"Prefer": "odata.maxpagesize=30"})
+	},
+	"graph-groups-delta-changes": func(t *testing.T, w *confWorld) answer {
+		_, deltaLink := w.deltaRoundToEnd(t, w.s.URL()+"/v1.0/groups/delta?$select=displayName,description&$expand=members", w.tokA, nil)
+		w.s.mu.Lock()
+		o := w.s.dir.byID[w.a.ID]
+		g := o.groupList()[1] // a department: some users are in it, others not
+		var in, out string
+		for _, u := range o.users {
+			switch {
+			case isMember(u, g.ID) && in == "":
+				in = u.ID
+			case u.alive() && !slices.Contains(u.MemberOf, g.ID) && out == "":
+				out = u.ID
+			}
+		}
+		w.s.mu.Unlock()
+		if err := w.s.RemoveGroupMember(w.a.ID, g.ID, in); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.s.AddGroupMember(w.a.ID, g.ID, out); err != nil {
+			t.Fatal(err)
+		}
+		return w.get(t, deltaLink, w.tokA, nil)
+	},
 	"graph-user-memberof": func(t *testing.T, w *confWorld) answer {
 		return w.graph(t, "/v1.0/users/"+w.a.Users[0].ID+"/memberOf", w.tokA, nil)
 	},

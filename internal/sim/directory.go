@@ -35,6 +35,10 @@ type org struct {
 	// user's version, and superseded entries are compacted away.
 	version int64
 	changes []userVersion
+	// memberChanges logs group membership changes (groups.go) by version; groupCreated the
+	// version that created a runtime group (scenario groups: 0).
+	memberChanges []memberChange
+	groupCreated  map[string]int64
 }
 
 type userVersion struct {
@@ -282,6 +286,9 @@ func (o *org) touch(u *dirUser, before *dirUser) {
 				u.markChanged(uint8(i), o.version)
 			}
 		}
+	}
+	if wasAlive != u.alive() {
+		o.logMembership(u) // groups/delta reports a deleted member removed, a restored one back
 	}
 	switch alive := u.alive(); {
 	case wasAlive && !alive:

@@ -77,6 +77,10 @@ func (s *Server) graph(h graphHandler) http.HandlerFunc {
 		refused := []string{"$skip"}
 		switch {
 		case r.URL.Path == "/v1.0/users":
+		case r.URL.Path == "/v1.0/groups":
+			refused = append(refused, "$search", "$orderby", "$expand")
+		case strings.HasPrefix(r.URL.Path, "/v1.0/groups/delta"):
+			refused = append(refused, "$search", "$orderby", "$count") // $expand=members: groups.go
 		case usersCollection(r.URL.Path):
 			for _, opt := range []string{"$search", "$orderby", "$expand", "$top"} {
 				if r.URL.Query().Has(opt) && opt != "$top" { // $top is ignored by users/delta

@@ -47,6 +47,9 @@ type tenantChange struct {
 	Users   map[string]userChange `json:"users"`
 	// DeltaTokensValidFrom makes delta and skip tokens issued before it unknown (sync reset).
 	DeltaTokensValidFrom time.Time `json:"deltaTokensValidFrom,omitzero"`
+	// Groups created and memberships changed at runtime (groups.go), in order.
+	Groups  []createdGroup     `json:"groups,omitempty"`
+	Members []memberEntryState `json:"members,omitempty"`
 }
 
 // userChange is a user's state after its last change: the whole user, so that creations and
@@ -170,6 +173,7 @@ func (st persistedState) apply(d *directory) {
 			}
 		}
 		slices.SortFunc(o.changes, func(a, b userVersion) int { return cmpInt(a.version, b.version) })
+		o.applyGroups(tc)
 	}
 }
 

@@ -23,6 +23,8 @@ type Stats struct {
 	// they returned.
 	UsersByIDRequests int `json:"usersByIdRequests"`
 	UsersReadByID     int `json:"usersReadById"`
+	// GroupRequests counts list groups and groups/delta requests (pages), all tenants.
+	GroupRequests int `json:"groupRequests"`
 	// SignInActivityRequestsByTenant counts list users requests selecting signInActivity
 	// (answered or refused), by tenant.
 	SignInActivityRequestsByTenant map[string]int `json:"signInActivityRequestsByTenant"`

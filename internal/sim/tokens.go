@@ -24,6 +24,8 @@ const (
 	purposeFlow    = "sign-in-flow"
 	purposeCursor  = "cursor"
 	purposeDelta   = "delta"
+	// purposeGroupDelta seals groups/delta state tokens.
+	purposeGroupDelta = "group-delta"
 )
 
 var (

@@ -161,3 +161,46 @@ func WithLicences(selectProps []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// MemberChange is one entry of a service group's members@delta: the user is a member of the
+// group now, or was removed from it (taken out, or deleted).
+type MemberChange struct {
+	Group, User string
+	Removed     bool
+}
+
+// MembershipAfter applies a groups/delta round's changes, in order, to the service groups each
+// user was in before (nil for a round read from the start: membership then is what the
+// round says), and tells for every user named before or in the round whether he is in any of
+// groups, the tenant's groups of the service group's name now. Ids are lower-case.
+func MembershipAfter(before map[string][]string, changes []MemberChange, groups []string) map[string]bool {
+	in := map[string]map[string]bool{}
+	for u, gs := range before {
+		in[u] = map[string]bool{}
+		for _, g := range gs {
+			in[u][g] = true
+		}
+	}
+	for _, c := range changes {
+		if in[c.User] == nil {
+			in[c.User] = map[string]bool{}
+		}
+		in[c.User][c.Group] = !c.Removed
+	}
+	out := make(map[string]bool, len(in))
+	for u, gs := range in {
+		out[u] = slices.ContainsFunc(groups, func(g string) bool { return gs[g] })
+	}
+	return out
+}
+
+// RedecideGroup decides again the service state of a user whose group membership changed (or
+// whose rule did) while users/delta had nothing to say of him: only the group rule is asked,
+// the licence rule keeps what it said (his licences are not read again). why says what
+// changed, for the inbound log. It returns the new state, the changes and the log's reason,
+// and false when nothing changes.
+func (r ServiceRules) RedecideGroup(prev ServiceState, inGroup bool, why string) (ServiceState, []domain.Change, string, bool) {
+	o := Outcome{Kind: Unchanged, Reason: why}
+	next, changed := r.ApplyService(&o, prev, ServiceFacts{InGroup: inGroup})
+	return next, o.Changes, o.Reason, changed
+}

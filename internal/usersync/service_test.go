@@ -1,6 +1,7 @@
 package usersync
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -93,4 +94,55 @@ func TestSkuIDsTellsAnUnsentListFromAnEmptyOne(t *testing.T) {
 	assert.True(t, known, "a removed user holds no licence")
 	assert.Empty(t, skus)
 	assert.Equal(t, []string{"accountEnabled", "assignedLicenses", "id"}, WithLicences([]string{"accountEnabled", "id"}))
+}
+
+// Membership after a groups round: changes apply in order over what was stored, a user
+// counts as in when any of the groups of the name has him, and a group no longer of the name
+// does not count.
+func TestMembershipAfter(t *testing.T) {
+	before := map[string][]string{"u1": {"g1"}, "u2": {"g1", "g2"}, "u3": {"old"}}
+	changes := []MemberChange{
+		{Group: "g1", User: "u1", Removed: true},
+		{Group: "g1", User: "u2", Removed: true},
+		{Group: "g2", User: "u4"},
+		{Group: "g2", User: "u4", Removed: true},
+		{Group: "g2", User: "u4"},
+		{Group: "g1", User: "u5", Removed: true},
+	}
+	got := MembershipAfter(before, changes, []string{"g1", "g2"})
+	want := map[string]bool{"u1": false, "u2": true, "u3": false, "u4": true, "u5": false}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for u, in := range want {
+		if got[u] != in {
+			t.Errorf("%s: in %v, want %v", u, got[u], in)
+		}
+	}
+	// Read from the start: only what the round says.
+	if got := MembershipAfter(nil, []MemberChange{{Group: "g1", User: "u1"}}, []string{"g1"}); !got["u1"] || len(got) != 1 {
+		t.Fatalf("full read: %v", got)
+	}
+}
+
+// Deciding again by group alone keeps the licence rule's say and logs why.
+func TestRedecideGroup(t *testing.T) {
+	r := ServiceRules{Group: "All Staff", GroupFound: true, BillableSkus: []string{"sku"}}
+	next, ch, why, changed := r.RedecideGroup(ServiceState{Service: true, Reason: "licences"}, false, "group membership changed")
+	if !changed || next != (ServiceState{true, "group,licences"}) || len(ch) != 1 || ch[0].Field != "service_reason" ||
+		!strings.HasPrefix(why, "group membership changed; service user by rule group") {
+		t.Fatalf("left the group: %v %v %q %v", next, ch, why, changed)
+	}
+	next, _, _, changed = r.RedecideGroup(ServiceState{Service: true, Reason: "group"}, true, "x")
+	if !changed || next != (ServiceState{}) {
+		t.Fatalf("joined the group: %v", next)
+	}
+	if _, _, _, changed = r.RedecideGroup(ServiceState{}, true, "x"); changed {
+		t.Fatal("no change reported as one")
+	}
+	// The rule removed: the group's say goes, the licences' stays.
+	next, _, _, changed = ServiceRules{BillableSkus: []string{"sku"}}.RedecideGroup(ServiceState{true, "group,licences"}, false, "service group rule removed")
+	if !changed || next != (ServiceState{true, "licences"}) {
+		t.Fatalf("rule removed: %v", next)
+	}
 }

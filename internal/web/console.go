@@ -106,6 +106,7 @@ var flashes = map[string]string{
 	"mappings":     "Site mappings saved; the next users round applies them.",
 	"retry":        "Retry requested: the error stays listed until the retry succeeds.",
 	"field":        "Field mapping saved; the next users round applies it.",
+	"licence":      "Licence change done and verified: Microsoft and the PSA agree (`cspsync licences changes` lists it).",
 }
 
 // consoleHandler serves one console request for the signed-in operator
@@ -282,6 +283,11 @@ func (s *Server) customerAction(w http.ResponseWriter, r *http.Request, op contr
 		_, err = s.Control.SyncTenant(ctx, d.TenantID)
 	case "reset-delta":
 		_, err = s.Control.ResetDelta(ctx, op.PartnerID, d.TenantID)
+	case "licence":
+		// The change's workflow judges it (managed customer, free seat, usage location, …)
+		// and its refusal, with the fix, comes back as the page's problem.
+		_, err = s.Control.ChangeCustomerLicence(ctx, op.PartnerID, r.PathValue("id"), op.UPN,
+			r.PostForm.Get("user"), r.PostForm.Get("sku"), r.PostForm.Get("change"))
 	default:
 		http.NotFound(w, r)
 		return nil
