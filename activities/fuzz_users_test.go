@@ -78,7 +78,7 @@ func FuzzUsersPage(f *testing.F) {
 	require.NoError(f, err)
 	require.NoError(f, st.SetSiteMappings(ctx, cu.ID, []store.SiteMapping{{Filter: "", SiteID: site.ID}}))
 	a := &Activities{Store: st}
-	plan, err := a.userPlan(ctx, "acme", cu.ID)
+	plan, maxShare, err := a.userPlan(ctx, "acme", cu.ID)
 	require.NoError(f, err)
 
 	f.Fuzz(func(t *testing.T, name, title, mail, dept, phone string) {
@@ -92,7 +92,7 @@ func FuzzUsersPage(f *testing.F) {
 		body, err := json.Marshal(map[string]any{"value": []any{before, fuzzed, after}, "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x"})
 		require.NoError(t, err)
 
-		rd := &usersRound{a: a, partnerID: "acme", tenantID: tenantID, customerID: cu.ID, plan: plan}
+		rd := &usersRound{a: a, partnerID: "acme", tenantID: tenantID, customerID: cu.ID, plan: plan, maxShare: maxShare}
 		r, err := st.StartUserRound(ctx, cu.ID, domain.RoundFull)
 		require.NoError(t, err)
 		p, err := rd.decide(ctx, r, body)

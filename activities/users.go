@@ -45,9 +45,13 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 	if err != nil {
 		return res, err
 	}
-	plan, err := a.userPlan(ctx, partnerID, cu.ID)
+	plan, maxShare, err := a.userPlan(ctx, partnerID, cu.ID)
 	if err != nil {
 		return res, a.fail(ctx, partnerID, tenantID, domain.OpUsers, err)
+	}
+	confirmed, err := a.Store.InactivationConfirmed(ctx, cu.ID)
+	if err != nil {
+		return res, err
 	}
 	gu, err := a.Auth.GraphUsers(creds, tenantID)
 	if err != nil {
@@ -58,7 +62,7 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 		return res, err
 	}
 	rd := &usersRound{a: a, partnerID: partnerID, tenantID: tenantID, customerID: cu.ID, plan: plan, service: service,
-		selectProps: usersync.WithLicences(plan.Select(usersync.Delta)), gu: gu, pageSize: a.deltaPageSize()}
+		maxShare: maxShare, confirmed: confirmed, selectProps: usersync.WithLicences(plan.Select(usersync.Delta)), gu: gu, pageSize: a.deltaPageSize()}
 	r, err := rd.open(ctx, full)
 	if err != nil {
 		return res, err
@@ -96,6 +100,8 @@ type usersRound struct {
 	customerID          int64
 	plan                *usersync.Plan
 	service             usersync.ServiceRules
+	maxShare            int        // the safety brake's share, percent
+	confirmed           *time.Time // an operator's confirmation of inactivations beyond it, read as the attempt began
 	selectProps         []string
 	gu                  *microsoft.GraphUsers
 	pageSize            int
@@ -244,15 +250,42 @@ func (rd *usersRound) decide(ctx context.Context, r store.UserRound, body []byte
 		}
 	}
 	if page.DeltaLink != "" {
-		p.End = &store.RoundEnd{DeltaLink: page.DeltaLink, Select: usersync.SelectKey(rd.selectProps)}
+		p.End = &store.RoundEnd{DeltaLink: page.DeltaLink, Select: usersync.SelectKey(rd.selectProps), Confirmation: rd.confirmed}
 		if full {
 			if err := rd.absent(ctx, r, &p); err != nil {
 				return p, err
 			}
 		}
 	}
+	if err := rd.brake(ctx, r, &p); err != nil {
+		return p, err
+	}
 	rd.lap(&rd.spent.Decide)
 	return p, nil
+}
+
+// brake stops the round before a page that would take the inactivations
+// of the round so far beyond the partner's share of the customer's active
+// users (usersync.Brake decides). The page is not written and the round
+// stays where it is: the error is recorded with its fix at once, and the
+// round resumes at this page, deciding again, once an operator corrected
+// the mapping or confirmed.
+func (rd *usersRound) brake(ctx context.Context, r store.UserRound, p *store.UserPage) error {
+	if p.Counts.Inactivated == 0 {
+		return nil
+	}
+	active, err := rd.a.Store.ActiveImportedUsers(ctx, rd.customerID)
+	if err != nil {
+		return err
+	}
+	// The round's earlier pages made r.Inactivated of them inactive already:
+	// they count towards the share, and among the users active before it.
+	err = usersync.Brake(active+r.Inactivated, r.Inactivated+p.Counts.Inactivated, rd.maxShare, rd.confirmed != nil)
+	if err == nil {
+		return nil
+	}
+	return rd.a.fail(ctx, rd.partnerID, rd.tenantID, domain.OpUsers,
+		microsoft.FromCode(microsoft.CodeInactivationBrake, 0, err.Error(), 0, err))
 }
 
 // absent adds to a full round's last page the decisions for the imported
@@ -332,19 +365,20 @@ func completeUsers(ctx context.Context, gu *microsoft.GraphUsers, page *usersync
 const rereadsAtOnce = 4
 
 // userPlan compiles the customer's site and field mappings and the
-// partner's settings for one round.
-func (a *Activities) userPlan(ctx context.Context, partnerID string, customerID int64) (*usersync.Plan, error) {
+// partner's settings for one round, and returns the partner's safety brake
+// share with it.
+func (a *Activities) userPlan(ctx context.Context, partnerID string, customerID int64) (*usersync.Plan, int, error) {
 	settings, err := a.Store.UserSettings(ctx, partnerID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	sites, err := a.Store.SiteMappings(ctx, customerID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	fields, err := a.Store.FieldMappings(ctx, partnerID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	cfg := usersync.Config{Settings: usersync.Settings{IgnoreAccountEnabled: settings.IgnoreAccountEnabled}}
 	for _, r := range settings.MatchRules {
@@ -366,9 +400,9 @@ func (a *Activities) userPlan(ctx context.Context, partnerID string, customerID 
 	cfg.Mappings = usersync.Resolve(partner, customer)
 	plan, err := usersync.NewPlan(cfg)
 	if err != nil {
-		return nil, microsoft.FromCode("MappingInvalid", 0, err.Error(), 0, err)
+		return nil, 0, microsoft.FromCode("MappingInvalid", 0, err.Error(), 0, err)
 	}
-	return plan, nil
+	return plan, settings.MaxInactivateShare, nil
 }
 
 // decide decides a page of Graph users against the PSA users they concern.
