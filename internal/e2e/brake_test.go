@@ -66,6 +66,7 @@ func TestSafetyBrakeStopsARoundThatWouldInactivateMostUsers(t *testing.T) {
 		return strings.Contains(mustCLI(t, s, "tenants", "list"), microsoft.CodeInactivationBrake)
 	}, 30*time.Second, 200*time.Millisecond, "tenants list shows the brake")
 	assert.Contains(t, mustCLI(t, s, "errors", "list"), "confirm-inactivation")
+	assertTenantErrorShown(t, s, cid, microsoft.CodeInactivationBrake)
 	assert.Equal(t, before, psaUsers(t, s, tn.ID), "no PSA row changed")
 
 	// Asked again without a confirmation, the round stops at the same place.
