@@ -173,24 +173,9 @@ func (rd *usersRound) save(ctx context.Context, r store.UserRound, p store.UserP
 		return saved, nil
 	}
 	if store.DataError(err) {
-		refused, perr := rd.a.Store.RefusedUsers(ctx, r, p.Users)
+		n, perr := rd.a.setAsideRefused(ctx, r, p.Users, &p.Counts)
 		if perr != nil {
 			return r, fmt.Errorf("finding the users PostgreSQL refuses in page %d of the users round of %s: %w", r.Pages+1, rd.tenantID, perr)
-		}
-		n := 0
-		for i, why := range refused {
-			if why == nil {
-				continue
-			}
-			n++
-			u := &p.Users[i]
-			was := usersync.Kind(u.Log.Result)
-			u.Log = &store.LogRow{AzureObjectID: u.Log.AzureObjectID, PSAUserID: u.Log.PSAUserID, Mapping: u.Log.Mapping,
-				MatchRule: u.Log.MatchRule, Result: string(usersync.Invalid), Reason: usersync.Refused(&p.Counts, was, why.Error())}
-			if u.Row != nil && u.Row.ID != 0 {
-				u.Log.PSAUserID = u.Row.ID
-			}
-			u.Row = nil
 		}
 		if n > 0 {
 			activity.GetLogger(ctx).Warn("users the database refuses logged invalid", "tenant", rd.tenantID, "users", n)
@@ -204,6 +189,64 @@ func (rd *usersRound) save(ctx context.Context, r store.UserRound, p store.UserP
 		}
 	}
 	return r, fmt.Errorf("saving page %d of the users round of %s: %w", r.Pages+1, rd.tenantID, err)
+}
+
+// setAsideRefused finds the users of a page PostgreSQL refuses one by one
+// and makes each an invalid decision with the refusal as its reason:
+// nothing is written for him and counts moves him to invalid. It returns
+// how many it set aside.
+func (a *Activities) setAsideRefused(ctx context.Context, r store.UserRound, users []store.PageUser, counts *domain.RoundCounts) (int, error) {
+	refused, err := a.Store.RefusedUsers(ctx, r, users)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i, why := range refused {
+		if why == nil {
+			continue
+		}
+		n++
+		u := &users[i]
+		var was usersync.Kind
+		log := store.LogRow{}
+		if u.Log != nil {
+			was, log = usersync.Kind(u.Log.Result), *u.Log
+		} else if u.Row != nil {
+			was, log.AzureObjectID, log.PSAUserID = usersync.Updated, u.Row.AzureObjectID, u.Row.ID
+		}
+		u.Log = &store.LogRow{AzureObjectID: log.AzureObjectID, PSAUserID: log.PSAUserID, Mapping: log.Mapping,
+			MatchRule: log.MatchRule, Result: string(usersync.Invalid), Reason: usersync.Refused(counts, was, why.Error())}
+		if u.Row != nil && u.Row.ID != 0 {
+			u.Log.PSAUserID = u.Row.ID
+		}
+		u.Row = nil
+	}
+	return n, nil
+}
+
+// saveSignIns writes a sign-in page like save writes a round's: the users
+// PostgreSQL refuses one by one are logged invalid and the others written;
+// a page it still refuses is PageNotStored at once.
+func (a *Activities) saveSignIns(ctx context.Context, tenantID string, r store.UserRound, users []store.PageUser, last bool) error {
+	err := a.Store.SaveSignIns(ctx, r, users, last)
+	if err == nil || !store.DataError(err) {
+		return err
+	}
+	var counts domain.RoundCounts // a sign-in pass counts nothing of the round's
+	n, perr := a.setAsideRefused(ctx, r, users, &counts)
+	if perr != nil {
+		return fmt.Errorf("finding the users PostgreSQL refuses in a sign-in page of %s: %w", tenantID, perr)
+	}
+	if n > 0 {
+		activity.GetLogger(ctx).Warn("users the database refuses logged invalid in the sign-in pass", "tenant", tenantID, "users", n)
+		if err = a.Store.SaveSignIns(ctx, r, users, last); err == nil {
+			return nil
+		}
+	}
+	if store.DataError(err) {
+		return microsoft.FromCode(microsoft.CodePageNotStored, 0, err.Error(), 0, err)
+	}
+	return err
 }
 
 // fetch reads the round's next page.
@@ -224,6 +267,7 @@ func (rd *usersRound) decide(ctx context.Context, r store.UserRound, body []byte
 	if err != nil {
 		return store.UserPage{}, fmt.Errorf("users round of %s: %w", rd.tenantID, err)
 	}
+	usersync.RefuseOddIDs(page.Users)
 	rd.lap(&rd.spent.Decide)
 	if r.Kind == domain.RoundDelta {
 		if err := completeUsers(ctx, rd.gu, &page, rd.selectProps); err != nil {
@@ -244,7 +288,8 @@ func (rd *usersRound) decide(ctx context.Context, r store.UserRound, body []byte
 		Users: pageUsers(outs, func(o *usersync.Outcome) bool { return o.Logged(!full) }), Licences: links}
 	if full {
 		for _, u := range page.Users {
-			if u.Removed == nil {
+			// An unreadable user with a readable id exists in Microsoft: not absent.
+			if u.Removed == nil && u.ID != "" {
 				p.Seen = append(p.Seen, u.ID)
 			}
 		}
@@ -350,6 +395,7 @@ func completeUsers(ctx context.Context, gu *microsoft.GraphUsers, page *usersync
 		if err != nil {
 			return fmt.Errorf("users read again by id: %w", err)
 		}
+		usersync.RefuseOddIDs(p.Users)
 		read[i] = p.Users
 		return nil
 	})
@@ -434,12 +480,13 @@ func (a *Activities) signIns(ctx context.Context, partnerID, tenantID string, gu
 		if err != nil {
 			return fmt.Errorf("sign-in activity page: %w", err)
 		}
+		usersync.RefuseOddIDs(page.Users)
 		outs, err := a.decide(ctx, r.CustomerID, plan, usersync.SignIns, page.Users)
 		if err != nil {
 			return err
 		}
 		activity.RecordHeartbeat(ctx, r.RoundCounts)
-		return a.Store.SaveSignIns(ctx, r, pageUsers(outs, (*usersync.Outcome).Writes), last)
+		return a.saveSignIns(ctx, tenantID, r, pageUsers(outs, (*usersync.Outcome).Writes), last)
 	})
 	var f *microsoft.Failure
 	if errors.As(err, &f) && f.Reaction == domain.Degrade {
