@@ -29,7 +29,7 @@ func guid() string {
 
 // fuzzStore is a migrated store on a database of its own, dropped at the
 // end (testenv's helper imports this package, through the wiring).
-func fuzzStore(f *testing.F) *store.Store {
+func fuzzStore(f testing.TB) *store.Store {
 	ctx := context.Background()
 	admin := os.Getenv("CSPSYNC_TEST_DATABASE_URL")
 	if admin == "" {
