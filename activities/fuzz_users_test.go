@@ -59,12 +59,15 @@ func fuzzStore(f testing.TB) *store.Store {
 // text in his properties (any bytes Graph's JSON can escape, any length)
 // through decoding, deciding and writing against a real database: the round
 // ends, the users around him are written as Microsoft has them, he is
-// written or logged, and nothing unsafe is stored. (Properties of the wrong
-// JSON type are not fuzzed: Graph's schema fixes them.)
+// written or logged, and nothing unsafe is stored. enabled, when it is JSON,
+// is his accountEnabled as sent, of whatever type: one of the wrong type
+// makes him unreadable, never his page.
 func FuzzUsersPage(f *testing.F) {
-	f.Add("Jo\x00hn", "Engi\x00neer", "not an address", "\x1b]0;x\x07", "\u202e+1 555")
-	f.Add(strings.Repeat("Ω", 5000), "", "a@b.example", "\x9b2J", "")
-	f.Add("", "\r\n\t", "<a@b.example>", "\xff\xfe", "\u2028")
+	f.Add("Jo\x00hn", "Engi\x00neer", "not an address", "\x1b]0;x\x07", "\u202e+1 555", "true")
+	f.Add(strings.Repeat("Ω", 5000), "", "a@b.example", "\x9b2J", "", `"yes"`)
+	f.Add("", "\r\n\t", "<a@b.example>", "\xff\xfe", "\u2028", "null")
+	f.Add("Ann", "", "ann@b.example", "", "", `{"nested":[1,2]}`)
+	f.Add("Ann", "", "ann@b.example", "", "", "12")
 	ctx := context.Background()
 	st := fuzzStore(f)
 	require.NoError(f, st.UpsertPartner(ctx, store.PartnerConfig{ID: "acme", DisplayName: "Acme", PartnerTenantID: guid(),
@@ -81,7 +84,7 @@ func FuzzUsersPage(f *testing.F) {
 	plan, maxShare, err := a.userPlan(ctx, "acme", cu.ID)
 	require.NoError(f, err)
 
-	f.Fuzz(func(t *testing.T, name, title, mail, dept, phone string) {
+	f.Fuzz(func(t *testing.T, name, title, mail, dept, phone, enabled string) {
 		good := func(n int) map[string]any {
 			return map[string]any{"id": guid(), "displayName": fmt.Sprintf("Good %d", n), "mail": fmt.Sprintf("good%d@fuzz.example", n),
 				"accountEnabled": true}
@@ -89,6 +92,9 @@ func FuzzUsersPage(f *testing.F) {
 		before, after := good(1), good(2)
 		fuzzed := map[string]any{"id": guid(), "displayName": name, "jobTitle": title, "mail": mail, "department": dept,
 			"businessPhones": []string{phone}, "accountEnabled": true}
+		if json.Valid([]byte(enabled)) {
+			fuzzed["accountEnabled"] = json.RawMessage(enabled)
+		}
 		body, err := json.Marshal(map[string]any{"value": []any{before, fuzzed, after}, "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x"})
 		require.NoError(t, err)
 
