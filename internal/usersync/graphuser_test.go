@@ -119,7 +119,9 @@ func TestDecodeDeltaPageRefusals(t *testing.T) {
 // as usual, with what they carried noted.
 func TestOneUnreadableUserFailsOnlyHimself(t *testing.T) {
 	const a, b = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b"
-	good := func(id string) string { return `{"id":"` + id + `","displayName":"Good ` + id[len(id)-1:] + `","accountEnabled":true}` }
+	good := func(id string) string {
+		return `{"id":"` + id + `","displayName":"Good ` + id[len(id)-1:] + `","accountEnabled":true}`
+	}
 	for _, tc := range []struct{ name, user, id, want string }{
 		{"accountEnabled a string", `{"id":"00000000-0000-0000-0000-00000000000c","accountEnabled":"yes","displayName":"Odd"}`,
 			"00000000-0000-0000-0000-00000000000c", "accountEnabled of type bool"},
