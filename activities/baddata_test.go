@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -75,4 +76,37 @@ func TestPageTheDatabaseRefusesIsARecordedErrorAtOnce(t *testing.T) {
 	assert.Equal(t, tn.ID, rows[0].TenantID)
 	assert.Contains(t, rows[0].Message, "no_pages")
 	assert.Contains(t, rows[0].Remediation, "cspsync sync --tenant")
+}
+
+// The sign-in pass sets aside the users the database refuses like a
+// round's page does: each is logged invalid with PostgreSQL's reason, the
+// others get their last sign-in, and the round ends without an error.
+func TestSignInPassSetsAsideTheUsersTheDatabaseRefuses(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 46, Tenants: 1, UsersPerTenant: 10})
+	tn := &sc.Tenants[0]
+	tn.PremiumLicence = true
+	recent, old := time.Date(2025, 5, 1, 9, 30, 0, 0, time.UTC), time.Date(2021, 6, 17, 16, 41, 33, 0, time.UTC)
+	refused, kept := &tn.Users[2], &tn.Users[3]
+	refused.LastSignIn, kept.LastSignIn = &recent, &old
+	f := authorised(t, sc, domain.DAP)
+	f.discover(t)
+	ctx := context.Background()
+	_, err := f.st.Pool().Exec(ctx, `ALTER TABLE psa_users ADD CONSTRAINT old_sign_ins CHECK (last_sign_in IS NULL OR last_sign_in < '2024-01-01')`)
+	require.NoError(t, err)
+	var a *activities.Activities
+	_, err = f.usersEnv(7).ExecuteActivity(a.ImportLicences, "acme", tn.ID)
+	require.NoError(t, err)
+
+	res := f.syncUsers(t, tn.ID, false)
+	assert.True(t, res.SignIns, "the pass ran and finished")
+	got := f.psaUsers(t, tn.ID)
+	assert.True(t, old.Equal(user(t, got, kept.ID).LastSignIn), "the others get theirs")
+	assert.True(t, user(t, got, refused.ID).LastSignIn.IsZero(), "his stays as it was")
+	l := f.logOf(t, tn.ID, refused.ID)
+	require.NotEmpty(t, l)
+	assert.Equal(t, "invalid", l[0].Result)
+	assert.Contains(t, l[0].Reason, "old_sign_ins")
+	for _, e := range f.errorRows(t, false) {
+		assert.NotEqual(t, domain.OpUsers, e.Operation, "no error of the users round: %s %s", e.Code, e.Message)
+	}
 }

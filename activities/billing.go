@@ -25,6 +25,9 @@ func (a *Activities) licences(ctx context.Context, customerID int64, rules users
 	byID := make(map[string]*usersync.GraphUser, len(users))
 	ids := make([]string, 0, len(users))
 	for i := range users {
+		if users[i].Unreadable != "" { // nothing of him is known: his links stay as they are
+			continue
+		}
 		id := strings.ToLower(users[i].ID)
 		if byID[id] == nil {
 			ids = append(ids, id)

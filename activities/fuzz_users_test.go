@@ -30,7 +30,7 @@ func guid() string {
 
 // fuzzStore is a migrated store on a database of its own, dropped at the
 // end (testenv's helper imports this package, through the wiring).
-func fuzzStore(f *testing.F) *store.Store {
+func fuzzStore(f testing.TB) *store.Store {
 	ctx := context.Background()
 	admin := os.Getenv("CSPSYNC_TEST_DATABASE_URL")
 	if admin == "" {
@@ -65,12 +65,15 @@ func fuzzStore(f *testing.F) *store.Store {
 // text in his properties (any bytes Graph's JSON can escape, any length)
 // through decoding, deciding and writing against a real database: the round
 // ends, the users around him are written as Microsoft has them, he is
-// written or logged, and nothing unsafe is stored. (Properties of the wrong
-// JSON type are not fuzzed: Graph's schema fixes them.)
+// written or logged, and nothing unsafe is stored. enabled, when it is JSON,
+// is his accountEnabled as sent, of whatever type: one of the wrong type
+// makes him unreadable, never his page.
 func FuzzUsersPage(f *testing.F) {
-	f.Add("Jo\x00hn", "Engi\x00neer", "not an address", "\x1b]0;x\x07", "\u202e+1 555")
-	f.Add(strings.Repeat("Ω", 5000), "", "a@b.example", "\x9b2J", "")
-	f.Add("", "\r\n\t", "<a@b.example>", "\xff\xfe", "\u2028")
+	f.Add("Jo\x00hn", "Engi\x00neer", "not an address", "\x1b]0;x\x07", "\u202e+1 555", "true")
+	f.Add(strings.Repeat("Ω", 5000), "", "a@b.example", "\x9b2J", "", `"yes"`)
+	f.Add("", "\r\n\t", "<a@b.example>", "\xff\xfe", "\u2028", "null")
+	f.Add("Ann", "", "ann@b.example", "", "", `{"nested":[1,2]}`)
+	f.Add("Ann", "", "ann@b.example", "", "", "12")
 	ctx := context.Background()
 	st := fuzzStore(f)
 	require.NoError(f, st.UpsertPartner(ctx, store.PartnerConfig{ID: "acme", DisplayName: "Acme", PartnerTenantID: guid(),
@@ -84,10 +87,10 @@ func FuzzUsersPage(f *testing.F) {
 	require.NoError(f, err)
 	require.NoError(f, st.SetSiteMappings(ctx, cu.ID, []store.SiteMapping{{Filter: "", SiteID: site.ID}}))
 	a := &Activities{Store: st}
-	plan, err := a.userPlan(ctx, "acme", cu.ID)
+	plan, maxShare, err := a.userPlan(ctx, "acme", cu.ID)
 	require.NoError(f, err)
 
-	f.Fuzz(func(t *testing.T, name, title, mail, dept, phone string) {
+	f.Fuzz(func(t *testing.T, name, title, mail, dept, phone, enabled string) {
 		good := func(n int) map[string]any {
 			return map[string]any{"id": guid(), "displayName": fmt.Sprintf("Good %d", n), "mail": fmt.Sprintf("good%d@fuzz.example", n),
 				"accountEnabled": true}
@@ -95,10 +98,13 @@ func FuzzUsersPage(f *testing.F) {
 		before, after := good(1), good(2)
 		fuzzed := map[string]any{"id": guid(), "displayName": name, "jobTitle": title, "mail": mail, "department": dept,
 			"businessPhones": []string{phone}, "accountEnabled": true}
+		if json.Valid([]byte(enabled)) {
+			fuzzed["accountEnabled"] = json.RawMessage(enabled)
+		}
 		body, err := json.Marshal(map[string]any{"value": []any{before, fuzzed, after}, "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x"})
 		require.NoError(t, err)
 
-		rd := &usersRound{a: a, partnerID: "acme", tenantID: tenantID, customerID: cu.ID, plan: plan}
+		rd := &usersRound{a: a, partnerID: "acme", tenantID: tenantID, customerID: cu.ID, plan: plan, maxShare: maxShare}
 		r, err := st.StartUserRound(ctx, cu.ID, domain.RoundFull)
 		require.NoError(t, err)
 		p, err := rd.decide(ctx, r, body)

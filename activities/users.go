@@ -45,16 +45,20 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 	if err != nil {
 		return res, err
 	}
-	plan, err := a.userPlan(ctx, partnerID, cu.ID)
+	plan, maxShare, err := a.userPlan(ctx, partnerID, cu.ID)
 	if err != nil {
 		return res, a.fail(ctx, partnerID, tenantID, domain.OpUsers, err)
+	}
+	confirmed, err := a.Store.InactivationConfirmed(ctx, cu.ID)
+	if err != nil {
+		return res, err
 	}
 	gu, err := a.Auth.GraphUsers(creds, tenantID)
 	if err != nil {
 		return res, err
 	}
-	rd := &usersRound{a: a, partnerID: partnerID, tenantID: tenantID, customerID: cu.ID, plan: plan,
-		selectProps: usersync.WithLicences(plan.Select(usersync.Delta)), gu: gu, pageSize: a.deltaPageSize()}
+	rd := &usersRound{a: a, partnerID: partnerID, tenantID: tenantID, customerID: cu.ID, plan: plan, maxShare: maxShare,
+		confirmed: confirmed, selectProps: usersync.WithLicences(plan.Select(usersync.Delta)), gu: gu, pageSize: a.deltaPageSize()}
 	r, err := rd.open(ctx, full)
 	if err != nil {
 		return res, err
@@ -99,6 +103,8 @@ type usersRound struct {
 	customerID          int64
 	plan                *usersync.Plan
 	service             usersync.ServiceRules
+	maxShare            int        // the safety brake's share, percent
+	confirmed           *time.Time // an operator's confirmation of inactivations beyond it, read as the attempt began
 	selectProps         []string
 	gu                  *microsoft.GraphUsers
 	pageSize            int
@@ -170,24 +176,9 @@ func (rd *usersRound) save(ctx context.Context, r store.UserRound, p store.UserP
 		return saved, nil
 	}
 	if store.DataError(err) {
-		refused, perr := rd.a.Store.RefusedUsers(ctx, r, p.Users)
+		n, perr := rd.a.setAsideRefused(ctx, r, p.Users, &p.Counts)
 		if perr != nil {
 			return r, fmt.Errorf("finding the users PostgreSQL refuses in page %d of the users round of %s: %w", r.Pages+1, rd.tenantID, perr)
-		}
-		n := 0
-		for i, why := range refused {
-			if why == nil {
-				continue
-			}
-			n++
-			u := &p.Users[i]
-			was := usersync.Kind(u.Log.Result)
-			u.Log = &store.LogRow{AzureObjectID: u.Log.AzureObjectID, PSAUserID: u.Log.PSAUserID, Mapping: u.Log.Mapping,
-				MatchRule: u.Log.MatchRule, Result: string(usersync.Invalid), Reason: usersync.Refused(&p.Counts, was, why.Error())}
-			if u.Row != nil && u.Row.ID != 0 {
-				u.Log.PSAUserID = u.Row.ID
-			}
-			u.Row = nil
 		}
 		if n > 0 {
 			activity.GetLogger(ctx).Warn("users the database refuses logged invalid", "tenant", rd.tenantID, "users", n)
@@ -201,6 +192,64 @@ func (rd *usersRound) save(ctx context.Context, r store.UserRound, p store.UserP
 		}
 	}
 	return r, fmt.Errorf("saving page %d of the users round of %s: %w", r.Pages+1, rd.tenantID, err)
+}
+
+// setAsideRefused finds the users of a page PostgreSQL refuses one by one
+// and makes each an invalid decision with the refusal as its reason:
+// nothing is written for him and counts moves him to invalid. It returns
+// how many it set aside.
+func (a *Activities) setAsideRefused(ctx context.Context, r store.UserRound, users []store.PageUser, counts *domain.RoundCounts) (int, error) {
+	refused, err := a.Store.RefusedUsers(ctx, r, users)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i, why := range refused {
+		if why == nil {
+			continue
+		}
+		n++
+		u := &users[i]
+		var was usersync.Kind
+		log := store.LogRow{}
+		if u.Log != nil {
+			was, log = usersync.Kind(u.Log.Result), *u.Log
+		} else if u.Row != nil {
+			was, log.AzureObjectID, log.PSAUserID = usersync.Updated, u.Row.AzureObjectID, u.Row.ID
+		}
+		u.Log = &store.LogRow{AzureObjectID: log.AzureObjectID, PSAUserID: log.PSAUserID, Mapping: log.Mapping,
+			MatchRule: log.MatchRule, Result: string(usersync.Invalid), Reason: usersync.Refused(counts, was, why.Error())}
+		if u.Row != nil && u.Row.ID != 0 {
+			u.Log.PSAUserID = u.Row.ID
+		}
+		u.Row = nil
+	}
+	return n, nil
+}
+
+// saveSignIns writes a sign-in page like save writes a round's: the users
+// PostgreSQL refuses one by one are logged invalid and the others written;
+// a page it still refuses is PageNotStored at once.
+func (a *Activities) saveSignIns(ctx context.Context, tenantID string, r store.UserRound, users []store.PageUser, last bool) error {
+	err := a.Store.SaveSignIns(ctx, r, users, last)
+	if err == nil || !store.DataError(err) {
+		return err
+	}
+	var counts domain.RoundCounts // a sign-in pass counts nothing of the round's
+	n, perr := a.setAsideRefused(ctx, r, users, &counts)
+	if perr != nil {
+		return fmt.Errorf("finding the users PostgreSQL refuses in a sign-in page of %s: %w", tenantID, perr)
+	}
+	if n > 0 {
+		activity.GetLogger(ctx).Warn("users the database refuses logged invalid in the sign-in pass", "tenant", tenantID, "users", n)
+		if err = a.Store.SaveSignIns(ctx, r, users, last); err == nil {
+			return nil
+		}
+	}
+	if store.DataError(err) {
+		return microsoft.FromCode(microsoft.CodePageNotStored, 0, err.Error(), 0, err)
+	}
+	return err
 }
 
 // fetch reads the round's next page.
@@ -221,6 +270,7 @@ func (rd *usersRound) decide(ctx context.Context, r store.UserRound, body []byte
 	if err != nil {
 		return store.UserPage{}, fmt.Errorf("users round of %s: %w", rd.tenantID, err)
 	}
+	usersync.RefuseOddIDs(page.Users)
 	rd.lap(&rd.spent.Decide)
 	if r.Kind == domain.RoundDelta {
 		if err := completeUsers(ctx, rd.gu, &page, rd.selectProps); err != nil {
@@ -241,21 +291,49 @@ func (rd *usersRound) decide(ctx context.Context, r store.UserRound, body []byte
 		Users: pageUsers(outs, func(o *usersync.Outcome) bool { return o.Logged(!full) }), Licences: links}
 	if full {
 		for _, u := range page.Users {
-			if u.Removed == nil {
+			// An unreadable user with a readable id exists in Microsoft: not absent.
+			if u.Removed == nil && u.ID != "" {
 				p.Seen = append(p.Seen, u.ID)
 			}
 		}
 	}
 	if page.DeltaLink != "" {
-		p.End = &store.RoundEnd{DeltaLink: page.DeltaLink, Select: usersync.SelectKey(rd.selectProps)}
+		p.End = &store.RoundEnd{DeltaLink: page.DeltaLink, Select: usersync.SelectKey(rd.selectProps), Confirmation: rd.confirmed}
 		if full {
 			if err := rd.absent(ctx, r, &p); err != nil {
 				return p, err
 			}
 		}
 	}
+	if err := rd.brake(ctx, r, &p); err != nil {
+		return p, err
+	}
 	rd.lap(&rd.spent.Decide)
 	return p, nil
+}
+
+// brake stops the round before a page that would take the inactivations
+// of the round so far beyond the partner's share of the customer's active
+// users (usersync.Brake decides). The page is not written and the round
+// stays where it is: the error is recorded with its fix at once, and the
+// round resumes at this page, deciding again, once an operator corrected
+// the mapping or confirmed.
+func (rd *usersRound) brake(ctx context.Context, r store.UserRound, p *store.UserPage) error {
+	if p.Counts.Inactivated == 0 {
+		return nil
+	}
+	active, err := rd.a.Store.ActiveImportedUsers(ctx, rd.customerID)
+	if err != nil {
+		return err
+	}
+	// The round's earlier pages made r.Inactivated of them inactive already:
+	// they count towards the share, and among the users active before it.
+	err = usersync.Brake(active+r.Inactivated, r.Inactivated+p.Counts.Inactivated, rd.maxShare, rd.confirmed != nil)
+	if err == nil {
+		return nil
+	}
+	return rd.a.fail(ctx, rd.partnerID, rd.tenantID, domain.OpUsers,
+		microsoft.FromCode(microsoft.CodeInactivationBrake, 0, err.Error(), 0, err))
 }
 
 // absent adds to a full round's last page the decisions for the imported
@@ -323,6 +401,7 @@ func completeUsers(ctx context.Context, gu *microsoft.GraphUsers, page *usersync
 		if err != nil {
 			return fmt.Errorf("users read again by id: %w", err)
 		}
+		usersync.RefuseOddIDs(p.Users)
 		read[i] = p.Users
 		return nil
 	})
@@ -338,19 +417,20 @@ func completeUsers(ctx context.Context, gu *microsoft.GraphUsers, page *usersync
 const rereadsAtOnce = 4
 
 // userPlan compiles the customer's site and field mappings and the
-// partner's settings for one round.
-func (a *Activities) userPlan(ctx context.Context, partnerID string, customerID int64) (*usersync.Plan, error) {
+// partner's settings for one round, and returns the partner's safety brake
+// share with it.
+func (a *Activities) userPlan(ctx context.Context, partnerID string, customerID int64) (*usersync.Plan, int, error) {
 	settings, err := a.Store.UserSettings(ctx, partnerID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	sites, err := a.Store.SiteMappings(ctx, customerID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	fields, err := a.Store.FieldMappings(ctx, partnerID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	cfg := usersync.Config{Settings: usersync.Settings{IgnoreAccountEnabled: settings.IgnoreAccountEnabled}}
 	for _, r := range settings.MatchRules {
@@ -372,9 +452,9 @@ func (a *Activities) userPlan(ctx context.Context, partnerID string, customerID 
 	cfg.Mappings = usersync.Resolve(partner, customer)
 	plan, err := usersync.NewPlan(cfg)
 	if err != nil {
-		return nil, microsoft.FromCode("MappingInvalid", 0, err.Error(), 0, err)
+		return nil, 0, microsoft.FromCode("MappingInvalid", 0, err.Error(), 0, err)
 	}
-	return plan, nil
+	return plan, settings.MaxInactivateShare, nil
 }
 
 // decide decides a page of Graph users against the PSA users they concern.
@@ -406,12 +486,13 @@ func (a *Activities) signIns(ctx context.Context, partnerID, tenantID string, gu
 		if err != nil {
 			return fmt.Errorf("sign-in activity page: %w", err)
 		}
+		usersync.RefuseOddIDs(page.Users)
 		outs, err := a.decide(ctx, r.CustomerID, plan, usersync.SignIns, page.Users)
 		if err != nil {
 			return err
 		}
 		activity.RecordHeartbeat(ctx, r.RoundCounts)
-		return a.Store.SaveSignIns(ctx, r, pageUsers(outs, (*usersync.Outcome).Writes), last)
+		return a.saveSignIns(ctx, tenantID, r, pageUsers(outs, (*usersync.Outcome).Writes), last)
 	})
 	var f *microsoft.Failure
 	if errors.As(err, &f) && f.Reaction == domain.Degrade {

@@ -57,7 +57,7 @@ var knownEnv = []string{
 	config.EnvTemporalAddress, config.EnvTemporalNamespace, config.EnvTaskQueue,
 	config.EnvHTTPAddr, config.EnvPublicURL, config.EnvCAFile, config.EnvDataDir,
 	config.EnvSimAddr, config.EnvSimScenario, config.EnvSimTenants,
-	config.EnvOperators, config.EnvOperatorGroup, config.EnvMaxConcurrentActivities,
+	config.EnvOperators, config.EnvOperatorGroup, config.EnvOperatorsEveryone, config.EnvMaxConcurrentActivities,
 	config.EnvMaxConcurrentWorkflowTasks, config.EnvTaskQueueActivitiesPerSecond,
 }
 
@@ -65,7 +65,7 @@ var knownEnv = []string{
 var workerEnv = []string{
 	config.EnvDatabaseURL, config.EnvEncryptionKey, config.EnvTemporalAddress,
 	config.EnvTemporalNamespace, config.EnvTaskQueue, config.EnvHTTPAddr,
-	config.EnvPublicURL, config.EnvCAFile, config.EnvOperators, config.EnvOperatorGroup,
+	config.EnvPublicURL, config.EnvCAFile, config.EnvOperators, config.EnvOperatorGroup, config.EnvOperatorsEveryone,
 	config.EnvMaxConcurrentActivities, config.EnvMaxConcurrentWorkflowTasks, config.EnvTaskQueueActivitiesPerSecond,
 }
 

@@ -31,7 +31,7 @@ func app() *cli.App {
 		Name:  "cspsync-worker",
 		Usage: "run the cspsync Temporal worker and its HTTP server (OAuth callbacks, tenants page)",
 		Flags: append(append([]cli.Flag{}, flags.Global...), flags.HTTPAddr, flags.PublicURL, flags.CAFile,
-			flags.DiscoveryPageSize, flags.UserPageSize, flags.Operators, flags.OperatorGroup, flags.MaxConcurrentActivities,
+			flags.DiscoveryPageSize, flags.UserPageSize, flags.Operators, flags.OperatorGroup, flags.OperatorsEveryone, flags.MaxConcurrentActivities,
 			flags.MaxConcurrentWorkflowTasks, flags.TaskQueueActivitiesPerSecond, flags.LogLevel),
 		Action: func(c *cli.Context) error {
 			var level slog.Level
@@ -52,7 +52,7 @@ func app() *cli.App {
 			return service.Run(c.Context, config.Worker{Connection: flags.Connection(c),
 				HTTPAddr: c.String(flags.HTTPAddr.Name), DiscoveryPageSize: c.Int(flags.DiscoveryPageSize.Name),
 				UserPageSize: c.Int(flags.UserPageSize.Name),
-				Operators:    config.Operators{UPNs: config.SplitList(c.String(flags.Operators.Name)), Group: c.String(flags.OperatorGroup.Name)},
+				Operators:    flags.OperatorsOf(c),
 				Concurrency:  concurrency,
 			}, logger)
 		},

@@ -16,13 +16,13 @@ func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "check",
 		Usage: "check the configuration end to end: a tick or a cross per item, non-zero exit if any fails",
-		Flags: []cli.Flag{flags.CAFile},
+		Flags: []cli.Flag{flags.CAFile, flags.Operators, flags.OperatorGroup, flags.OperatorsEveryone},
 		Action: func(c *cli.Context) error {
 			ctx, cancel := context.WithTimeout(c.Context, 2*time.Minute)
 			defer cancel()
 			var mu sync.Mutex
 			failed := 0
-			service.Check(ctx, flags.Connection(c), func(ok bool, what, detail string) {
+			service.Check(ctx, flags.Connection(c), flags.OperatorsOf(c), func(ok bool, what, detail string) {
 				mu.Lock()
 				defer mu.Unlock()
 				mark := "✓"

@@ -122,6 +122,7 @@ func runDev(c *cli.Context) error {
 		return err
 	}
 	d.env = append(d.env, config.EnvCAFile+"="+d.caFile) // the workers trust the simulator
+	d.env = append(d.env, demoOperators()...)
 	if err := d.startWorkers(); err != nil {
 		return err
 	}
@@ -332,15 +333,28 @@ func (d *dev) exports() string {
 	if d.c.String(flags.KeyFile.Name) != "" {
 		keyFile = d.keyFile
 	}
-	return demoExports(d.caFile, d.c.String(flags.DatabaseURL.Name), d.dataDir, keyFile)
+	return demoExports(d.caFile, d.c.String(flags.DatabaseURL.Name), d.dataDir, keyFile, demoOperators())
+}
+
+// demoOperators is who may use the demo's pages: the members of the
+// operators group the simulator creates (its admin is one, its outsider is
+// not), unless the environment already says who.
+func demoOperators() []string {
+	for _, k := range []string{config.EnvOperators, config.EnvOperatorGroup, config.EnvOperatorsEveryone} {
+		if os.Getenv(k) != "" {
+			return nil
+		}
+	}
+	return []string{config.EnvOperatorGroup + "=" + sim.DefaultOperatorsGroupID}
 }
 
 // demoExports is the environment the demo's "Try next" commands need: the
 // simulator's CA for those that call Microsoft (check, connect), and, when
 // they are not the defaults, the database, the data directory (every default
-// path derives from it) and a key file given apart from it.
-func demoExports(caFile, databaseURL, dataDir, keyFile string) string {
-	vars := []string{config.EnvCAFile + "=" + caFile}
+// path derives from it) and a key file given apart from it; and the
+// operators setting the workers got, so that `check` shows their rule.
+func demoExports(caFile, databaseURL, dataDir, keyFile string, operators []string) string {
+	vars := append([]string{config.EnvCAFile + "=" + caFile}, operators...)
 	if databaseURL != config.DefaultDatabaseURL {
 		vars = append(vars, config.EnvDatabaseURL+"='"+databaseURL+"'")
 	}

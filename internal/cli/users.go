@@ -87,6 +87,24 @@ func usersCommand() *cli.Command {
 		Usage: "PSA users: list a customer's, or add one by hand",
 		Subcommands: []*cli.Command{
 			{
+				Name:  "confirm-inactivation",
+				Usage: "let the customer's next users round make more of its users inactive than the safety brake allows (after an InactivationBrake error)",
+				Flags: []cli.Flag{flagCustomer},
+				Action: func(c *cli.Context) error {
+					return withControl(c, func(ctl *control.Control) error {
+						done, err := ctl.ConfirmInactivation(c.Context, c.String(flagCustomer.Name))
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "Confirmed: the next users round of %s makes its users inactive beyond the safety brake's share, once.\n", done.Customer)
+						if done.TenantID != "" {
+							fmt.Fprintf(c.App.Writer, "It runs at the tenant's next cycle; `cspsync sync --tenant %s --wait` runs it now.\n", done.TenantID)
+						}
+						return nil
+					})
+				},
+			},
+			{
 				Name:  "list",
 				Usage: "list a customer's PSA users with their site and state",
 				Flags: []cli.Flag{flagCustomer, flagJSON},
@@ -330,6 +348,7 @@ func mappingsSettingsCommand() *cli.Command {
 			&cli.BoolFlag{Name: "ignore-account-enabled", Usage: "keep disabled accounts active in the PSA", EnvVars: []string{"CSPSYNC_IGNORE_ACCOUNT_ENABLED"}},
 			&cli.BoolFlag{Name: "auto-site-mappings", Usage: "give a customer that gets a tenant id an unfiltered site mapping", EnvVars: []string{"CSPSYNC_AUTO_SITE_MAPPINGS"}},
 			&cli.DurationFlag{Name: "log-retention", Usage: "how long the inbound log keeps its rows", EnvVars: []string{"CSPSYNC_LOG_RETENTION"}},
+			&cli.IntFlag{Name: "max-inactivate-share", Usage: "safety brake: the largest share (percent, 1-100; 100 turns it off) of a customer's active users a round makes inactive at once; beyond it the round stops until `cspsync users confirm-inactivation`", EnvVars: []string{"CSPSYNC_MAX_INACTIVATE_SHARE"}},
 			&cli.StringFlag{Name: "service-group", Usage: "Azure group whose members are normal users; everyone else is a service user (\"\" removes the rule; with --customer, that customer's own)", EnvVars: []string{"CSPSYNC_SERVICE_GROUP"}},
 			&cli.BoolFlag{Name: "partner-service-group", Usage: "with --customer: follow the partner's service group again", EnvVars: []string{"CSPSYNC_PARTNER_SERVICE_GROUP"}},
 			&cli.StringFlag{Name: "customer", Usage: "with --service-group: set that customer's group instead of the partner's", EnvVars: []string{"CSPSYNC_CUSTOMER"}},
@@ -359,6 +378,10 @@ func mappingsSettingsCommand() *cli.Command {
 					v := c.Duration("log-retention")
 					ch.LogRetention, changed = &v, true
 				}
+				if c.IsSet("max-inactivate-share") {
+					v := c.Int("max-inactivate-share")
+					ch.MaxInactivateShare, changed = &v, true
+				}
 				var s control.UserSettings
 				var err error
 				if changed {
@@ -379,8 +402,8 @@ func mappingsSettingsCommand() *cli.Command {
 				if c.Bool(flagJSON.Name) {
 					return printJSON(c.App.Writer, s)
 				}
-				fmt.Fprintf(c.App.Writer, "matching rules: %s\nignore accountEnabled: %t\nautomatic site mappings: %t\nlog retention: %s\nservice group: %s\nbillable licences: %s\n",
-					strings.Join(s.MatchRules, ", "), s.IgnoreAccountEnabled, s.AutoSiteMappings, s.LogRetention, dash(s.ServiceGroup), dash(strings.Join(s.BillableSkus, ", ")))
+				fmt.Fprintf(c.App.Writer, "matching rules: %s\nignore accountEnabled: %t\nautomatic site mappings: %t\nlog retention: %s\nmax inactivate share: %d %%\nservice group: %s\nbillable licences: %s\n",
+					strings.Join(s.MatchRules, ", "), s.IgnoreAccountEnabled, s.AutoSiteMappings, s.LogRetention, s.MaxInactivateShare, dash(s.ServiceGroup), dash(strings.Join(s.BillableSkus, ", ")))
 				return nil
 			})
 		},

@@ -34,6 +34,9 @@ const (
 	EnvDiscoveryInterval  = "CSPSYNC_DISCOVERY_INTERVAL"
 	EnvOperators          = "CSPSYNC_OPERATORS"
 	EnvOperatorGroup      = "CSPSYNC_OPERATOR_GROUP"
+	// EnvOperatorsEveryone lets every user of the partner's tenant use the
+	// worker's pages; without it (or an allow-list) the pages admit no one.
+	EnvOperatorsEveryone = "CSPSYNC_OPERATORS_EVERYONE_IN_PARTNER_TENANT"
 
 	EnvMaxConcurrentActivities      = "CSPSYNC_MAX_CONCURRENT_ACTIVITIES"
 	EnvMaxConcurrentWorkflowTasks   = "CSPSYNC_MAX_CONCURRENT_WORKFLOW_TASKS"
@@ -124,11 +127,32 @@ func (c Concurrency) Check() error {
 }
 
 // Operators is the allow-list of the worker's pages. Operators sign in with
-// their account in the partner's Entra tenant; when both fields are empty,
-// every user of that tenant is let in.
+// their account in the partner's Entra tenant. With no list and no group the
+// pages admit no one, unless EveryoneInPartnerTenant says, explicitly, that
+// every user of that tenant is an operator: a worker set up without thought
+// must not open every tenant's data to the partner's whole staff.
 type Operators struct {
-	UPNs  []string // user principal names, in any case
-	Group string   // object id of a security group (the ID token's groups claim)
+	UPNs                    []string // user principal names, in any case
+	Group                   string   // object id of a security group (the ID token's groups claim)
+	EveryoneInPartnerTenant bool
+}
+
+// Listed tells whether an allow-list (names or a group) is configured.
+func (o Operators) Listed() bool { return len(o.UPNs) > 0 || o.Group != "" }
+
+// Rule says which rule admits operators, for `check` and the pages.
+func (o Operators) Rule() string {
+	switch {
+	case o.EveryoneInPartnerTenant:
+		return "every user of the partner's tenant (" + EnvOperatorsEveryone + ")"
+	case len(o.UPNs) > 0 && o.Group != "":
+		return fmt.Sprintf("the %d users %s lists and the members of the group %s", len(o.UPNs), EnvOperators, o.Group)
+	case len(o.UPNs) > 0:
+		return fmt.Sprintf("the %d users %s lists", len(o.UPNs), EnvOperators)
+	case o.Group != "":
+		return "the members of the group " + o.Group + " (" + EnvOperatorGroup + ")"
+	}
+	return "no one: no allow-list is configured"
 }
 
 // SplitList splits a list written with commas or spaces (CSPSYNC_OPERATORS).

@@ -190,6 +190,7 @@ func (c *Control) readUsers(ctx context.Context, partnerID, tenantID string, sel
 		if perr != nil {
 			return nil, false, perr
 		}
+		usersync.RefuseOddIDs(page.Users)
 		for _, u := range page.Users {
 			if u.Removed == nil {
 				out = append(out, u)

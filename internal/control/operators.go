@@ -54,8 +54,19 @@ var ErrNoSession = errors.New("not signed in, or the session has expired")
 // ErrNotOperator means the signed-in user is not on the allow-list.
 var ErrNotOperator = errors.New("not an operator of cspsync")
 
+// ErrNoOperators means the worker was started without an allow-list and
+// without being told that everyone in the partner's tenant is an operator:
+// its pages admit no one.
+var ErrNoOperators = fmt.Errorf("this worker has no operators allow-list, so its pages admit no one: set %s (user principal names) or %s (a group's object id), "+
+	"or, if every user of the partner's tenant may see and change every customer, %s=true; then restart the worker",
+	config.EnvOperators, config.EnvOperatorGroup, config.EnvOperatorsEveryone)
+
 // CheckOperators validates the allow-list the worker was started with.
 func CheckOperators(o config.Operators) error {
+	if o.EveryoneInPartnerTenant && o.Listed() {
+		return fmt.Errorf("%s=true admits every user of the partner's tenant, so %s and %s would have no effect: set either the allow-list or %s",
+			config.EnvOperatorsEveryone, config.EnvOperators, config.EnvOperatorGroup, config.EnvOperatorsEveryone)
+	}
 	if o.Group != "" && !guidRE.MatchString(o.Group) {
 		return fmt.Errorf("%s %q is not a group object id: copy the GUID from Entra ID > Groups > the group > Object Id", config.EnvOperatorGroup, o.Group)
 	}
@@ -70,10 +81,11 @@ func CheckOperators(o config.Operators) error {
 var upnRE = regexp.MustCompile(`^[^@\s,]+@[^@\s,]+$`)
 
 // admits applies the allow-list: a listed user principal name, or a member
-// of the group; anyone of the partner tenant when neither is configured.
+// of the group; anyone of the partner tenant only when the worker was told
+// so; no one when nothing is configured.
 func (c *Control) admits(upn string, groups []string) bool {
 	o := c.operators
-	if len(o.UPNs) == 0 && o.Group == "" {
+	if o.EveryoneInPartnerTenant {
 		return true
 	}
 	return slices.ContainsFunc(o.UPNs, func(u string) bool { return strings.EqualFold(u, upn) }) ||
@@ -115,6 +127,9 @@ type pendingSignIn struct {
 
 // StartOperatorSignIn begins an operator's sign-in with the partner's tenant.
 func (c *Control) StartOperatorSignIn(ctx context.Context, partnerID string) (OperatorSignIn, error) {
+	if !c.operators.EveryoneInPartnerTenant && !c.operators.Listed() {
+		return OperatorSignIn{}, ErrNoOperators
+	}
 	st, err := c.db(ctx)
 	if err != nil {
 		return OperatorSignIn{}, err
@@ -181,6 +196,9 @@ func (c *Control) FinishOperatorSignIn(ctx context.Context, pending string, cb C
 		return "", Operator{}, &Refused{f.For(domain.OpOperatorSignIn).Info()}
 	case err != nil:
 		return "", Operator{}, fmt.Errorf("%w: %w", ErrBadCallback, err)
+	}
+	if !c.operators.EveryoneInPartnerTenant && !c.operators.Listed() {
+		return "", Operator{}, fmt.Errorf("%w: %w", ErrNotOperator, ErrNoOperators)
 	}
 	if !c.admits(claims.UPN, claims.Groups) {
 		why := fmt.Sprintf("%s is neither listed in %s nor a member of the group %s names", claims.UPN, config.EnvOperators, config.EnvOperatorGroup)

@@ -207,6 +207,27 @@ func (c *Control) SetSiteMappings(ctx context.Context, customerID string, ms []S
 	return st.SetSiteMappings(ctx, cu.ID, stored)
 }
 
+// InactivationConfirmed is what confirming a customer's inactivations did.
+type InactivationConfirmed struct {
+	CustomerID int64
+	Customer   string
+	TenantID   string // "" when no discovery has linked the customer yet
+}
+
+// ConfirmInactivation lets the customer's next users round make more of its
+// users inactive than the safety brake allows (the InactivationBrake
+// error's way on). Only that round: its end clears the confirmation.
+func (c *Control) ConfirmInactivation(ctx context.Context, customerID string) (InactivationConfirmed, error) {
+	st, cu, err := c.customerByID(ctx, customerID)
+	if err != nil {
+		return InactivationConfirmed{}, err
+	}
+	if err := st.ConfirmInactivation(ctx, cu.ID); err != nil {
+		return InactivationConfirmed{}, err
+	}
+	return InactivationConfirmed{CustomerID: cu.ID, Customer: cu.Name, TenantID: cu.TenantID}, nil
+}
+
 // ClearedSiteMappings is what clearing a customer's site mappings does.
 type ClearedSiteMappings struct {
 	CustomerID int64
@@ -346,6 +367,7 @@ type UserSettingsChange struct {
 	IgnoreAccountEnabled *bool
 	AutoSiteMappings     *bool
 	LogRetention         *time.Duration
+	MaxInactivateShare   *int // percent, 1 to 100
 }
 
 // ChangeUserSettings applies a change to a partner's users-sync settings in
@@ -355,6 +377,11 @@ type UserSettingsChange struct {
 func (c *Control) ChangeUserSettings(ctx context.Context, partnerID string, ch UserSettingsChange) (UserSettings, error) {
 	if ch.LogRetention != nil && *ch.LogRetention < time.Hour {
 		return UserSettings{}, fmt.Errorf("log retention %s is too short: keep at least an hour (720h is 30 days)", *ch.LogRetention)
+	}
+	if ch.MaxInactivateShare != nil {
+		if err := usersync.ValidateMaxInactivateShare(*ch.MaxInactivateShare); err != nil {
+			return UserSettings{}, err
+		}
 	}
 	st, err := c.db(ctx)
 	if err != nil {
@@ -372,6 +399,9 @@ func (c *Control) ChangeUserSettings(ctx context.Context, partnerID string, ch U
 		}
 		if ch.LogRetention != nil {
 			s.LogRetention = *ch.LogRetention
+		}
+		if ch.MaxInactivateShare != nil {
+			s.MaxInactivateShare = *ch.MaxInactivateShare
 		}
 		partner, _ := splitMappings(all, 0)
 		return usersync.ValidateMatchRules(rulesOf(s.MatchRules), usersync.Resolve(partner, nil))

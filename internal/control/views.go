@@ -275,13 +275,17 @@ type UserSettings struct {
 	IgnoreAccountEnabled bool     `json:"ignore_account_enabled"`
 	AutoSiteMappings     bool     `json:"auto_site_mappings"`
 	LogRetention         Duration `json:"log_retention"`
-	ServiceGroup         string   `json:"service_group"` // "" none
-	BillableSkus         []string `json:"billable_skus"` // part numbers; [] none
+	// MaxInactivateShare is the safety brake: the largest share (percent) of
+	// a customer's active users a round makes inactive at once.
+	MaxInactivateShare int      `json:"max_inactivate_share"`
+	ServiceGroup       string   `json:"service_group"` // "" none
+	BillableSkus       []string `json:"billable_skus"` // part numbers; [] none
 }
 
 func userSettingsOf(s store.UserSettings) UserSettings {
 	return UserSettings{MatchRules: orEmpty(s.MatchRules), IgnoreAccountEnabled: s.IgnoreAccountEnabled,
-		AutoSiteMappings: s.AutoSiteMappings, LogRetention: Duration(s.LogRetention), BillableSkus: []string{}}
+		AutoSiteMappings: s.AutoSiteMappings, LogRetention: Duration(s.LogRetention), MaxInactivateShare: s.MaxInactivateShare,
+		BillableSkus: []string{}}
 }
 
 // Change is one PSA field a users round changed.

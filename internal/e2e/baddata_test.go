@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +121,24 @@ func TestBadDataFromMicrosoftNeverStopsARound(t *testing.T) {
 		listed = mustCLI(t, s, "tenants", "list")
 		return strings.Contains(listed, microsoft.CodePageNotStored)
 	}, 30*time.Second, 200*time.Millisecond, "tenants list shows the users round's error")
+	assertTenantErrorShown(t, s, strconv.FormatInt(cu.ID, 10), microsoft.CodePageNotStored)
+}
+
+// assertTenantErrorShown checks that a tenant's open error is counted by
+// `status`, which sends to `errors list`, and shown with its code on the
+// customer's console page.
+func assertTenantErrorShown(t *testing.T, s *testenv.Stack, customerID, code string) {
+	t.Helper()
+	status := mustCLI(t, s, "status")
+	assert.Contains(t, status, "see `cspsync errors list`", status)
+	var st []struct {
+		OpenErrors int `json:"open_errors"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(mustCLI(t, s, "status", "--json")), &st))
+	require.Len(t, st, 1)
+	assert.Equal(t, 1, st[0].OpenErrors, "status counts the tenant's error")
+	hc, _ := operatorSession(t, s, sim.DefaultOperatorUPN)
+	resp, page := call(t, s, hc, http.MethodGet, "/customers/"+customerID, nil, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, page)
+	assert.Contains(t, page, code, "the customer's page shows the error")
 }

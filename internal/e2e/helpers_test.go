@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,11 @@ func runCLISplit(t testing.TB, s *testenv.Stack, args ...string) (string, string
 	app.Writer, app.ErrWriter = &out, &errOut
 	global := []string{"cspsync", "--database-url", s.Worker.DatabaseURL, "--encryption-key", s.Worker.EncryptionKey,
 		"--temporal-address", s.Worker.TemporalAddress, "--task-queue", s.Worker.TaskQueue}
+	if len(args) > 0 && args[0] == "check" { // check reports the worker's operators rule: give it the worker's
+		o := s.Worker.Operators
+		args = append([]string{"check", "--operators", strings.Join(o.UPNs, ","), "--operator-group", o.Group,
+			"--operators-everyone-in-partner-tenant=" + strconv.FormatBool(o.EveryoneInPartnerTenant)}, args[1:]...)
+	}
 	err := app.RunContext(context.Background(), append(global, args...))
 	return out.String(), errOut.String(), err
 }

@@ -90,6 +90,8 @@ func TestAnonymousBrowserGetsNoPageAndOutsidersAreRefused(t *testing.T) {
 	authorise(t, s, connectOpts{relationship: "GDAP"})
 	gdap := sc.Tenants[0]
 	origin := func(r *http.Request) { r.Header.Set("Origin", s.Worker.PublicURL) }
+	checked, _ := runCLI(t, s, "check")
+	assert.Contains(t, checked, "✓ operator pages admit the members of the group "+sim.DefaultOperatorsGroupID, "check shows the rule in force")
 
 	// An anonymous browser asking for the tenants page lands on the partner tenant's sign-in.
 	ctx := testenv.Browser(t, s.Sim.CAFile())
@@ -271,4 +273,31 @@ func TestHostChecksHeadersHEADAndSizeLimits(t *testing.T) {
 	// None of it used the partner's sign-in state: the sign-in still completes.
 	status, page, _ := signIn(t, s, authorizeURL)
 	assert.Equal(t, http.StatusOK, status, page)
+}
+
+// A worker started with no allow-list, and not told that every user of the
+// partner's tenant is an operator, serves no operator page, to the partner's
+// admin either; check says so and how to open them.
+func TestWorkerWithoutAnAllowListAdmitsNoOne(t *testing.T) {
+	sc := sim.Generate(sim.GenerateOptions{Seed: 33, Tenants: 1, UsersPerTenant: 1})
+	s := testenv.NewStack(t, sc, sim.Options{})
+	s.Worker.Operators = config.Operators{}
+	s.StartWorker()
+	authorise(t, s, connectOpts{})
+
+	resp, page := call(t, s, nil, http.MethodGet, "/auth/operator/login", nil, nil)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, page)
+	assert.Contains(t, page, config.EnvOperatorsEveryone+"=true")
+	resp, _ = call(t, s, nil, http.MethodGet, "/", nil, nil)
+	assert.NotEqual(t, http.StatusOK, resp.StatusCode, "no page without a session")
+
+	out, err := runCLI(t, s, "check")
+	require.Error(t, err, out)
+	assert.Contains(t, out, "✗ operator pages admit no one: no allow-list is configured")
+	assert.Contains(t, out, config.EnvOperatorsEveryone)
+
+	// Told explicitly, check shows that rule.
+	s.Worker.Operators = config.Operators{EveryoneInPartnerTenant: true}
+	out, _ = runCLI(t, s, "check")
+	assert.Contains(t, out, "✓ operator pages admit every user of the partner's tenant")
 }

@@ -35,8 +35,10 @@ var (
 		EnvVars: []string{config.EnvDiscoveryPageSize}}
 	Operators = &cli.StringFlag{Name: "operators", Usage: "user principal names allowed to use the worker's pages, comma-separated (empty: see --operator-group)",
 		EnvVars: []string{config.EnvOperators}}
-	OperatorGroup = &cli.StringFlag{Name: "operator-group", Usage: "object id of the Entra security group whose members may use the worker's pages (with --operators empty too, any user of the partner tenant may)",
+	OperatorGroup = &cli.StringFlag{Name: "operator-group", Usage: "object id of the Entra security group whose members may use the worker's pages (with --operators empty too, no one may, unless --operators-everyone-in-partner-tenant)",
 		EnvVars: []string{config.EnvOperatorGroup}}
+	OperatorsEveryone = &cli.BoolFlag{Name: "operators-everyone-in-partner-tenant", Usage: "let every user of the partner's tenant use the worker's pages (without it, or --operators / --operator-group, they admit no one)",
+		EnvVars: []string{config.EnvOperatorsEveryone}}
 	UserPageSize = &cli.IntFlag{Name: "user-page-size", Value: 200, Usage: "users/delta page size (1..200, Graph's largest)",
 		EnvVars: []string{config.EnvUserPageSize}}
 	MaxConcurrentActivities = &cli.IntFlag{Name: "max-concurrent-activities", Value: config.DefaultMaxConcurrentActivities,
@@ -89,4 +91,11 @@ func KeyFilePath(c *cli.Context) string {
 		return f
 	}
 	return filepath.Join(DataDirPath(c), config.KeyFileName)
+}
+
+// OperatorsOf reads the operators allow-list flags (Operators,
+// OperatorGroup, OperatorsEveryone) of a command that declares them.
+func OperatorsOf(c *cli.Context) config.Operators {
+	return config.Operators{UPNs: config.SplitList(c.String(Operators.Name)), Group: c.String(OperatorGroup.Name),
+		EveryoneInPartnerTenant: c.Bool(OperatorsEveryone.Name)}
 }

@@ -26,6 +26,11 @@ const CodeDeltaExpired = "syncStateNotFound"
 // is no one user's: retrying writes the same rows and fails the same way.
 const CodePageNotStored = "PageNotStored"
 
+// CodeInactivationBrake is the safety brake stopping a users round that
+// would make more of a customer's active users inactive at once than the
+// partner allows: retrying decides the same, an operator must look.
+const CodeInactivationBrake = "InactivationBrake"
+
 // ErrDeltaExpired matches, through errors.Is, every failure whose reaction is
 // domain.Resync: the delta link is dead and the caller starts a full round.
 var ErrDeltaExpired = errors.New("the delta state is gone: start a full round")
@@ -99,6 +104,8 @@ func init() {
 			"Correct it with `cspsync mappings` (the message names the mapping and the mistake); the next round uses it.", domain.NeedsFix},
 		{CodePageNotStored, "The database refuses to store a page of the tenant's users for a reason that is no single user's (the message is PostgreSQL's: a constraint, trigger or column type that the round's rows or the schema break). Users it refuses one by one are logged invalid and the others written; this page could not be, so the round stopped at it.",
 			"Correct the database as the message says (a constraint or trigger added to psa_users, inbound_log or user_rounds, or a schema that `cspsync migrate` has not brought up to date), then run `cspsync sync --tenant T --wait`; the round resumes at this page.", domain.NeedsFix},
+		{CodeInactivationBrake, "A users round would make more of the customer's active users inactive at once than the safety brake allows (`cspsync mappings settings`, max inactivate share): a site mapping that no longer places them, a mass disable or a tenant emptied by accident. The round stopped before writing the page that crossed the share; nothing of it was written.",
+			"See who would go and why: `cspsync log --tenant T` shows what the round wrote so far, `cspsync mappings sites --customer C` the site mappings. If a mapping is wrong, correct it (`cspsync mappings set-sites`) and run `cspsync sync --tenant T --full --wait`. If the inactivations are meant, run `cspsync users confirm-inactivation --customer C`: the customer's next round makes them inactive (`cspsync sync --tenant T --wait` runs it now).", domain.NeedsFix},
 		{CodeDeltaExpired, "Graph no longer has the tenant's delta state: the delta link is older than its seven-day life, or Microsoft reset the tenant's synchronization.",
 			"Nothing to do: cspsync reads the tenant's users in full, inactivating those no longer present, and follows changes from there.", domain.Resync},
 		{"resyncRequired", "The delta token is no longer valid: Graph asks for the synchronization to start again.",

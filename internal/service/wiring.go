@@ -65,9 +65,10 @@ func (p parts) HTTPClient() (*http.Client, error) { return microsoft.NewHTTPClie
 // and its schema, whether the key opens the stored data and the CA bundle,
 // each with its own client so that one failure does not hide the next;
 // then every partner (control.CheckPartners).
-func Check(ctx context.Context, cfg config.Connection, report control.Report) {
+func Check(ctx context.Context, cfg config.Connection, operators config.Operators, report control.Report) {
 	box, err := secrets.Load(cfg.EncryptionKey, cfg.EncryptionKeyFile)
 	report.Err(err, "encryption key loads")
+	checkOperators(operators, report)
 	tc, err := DialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, discardLogger)
 	if report.Err(err, "Temporal reachable at "+cfg.TemporalAddress) {
 		defer tc.Close()
@@ -91,6 +92,20 @@ func Check(ctx context.Context, cfg config.Connection, report control.Report) {
 		return
 	}
 	control.New(config.Worker{Connection: cfg}, st, &microsoft.Auth{HTTP: hc, Cache: st}, tc).CheckPartners(ctx, report)
+}
+
+// checkOperators reports who may use the worker's pages with the settings
+// check was given (the worker's, when run with the same environment).
+func checkOperators(o config.Operators, report control.Report) {
+	what := "operator pages admit " + o.Rule()
+	switch err := control.CheckOperators(o); {
+	case err != nil:
+		report(false, what, err.Error())
+	case !o.EveryoneInPartnerTenant && !o.Listed():
+		report(false, what, control.ErrNoOperators.Error())
+	default:
+		report(true, what, "")
+	}
 }
 
 var discardLogger = slog.New(slog.DiscardHandler)

@@ -109,6 +109,26 @@ func (s *Store) ActiveImportedUsers(ctx context.Context, customerID int64) (int,
 	return n, err
 }
 
+// ConfirmInactivation records an operator's confirmation that the
+// customer's users may be made inactive beyond the safety brake's share: it
+// lets the customer's next users round through, which clears it as it ends
+// (RoundEnd.Confirmation).
+func (s *Store) ConfirmInactivation(ctx context.Context, customerID int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE customers SET inactivation_confirmed_at = now() WHERE id = $1`, customerID)
+	return err
+}
+
+// InactivationConfirmed returns when an operator last confirmed
+// inactivations beyond the brake for the customer, nil when none waits.
+func (s *Store) InactivationConfirmed(ctx context.Context, customerID int64) (*time.Time, error) {
+	var at *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT inactivation_confirmed_at FROM customers WHERE id = $1`, customerID).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = fmt.Errorf("customer %d: %w", customerID, ErrNotFound)
+	}
+	return at, err
+}
+
 // GenerateSiteMappings gives every customer of the partner ("" for all)
 // that has a tenant and no site mapping one unfiltered mapping to its
 // default site, and returns how many it created.
@@ -183,6 +203,9 @@ type UserSettings struct {
 	IgnoreAccountEnabled bool
 	AutoSiteMappings     bool
 	LogRetention         time.Duration
+	// MaxInactivateShare is the safety brake: the largest share (percent)
+	// of a customer's active users a round may make inactive at once.
+	MaxInactivateShare int
 }
 
 // UserSettings reads a partner's user sync settings.
@@ -194,11 +217,12 @@ func (s *Store) UserSettings(ctx context.Context, partnerID string) (UserSetting
 // transaction q ends.
 func userSettings(ctx context.Context, q querier, partnerID string, lock bool) (UserSettings, error) {
 	var u UserSettings
-	sql := `SELECT user_match_rules, ignore_account_enabled, auto_site_mappings, inbound_log_retention FROM partners WHERE id = $1`
+	sql := `SELECT user_match_rules, ignore_account_enabled, auto_site_mappings, inbound_log_retention, max_inactivate_share
+		FROM partners WHERE id = $1`
 	if lock {
 		sql += ` FOR UPDATE`
 	}
-	err := q.QueryRow(ctx, sql, partnerID).Scan(&u.MatchRules, &u.IgnoreAccountEnabled, &u.AutoSiteMappings, &u.LogRetention)
+	err := q.QueryRow(ctx, sql, partnerID).Scan(&u.MatchRules, &u.IgnoreAccountEnabled, &u.AutoSiteMappings, &u.LogRetention, &u.MaxInactivateShare)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, fmt.Errorf("partner %q: %w", partnerID, ErrNotFound)
 	}
@@ -225,8 +249,8 @@ func (s *Store) ChangeUserSettings(ctx context.Context, partnerID string,
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE partners SET user_match_rules = $2, ignore_account_enabled = $3,
-			auto_site_mappings = $4, inbound_log_retention = $5, updated_at = now() WHERE id = $1`,
-			partnerID, u.MatchRules, u.IgnoreAccountEnabled, u.AutoSiteMappings, u.LogRetention)
+			auto_site_mappings = $4, inbound_log_retention = $5, max_inactivate_share = $6, updated_at = now() WHERE id = $1`,
+			partnerID, u.MatchRules, u.IgnoreAccountEnabled, u.AutoSiteMappings, u.LogRetention, u.MaxInactivateShare)
 		return err
 	})
 	return u, err

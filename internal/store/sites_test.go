@@ -70,11 +70,11 @@ func TestUserSettingsAndFieldMappings(t *testing.T) {
 	u, err := st.UserSettings(ctx, "acme")
 	require.NoError(t, err)
 	assert.Equal(t, store.UserSettings{MatchRules: []string{"email", "name", "network_login"}, AutoSiteMappings: true,
-		LogRetention: 30 * 24 * time.Hour}, u)
+		LogRetention: 30 * 24 * time.Hour, MaxInactivateShare: 20}, u)
 	want := u
-	want.MatchRules, want.IgnoreAccountEnabled, want.LogRetention = []string{"name"}, true, 7*24*time.Hour
+	want.MatchRules, want.IgnoreAccountEnabled, want.LogRetention, want.MaxInactivateShare = []string{"name"}, true, 7*24*time.Hour, 35
 	stored, err := st.ChangeUserSettings(ctx, "acme", func(s *store.UserSettings, _ []store.FieldMapping) error {
-		s.MatchRules, s.IgnoreAccountEnabled, s.LogRetention = want.MatchRules, want.IgnoreAccountEnabled, want.LogRetention
+		s.MatchRules, s.IgnoreAccountEnabled, s.LogRetention, s.MaxInactivateShare = want.MatchRules, want.IgnoreAccountEnabled, want.LogRetention, want.MaxInactivateShare
 		return nil
 	})
 	require.NoError(t, err)

@@ -127,6 +127,10 @@ type UserPage struct {
 type RoundEnd struct {
 	DeltaLink string
 	Select    string
+	// Confirmation is the operator's confirmation of inactivations the
+	// round read as it began (nil: none). The round's end clears it, so it
+	// lets one round through; one given since is kept for the next.
+	Confirmation *time.Time
 }
 
 // PageUser is one decided user of a page: his PSA row to write, if any, and
@@ -198,6 +202,12 @@ func (s *Store) SaveUserPage(ctx context.Context, r UserRound, p UserPage) (User
 			if _, err := tx.Exec(ctx, `UPDATE customers SET delta_link = $2, delta_link_at = now(), delta_select = $3 WHERE id = $1`,
 				r.CustomerID, p.End.DeltaLink, p.End.Select); err != nil {
 				return err
+			}
+			if p.End.Confirmation != nil {
+				if _, err := tx.Exec(ctx, `UPDATE customers SET inactivation_confirmed_at = NULL
+					WHERE id = $1 AND inactivation_confirmed_at = $2`, r.CustomerID, *p.End.Confirmation); err != nil {
+					return err
+				}
 			}
 		}
 		_, err := tx.Exec(ctx, `UPDATE user_rounds SET next_link = nullif($2, ''), pages = $3, users = $4, created = $5, updated = $6,

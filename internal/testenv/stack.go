@@ -96,6 +96,10 @@ func newStack(t testing.TB, sc sim.Scenario, simOpts sim.Options, temporalAddres
 			DatabaseURL: dbURL, EncryptionKey: key, TemporalAddress: temporalAddress, TemporalNamespace: "default",
 			TaskQueue: "cspsync-test", PublicURL: "http://localhost:" + itoa(port), CAFile: srv.CAFile()},
 			HTTPAddr: "127.0.0.1:" + itoa(port), DiscoveryPageSize: 100, UserPageSize: 200,
+			// Said explicitly, as a worker must: tests that sign in as any
+			// user of the partner's tenant set it; those about the allow-list
+			// replace it.
+			Operators: config.Operators{EveryoneInPartnerTenant: true},
 			Concurrency: config.Concurrency{Activities: config.DefaultMaxConcurrentActivities,
 				WorkflowTasks: config.DefaultMaxConcurrentWorkflowTasks, TaskQueueActivitiesPerSecond: config.DefaultTaskQueueActivitiesPerSecond},
 		}}
@@ -115,6 +119,7 @@ func (s *Stack) WorkerEnv() []string {
 		config.EnvTaskQueue+"="+w.TaskQueue, config.EnvHTTPAddr+"="+w.HTTPAddr, config.EnvPublicURL+"="+w.PublicURL,
 		config.EnvCAFile+"="+w.CAFile, config.EnvDiscoveryPageSize+"="+itoa(w.DiscoveryPageSize), config.EnvUserPageSize+"="+itoa(w.UserPageSize),
 		config.EnvOperators+"="+strings.Join(w.Operators.UPNs, ","), config.EnvOperatorGroup+"="+w.Operators.Group,
+		config.EnvOperatorsEveryone+"="+strconv.FormatBool(w.Operators.EveryoneInPartnerTenant),
 		config.EnvMaxConcurrentActivities+"="+itoa(w.Concurrency.Activities),
 		config.EnvMaxConcurrentWorkflowTasks+"="+itoa(w.Concurrency.WorkflowTasks),
 		config.EnvTaskQueueActivitiesPerSecond+"="+strconv.FormatFloat(w.Concurrency.TaskQueueActivitiesPerSecond, 'g', -1, 64))

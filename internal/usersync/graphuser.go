@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -53,6 +54,10 @@ type GraphUser struct {
 	SignInActivity SignInActivity `json:"signInActivity" cel:"signInActivity"`
 	// Removed is set for a user users/delta reports deleted; he carries only his ID then.
 	Removed *Removed `json:"@removed" cel:"-"`
+	// Unreadable says why his JSON could not be read (a property of the wrong type, an id that
+	// is no GUID, no object at all); "" for every readable user. Such a user is decided invalid
+	// with that reason and nothing of him is written: the page's other users go on.
+	Unreadable string `json:"-" cel:"-"`
 	// present has the propBits of the properties his JSON carried, null ones included, and
 	// nulls those that were null; marked says they were noted (a GraphUser built in Go carries
 	// every property).
@@ -122,9 +127,6 @@ func DecodeDeltaPage(body []byte) (Page, error) {
 	if err == nil && p.NextLink == "" && p.DeltaLink == "" {
 		return Page{}, errors.New("users delta page has neither @odata.nextLink nor @odata.deltaLink: the body is not a users/delta response")
 	}
-	if err == nil {
-		markPresent(body, p.Users)
-	}
 	return p, err
 }
 
@@ -141,7 +143,7 @@ func (p Page) Partial(props []string) []string {
 	var ids []string
 	for i := range p.Users {
 		u := &p.Users[i]
-		if u.Removed == nil && u.present&want != want && !slices.Contains(ids, u.ID) {
+		if u.Removed == nil && u.Unreadable == "" && u.present&want != want && !slices.Contains(ids, u.ID) {
 			ids = append(ids, u.ID)
 		}
 	}
@@ -161,7 +163,7 @@ func (p *Page) Complete(ids []string, full []GraphUser) {
 	}
 	for i := range p.Users {
 		u := &p.Users[i]
-		if u.Removed != nil || !slices.Contains(ids, u.ID) {
+		if u.Removed != nil || u.Unreadable != "" || !slices.Contains(ids, u.ID) {
 			continue
 		}
 		if f := byID[u.ID]; f != nil {
@@ -175,17 +177,28 @@ func (p *Page) Complete(ids []string, full []GraphUser) {
 // DecodeListPage decodes a list users response body (users read again by id, the sign-in pass)
 // and notes which properties each user carried; its last page has no link.
 func DecodeListPage(body []byte) (Page, error) {
-	p, err := decodePage(body, "users page")
-	if err == nil {
-		markPresent(body, p.Users)
-	}
-	return p, err
+	return decodePage(body, "users page")
 }
 
+// rawPage is a users page whose users are kept as JSON, to read them one by one.
+type rawPage struct {
+	Value     []json.RawMessage `json:"value"`
+	NextLink  string            `json:"@odata.nextLink"`
+	DeltaLink string            `json:"@odata.deltaLink"`
+	Error     json.RawMessage   `json:"error"`
+}
+
+// decodePage decodes a page of users and notes which properties each carried. A user whose
+// JSON cannot be read (a property of the wrong type, no id, an id that is no GUID) fails only
+// himself: he comes back Unreadable, the page's others as usual. The page fails only when its
+// own structure does (not JSON, a Graph error, no value array).
 func decodePage(body []byte, what string) (Page, error) {
 	var p usersPage
-	if err := json.Unmarshal(body, &p); err != nil {
-		return Page{}, fmt.Errorf("%s: %w", what, err)
+	err := json.Unmarshal(body, &p)
+	if err == nil && p.Error == nil && !slices.ContainsFunc(p.Value, func(u GraphUser) bool { return u.ID == "" }) {
+		markPresent(body, p.Value)
+	} else if p, err = decodeUserByUser(body, what); err != nil {
+		return Page{}, err
 	}
 	if p.Error != nil {
 		return Page{}, fmt.Errorf("%s is a Graph error: %s: %s", what, p.Error.Code, p.Error.Message)
@@ -194,13 +207,81 @@ func decodePage(body []byte, what string) (Page, error) {
 		return Page{}, fmt.Errorf("%s has no value array: the body is not a users collection", what)
 	}
 	for i := range p.Value {
-		if p.Value[i].ID == "" {
-			return Page{}, fmt.Errorf("%s: user %d has no id", what, i)
+		u := &p.Value[i]
+		u.clean()
+		if u.Unreadable != "" {
+			u.Unreadable = unreadable(i, u.Unreadable)
 		}
-		p.Value[i].clean()
 	}
 	return Page{Users: p.Value, NextLink: p.NextLink, DeltaLink: p.DeltaLink}, nil
 }
+
+// unreadable is the reason an unreadable user is logged invalid with.
+func unreadable(i int, why string) string {
+	return text.Clean(fmt.Sprintf("user %d of the page could not be read: %s; the page's other users went on, and he is read "+
+		"again in the next round", i+1, why), text.MaxMessage)
+}
+
+// RefuseOddIDs makes Unreadable each readable user whose id is no GUID, and takes that id
+// from him. Graph's user ids are GUIDs and PostgreSQL keeps them as uuid: one that is not
+// would fail every query and write of his page, not just his own.
+func RefuseOddIDs(users []GraphUser) {
+	for i := range users {
+		u := &users[i]
+		if u.Unreadable == "" && !guidRE.MatchString(u.ID) {
+			u.Unreadable = unreadable(i, fmt.Sprintf("Graph sent his id as %q, which is no GUID (Graph's user ids are)", u.ID))
+			u.ID = ""
+		}
+	}
+}
+
+// decodeUserByUser reads a page whose users did not all decode: each user alone, so that one
+// of them with a property of the wrong type (accountEnabled "yes", a number for a name) or
+// without an id is Unreadable, with the reason, and the others are read.
+func decodeUserByUser(body []byte, what string) (usersPage, error) {
+	var raw rawPage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return usersPage{}, fmt.Errorf("%s: %w", what, err)
+	}
+	p := usersPage{NextLink: raw.NextLink, DeltaLink: raw.DeltaLink}
+	if len(raw.Error) > 0 && string(raw.Error) != "null" {
+		p.Error = &struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		}{Code: "unreadable", Message: text.Clean(string(raw.Error), text.MaxMessage)}
+		_ = json.Unmarshal(raw.Error, p.Error) // its code and message when they are strings
+		return p, nil
+	}
+	if raw.Value == nil {
+		return p, nil
+	}
+	p.Value = make([]GraphUser, len(raw.Value))
+	for i, r := range raw.Value {
+		u := &p.Value[i]
+		if err := json.Unmarshal(r, u); err != nil || bytes.TrimSpace(r)[0] != '{' {
+			var id struct {
+				ID any `json:"id"`
+			}
+			_ = json.Unmarshal(r, &id)
+			s, _ := id.ID.(string)
+			why := "it is no JSON object"
+			if err != nil {
+				why = err.Error()
+			}
+			*u = GraphUser{ID: s, Unreadable: "Graph sent a property he cannot have (" + why + ")"}
+			continue
+		}
+		if u.ID == "" {
+			u.Unreadable = "Graph sent him without an id"
+			continue
+		}
+		markPresent(append(append([]byte(`{"value":[`), r...), "]}"...), p.Value[i:i+1])
+	}
+	return p, nil
+}
+
+// guidRE is the form of Graph's object ids, which PostgreSQL keeps as uuid.
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // MaxValue bounds, in bytes, each text value of a Graph user as it is decoded. It is four times
 // the longest PSA field in characters and more: a value cut to it is still too long for every

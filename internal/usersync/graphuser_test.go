@@ -103,13 +103,66 @@ func TestDecodeDeltaPageRefusals(t *testing.T) {
 		{"Graph error", `{"error":{"code":"syncStateNotFound","message":"The sync state is not found."}}`, "Graph error: syncStateNotFound: The sync state is not found."},
 		{"no link", `{"value":[{"id":"a"}]}`, "neither @odata.nextLink nor @odata.deltaLink"},
 		{"no value", `{"@odata.deltaLink":"d"}`, "has no value array"},
-		{"user without id", `{"value":[{"displayName":"x"}],"@odata.nextLink":"n"}`, "user 0 has no id"},
-		{"wrong type", `{"value":[{"id":"a","accountEnabled":"yes"}],"@odata.nextLink":"n"}`, "accountEnabled of type bool"},
+		{"value not an array", `{"value":{"id":"a"},"@odata.nextLink":"n"}`, "users delta page: json: cannot unmarshal object"},
+		{"link not a string", `{"value":[],"@odata.nextLink":5}`, "users delta page: json: cannot unmarshal number"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeDeltaPage([]byte(tc.body))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+// One user Graph sends unreadable (a property of the wrong type, no id, an id that is no GUID,
+// no object at all) fails only himself: he is Unreadable with the reason, the others are read
+// as usual, with what they carried noted.
+func TestOneUnreadableUserFailsOnlyHimself(t *testing.T) {
+	const a, b = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b"
+	good := func(id string) string {
+		return `{"id":"` + id + `","displayName":"Good ` + id[len(id)-1:] + `","accountEnabled":true}`
+	}
+	for _, tc := range []struct{ name, user, id, want string }{
+		{"accountEnabled a string", `{"id":"00000000-0000-0000-0000-00000000000c","accountEnabled":"yes","displayName":"Odd"}`,
+			"00000000-0000-0000-0000-00000000000c", "accountEnabled of type bool"},
+		{"a number for a name", `{"id":"00000000-0000-0000-0000-00000000000c","displayName":42}`, "00000000-0000-0000-0000-00000000000c", "displayName of type string"},
+		{"a list that is a string", `{"id":"00000000-0000-0000-0000-00000000000c","businessPhones":"+1 555"}`, "00000000-0000-0000-0000-00000000000c", "businessPhones of type []string"},
+		{"an id that is a number", `{"id":12,"displayName":"Odd"}`, "", "id of type string"},
+		{"no id", `{"displayName":"Odd"}`, "", "without an id"},
+		{"null", `null`, "", "no JSON object"},
+		{"not an object", `"someone"`, "", "cannot unmarshal string"},
+		{"an id that is no GUID", `{"id":"../../etc","displayName":"Odd"}`, "", `id as "../../etc", which is no GUID`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, decode := range []func([]byte) (Page, error){DecodeDeltaPage, DecodeListPage} {
+				p, err := decode([]byte(`{"value":[` + good(a) + `,` + tc.user + `,` + good(b) + `],"@odata.nextLink":"n"}`))
+				require.NoError(t, err)
+				RefuseOddIDs(p.Users)
+				require.Len(t, p.Users, 3)
+				for i, id := range []string{a, b} {
+					u := p.Users[i*2]
+					assert.Empty(t, u.Unreadable)
+					assert.Equal(t, GraphUser{ID: id, DisplayName: "Good " + id[len(id)-1:], AccountEnabled: true}, withoutPresence(u))
+					enabled, known := u.accountState()
+					assert.True(t, enabled && known, "what he carried is noted")
+					assert.Empty(t, p.Partial([]string{"displayName", "accountEnabled"}), "no one to read again")
+				}
+				odd := p.Users[1]
+				assert.Equal(t, tc.id, odd.ID)
+				assert.Contains(t, odd.Unreadable, "user 2 of the page could not be read: ")
+				assert.Contains(t, odd.Unreadable, tc.want)
+
+				// Decided, he is invalid with that reason, and nothing of him is written.
+				plan, err := NewPlan(Config{Sites: []SiteMapping{{SiteID: 1}}, Mappings: DefaultMappings()})
+				require.NoError(t, err)
+				batch := plan.Prepare(Delta, p.Users)
+				assert.NotContains(t, batch.Lookups().AzureIDs, "", "no empty id is looked up")
+				outs := batch.Decide(nil)
+				require.Len(t, outs, 3)
+				assert.Equal(t, []Kind{Created, Invalid, Created}, []Kind{outs[0].Kind, outs[1].Kind, outs[2].Kind})
+				assert.Equal(t, odd.Unreadable, outs[1].Reason)
+				assert.False(t, outs[1].Writes())
+			}
 		})
 	}
 }

@@ -179,12 +179,14 @@ func (p *Plan) Prepare(src Source, users []GraphUser) *Batch {
 	}
 	b := &Batch{plan: p, src: src, items: make([]item, 0, len(last))}
 	for i := range users {
-		if last[users[i].ID] != i {
+		if last[users[i].ID] != i && users[i].ID != "" { // users without a readable id are each their own
 			continue
 		}
 		u := &users[i]
 		it := item{user: u, site: -1}
-		if u.Removed == nil {
+		if u.Unreadable != "" {
+			it.invalid = u.Unreadable
+		} else if u.Removed == nil {
 			v := vars{u}
 			mappings := p.mappings
 			if src == Delta {
@@ -241,7 +243,9 @@ func (b *Batch) Lookups() Lookups {
 	l := Lookups{AzureIDs: make([]string, 0, len(b.items))}
 	seen := map[Field]map[string]bool{}
 	for _, it := range b.items {
-		l.AzureIDs = append(l.AzureIDs, it.user.ID)
+		if it.user.ID != "" {
+			l.AzureIDs = append(l.AzureIDs, it.user.ID)
+		}
 		if b.src != Delta || it.site < 0 || it.invalid != "" {
 			continue
 		}
@@ -405,6 +409,10 @@ func (p *Plan) decide(it *item, existing *domain.PSAUser, candidates func(Field,
 	if existing != nil {
 		o.User, o.MatchedBy = *existing, MatchedByAzureID
 	}
+	if u.Unreadable != "" { // nothing of him can be decided on: his row stays as it is
+		o.Kind, o.Reason = Invalid, it.invalid
+		return o
+	}
 	if u.Removed != nil {
 		return p.deactivate(o, existing, fmt.Sprintf("removed in Microsoft (@removed reason %q)", u.Removed.Reason))
 	}
@@ -542,6 +550,13 @@ func (p *Plan) match(it *item, candidates func(Field, string) []*domain.PSAUser)
 // decideSignIn refreshes the sign-in mappings of a user already in the PSA.
 func (p *Plan) decideSignIn(it *item, existing *domain.PSAUser) Outcome {
 	o := Outcome{User: domain.PSAUser{AzureObjectID: it.user.ID}}
+	if it.user.Unreadable != "" {
+		if existing != nil {
+			o.User, o.MatchedBy = *existing, MatchedByAzureID
+		}
+		o.Kind, o.Reason = Invalid, it.invalid
+		return o
+	}
 	if existing == nil {
 		o.Kind, o.Reason = Excluded, "not in the PSA"
 		return o

@@ -70,7 +70,8 @@ func newConsole(tb testing.TB, customers, usersEach int) *console {
 	require.NoError(tb, err)
 
 	const addr = "127.0.0.1:8400"
-	cfg := config.Worker{Connection: config.Connection{PublicURL: "http://" + addr, TemporalNamespace: "default"}, HTTPAddr: addr}
+	cfg := config.Worker{Connection: config.Connection{PublicURL: "http://" + addr, TemporalNamespace: "default"}, HTTPAddr: addr,
+		Operators: config.Operators{EveryoneInPartnerTenant: true}}
 	h, err := (&web.Server{Control: control.New(cfg, st, nil, nil), Log: slog.New(slog.DiscardHandler), PublicURL: cfg.PublicURL,
 		ListenAddr: addr, TemporalUI: "http://127.0.0.1:8233"}).Handler()
 	require.NoError(tb, err)

@@ -46,6 +46,11 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, err := s.Control.StartOperatorSignIn(r.Context(), id)
+	if errors.Is(err, control.ErrNoOperators) {
+		render(w, http.StatusServiceUnavailable, page{Title: "Operator pages closed", Problem: err.Error(),
+			Fix: "Ask whoever runs the cspsync worker to configure who its operators are (README \"Operators\"); `cspsync check` shows the rule in force."})
+		return
+	}
 	if err != nil {
 		s.Log.Warn("operator sign-in could not start", "partner", id, "error", err)
 		render(w, http.StatusBadGateway, page{Title: "Cannot start the sign-in", Problem: err.Error(),

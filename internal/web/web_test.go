@@ -120,7 +120,7 @@ func cookie(resp *http.Response, name string) *http.Cookie {
 }
 
 func TestOperatorSignInSessionAndCSRF(t *testing.T) {
-	s := newSite(t, config.Operators{})
+	s := newSite(t, everyone)
 	origin := http.Header{"Origin": {s.url}}
 
 	// Anonymous: the page sends to sign-in, a form post is refused.
@@ -210,7 +210,7 @@ func TestOperatorSignInSessionAndCSRF(t *testing.T) {
 // operator is told to sign in again at this page, not to run the partner's
 // `cspsync connect`.
 func TestReplayedOperatorSignInSaysToSignInAgainHere(t *testing.T) {
-	s := newSite(t, config.Operators{})
+	s := newSite(t, everyone)
 	resp, _ := s.do(http.MethodGet, "/auth/operator/login", nil, nil)
 	pending := cookie(resp, "cspsync_sign_in")
 	require.NotNil(t, pending)
@@ -250,7 +250,7 @@ func TestAllowListByUserPrincipalName(t *testing.T) {
 }
 
 func TestBehindAnHTTPSProxyThePublicURLDecides(t *testing.T) {
-	s := newSite(t, config.Operators{})
+	s := newSite(t, everyone)
 	h, err := (&web.Server{Control: s.ctl, Log: slog.New(slog.DiscardHandler), PublicURL: "https://cspsync.example.com", ListenAddr: "0.0.0.0:8400"}).Handler()
 	require.NoError(t, err)
 	serve := func(host string, header http.Header) *http.Response {
@@ -283,7 +283,7 @@ func TestBehindAnHTTPSProxyThePublicURLDecides(t *testing.T) {
 // return address that would leave the site (or loop into the sign-in) lands
 // on the overview instead.
 func TestSignInReturnsToTheRequestedPage(t *testing.T) {
-	s := newSite(t, config.Operators{})
+	s := newSite(t, everyone)
 	signInFrom := func(login string) string {
 		t.Helper()
 		resp, _ := s.do(http.MethodGet, login, nil, nil)
@@ -316,4 +316,24 @@ func TestSignInReturnsToTheRequestedPage(t *testing.T) {
 	require.NoError(t, err)
 	resp, _ = s.do(http.MethodGet, redirect.String(), nil, nil)
 	assert.Equal(t, "/", resp.Header.Get("Location"))
+}
+
+// everyone is the explicit setting that every user of the partner's tenant
+// is an operator, for tests that are not about the allow-list.
+var everyone = config.Operators{EveryoneInPartnerTenant: true}
+
+// A worker given no allow-list, and not told that everyone in the partner's
+// tenant is an operator, serves no operator page: the sign-in does not start,
+// and the page names the settings that open it.
+func TestWithoutAnAllowListThePagesAdmitNoOne(t *testing.T) {
+	s := newSite(t, config.Operators{})
+	resp, body := s.do(http.MethodGet, "/auth/operator/login", nil, nil)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
+	assert.Nil(t, cookie(resp, "cspsync_sign_in"), "no sign-in started")
+	assert.Contains(t, body, "Operator pages closed")
+	for _, setting := range []string{"CSPSYNC_OPERATORS", "CSPSYNC_OPERATOR_GROUP", "CSPSYNC_OPERATORS_EVERYONE_IN_PARTNER_TENANT=true"} {
+		assert.Contains(t, body, setting)
+	}
+	resp, _ = s.do(http.MethodGet, "/", nil, nil)
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode, "the console sends to the sign-in, which refuses")
 }
