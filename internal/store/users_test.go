@@ -24,9 +24,9 @@ type usersFixture struct {
 	site    int64    // the first customer's default site
 }
 
-func newUsersFixture(t *testing.T) *usersFixture {
+func newUsersFixture(t testing.TB, opts ...store.Option) *usersFixture {
 	t.Helper()
-	st, _, _ := testenv.Store(t)
+	st, _, _ := testenv.Store(t, opts...)
 	f := &usersFixture{st: st, ctx: context.Background(),
 		tenants: [2]string{"11111111-0000-0000-0000-000000000001", "22222222-0000-0000-0000-000000000002"}}
 	require.NoError(t, st.UpsertPartner(f.ctx, partner("acme")))
@@ -46,7 +46,7 @@ func newUsersFixture(t *testing.T) *usersFixture {
 }
 
 // start starts a round of kind for the first customer.
-func (f *usersFixture) start(t *testing.T, kind domain.RoundKind) store.UserRound {
+func (f *usersFixture) start(t testing.TB, kind domain.RoundKind) store.UserRound {
 	t.Helper()
 	r, err := f.st.StartUserRound(f.ctx, f.ids[0], kind)
 	require.NoError(t, err)
