@@ -92,7 +92,7 @@ func (s *Store) RestartFull(ctx context.Context, r UserRound) (UserRound, error)
 		if _, err := tx.Exec(ctx, `UPDATE customers SET delta_link = NULL, delta_select = NULL WHERE id = $1`, r.CustomerID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM user_round_seen WHERE round_id = $1`, r.ID); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM user_round_seen_pages WHERE round_id = $1`, r.ID); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE user_rounds SET kind = $2, next_link = NULL WHERE id = $1`, r.ID, domain.RoundFull)
@@ -182,17 +182,14 @@ func (s *Store) SaveUserPage(ctx context.Context, r UserRound, p UserPage) (User
 		if err := writeUserLicences(ctx, tx, r.CustomerID, p.Licences); err != nil {
 			return err
 		}
-		if len(p.Seen) > 0 {
-			seen := make([][]any, len(p.Seen))
-			for i, id := range p.Seen {
-				seen[i] = []any{r.ID, id}
-			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"user_round_seen"}, []string{"round_id", "azure_object_id"}, pgx.CopyFromRows(seen)); err != nil {
+		if len(p.Seen) > 0 && p.End == nil { // the last page's are read before it is saved, and then forgotten
+			if _, err := tx.Exec(ctx, `INSERT INTO user_round_seen_pages (round_id, azure_object_ids) VALUES ($1, $2::uuid[])`,
+				r.ID, p.Seen); err != nil {
 				return err
 			}
 		}
 		if p.End != nil {
-			if _, err := tx.Exec(ctx, `DELETE FROM user_round_seen WHERE round_id = $1`, r.ID); err != nil {
+			if _, err := tx.Exec(ctx, `DELETE FROM user_round_seen_pages WHERE round_id = $1`, r.ID); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, `UPDATE customers SET delta_link = $2, delta_link_at = now(), delta_select = $3 WHERE id = $1`,
@@ -226,7 +223,7 @@ func (s *Store) SaveUserPage(ctx context.Context, r UserRound, p UserPage) (User
 }
 
 // roundTables are the tables a users round joins its pages against.
-var roundTables = []string{"psa_users", "user_licences", "user_round_seen"}
+var roundTables = []string{"psa_users", "user_licences"}
 
 // freshenStatistics analyses the round's tables that have more than doubled
 // since PostgreSQL last counted them. A first full round fills them faster
