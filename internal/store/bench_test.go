@@ -65,7 +65,7 @@ func BenchmarkSaveUserPage(b *testing.B) {
 			tr := &statementTimes{}
 			f := newUsersFixture(b, store.WithTracer(tr))
 			sku := "c42b9cae-ea4f-4ab7-9717-81576235ccac"
-			page := func(round store.UserRound, i int, from, next string, fresh bool) store.UserPage {
+			page := func(i int, from, next string, fresh bool) store.UserPage {
 				p := store.UserPage{From: from, Next: next, Counts: domain.RoundCounts{Users: perPage}}
 				for j := 0; j < perPage; j++ {
 					azure := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, j)
@@ -90,13 +90,12 @@ func BenchmarkSaveUserPage(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					next := fmt.Sprint("https://graph.example/page", i+1)
 					var err error
-					if r, err = f.st.SaveUserPage(f.ctx, r, page(r, i, cursor, next, true)); err != nil {
+					if r, err = f.st.SaveUserPage(f.ctx, r, page(i, cursor, next, true)); err != nil {
 						b.Fatal(err)
 					}
 					cursor = next
 				}
-				var err error
-				if r, err = f.st.SaveUserPage(f.ctx, r, store.UserPage{From: cursor, End: &store.RoundEnd{DeltaLink: "d"}}); err != nil {
+				if _, err := f.st.SaveUserPage(f.ctx, r, store.UserPage{From: cursor, End: &store.RoundEnd{DeltaLink: "d"}}); err != nil {
 					b.Fatal(err)
 				}
 				r = f.start(b, domain.RoundFull)
@@ -107,7 +106,7 @@ func BenchmarkSaveUserPage(b *testing.B) {
 				if i > 0 {
 					from = fmt.Sprint("https://graph.example/page", i)
 				}
-				pages[i] = page(r, i, from, fmt.Sprint("https://graph.example/page", i+1), kind == "new-users")
+				pages[i] = page(i, from, fmt.Sprint("https://graph.example/page", i+1), kind == "new-users")
 			}
 			tr.reset()
 			b.ReportAllocs()
