@@ -209,11 +209,6 @@ func (s *Store) SaveUserPage(ctx context.Context, r UserRound, p UserPage) (User
 	if err != nil {
 		return r, err
 	}
-	if counts.Pages%4 == 0 {
-		if err := s.freshenStatistics(ctx); err != nil {
-			return r, err
-		}
-	}
 	r.RoundCounts, r.NextLink = counts, p.Next
 	if p.End != nil {
 		now := time.Now()
@@ -225,7 +220,7 @@ func (s *Store) SaveUserPage(ctx context.Context, r UserRound, p UserPage) (User
 // roundTables are the tables a users round joins its pages against.
 var roundTables = []string{"psa_users", "user_licences"}
 
-// freshenStatistics analyses the round's tables that have more than doubled
+// FreshenStatistics analyses the round's tables that have more than doubled
 // since PostgreSQL last counted them. A first full round fills them faster
 // than autovacuum wakes (once a minute, at 10 % growth): planned on the
 // counts of a nearly empty table, a page's licence joins scanned every link
@@ -233,7 +228,7 @@ var roundTables = []string{"psa_users", "user_licences"}
 // BenchmarkSaveUserPage). Doubling keeps it to a few ANALYZEs a table
 // however large the round; SKIP_LOCKED leaves a table another round is
 // analysing to that one.
-func (s *Store) freshenStatistics(ctx context.Context) error {
+func (s *Store) FreshenStatistics(ctx context.Context) error {
 	rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_stat_user_tables t ON t.relid = c.oid
 		WHERE c.relname = ANY ($1) AND c.relnamespace = 'public'::regnamespace AND t.n_live_tup > 2 * greatest(c.reltuples, 1000)`,
 		roundTables)
