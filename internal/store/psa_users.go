@@ -46,7 +46,8 @@ func (s *Store) UnseenUsers(ctx context.Context, r UserRound, seen []string) ([]
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+psaUserColumns+` FROM psa_users p
 		WHERE p.customer_id = $1 AND p.azure_object_id IS NOT NULL AND p.active AND NOT p.azure_object_id = ANY ($3::uuid[])
-			AND NOT EXISTS (SELECT 1 FROM user_round_seen s WHERE s.round_id = $2 AND s.azure_object_id = p.azure_object_id)
+			AND NOT EXISTS (SELECT 1 FROM user_round_seen_pages s CROSS JOIN LATERAL unnest(s.azure_object_ids) a (id)
+				WHERE s.round_id = $2 AND a.id = p.azure_object_id)
 		ORDER BY p.id`, r.CustomerID, r.ID, seen)
 	if err != nil {
 		return nil, err

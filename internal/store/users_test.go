@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,9 +25,9 @@ type usersFixture struct {
 	site    int64    // the first customer's default site
 }
 
-func newUsersFixture(t *testing.T) *usersFixture {
+func newUsersFixture(t testing.TB, opts ...store.Option) *usersFixture {
 	t.Helper()
-	st, _, _ := testenv.Store(t)
+	st, _, _ := testenv.Store(t, opts...)
 	f := &usersFixture{st: st, ctx: context.Background(),
 		tenants: [2]string{"11111111-0000-0000-0000-000000000001", "22222222-0000-0000-0000-000000000002"}}
 	require.NoError(t, st.UpsertPartner(f.ctx, partner("acme")))
@@ -46,7 +47,7 @@ func newUsersFixture(t *testing.T) *usersFixture {
 }
 
 // start starts a round of kind for the first customer.
-func (f *usersFixture) start(t *testing.T, kind domain.RoundKind) store.UserRound {
+func (f *usersFixture) start(t testing.TB, kind domain.RoundKind) store.UserRound {
 	t.Helper()
 	r, err := f.st.StartUserRound(f.ctx, f.ids[0], kind)
 	require.NoError(t, err)
@@ -320,4 +321,30 @@ func TestUpdateOfAnInactiveUserKeepsHisReason(t *testing.T) {
 	assert.Equal(t, "Alice Renamed", got.Name)
 	assert.False(t, got.Active)
 	assert.Equal(t, reason, got.InactiveReason)
+}
+
+// A round's tables grown well past what PostgreSQL last counted are
+// analysed, so the next pages are planned on their real size.
+func TestFreshenStatisticsAnalysesTablesThatDoubled(t *testing.T) {
+	f := newUsersFixture(t)
+	r := f.start(t, domain.RoundFull)
+	p := store.UserPage{Next: "https://graph.example/page2"}
+	for i := 0; i < 2500; i++ {
+		azure := fmt.Sprintf("%08x-0000-4000-8000-000000000000", i)
+		p.Users = append(p.Users, f.newUser(azure, fmt.Sprint("User ", i)))
+		p.Licences = append(p.Licences, store.UserLicences{AzureObjectID: azure, Skus: []string{"c42b9cae-ea4f-4ab7-9717-81576235ccac"}})
+	}
+	_, err := f.st.SaveUserPage(f.ctx, r, p)
+	require.NoError(t, err)
+	counted := func(table string) float64 {
+		var n float64
+		require.NoError(t, f.st.Pool().QueryRow(f.ctx, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, table).Scan(&n))
+		return n
+	}
+	require.Less(t, counted("psa_users"), 1000.0, "not analysed yet")
+	// The inserts reach PostgreSQL's counters within a second or so.
+	require.Eventually(t, func() bool {
+		require.NoError(t, f.st.FreshenStatistics(f.ctx))
+		return counted("psa_users") == 2500 && counted("user_licences") == 2500
+	}, 30*time.Second, 200*time.Millisecond)
 }
