@@ -61,6 +61,31 @@ func fuzzStore(f testing.TB) *store.Store {
 	return st
 }
 
+// oneCustomerRounds makes, on a private database, a partner with one
+// customer whose every user goes to one site, and returns a maker of that
+// customer's users rounds (decide and save, as the activity runs them).
+func oneCustomerRounds(tb testing.TB, name string) (*store.Store, store.Customer, func() *usersRound) {
+	tb.Helper()
+	ctx := context.Background()
+	st := fuzzStore(tb)
+	require.NoError(tb, st.UpsertPartner(ctx, store.PartnerConfig{ID: "acme", DisplayName: "Acme", PartnerTenantID: guid(),
+		PCClientID: "pc", PCClientSecret: "s", GraphClientID: "g", GraphClientSecret: "s", DefaultRelationship: domain.DAP}))
+	tenantID := guid()
+	_, err := st.SaveDiscoveryPage(ctx, "acme", "", "", []store.DiscoveredTenant{{TenantID: tenantID, Name: name, Domain: strings.ToLower(name) + ".example"}})
+	require.NoError(tb, err)
+	cu, err := st.GetCustomerByTenant(ctx, tenantID)
+	require.NoError(tb, err)
+	site, err := st.AddSite(ctx, cu.ID, name)
+	require.NoError(tb, err)
+	require.NoError(tb, st.SetSiteMappings(ctx, cu.ID, []store.SiteMapping{{Filter: "", SiteID: site.ID}}))
+	a := &Activities{Store: st}
+	plan, maxShare, err := a.userPlan(ctx, "acme", cu.ID)
+	require.NoError(tb, err)
+	return st, cu, func() *usersRound {
+		return &usersRound{a: a, partnerID: "acme", tenantID: tenantID, customerID: cu.ID, plan: plan, maxShare: maxShare}
+	}
+}
+
 // FuzzUsersPage feeds a users/delta page whose middle user carries arbitrary
 // text in his properties (any bytes Graph's JSON can escape, any length)
 // through decoding, deciding and writing against a real database: the round
@@ -75,20 +100,7 @@ func FuzzUsersPage(f *testing.F) {
 	f.Add("Ann", "", "ann@b.example", "", "", `{"nested":[1,2]}`)
 	f.Add("Ann", "", "ann@b.example", "", "", "12")
 	ctx := context.Background()
-	st := fuzzStore(f)
-	require.NoError(f, st.UpsertPartner(ctx, store.PartnerConfig{ID: "acme", DisplayName: "Acme", PartnerTenantID: guid(),
-		PCClientID: "pc", PCClientSecret: "s", GraphClientID: "g", GraphClientSecret: "s", DefaultRelationship: domain.DAP}))
-	tenantID := guid()
-	_, err := st.SaveDiscoveryPage(ctx, "acme", "", "", []store.DiscoveredTenant{{TenantID: tenantID, Name: "Fuzz", Domain: "fuzz.example"}})
-	require.NoError(f, err)
-	cu, err := st.GetCustomerByTenant(ctx, tenantID)
-	require.NoError(f, err)
-	site, err := st.AddSite(ctx, cu.ID, "Fuzzed")
-	require.NoError(f, err)
-	require.NoError(f, st.SetSiteMappings(ctx, cu.ID, []store.SiteMapping{{Filter: "", SiteID: site.ID}}))
-	a := &Activities{Store: st}
-	plan, maxShare, err := a.userPlan(ctx, "acme", cu.ID)
-	require.NoError(f, err)
+	st, cu, newRound := oneCustomerRounds(f, "Fuzz")
 
 	f.Fuzz(func(t *testing.T, name, title, mail, dept, phone, enabled string) {
 		good := func(n int) map[string]any {
@@ -104,7 +116,7 @@ func FuzzUsersPage(f *testing.F) {
 		body, err := json.Marshal(map[string]any{"value": []any{before, fuzzed, after}, "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x"})
 		require.NoError(t, err)
 
-		rd := &usersRound{a: a, partnerID: "acme", tenantID: tenantID, customerID: cu.ID, plan: plan, maxShare: maxShare}
+		rd := newRound()
 		r, err := st.StartUserRound(ctx, cu.ID, domain.RoundFull)
 		require.NoError(t, err)
 		p, err := rd.decide(ctx, r, body)

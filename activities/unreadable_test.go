@@ -21,21 +21,8 @@ import (
 // as it was: he is neither changed nor made inactive as absent.
 func TestUnreadableUsersNeverStopTheirPage(t *testing.T) {
 	ctx := context.Background()
-	st := fuzzStore(t)
-	require.NoError(t, st.UpsertPartner(ctx, store.PartnerConfig{ID: "acme", DisplayName: "Acme", PartnerTenantID: guid(),
-		PCClientID: "pc", PCClientSecret: "s", GraphClientID: "g", GraphClientSecret: "s", DefaultRelationship: domain.DAP}))
-	tenantID := guid()
-	_, err := st.SaveDiscoveryPage(ctx, "acme", "", "", []store.DiscoveredTenant{{TenantID: tenantID, Name: "Odd", Domain: "odd.example"}})
-	require.NoError(t, err)
-	cu, err := st.GetCustomerByTenant(ctx, tenantID)
-	require.NoError(t, err)
-	site, err := st.AddSite(ctx, cu.ID, "Odd")
-	require.NoError(t, err)
-	require.NoError(t, st.SetSiteMappings(ctx, cu.ID, []store.SiteMapping{{Filter: "", SiteID: site.ID}}))
-	a := &Activities{Store: st}
-	plan, maxShare, err := a.userPlan(ctx, "acme", cu.ID)
-	require.NoError(t, err)
-	rd := &usersRound{a: a, partnerID: "acme", tenantID: tenantID, customerID: cu.ID, plan: plan, maxShare: maxShare}
+	st, cu, newRound := oneCustomerRounds(t, "Odd")
+	rd := newRound()
 
 	round := func(users ...any) store.UserRound {
 		t.Helper()
