@@ -344,7 +344,8 @@ func (rd *usersRound) brake(ctx context.Context, r store.UserRound, p *store.Use
 }
 
 // absent adds to a full round's last page the decisions for the imported
-// users the round did not see: Microsoft no longer has them.
+// users the round did not see: Microsoft no longer has them. Their licence
+// links end, and so do those of inactive users gone too.
 func (rd *usersRound) absent(ctx context.Context, r store.UserRound, p *store.UserPage) error {
 	unseen, err := rd.a.Store.UnseenUsers(ctx, r, p.Seen)
 	if err != nil {
@@ -356,6 +357,13 @@ func (rd *usersRound) absent(ctx context.Context, r store.UserRound, p *store.Us
 		// Microsoft no longer has him, so he holds no licence: his links end (kept as
 		// history) instead of counting seats for a user who is gone.
 		p.Licences = append(p.Licences, store.UserLicences{AzureObjectID: u.AzureObjectID, Skus: []string{}})
+	}
+	holders, err := rd.a.Store.UnseenLinkHolders(ctx, r, p.Seen)
+	if err != nil {
+		return err
+	}
+	for _, id := range holders {
+		p.Licences = append(p.Licences, store.UserLicences{AzureObjectID: id, Skus: []string{}})
 	}
 	p.Users = append(p.Users, pageUsers(outs, func(o *usersync.Outcome) bool { return o.Logged(false) })...)
 	c := usersync.Count(outs)

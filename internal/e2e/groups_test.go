@@ -234,13 +234,28 @@ func TestUserGoneInAFullRoundEndsHisLicenceLinks(t *testing.T) {
 	require.NotEmpty(t, gone.ID, "the scenario has a licensed user")
 	require.Equal(t, sortedLower(gone.AssignedSkuIDs), currentLinks(t, s, tn.ID)[strings.ToLower(gone.ID)])
 
+	// A user disabled first (inactive, his licences still his in Microsoft) and
+	// deleted later is gone with his licences too, though the full round that
+	// finds him gone has no decision left to make about him.
+	disabled := find(truthUsers(t, s, tn.ID), func(u sim.TenantUser) bool {
+		return u.AccountEnabled && len(u.AssignedSkuIDs) > 0 && u.ID != gone.ID
+	})
+	require.NotEmpty(t, disabled.ID, "the scenario has a second licensed user")
+	require.NoError(t, s.Sim.UpdateUser(tn.ID, disabled.ID, sim.UserPatch{AccountEnabled: new(false)}))
+	syncUsers(t, s, tn.ID)
+	require.Equal(t, sortedLower(disabled.AssignedSkuIDs), currentLinks(t, s, tn.ID)[strings.ToLower(disabled.ID)],
+		"a disabled user keeps the licences Microsoft still gives him")
+
 	require.NoError(t, s.Sim.DeleteUser(tn.ID, gone.ID))
+	require.NoError(t, s.Sim.DeleteUser(tn.ID, disabled.ID))
 	assert.Contains(t, syncUsers(t, s, tn.ID, "--full"), "full users round")
-	assert.Empty(t, currentLinks(t, s, tn.ID)[strings.ToLower(gone.ID)], "his links ended")
-	var ended int
-	require.NoError(t, s.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM user_licences l
-		JOIN psa_users u ON u.id = l.psa_user_id WHERE u.azure_object_id = $1::uuid AND l.removed_at IS NOT NULL`, gone.ID).Scan(&ended))
-	assert.Equal(t, len(gone.AssignedSkuIDs), ended, "kept as history")
+	for _, u := range []sim.TenantUser{gone, disabled} {
+		assert.Empty(t, currentLinks(t, s, tn.ID)[strings.ToLower(u.ID)], "links of %s ended", u.UserPrincipalName)
+		var ended int
+		require.NoError(t, s.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM user_licences l
+			JOIN psa_users u ON u.id = l.psa_user_id WHERE u.azure_object_id = $1::uuid AND l.removed_at IS NOT NULL`, u.ID).Scan(&ended))
+		assert.Equal(t, len(u.AssignedSkuIDs), ended, "links of %s kept as history", u.UserPrincipalName)
+	}
 	for id, skus := range currentLinks(t, s, tn.ID) {
 		for _, u := range truthUsers(t, s, tn.ID) {
 			if strings.EqualFold(u.ID, id) {
