@@ -168,6 +168,12 @@ func TestOperatorSignInSessionAndCSRF(t *testing.T) {
 	m := csrfRE.FindStringSubmatch(page)
 	require.NotNil(t, m, page)
 	csrf := m[1]
+	// Another token of the same shape: its first character changed (a fixed
+	// "x" was the token itself whenever the token began with one).
+	wrong := "x" + csrf[1:]
+	if csrf[0] == 'x' {
+		wrong = "y" + csrf[1:]
+	}
 
 	// A post without the token, with another session's token, or from another origin is refused.
 	for name, c := range map[string]struct {
@@ -175,7 +181,7 @@ func TestOperatorSignInSessionAndCSRF(t *testing.T) {
 		header http.Header
 	}{
 		"no token":         {url.Values{"tenant": {gdap}}, origin},
-		"wrong token":      {url.Values{"tenant": {gdap}, "csrf": {"x" + csrf[1:]}}, origin},
+		"wrong token":      {url.Values{"tenant": {gdap}, "csrf": {wrong}}, origin},
 		"other origin":     {url.Values{"tenant": {gdap}, "csrf": {csrf}}, http.Header{"Origin": {"https://evil.example"}}},
 		"null origin":      {url.Values{"tenant": {gdap}, "csrf": {csrf}}, http.Header{"Origin": {"null"}}},
 		"no origin at all": {url.Values{"tenant": {gdap}, "csrf": {csrf}}, nil},
