@@ -62,9 +62,10 @@ func fuzzStore(f testing.TB) *store.Store {
 }
 
 // oneCustomerRounds makes, on a private database, a partner with one
-// customer whose every user goes to one site, and returns a maker of that
-// customer's users rounds (decide and save, as the activity runs them).
-func oneCustomerRounds(tb testing.TB, name string) (*store.Store, store.Customer, func() *usersRound) {
+// customer whose every user goes to one site, and returns a full round of
+// that customer over one users/delta page of the given users (decided and
+// saved as the activity does), which must end.
+func oneCustomerRounds(tb testing.TB, name string) (*store.Store, store.Customer, func(t testing.TB, users ...any) store.UserRound) {
 	tb.Helper()
 	ctx := context.Background()
 	st := fuzzStore(tb)
@@ -81,8 +82,19 @@ func oneCustomerRounds(tb testing.TB, name string) (*store.Store, store.Customer
 	a := &Activities{Store: st}
 	plan, maxShare, err := a.userPlan(ctx, "acme", cu.ID)
 	require.NoError(tb, err)
-	return st, cu, func() *usersRound {
-		return &usersRound{a: a, partnerID: "acme", tenantID: tenantID, customerID: cu.ID, plan: plan, maxShare: maxShare}
+	return st, cu, func(t testing.TB, users ...any) store.UserRound {
+		t.Helper()
+		body, err := json.Marshal(map[string]any{"value": users, "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x"})
+		require.NoError(t, err)
+		rd := &usersRound{a: a, partnerID: "acme", tenantID: tenantID, customerID: cu.ID, plan: plan, maxShare: maxShare}
+		r, err := st.StartUserRound(ctx, cu.ID, domain.RoundFull)
+		require.NoError(t, err)
+		p, err := rd.decide(ctx, r, body)
+		require.NoError(t, err)
+		r, err = rd.save(ctx, r, p)
+		require.NoError(t, err, "the round ends")
+		require.NotNil(t, r.FinishedAt)
+		return r
 	}
 }
 
@@ -100,7 +112,7 @@ func FuzzUsersPage(f *testing.F) {
 	f.Add("Ann", "", "ann@b.example", "", "", `{"nested":[1,2]}`)
 	f.Add("Ann", "", "ann@b.example", "", "", "12")
 	ctx := context.Background()
-	st, cu, newRound := oneCustomerRounds(f, "Fuzz")
+	st, cu, fullRound := oneCustomerRounds(f, "Fuzz")
 
 	f.Fuzz(func(t *testing.T, name, title, mail, dept, phone, enabled string) {
 		good := func(n int) map[string]any {
@@ -113,17 +125,7 @@ func FuzzUsersPage(f *testing.F) {
 		if json.Valid([]byte(enabled)) {
 			fuzzed["accountEnabled"] = json.RawMessage(enabled)
 		}
-		body, err := json.Marshal(map[string]any{"value": []any{before, fuzzed, after}, "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x"})
-		require.NoError(t, err)
-
-		rd := newRound()
-		r, err := st.StartUserRound(ctx, cu.ID, domain.RoundFull)
-		require.NoError(t, err)
-		p, err := rd.decide(ctx, r, body)
-		require.NoError(t, err)
-		r, err = rd.save(ctx, r, p)
-		require.NoError(t, err, "the round ends")
-		require.NotNil(t, r.FinishedAt)
+		fullRound(t, before, fuzzed, after)
 
 		users, err := st.ListUsers(ctx, cu.ID)
 		require.NoError(t, err)

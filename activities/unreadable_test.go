@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cspsync/cspsync/internal/domain"
-	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/usersync"
 )
 
@@ -21,27 +19,12 @@ import (
 // as it was: he is neither changed nor made inactive as absent.
 func TestUnreadableUsersNeverStopTheirPage(t *testing.T) {
 	ctx := context.Background()
-	st, cu, newRound := oneCustomerRounds(t, "Odd")
-	rd := newRound()
-
-	round := func(users ...any) store.UserRound {
-		t.Helper()
-		body, err := json.Marshal(map[string]any{"value": users, "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x"})
-		require.NoError(t, err)
-		r, err := st.StartUserRound(ctx, cu.ID, domain.RoundFull)
-		require.NoError(t, err)
-		p, err := rd.decide(ctx, r, body)
-		require.NoError(t, err)
-		r, err = rd.save(ctx, r, p)
-		require.NoError(t, err, "the round ends")
-		require.NotNil(t, r.FinishedAt)
-		return r
-	}
+	st, cu, fullRound := oneCustomerRounds(t, "Odd")
 	user := func(id, name string) map[string]any {
 		return map[string]any{"id": id, "displayName": name, "mail": strings.ReplaceAll(name, " ", ".") + "@odd.example", "accountEnabled": true}
 	}
 	ann, bob, cat := guid(), guid(), guid()
-	round(user(ann, "ann"), user(bob, "bob"), user(cat, "cat"))
+	fullRound(t, user(ann, "ann"), user(bob, "bob"), user(cat, "cat"))
 	before, err := st.ListUsers(ctx, cu.ID)
 	require.NoError(t, err)
 	require.Len(t, before, 3)
@@ -50,7 +33,7 @@ func TestUnreadableUsersNeverStopTheirPage(t *testing.T) {
 	oddBob["accountEnabled"] = "yes"
 	numberName := user(guid(), "x")
 	numberName["displayName"] = 42
-	r := round(user(ann, "ann renamed"), oddBob, user("not-a-guid", "eve"), map[string]any{"id": 7, "displayName": "num"},
+	r := fullRound(t, user(ann, "ann renamed"), oddBob, user("not-a-guid", "eve"), map[string]any{"id": 7, "displayName": "num"},
 		nil, numberName, user(cat, "cat"))
 	assert.Equal(t, 5, r.Invalid, "bob, the odd ids, null and the number for a name")
 	assert.Equal(t, 1, r.Updated)
