@@ -351,19 +351,14 @@ func (rd *usersRound) absent(ctx context.Context, r store.UserRound, p *store.Us
 	if err != nil {
 		return err
 	}
-	outs := make([]usersync.Outcome, len(unseen))
-	for i, u := range unseen {
-		outs[i] = rd.plan.Absent(u)
+	outs := make([]usersync.Outcome, 0, len(unseen))
+	for _, u := range unseen {
 		// Microsoft no longer has him, so he holds no licence: his links end (kept as
 		// history) instead of counting seats for a user who is gone.
 		p.Licences = append(p.Licences, store.UserLicences{AzureObjectID: u.AzureObjectID, Skus: []string{}})
-	}
-	holders, err := rd.a.Store.UnseenLinkHolders(ctx, r, p.Seen)
-	if err != nil {
-		return err
-	}
-	for _, id := range holders {
-		p.Licences = append(p.Licences, store.UserLicences{AzureObjectID: id, Skus: []string{}})
+		if u.Active {
+			outs = append(outs, rd.plan.Absent(u))
+		}
 	}
 	p.Users = append(p.Users, pageUsers(outs, func(o *usersync.Outcome) bool { return o.Logged(false) })...)
 	c := usersync.Count(outs)

@@ -38,14 +38,17 @@ func (s *Store) FindPSAUsers(ctx context.Context, customerID int64, keys UserKey
 	return pgx.CollectRows(rows, scanPSAUser)
 }
 
-// UnseenUsers returns the customer's active users from Microsoft that the full
-// round r has not seen in its saved pages nor in seen (the page being saved).
+// UnseenUsers returns the customer's users from Microsoft that the full
+// round r has not seen in its saved pages nor in seen (the page being saved):
+// the active ones, and the inactive ones still holding licence links (a user
+// disabled first and deleted later is gone with his licences too).
 func (s *Store) UnseenUsers(ctx context.Context, r UserRound, seen []string) ([]domain.PSAUser, error) {
 	if seen == nil {
 		seen = []string{}
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+psaUserColumns+` FROM psa_users p
-		WHERE p.customer_id = $1 AND p.azure_object_id IS NOT NULL AND p.active AND NOT p.azure_object_id = ANY ($3::uuid[])
+		WHERE p.customer_id = $1 AND p.azure_object_id IS NOT NULL AND NOT p.azure_object_id = ANY ($3::uuid[])
+			AND (p.active OR EXISTS (SELECT 1 FROM user_licences l WHERE l.psa_user_id = p.id AND l.removed_at IS NULL))
 			AND NOT EXISTS (SELECT 1 FROM user_round_seen_pages s CROSS JOIN LATERAL unnest(s.azure_object_ids) a (id)
 				WHERE s.round_id = $2 AND a.id = p.azure_object_id)
 		ORDER BY p.id`, r.CustomerID, r.ID, seen)
@@ -53,26 +56,6 @@ func (s *Store) UnseenUsers(ctx context.Context, r UserRound, seen []string) ([]
 		return nil, err
 	}
 	return pgx.CollectRows(rows, scanPSAUser)
-}
-
-// UnseenLinkHolders returns the Azure ids of the customer's inactive users
-// that the full round r has not seen and that still hold licence links: a
-// user disabled first and deleted later is gone from Microsoft with his
-// licences, though no decision about him is left to make.
-func (s *Store) UnseenLinkHolders(ctx context.Context, r UserRound, seen []string) ([]string, error) {
-	if seen == nil {
-		seen = []string{}
-	}
-	rows, err := s.pool.Query(ctx, `SELECT p.azure_object_id::text FROM psa_users p
-		WHERE p.customer_id = $1 AND p.azure_object_id IS NOT NULL AND NOT p.active AND NOT p.azure_object_id = ANY ($3::uuid[])
-			AND EXISTS (SELECT 1 FROM user_licences l WHERE l.psa_user_id = p.id AND l.removed_at IS NULL)
-			AND NOT EXISTS (SELECT 1 FROM user_round_seen_pages s CROSS JOIN LATERAL unnest(s.azure_object_ids) a (id)
-				WHERE s.round_id = $2 AND a.id = p.azure_object_id)
-		ORDER BY p.id`, r.CustomerID, r.ID, seen)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 const psaUserColumns = `id, customer_id, coalesce(azure_object_id::text, ''), site_id, active, inactive_reason, source, name, email,
