@@ -124,6 +124,17 @@ func (s *Server) page(h consoleHandler) http.HandlerFunc {
 	}
 }
 
+// fragment serves a piece of the page parent names (the script refreshes it
+// in place): without a session it sends the browser to sign in and return
+// to that page, not to the bare piece.
+func (s *Server) fragment(parent func(r *http.Request) string, h consoleHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if op, ok := s.operatorReturning(w, r, parent(r)); ok {
+			s.serve(w, r, op, h)
+		}
+	}
+}
+
 // action admits a console form: parsed and bounded, from a signed-in
 // operator, sent by one of the site's pages, with the session's CSRF token.
 func (s *Server) action(h consoleHandler) http.HandlerFunc {
@@ -158,7 +169,7 @@ func (s *Server) routeConsole(mux *http.ServeMux) {
 	mux.HandleFunc("GET /tenants", s.tenantsPage)
 	mux.HandleFunc("GET /customers", s.page(s.customersPage))
 	mux.HandleFunc("GET /customers/{id}", s.page(s.customerPage))
-	mux.HandleFunc("GET /customers/{id}/progress", s.page(s.progressFragment))
+	mux.HandleFunc("GET /customers/{id}/progress", s.fragment(customerPage, s.progressFragment))
 	mux.HandleFunc("POST /customers/{id}/{action}", s.action(s.withCustomer(s.customerAction)))
 	mux.HandleFunc("GET /customers/{id}/mappings", s.page(s.withCustomer(s.mappingsPage)))
 	mux.HandleFunc("POST /customers/{id}/mappings", s.action(s.withCustomer(s.mappingsPost)))
@@ -252,6 +263,8 @@ func (s *Server) renderCustomer(w http.ResponseWriter, r *http.Request, op contr
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request, op control.Operator, err error) {
 	s.show(w, r, "check", "", consolePage{Title: "Not found", Op: op, Problem: err.Error(), Status: http.StatusNotFound})
 }
+
+func customerPage(r *http.Request) string { return "/customers/" + url.PathEscape(r.PathValue("id")) }
 
 func (s *Server) progressFragment(w http.ResponseWriter, r *http.Request, op control.Operator) error {
 	d, err := s.Control.CustomerDetail(r.Context(), op.PartnerID, r.PathValue("id"), "", "")

@@ -149,6 +149,12 @@ func (s *Server) cookieValue(r *http.Request, name string) string {
 // operator returns the signed-in operator. Without one, a page request is
 // sent to sign in and anything else is refused.
 func (s *Server) operator(w http.ResponseWriter, r *http.Request) (control.Operator, bool) {
+	return s.operatorReturning(w, r, r.URL.RequestURI())
+}
+
+// operatorReturning is operator with the page a sign-in returns to named:
+// a fragment's is the page that embeds it, never the bare fragment.
+func (s *Server) operatorReturning(w http.ResponseWriter, r *http.Request, back string) (control.Operator, bool) {
 	op, err := s.Control.Operator(r.Context(), s.cookieValue(r, sessionCookie))
 	switch {
 	case err == nil:
@@ -156,7 +162,7 @@ func (s *Server) operator(w http.ResponseWriter, r *http.Request) (control.Opera
 	case !errors.Is(err, control.ErrNoSession):
 		s.internal(w, err)
 	case r.Method == http.MethodGet:
-		http.Redirect(w, r, signInURL(r.URL.RequestURI()), http.StatusSeeOther)
+		http.Redirect(w, r, signInURL(back), http.StatusSeeOther)
 	default:
 		render(w, http.StatusForbidden, page{Title: "Sign in first", Problem: "Only a signed-in operator may do this.",
 			Fix: "Sign in, then use the buttons on the tenants page.", SignIn: true})

@@ -47,6 +47,11 @@ function liveProgress() {
   const tick = async () => {
     try {
       const resp = await fetch(box.dataset.src, {credentials: "same-origin"});
+      if (resp.redirected) {
+        // The session ended: the page itself goes to sign in, and back.
+        location.reload();
+        return;
+      }
       if (resp.ok) {
         box.innerHTML = await resp.text();
         localTimes(box);
