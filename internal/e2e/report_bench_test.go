@@ -130,7 +130,8 @@ func (r report) table() string {
 	for _, rows := range r.rules {
 		plain, with := rows[0], rows[1]
 		row("users full round with a service group and billable SKUs vs without, "+plain.scenario,
-			fmt.Sprintf("%.2fx (%s vs %s)", with.took.Seconds()/plain.took.Seconds(), secs(with.took), secs(plain.took)), "<= 1.10x", "", "")
+			fmt.Sprintf("%.2fx (%s vs %s; %s of %s PSA users made service users)", with.took.Seconds()/plain.took.Seconds(), secs(with.took),
+				secs(plain.took), thousands(float64(with.serviceUsers)), thousands(float64(with.psaUsers))), "<= 1.10x", "", "")
 		for _, d := range rows[:2] {
 			// The pages' laps start at the first page: what comes before it (the service
 			// groups' read and decisions) is the rest of the round's time.
