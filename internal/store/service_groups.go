@@ -97,6 +97,10 @@ type UserFlag struct {
 func (s *Store) SaveGroupRead(ctx context.Context, r UserRound, g GroupRead) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		batch := &pgx.Batch{}
+		// No wait for the WAL flush, as a users page: a PostgreSQL crash that loses this
+		// commit loses the later ones too, and the next round reads again from the link
+		// stored before it.
+		batch.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 		if g.Full {
 			batch.Queue(`DELETE FROM service_group_members WHERE customer_id = $1`, r.CustomerID)
 		}
