@@ -139,6 +139,8 @@ func (r report) table() string {
 			row(fmt.Sprintf("↳ Σ rounds, %s, %s", d.round, d.scenario), fmt.Sprintf("%s: before the pages %s, Microsoft %s, deciding %s, writing %s",
 				secs(d.roundsTook), secs(before), secs(d.microsoft), secs(d.decide), secs(d.write)), "", "", "")
 		}
+		row("↳ CPU the stack spent (worker, PostgreSQL, Temporal, simulator), with rules vs without, "+plain.scenario,
+			fmt.Sprintf("%.2fx (%s vs %s)", with.cpu.Seconds()/plain.cpu.Seconds(), secs(with.cpu), secs(plain.cpu)), "", "", "")
 		for _, d := range rows {
 			other := d.graphRequests - d.deltaRequests - d.rereadRequests - d.groupRequests
 			row(fmt.Sprintf("Graph requests, %s, %s", d.round, d.scenario), fmt.Sprintf("%d: users/delta %d, groups %d, re-reads %d, other %d",

@@ -33,10 +33,14 @@ type benchRow struct {
 	graphRequests, deltaRequests, writes int
 	// users Graph sent in part, read again by id: requests and users
 	rereadRequests, rereadUsers int
-	groupRequests               int   // groups found by name and groups/delta pages
-	serviceUsers, psaUsers      int   // after a round with the service-user rules
-	peakRSS                     int64 // bytes
-	events                      []int // history events of the runs that held a users round, per user count
+	groupRequests               int // groups found by name and groups/delta pages
+	serviceUsers, psaUsers      int // after a round with the service-user rules
+	// CPU the stack's processes spent during the round (worker, the database's PostgreSQL
+	// backends, Temporal, the test process with the simulator): unlike wall time, what
+	// other work on a shared machine barely changes.
+	cpu     time.Duration
+	peakRSS int64 // bytes
+	events  []int // history events of the runs that held a users round, per user count
 }
 
 // graphCounts reads the simulator's Graph requests: all, users/delta pages,
@@ -243,13 +247,14 @@ func floor(b *testing.B, s *testenv.Stack, tenants []sim.Tenant) time.Duration {
 func benchRules(b *testing.B, bin, name string, tenants, users int) []benchRow {
 	sc := sim.Generate(sim.GenerateOptions{Seed: int64(tenants) + 16, Tenants: tenants, UsersPerTenant: users})
 	s := testenv.NewStack(b, sc, sim.Options{})
-	startWorkerProcess(b, s, bin)
+	worker := startWorkerProcess(b, s, bin)
 	status, page, _ := signIn(b, s, connect(b, s, connectOpts{partner: "acme", tenantSyncInterval: 24 * time.Hour}))
 	require.Equal(b, http.StatusOK, status, page)
 	require.Eventually(b, func() bool { return finishedRounds(b, s) == tenants && settled(b, s) == tenants },
 		20*time.Minute, 200*time.Millisecond)
 	round := func(label string, args ...string) benchRow {
 		before := graphCounts(s)
+		cpu := startCPU(b, s, worker.Process.Pid)
 		start := time.Now()
 		out, err := runCLI(b, s, append([]string{"sync", "--partner", "acme", "--users", "--wait", "--timeout", "20m"}, args...)...)
 		require.NoError(b, err, out)
@@ -258,6 +263,7 @@ func benchRules(b *testing.B, bin, name string, tenants, users int) []benchRow {
 			kind = "full"
 		}
 		r := measureRounds(b, s, kind)
+		r.cpu = cpu()
 		r.since(s, before)
 		r.scenario, r.round = name, label
 		if r.took <= 0 {
@@ -317,4 +323,51 @@ func benchRules(b *testing.B, bin, name string, tenants, users int) []benchRow {
 	}
 	delta := round("delta (1 % users, 1 % memberships), service group and billable SKUs")
 	return []benchRow{plain, rules, delta}
+}
+
+// startCPU samples the CPU time of the stack's processes and returns a function that tells
+// how much they spent since. PostgreSQL's backends are those of the stack's database; one
+// that connected meanwhile counts in full, one that left is lost (the pools keep theirs).
+func startCPU(b *testing.B, s *testenv.Stack, workerPid int) func() time.Duration {
+	pids := func() []int {
+		out := []int{os.Getpid(), workerPid}
+		if s.Temporal != nil {
+			out = append(out, s.Temporal.Pid())
+		}
+		rows, err := s.Store.Pool().Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+		require.NoError(b, err)
+		backends, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		require.NoError(b, err)
+		for _, p := range backends {
+			out = append(out, int(p))
+		}
+		return out
+	}
+	before := map[int]time.Duration{}
+	for _, p := range pids() {
+		before[p] = cpuOf(p)
+	}
+	return func() time.Duration {
+		var d time.Duration
+		for _, p := range pids() {
+			d += cpuOf(p) - before[p]
+		}
+		return d
+	}
+}
+
+// cpuOf reads a process's user and system CPU time from /proc (0 when it is gone).
+func cpuOf(pid int) time.Duration {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 }
