@@ -38,12 +38,6 @@ func (a *Activities) licences(ctx context.Context, customerID int64, rules users
 	if err != nil {
 		return nil, err
 	}
-	var members map[string]bool
-	if rules.Group != "" && rules.GroupFound {
-		if members, err = a.Store.InGroup(ctx, customerID, ids); err != nil {
-			return nil, err
-		}
-	}
 	out := make([]store.UserLicences, 0, len(outs))
 	for i := range outs {
 		o := &outs[i]
@@ -59,7 +53,7 @@ func (a *Activities) licences(ctx context.Context, customerID int64, rules users
 		}
 		st := states[id]
 		prev := usersync.ServiceState{Service: st.Service, Reason: st.Reason}
-		if next, changed := rules.ApplyService(o, prev, usersync.ServiceFacts{InGroup: members[id], Skus: skus, SkusKnown: known}); changed {
+		if next, changed := rules.ApplyService(o, prev, usersync.ServiceFacts{InGroup: st.InGroup, Skus: skus, SkusKnown: known}); changed {
 			ul.Service = &store.ServiceFlag{Service: next.Service, Reason: next.Reason}
 		}
 		out = append(out, ul)

@@ -20,7 +20,8 @@ import (
 // name or the groups of that name change, or when Graph lost the state; otherwise only the
 // changes since the last round) and decides again, with the group rule, the users whose
 // membership changed, since users/delta does not report a user whose membership alone
-// changed. All of it is stored in one transaction with the decisions' log rows in round r.
+// changed (a full round's pages decide everyone). All of it is stored in one transaction with
+// the decisions' log rows in round r.
 // A tenant without a group of that name records one tenant-level error (its users keep
 // their state); the error clears when a round finds the group.
 func (a *Activities) serviceGroups(ctx context.Context, rd *usersRound, r *store.UserRound) error {
@@ -99,8 +100,14 @@ func (a *Activities) serviceGroups(ctx context.Context, rd *usersRound, r *store
 
 // saveGroupRead decides again the users a group read concerns (all of the customer's after a
 // read in full, else those whose membership changed) and stores the read with the decisions.
+// A full round that has saved no page yet decides no one here: its pages decide every user
+// Microsoft has, on the membership stored here and with his licences, which this decision
+// cannot see (deciding here too wrote most changed users twice, once per rule).
 func (a *Activities) saveGroupRead(ctx context.Context, rd *usersRound, r *store.UserRound, rules usersync.ServiceRules,
 	g store.GroupRead, changes []usersync.MemberChange, why string) error {
+	if r.Kind == domain.RoundFull && r.Pages == 0 {
+		return a.Store.SaveGroupRead(ctx, *r, g)
+	}
 	var affected []string // nil: every user
 	var before map[string][]string
 	if !g.Full {

@@ -130,7 +130,17 @@ func (r report) table() string {
 	for _, rows := range r.rules {
 		plain, with := rows[0], rows[1]
 		row("users full round with a service group and billable SKUs vs without, "+plain.scenario,
-			fmt.Sprintf("%.2fx (%s vs %s)", with.took.Seconds()/plain.took.Seconds(), secs(with.took), secs(plain.took)), "<= 1.10x", "", "")
+			fmt.Sprintf("%.2fx (%s vs %s; %s of %s PSA users made service users)", with.took.Seconds()/plain.took.Seconds(), secs(with.took),
+				secs(plain.took), thousands(float64(with.serviceUsers)), thousands(float64(with.psaUsers))), "<= 1.10x", "", "")
+		for _, d := range rows[:2] {
+			// The pages' laps start at the first page: what comes before it (the service
+			// groups' read and decisions) is the rest of the round's time.
+			before := d.roundsTook - d.microsoft - d.decide - d.write
+			row(fmt.Sprintf("↳ Σ rounds, %s, %s", d.round, d.scenario), fmt.Sprintf("%s: before the pages %s, Microsoft %s, deciding %s, writing %s",
+				secs(d.roundsTook), secs(before), secs(d.microsoft), secs(d.decide), secs(d.write)), "", "", "")
+		}
+		row("↳ CPU the stack spent (worker, PostgreSQL, Temporal, simulator), with rules vs without, "+plain.scenario,
+			fmt.Sprintf("%.2fx (%s vs %s)", with.cpu.Seconds()/plain.cpu.Seconds(), secs(with.cpu), secs(plain.cpu)), "", "", "")
 		for _, d := range rows {
 			other := d.graphRequests - d.deltaRequests - d.rereadRequests - d.groupRequests
 			row(fmt.Sprintf("Graph requests, %s, %s", d.round, d.scenario), fmt.Sprintf("%d: users/delta %d, groups %d, re-reads %d, other %d",

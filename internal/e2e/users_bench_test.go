@@ -33,9 +33,14 @@ type benchRow struct {
 	graphRequests, deltaRequests, writes int
 	// users Graph sent in part, read again by id: requests and users
 	rereadRequests, rereadUsers int
-	groupRequests               int   // groups found by name and groups/delta pages
-	peakRSS                     int64 // bytes
-	events                      []int // history events of the runs that held a users round, per user count
+	groupRequests               int // groups found by name and groups/delta pages
+	serviceUsers, psaUsers      int // after a round with the service-user rules
+	// CPU the stack's processes spent during the round (worker, the database's PostgreSQL
+	// backends, Temporal, the test process with the simulator): unlike wall time, what
+	// other work on a shared machine barely changes.
+	cpu     time.Duration
+	peakRSS int64 // bytes
+	events  []int // history events of the runs that held a users round, per user count
 }
 
 // graphCounts reads the simulator's Graph requests: all, users/delta pages,
@@ -242,13 +247,14 @@ func floor(b *testing.B, s *testenv.Stack, tenants []sim.Tenant) time.Duration {
 func benchRules(b *testing.B, bin, name string, tenants, users int) []benchRow {
 	sc := sim.Generate(sim.GenerateOptions{Seed: int64(tenants) + 16, Tenants: tenants, UsersPerTenant: users})
 	s := testenv.NewStack(b, sc, sim.Options{})
-	startWorkerProcess(b, s, bin)
+	worker := startWorkerProcess(b, s, bin)
 	status, page, _ := signIn(b, s, connect(b, s, connectOpts{partner: "acme", tenantSyncInterval: 24 * time.Hour}))
 	require.Equal(b, http.StatusOK, status, page)
 	require.Eventually(b, func() bool { return finishedRounds(b, s) == tenants && settled(b, s) == tenants },
 		20*time.Minute, 200*time.Millisecond)
 	round := func(label string, args ...string) benchRow {
 		before := graphCounts(s)
+		cpu := startCPU(b, s, worker.Process.Pid)
 		start := time.Now()
 		out, err := runCLI(b, s, append([]string{"sync", "--partner", "acme", "--users", "--wait", "--timeout", "20m"}, args...)...)
 		require.NoError(b, err, out)
@@ -257,6 +263,7 @@ func benchRules(b *testing.B, bin, name string, tenants, users int) []benchRow {
 			kind = "full"
 		}
 		r := measureRounds(b, s, kind)
+		r.cpu = cpu()
 		r.since(s, before)
 		r.scenario, r.round = name, label
 		if r.took <= 0 {
@@ -265,25 +272,35 @@ func benchRules(b *testing.B, bin, name string, tenants, users int) []benchRow {
 		return r
 	}
 	plain := round("full, no rules", "--full")
-	// A billable SKU: the one most users of the first tenant hold.
-	count := map[string]int{}
-	for _, u := range sc.Tenants[0].Users {
-		for _, id := range u.AssignedSkuIDs {
-			count[strings.ToLower(id)]++
+	// The billable-SKU list a partner keeps: the plans it bills its users for, here each
+	// tenant's base plan (the SKU most of its users hold). One tenant's plan alone would
+	// leave every user of the tenants on another plan unbillable: a round that changes
+	// every user, which is not what the rules cost.
+	var skus []string
+	for _, tn := range sc.Tenants {
+		count := map[string]int{}
+		for _, u := range tn.Users {
+			for _, id := range u.AssignedSkuIDs {
+				count[strings.ToLower(id)]++
+			}
+		}
+		sku := ""
+		for id, n := range count {
+			if sku == "" || n > count[sku] || n == count[sku] && id < sku {
+				sku = id
+			}
+		}
+		if sku != "" && !slices.Contains(skus, sku) {
+			skus = append(skus, sku)
 		}
 	}
-	sku := ""
-	for id, n := range count {
-		if sku == "" || n > count[sku] || n == count[sku] && id < sku {
-			sku = id
-		}
-	}
-	out, err := runCLI(b, s, "mappings", "settings", "--partner", "acme", "--service-group", "All Staff", "--billable-skus", sku)
+	slices.Sort(skus)
+	out, err := runCLI(b, s, "mappings", "settings", "--partner", "acme", "--service-group", "All Staff", "--billable-skus", strings.Join(skus, ","))
 	require.NoError(b, err, out)
 	rules := round("full, service group and billable SKUs", "--full")
-	var service int
-	require.NoError(b, s.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM psa_users WHERE service_user`).Scan(&service))
-	require.Positive(b, service, "the rules made service users")
+	require.NoError(b, s.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE service_user), count(*) FROM psa_users`).
+		Scan(&rules.serviceUsers, &rules.psaUsers))
+	require.Positive(b, rules.serviceUsers, "the rules made service users")
 
 	// 1 % of users change and 1 % of memberships: users taken out of All Staff.
 	for i, tn := range sc.Tenants {
@@ -306,4 +323,51 @@ func benchRules(b *testing.B, bin, name string, tenants, users int) []benchRow {
 	}
 	delta := round("delta (1 % users, 1 % memberships), service group and billable SKUs")
 	return []benchRow{plain, rules, delta}
+}
+
+// startCPU samples the CPU time of the stack's processes and returns a function that tells
+// how much they spent since. PostgreSQL's backends are those of the stack's database; one
+// that connected meanwhile counts in full, one that left is lost (the pools keep theirs).
+func startCPU(b *testing.B, s *testenv.Stack, workerPid int) func() time.Duration {
+	pids := func() []int {
+		out := []int{os.Getpid(), workerPid}
+		if s.Temporal != nil {
+			out = append(out, s.Temporal.Pid())
+		}
+		rows, err := s.Store.Pool().Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+		require.NoError(b, err)
+		backends, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		require.NoError(b, err)
+		for _, p := range backends {
+			out = append(out, int(p))
+		}
+		return out
+	}
+	before := map[int]time.Duration{}
+	for _, p := range pids() {
+		before[p] = cpuOf(p)
+	}
+	return func() time.Duration {
+		var d time.Duration
+		for _, p := range pids() {
+			d += cpuOf(p) - before[p]
+		}
+		return d
+	}
+}
+
+// cpuOf reads a process's user and system CPU time from /proc (0 when it is gone).
+func cpuOf(pid int) time.Duration {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 }

@@ -97,6 +97,10 @@ type UserFlag struct {
 func (s *Store) SaveGroupRead(ctx context.Context, r UserRound, g GroupRead) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		batch := &pgx.Batch{}
+		// No wait for the WAL flush, as a users page: a PostgreSQL crash that loses this
+		// commit loses the later ones too, and the next round reads again from the link
+		// stored before it.
+		batch.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 		if g.Full {
 			batch.Queue(`DELETE FROM service_group_members WHERE customer_id = $1`, r.CustomerID)
 		}
@@ -113,7 +117,7 @@ func (s *Store) SaveGroupRead(ctx context.Context, r UserRound, g GroupRead) err
 			batch.Queue(`DELETE FROM service_group_members m USING unnest($2::uuid[], $3::uuid[]) AS r(g, u)
 				WHERE m.customer_id = $1 AND m.group_id = r.g AND m.azure_object_id = r.u`, r.CustomerID, gs, us)
 		}
-		if len(add) > 0 {
+		if len(add) > 0 && !g.Full {
 			gs, us := columns(add)
 			batch.Queue(`INSERT INTO service_group_members (customer_id, group_id, azure_object_id)
 				SELECT $1, g, u FROM unnest($2::uuid[], $3::uuid[]) AS r(g, u) ON CONFLICT DO NOTHING`, r.CustomerID, gs, us)
@@ -135,6 +139,24 @@ func (s *Store) SaveGroupRead(ctx context.Context, r UserRound, g GroupRead) err
 		}
 		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 			return err
+		}
+		if g.Full && len(add) > 0 {
+			// The customer's members were just deleted: a read in full copies them in, once
+			// each (a large group's members come over several pages), for the groups that
+			// carry the name.
+			rows := make([][]any, 0, len(add))
+			seen := make(map[[2]string]bool, len(add))
+			gs, us := columns(add)
+			for i := range gs {
+				if k := [2]string{gs[i], us[i]}; !seen[k] && slices.Contains(g.Groups, gs[i]) {
+					seen[k] = true
+					rows = append(rows, []any{r.CustomerID, gs[i], us[i]})
+				}
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"service_group_members"}, []string{"customer_id", "group_id", "azure_object_id"},
+				pgx.CopyFromRows(rows)); err != nil {
+				return err
+			}
 		}
 		if len(g.Log) > 0 {
 			rows := make([][]any, len(g.Log))

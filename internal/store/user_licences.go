@@ -96,37 +96,21 @@ type UserServiceState struct {
 	InGroup bool
 }
 
-// UserServiceStates reads the service state of a customer's users with the given Azure
-// object ids, keyed by lower-case id; users not in the PSA are missing.
+// UserServiceStates reads, for each of the given Azure object ids of a customer's users (keyed
+// lower-case), his service state in the PSA (the zero state for a user the PSA does not hold
+// yet) and whether he is a member of the customer's service group(s): one query a page.
 func (s *Store) UserServiceStates(ctx context.Context, customerID int64, azureIDs []string) (map[string]UserServiceState, error) {
-	rows, err := s.pool.Query(ctx, `SELECT u.azure_object_id::text, u.service_user, u.service_reason,
-			EXISTS (SELECT 1 FROM service_group_members m WHERE m.customer_id = u.customer_id AND m.azure_object_id = u.azure_object_id)
-		FROM psa_users u WHERE u.customer_id = $1 AND u.azure_object_id = ANY ($2::uuid[])`, customerID, azureIDs)
+	rows, err := s.pool.Query(ctx, `SELECT p.id::text, coalesce(u.service_user, false), coalesce(u.service_reason, ''),
+			EXISTS (SELECT 1 FROM service_group_members m WHERE m.customer_id = $1 AND m.azure_object_id = p.id)
+		FROM unnest($2::uuid[]) p (id) LEFT JOIN psa_users u ON u.customer_id = $1 AND u.azure_object_id = p.id`, customerID, azureIDs)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]UserServiceState{}
+	out := make(map[string]UserServiceState, len(azureIDs))
 	var id string
 	var st UserServiceState
 	_, err = pgx.ForEachRow(rows, []any{&id, &st.Service, &st.Reason, &st.InGroup}, func() error {
 		out[id] = st
-		return nil
-	})
-	return out, err
-}
-
-// InGroup reads which of the given Azure object ids are members of the customer's service
-// group(s); for users the PSA does not hold yet.
-func (s *Store) InGroup(ctx context.Context, customerID int64, azureIDs []string) (map[string]bool, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT azure_object_id::text FROM service_group_members
-		WHERE customer_id = $1 AND azure_object_id = ANY ($2::uuid[])`, customerID, azureIDs)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]bool{}
-	var id string
-	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
-		out[id] = true
 		return nil
 	})
 	return out, err

@@ -144,6 +144,15 @@ func (b *tailBuffer) String() string {
 	return string(b.buf)
 }
 
+// Pid is the server's process id (0 when it is not running), for benchmarks that measure
+// the CPU the stack spends.
+func (tp *Temporal) Pid() int {
+	if tp.cmd == nil || tp.cmd.Process == nil {
+		return 0
+	}
+	return tp.cmd.Process.Pid
+}
+
 // Stop stops the server (its state stays in the SQLite file).
 func (tp *Temporal) Stop() {
 	if tp.cmd == nil {

@@ -356,13 +356,18 @@ type Outcome struct {
 	// MappingErrors says which field mappings failed for the user and why; those fields were
 	// left as they were, whatever the decision.
 	MappingErrors string
+	// ServiceOnly: the service flag is all that changed (ApplyService made an unchanged user
+	// updated). The page's licence write sets the flag, so the row itself is not written.
+	ServiceOnly bool
 }
 
 // Writes tells whether the PSA row must be written (inserted when User.ID is 0).
 func (o *Outcome) Writes() bool {
 	switch o.Kind {
-	case Created, Updated, Moved, Inactivated, Reactivated:
+	case Created, Moved, Inactivated, Reactivated:
 		return true
+	case Updated:
+		return !o.ServiceOnly
 	}
 	return false
 }

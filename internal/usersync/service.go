@@ -105,7 +105,8 @@ func (r ServiceRules) describe() string {
 // ApplyService records on a decision the service state the rules give its user, given the
 // state stored before (prev). It returns the state to write, and false when the decision
 // concerns no PSA row (excluded, ambiguous, invalid) or the state does not change. A change
-// makes an unchanged user updated, and the inbound log names the rule that decided.
+// makes an unchanged user updated (ServiceOnly: his row needs no write, the flag goes with his
+// licence links), and the inbound log names the rule that decided.
 func (r ServiceRules) ApplyService(o *Outcome, prev ServiceState, f ServiceFacts) (ServiceState, bool) {
 	switch o.Kind {
 	case Excluded, Ambiguous, Invalid:
@@ -122,7 +123,7 @@ func (r ServiceRules) ApplyService(o *Outcome, prev ServiceState, f ServiceFacts
 		o.Changes = append(o.Changes, domain.Change{Field: "service_reason", Old: prev.Reason, New: next.Reason})
 	}
 	if o.Kind == Unchanged {
-		o.Kind = Updated
+		o.Kind, o.ServiceOnly = Updated, true
 	}
 	why := r.explain(next)
 	if o.Reason != "" {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cspsync/cspsync/internal/domain"
 )
 
 const (
@@ -53,8 +55,14 @@ func TestApplyServiceNamesTheRuleAndUpdatesAnUnchangedUser(t *testing.T) {
 	require.True(t, changed)
 	assert.Equal(t, ServiceState{true, RuleLicences}, next)
 	assert.Equal(t, Updated, o.Kind)
+	assert.False(t, o.Writes(), "the flag alone changed: the licence write carries it, not the row")
 	assert.Contains(t, o.Reason, "rule licences")
 	assert.Equal(t, "service_user", o.Changes[0].Field)
+
+	o = Outcome{Kind: Updated, Changes: []domain.Change{{Field: "name", Old: "a", New: "b"}}}
+	_, changed = r.ApplyService(&o, ServiceState{}, ServiceFacts{InGroup: true, SkusKnown: true})
+	require.True(t, changed)
+	assert.True(t, o.Writes(), "an update of the row stays one with the flag")
 
 	o = Outcome{Kind: Unchanged}
 	next, changed = r.ApplyService(&o, ServiceState{true, RuleLicences}, ServiceFacts{SkusKnown: true, Skus: []string{skuE3}})
