@@ -101,7 +101,7 @@ type UserServiceState struct {
 func (s *Store) UserServiceStates(ctx context.Context, customerID int64, azureIDs []string) (map[string]UserServiceState, error) {
 	rows, err := s.pool.Query(ctx, `SELECT u.azure_object_id::text, u.service_user, u.service_reason,
 			EXISTS (SELECT 1 FROM service_group_members m WHERE m.customer_id = u.customer_id AND m.azure_object_id = u.azure_object_id)
-		FROM psa_users u WHERE u.customer_id = $1 AND u.azure_object_id = ANY ($2::uuid[])`, customerID, azureIDs)
+		FROM psa_users u WHERE u.customer_id = $1 AND u.azure_object_id = ANY ($2::uuid[])`, customerID, uuidsArg(azureIDs))
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func writeUserLicences(ctx context.Context, tx pgx.Tx, customerID int64, us []Us
 			FROM psa_users u
 			WHERE u.customer_id = $1 AND u.azure_object_id = ANY ($2::uuid[]) AND l.psa_user_id = u.id AND l.removed_at IS NULL
 				AND NOT EXISTS (SELECT 1 FROM unnest($3::uuid[], $4::uuid[]) p (azure_object_id, sku_id)
-					WHERE p.azure_object_id = u.azure_object_id AND p.sku_id = l.sku_id)`, customerID, known, linkUsers, linkSkus)
+					WHERE p.azure_object_id = u.azure_object_id AND p.sku_id = l.sku_id)`, customerID, uuidsArg(known), uuidsArg(linkUsers), uuidsArg(linkSkus))
 	}
 	if len(linkUsers) > 0 {
 		batch.Queue(`INSERT INTO user_licences (psa_user_id, customer_id, sku_id, licence_sku_id)
@@ -182,14 +182,14 @@ func writeUserLicences(ctx context.Context, tx pgx.Tx, customerID int64, us []Us
 				JOIN psa_users u ON u.customer_id = $1 AND u.azure_object_id = p.azure_object_id
 				LEFT JOIN licences lc ON lc.customer_id = u.customer_id AND lc.sku_id = p.sku_id
 			WHERE NOT EXISTS (SELECT 1 FROM user_licences l WHERE l.psa_user_id = u.id AND l.sku_id = p.sku_id AND l.removed_at IS NULL)`,
-			customerID, linkUsers, linkSkus)
+			customerID, uuidsArg(linkUsers), uuidsArg(linkSkus))
 	}
 	if len(flagUsers) > 0 {
 		batch.Queue(`UPDATE psa_users u SET service_user = t.service_user, service_reason = t.service_reason, updated_at = now()
 			FROM unnest($2::uuid[], $3::boolean[], $4::text[]) t (azure_object_id, service_user, service_reason)
 			WHERE u.customer_id = $1 AND u.azure_object_id = t.azure_object_id
 				AND (u.service_user, u.service_reason) IS DISTINCT FROM (t.service_user, t.service_reason)`,
-			customerID, flagUsers, flags, flagReasons)
+			customerID, uuidsArg(flagUsers), flags, flagReasons)
 	}
 	if batch.Len() == 0 {
 		return nil

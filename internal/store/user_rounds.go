@@ -188,7 +188,7 @@ func (s *Store) SaveUserPage(ctx context.Context, r UserRound, p UserPage) (User
 		}
 		if len(p.Seen) > 0 && p.End == nil { // the last page's are read before it is saved, and then forgotten
 			if _, err := tx.Exec(ctx, `INSERT INTO user_round_seen_pages (round_id, azure_object_ids) VALUES ($1, $2::uuid[])`,
-				r.ID, p.Seen); err != nil {
+				r.ID, uuidsArg(p.Seen)); err != nil {
 				return err
 			}
 		}
@@ -309,14 +309,14 @@ func writeUsers(ctx context.Context, tx pgx.Tx, r UserRound, users []PageUser) (
 			azure_tenant_id = $2::uuid, name = t.name, email = t.email, network_login = t.network_login, phone = t.phone,
 			mobile = t.mobile, job_title = t.job_title, department = t.department, last_sign_in = t.last_sign_in,
 			active = t.active, inactive_reason = t.inactive_reason, custom_fields = t.custom_fields, updated_at = now()
-		FROM page_users t WHERE t.id IS NOT NULL AND p.id = t.id AND p.customer_id = $1`, r.CustomerID, r.TenantID); err != nil {
+		FROM page_users t WHERE t.id IS NOT NULL AND p.id = t.id AND p.customer_id = $1`, r.CustomerID, uuidArg(r.TenantID)); err != nil {
 		return nil, err
 	}
 	created, err := tx.Query(ctx, `INSERT INTO psa_users (customer_id, site_id, azure_object_id, azure_tenant_id, name, email,
 			network_login, phone, mobile, job_title, department, last_sign_in, active, inactive_reason, custom_fields, source)
 		SELECT $1, site_id, azure_object_id, $2::uuid, name, email, network_login, phone, mobile, job_title, department,
 			last_sign_in, active, inactive_reason, custom_fields, $3 FROM page_users WHERE id IS NULL
-		RETURNING id, azure_object_id::text`, r.CustomerID, r.TenantID, domain.UserSourceAzure)
+		RETURNING id, azure_object_id::text`, r.CustomerID, uuidArg(r.TenantID), domain.UserSourceAzure)
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +347,7 @@ func pageUserRow(u *domain.PSAUser) ([]any, error) {
 	if u.ID != 0 {
 		id = &u.ID
 	}
-	return []any{id, u.SiteID, u.AzureObjectID, u.Name, u.Email, u.NetworkLogin, u.Phone, u.Mobile, u.JobTitle,
+	return []any{id, u.SiteID, uuidArg(u.AzureObjectID), u.Name, u.Email, u.NetworkLogin, u.Phone, u.Mobile, u.JobTitle,
 		u.Department, last, u.Active, u.InactiveReason, string(custom)}, nil
 }
 
