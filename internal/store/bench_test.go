@@ -196,12 +196,18 @@ func (s *statementTimes) report(b *testing.B, pages int) {
 	}
 }
 
-func (s *statementTimes) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return context.WithValue(ctx, traceStart{}, time.Now())
+func (s *statementTimes) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	// A batch is named by its first statement's first words.
+	sql := ""
+	if qs := d.Batch.QueuedQueries; len(qs) > 0 {
+		sql = "batch: " + qs[0].SQL
+	}
+	return context.WithValue(context.WithValue(ctx, traceStart{}, time.Now()), traceKey{}, sql)
 }
 
 func (s *statementTimes) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 
 func (s *statementTimes) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
-	s.add(ctx, "batch (licence links and service flags)")
+	sql, _ := ctx.Value(traceKey{}).(string)
+	s.add(ctx, sql)
 }

@@ -36,9 +36,9 @@ func (l *LogRow) row(r UserRound, userID int64) []any {
 	if userID != 0 {
 		id = &userID
 	}
-	var azure *string
+	var azure any // NULL when none
 	if l.AzureObjectID != "" {
-		azure = &l.AzureObjectID
+		azure = uuidArg(l.AzureObjectID)
 	}
 	return []any{r.ID, r.CustomerID, azure, id, l.Mapping, l.MatchRule, l.Result, string(changes), l.Reason}
 }

@@ -31,7 +31,7 @@ func (s *Store) FindPSAUsers(ctx context.Context, customerID int64, keys UserKey
 			azure_object_id = ANY ($2::uuid[])
 			OR azure_object_id IS NULL AND (lower(btrim(email)) = ANY ($3) OR lower(btrim(name)) = ANY ($4)
 				OR lower(btrim(network_login)) = ANY ($5)))`,
-		customerID, orEmpty(keys.AzureIDs), orEmpty(keys.Emails), orEmpty(keys.Names), orEmpty(keys.NetworkLogins))
+		customerID, uuidsArg(orEmpty(keys.AzureIDs)), orEmpty(keys.Emails), orEmpty(keys.Names), orEmpty(keys.NetworkLogins))
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func (s *Store) UnseenUsers(ctx context.Context, r UserRound, seen []string) ([]
 			AND (p.active OR EXISTS (SELECT 1 FROM user_licences l WHERE l.psa_user_id = p.id AND l.removed_at IS NULL))
 			AND NOT EXISTS (SELECT 1 FROM user_round_seen_pages s CROSS JOIN LATERAL unnest(s.azure_object_ids) a (id)
 				WHERE s.round_id = $2 AND a.id = p.azure_object_id)
-		ORDER BY p.id`, r.CustomerID, r.ID, seen)
+		ORDER BY p.id`, r.CustomerID, r.ID, uuidsArg(seen))
 	if err != nil {
 		return nil, err
 	}

@@ -115,12 +115,12 @@ func (s *Store) SaveGroupRead(ctx context.Context, r UserRound, g GroupRead) err
 		if len(remove) > 0 {
 			gs, us := columns(remove)
 			batch.Queue(`DELETE FROM service_group_members m USING unnest($2::uuid[], $3::uuid[]) AS r(g, u)
-				WHERE m.customer_id = $1 AND m.group_id = r.g AND m.azure_object_id = r.u`, r.CustomerID, gs, us)
+				WHERE m.customer_id = $1 AND m.group_id = r.g AND m.azure_object_id = r.u`, r.CustomerID, uuidsArg(gs), uuidsArg(us))
 		}
 		if len(add) > 0 && !g.Full {
 			gs, us := columns(add)
 			batch.Queue(`INSERT INTO service_group_members (customer_id, group_id, azure_object_id)
-				SELECT $1, g, u FROM unnest($2::uuid[], $3::uuid[]) AS r(g, u) ON CONFLICT DO NOTHING`, r.CustomerID, gs, us)
+				SELECT $1, g, u FROM unnest($2::uuid[], $3::uuid[]) AS r(g, u) ON CONFLICT DO NOTHING`, r.CustomerID, uuidsArg(gs), uuidsArg(us))
 		}
 		// Members of a group that no longer carries the name do not count.
 		batch.Queue(`DELETE FROM service_group_members WHERE customer_id = $1 AND NOT (group_id = ANY ($2::uuid[]))`, r.CustomerID, nonNil(g.Groups))
@@ -150,7 +150,7 @@ func (s *Store) SaveGroupRead(ctx context.Context, r UserRound, g GroupRead) err
 			for i := range gs {
 				if k := [2]string{gs[i], us[i]}; !seen[k] && slices.Contains(g.Groups, gs[i]) {
 					seen[k] = true
-					rows = append(rows, []any{r.CustomerID, gs[i], us[i]})
+					rows = append(rows, []any{r.CustomerID, uuidArg(gs[i]), uuidArg(us[i])})
 				}
 			}
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"service_group_members"}, []string{"customer_id", "group_id", "azure_object_id"},

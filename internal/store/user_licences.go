@@ -102,7 +102,7 @@ type UserServiceState struct {
 func (s *Store) UserServiceStates(ctx context.Context, customerID int64, azureIDs []string) (map[string]UserServiceState, error) {
 	rows, err := s.pool.Query(ctx, `SELECT p.id::text, coalesce(u.service_user, false), coalesce(u.service_reason, ''),
 			EXISTS (SELECT 1 FROM service_group_members m WHERE m.customer_id = $1 AND m.azure_object_id = p.id)
-		FROM unnest($2::uuid[]) p (id) LEFT JOIN psa_users u ON u.customer_id = $1 AND u.azure_object_id = p.id`, customerID, azureIDs)
+		FROM unnest($2::uuid[]) p (id) LEFT JOIN psa_users u ON u.customer_id = $1 AND u.azure_object_id = p.id`, customerID, uuidsArg(azureIDs))
 	if err != nil {
 		return nil, err
 	}
@@ -154,31 +154,40 @@ func writeUserLicences(ctx context.Context, tx pgx.Tx, customerID int64, us []Us
 	batch := &pgx.Batch{}
 	if len(known) > 0 {
 		batch.Queue(`UPDATE user_licences l SET removed_at = now()
-			FROM psa_users u
-			WHERE u.customer_id = $1 AND u.azure_object_id = ANY ($2::uuid[]) AND l.psa_user_id = u.id AND l.removed_at IS NULL
+			FROM unnest($2::uuid[]) k (azure_object_id) CROSS JOIN LATERAL (`+pageUserID("k.azure_object_id")+`) u
+			WHERE l.psa_user_id = u.id AND l.removed_at IS NULL
 				AND NOT EXISTS (SELECT 1 FROM unnest($3::uuid[], $4::uuid[]) p (azure_object_id, sku_id)
-					WHERE p.azure_object_id = u.azure_object_id AND p.sku_id = l.sku_id)`, customerID, known, linkUsers, linkSkus)
+					WHERE p.azure_object_id = k.azure_object_id AND p.sku_id = l.sku_id)`, customerID, uuidsArg(known), uuidsArg(linkUsers), uuidsArg(linkSkus))
 	}
 	if len(linkUsers) > 0 {
 		batch.Queue(`INSERT INTO user_licences (psa_user_id, customer_id, sku_id, licence_sku_id)
-			SELECT u.id, u.customer_id, p.sku_id, lc.sku_id
+			SELECT u.id, $1, p.sku_id, lc.sku_id
 			FROM unnest($2::uuid[], $3::uuid[]) p (azure_object_id, sku_id)
-				JOIN psa_users u ON u.customer_id = $1 AND u.azure_object_id = p.azure_object_id
-				LEFT JOIN licences lc ON lc.customer_id = u.customer_id AND lc.sku_id = p.sku_id
-			WHERE NOT EXISTS (SELECT 1 FROM user_licences l WHERE l.psa_user_id = u.id AND l.sku_id = p.sku_id AND l.removed_at IS NULL)`,
-			customerID, linkUsers, linkSkus)
+				CROSS JOIN LATERAL (`+pageUserID("p.azure_object_id", ` AND NOT EXISTS (SELECT 1 FROM user_licences l
+					WHERE l.psa_user_id = psa_users.id AND l.sku_id = p.sku_id AND l.removed_at IS NULL)`)+`) u
+				LEFT JOIN licences lc ON lc.customer_id = $1 AND lc.sku_id = p.sku_id`,
+			customerID, uuidsArg(linkUsers), uuidsArg(linkSkus))
 	}
 	if len(flagUsers) > 0 {
 		batch.Queue(`UPDATE psa_users u SET service_user = t.service_user, service_reason = t.service_reason, updated_at = now()
 			FROM unnest($2::uuid[], $3::boolean[], $4::text[]) t (azure_object_id, service_user, service_reason)
 			WHERE u.customer_id = $1 AND u.azure_object_id = t.azure_object_id
 				AND (u.service_user, u.service_reason) IS DISTINCT FROM (t.service_user, t.service_reason)`,
-			customerID, flagUsers, flags, flagReasons)
+			customerID, uuidsArg(flagUsers), flags, flagReasons)
 	}
 	if batch.Len() == 0 {
 		return nil
 	}
 	return tx.SendBatch(ctx, batch).Close()
+}
+
+// pageUserID finds the PSA user of the page's Azure object id azure (and what more
+// conditions follow), one index probe each: joined instead, PostgreSQL hashed every user
+// (or link) of the customer to find the page's 200 (11.8 of 13.3 ms at 12,400 users,
+// EXPLAIN ANALYZE, growing with the customer). LIMIT 1 (the id is unique per customer)
+// keeps the subquery per row.
+func pageUserID(azure string, more ...string) string {
+	return `SELECT id FROM psa_users WHERE customer_id = $1 AND azure_object_id = ` + azure + strings.Join(more, "") + ` LIMIT 1`
 }
 
 // resolvePendingLinks links a customer's pending licence links to the licence rows its

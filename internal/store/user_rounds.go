@@ -188,7 +188,7 @@ func (s *Store) SaveUserPage(ctx context.Context, r UserRound, p UserPage) (User
 		}
 		if len(p.Seen) > 0 && p.End == nil { // the last page's are read before it is saved, and then forgotten
 			if _, err := tx.Exec(ctx, `INSERT INTO user_round_seen_pages (round_id, azure_object_ids) VALUES ($1, $2::uuid[])`,
-				r.ID, p.Seen); err != nil {
+				r.ID, uuidsArg(p.Seen)); err != nil {
 				return err
 			}
 		}
@@ -274,12 +274,13 @@ func writePageUsers(ctx context.Context, tx pgx.Tx, r UserRound, users []PageUse
 }
 
 // writeUsers writes the rows of a page: updates of existing users and
-// inserts of new ones, through a temporary table so a page costs a few
-// statements, not one per user. It returns each page user's PSA user id:
-// his row's (a new row's as inserted), else his log row's, else 0.
+// inserts of new ones, each one statement over the page's columns as arrays
+// (no temporary table to create, fill and empty at every commit), both in
+// one round trip. It returns each page user's PSA user id: his row's (a new
+// row's as inserted), else his log row's, else 0.
 func writeUsers(ctx context.Context, tx pgx.Tx, r UserRound, users []PageUser) ([]int64, error) {
 	ids := make([]int64, len(users))
-	var rows [][]any
+	var updated, created pageColumns
 	for i, u := range users {
 		if u.Row == nil {
 			if u.Log != nil {
@@ -288,67 +289,95 @@ func writeUsers(ctx context.Context, tx pgx.Tx, r UserRound, users []PageUser) (
 			continue
 		}
 		ids[i] = u.Row.ID
-		row, err := pageUserRow(u.Row)
+		if u.Row.ID == 0 && u.Row.AzureObjectID == "" {
+			return nil, errors.New("a new PSA user from a users round needs his Azure object id")
+		}
+		cols := &updated
+		if u.Row.ID == 0 {
+			cols = &created
+		}
+		if err := cols.add(u.Row); err != nil {
+			return nil, err
+		}
+	}
+	batch := &pgx.Batch{}
+	if len(updated.id) > 0 {
+		batch.Queue(`UPDATE psa_users p SET site_id = t.site_id, azure_object_id = t.azure_object_id,
+				azure_tenant_id = $2::uuid, name = t.name, email = t.email, network_login = t.network_login, phone = t.phone,
+				mobile = t.mobile, job_title = t.job_title, department = t.department, last_sign_in = t.last_sign_in,
+				active = t.active, inactive_reason = t.inactive_reason, custom_fields = t.custom_fields, updated_at = now()
+			FROM `+pageColumnsTable+` WHERE p.id = t.id AND p.customer_id = $1`, updated.args(r)...)
+	}
+	if len(created.id) > 0 {
+		batch.Queue(`INSERT INTO psa_users (customer_id, site_id, azure_object_id, azure_tenant_id, name, email,
+				network_login, phone, mobile, job_title, department, last_sign_in, active, inactive_reason, custom_fields, source)
+			SELECT $1, t.site_id, t.azure_object_id, $2::uuid, t.name, t.email, t.network_login, t.phone, t.mobile, t.job_title,
+				t.department, t.last_sign_in, t.active, t.inactive_reason, t.custom_fields, '`+domain.UserSourceAzure+`'
+			FROM `+pageColumnsTable+`
+			RETURNING id, azure_object_id::text`, created.args(r)...)
+	}
+	if batch.Len() == 0 {
+		return ids, nil
+	}
+	br := tx.SendBatch(ctx, batch)
+	defer br.Close()
+	if len(updated.id) > 0 {
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
+	}
+	if len(created.id) > 0 {
+		rows, err := br.Query()
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, row)
+		if err := mapNewIDs(rows, users, ids); err != nil {
+			return nil, err
+		}
 	}
-	if len(rows) == 0 {
-		return ids, nil
-	}
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS page_users (id bigint, site_id bigint, azure_object_id uuid,
-			name text, email text, network_login text, phone text, mobile text, job_title text, department text,
-			last_sign_in timestamptz, active boolean, inactive_reason text, custom_fields jsonb) ON COMMIT DELETE ROWS`); err != nil {
-		return nil, err
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"page_users"}, pageUserColumns, pgx.CopyFromRows(rows)); err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE psa_users p SET site_id = t.site_id, azure_object_id = t.azure_object_id,
-			azure_tenant_id = $2::uuid, name = t.name, email = t.email, network_login = t.network_login, phone = t.phone,
-			mobile = t.mobile, job_title = t.job_title, department = t.department, last_sign_in = t.last_sign_in,
-			active = t.active, inactive_reason = t.inactive_reason, custom_fields = t.custom_fields, updated_at = now()
-		FROM page_users t WHERE t.id IS NOT NULL AND p.id = t.id AND p.customer_id = $1`, r.CustomerID, r.TenantID); err != nil {
-		return nil, err
-	}
-	created, err := tx.Query(ctx, `INSERT INTO psa_users (customer_id, site_id, azure_object_id, azure_tenant_id, name, email,
-			network_login, phone, mobile, job_title, department, last_sign_in, active, inactive_reason, custom_fields, source)
-		SELECT $1, site_id, azure_object_id, $2::uuid, name, email, network_login, phone, mobile, job_title, department,
-			last_sign_in, active, inactive_reason, custom_fields, $3 FROM page_users WHERE id IS NULL
-		RETURNING id, azure_object_id::text`, r.CustomerID, r.TenantID, domain.UserSourceAzure)
-	if err != nil {
-		return nil, err
-	}
-	return ids, mapNewIDs(created, users, ids)
+	return ids, br.Close()
 }
 
-// pageUserColumns are page_users' columns as pageUserRow fills them.
-var pageUserColumns = []string{"id", "site_id", "azure_object_id", "name", "email", "network_login", "phone", "mobile",
-	"job_title", "department", "last_sign_in", "active", "inactive_reason", "custom_fields"}
+// pageColumnsTable is pageColumns' arrays as a table t, after $1 (the
+// customer) and $2 (his tenant).
+const pageColumnsTable = `unnest($3::bigint[], $4::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[],
+	$10::text[], $11::text[], $12::text[], $13::timestamptz[], $14::boolean[], $15::text[], $16::jsonb[])
+	t (id, site_id, azure_object_id, name, email, network_login, phone, mobile, job_title, department, last_sign_in, active,
+		inactive_reason, custom_fields)`
 
-// pageUserRow is a PSA user as a row of page_users.
-func pageUserRow(u *domain.PSAUser) ([]any, error) {
-	if u.ID == 0 && u.AzureObjectID == "" {
-		return nil, errors.New("a new PSA user from a users round needs his Azure object id")
-	}
+// pageColumns are PSA users to write as one array per column.
+type pageColumns struct {
+	id, siteID                                                           []int64
+	azure, name, email, login, phone, mobile, jobTitle, department, why []string
+	lastSignIn                                                           []*time.Time
+	active                                                               []bool
+	custom                                                               []string
+}
+
+func (c *pageColumns) add(u *domain.PSAUser) error {
 	custom := []byte("{}")
 	if u.Custom != nil {
 		var err error
 		if custom, err = json.Marshal(u.Custom); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	var last *time.Time
 	if !u.LastSignIn.IsZero() {
 		last = &u.LastSignIn
 	}
-	var id *int64
-	if u.ID != 0 {
-		id = &u.ID
-	}
-	return []any{id, u.SiteID, u.AzureObjectID, u.Name, u.Email, u.NetworkLogin, u.Phone, u.Mobile, u.JobTitle,
-		u.Department, last, u.Active, u.InactiveReason, string(custom)}, nil
+	c.id, c.siteID, c.azure = append(c.id, u.ID), append(c.siteID, u.SiteID), append(c.azure, u.AzureObjectID)
+	c.name, c.email, c.login = append(c.name, u.Name), append(c.email, u.Email), append(c.login, u.NetworkLogin)
+	c.phone, c.mobile, c.jobTitle = append(c.phone, u.Phone), append(c.mobile, u.Mobile), append(c.jobTitle, u.JobTitle)
+	c.department, c.lastSignIn, c.active = append(c.department, u.Department), append(c.lastSignIn, last), append(c.active, u.Active)
+	c.why, c.custom = append(c.why, u.InactiveReason), append(c.custom, string(custom))
+	return nil
+}
+
+// args are the statement's arguments: the customer, his tenant, the columns.
+func (c *pageColumns) args(r UserRound) []any {
+	return []any{r.CustomerID, uuidArg(r.TenantID), c.id, c.siteID, uuidsArg(c.azure), c.name, c.email, c.login, c.phone,
+		c.mobile, c.jobTitle, c.department, c.lastSignIn, c.active, c.why, c.custom}
 }
 
 // mapNewIDs sets ids of the inserted users from created (id, azure object
