@@ -109,3 +109,34 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// BenchmarkGDAPAccessAssignments2000 serves, through the handler, the access assignments of
+// each of a partner's 2,000 GDAP relationships, one request each as a discovery reads them,
+// and reports the requests served per second.
+func BenchmarkGDAPAccessAssignments2000(b *testing.B) {
+	s, err := New(Generate(GenerateOptions{Seed: 1, Tenants: 2000, GDAP: 2000}), Options{StateDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	s.base = "https://sim.invalid"
+	call := graphCall{org: s.dir.partner, claims: accessClaims{Scp: gdapReadScope}}
+	var ids []string
+	for _, o := range s.dir.customers {
+		ids = append(ids, derivedUUID("gdap", o.ID)+"-"+derivedUUID("gdap-customer", o.ID))
+	}
+	served := 0
+	for b.Loop() {
+		for _, id := range ids {
+			req := httptest.NewRequest(http.MethodGet, s.base+"/v1.0/"+gdapRelationshipsPath+"/"+id+"/"+gdapAccessAssignmentsChild, nil)
+			req.SetPathValue("relationship", id)
+			rec := &countingWriter{header: http.Header{}}
+			s.graphAccessAssignments(rec, req, call)
+			if len(rec.page.Value) != 1 {
+				b.Fatalf("relationship %s: %d access assignments, want 1", id, len(rec.page.Value))
+			}
+			served++
+		}
+	}
+	b.ReportMetric(float64(served)/b.Elapsed().Seconds(), "requests/s")
+}

@@ -13,6 +13,7 @@ type directory struct {
 	customers []*org // scenario order, which is also Partner Center's listing order
 	byID      map[string]*org
 	byDomain  map[string]*org
+	byGDAPID  map[string]*org     // GDAP customers by their relationship's id
 	accounts  map[string]*account // by lower-case UPN
 	byOID     map[string]*account
 	apps      map[string]*App
@@ -39,6 +40,9 @@ type org struct {
 	// version that created a runtime group (scenario groups: 0).
 	memberChanges []memberChange
 	groupCreated  map[string]int64
+	// gdapID is the id of the partner's GDAP relationship with a GDAP customer, derived once:
+	// an access assignments request finds its relationship by it without deriving every one.
+	gdapID string
 }
 
 type userVersion struct {
@@ -131,7 +135,7 @@ type account struct {
 
 func newDirectory(sc Scenario) *directory {
 	d := &directory{
-		byID: map[string]*org{}, byDomain: map[string]*org{},
+		byID: map[string]*org{}, byDomain: map[string]*org{}, byGDAPID: map[string]*org{},
 		accounts: map[string]*account{}, byOID: map[string]*account{}, apps: map[string]*App{},
 	}
 	name := sc.PartnerName
@@ -160,6 +164,10 @@ func newDirectory(sc Scenario) *directory {
 	for _, t := range sc.Tenants {
 		o := d.addOrg(t, false)
 		d.customers = append(d.customers, o)
+		if o.Relationship == RelationshipGDAP {
+			o.gdapID = derivedUUID("gdap", o.ID) + "-" + derivedUUID("gdap-customer", o.ID)
+			d.byGDAPID[o.gdapID] = o
+		}
 		if t.Admin.UPN != "" {
 			d.addAccount(t.Admin, o)
 		}

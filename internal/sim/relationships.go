@@ -181,7 +181,7 @@ func (s *Server) gdapOfLocked(o *org) *gdapRelationship {
 	}
 	name, _, _ := strings.Cut(o.Domain, ".")
 	rel := &gdapRelationship{
-		id:   derivedUUID("gdap", o.ID) + "-" + derivedUUID("gdap-customer", o.ID),
+		id:   o.gdapID,
 		name: "cspsync-" + name, customer: o, roles: gdapRoles, created: gdapCreated,
 		duration: "P730D", extend: "P180D", status: gdapStatusActive, indirectProvider: o.GDAPIndirectProviderTenantID,
 	}
@@ -353,13 +353,9 @@ func (s *Server) graphAccessAssignments(w http.ResponseWriter, r *http.Request, 
 	}
 	id := r.PathValue("relationship")
 	var rel *gdapRelationship
-	if call.org.partner {
+	if o := s.dir.byGDAPID[id]; o != nil && call.org.partner {
 		s.mu.Lock()
-		for _, o := range s.dir.customers {
-			if g := s.gdapOfLocked(o); g != nil && g.id == id {
-				rel = g
-			}
-		}
+		rel = s.gdapOfLocked(o)
 		s.mu.Unlock()
 	}
 	if rel == nil {
