@@ -347,11 +347,11 @@ const pageColumnsTable = `unnest($3::bigint[], $4::bigint[], $5::uuid[], $6::tex
 
 // pageColumns are PSA users to write as one array per column.
 type pageColumns struct {
-	id, siteID                                                           []int64
+	id, siteID                                                          []int64
 	azure, name, email, login, phone, mobile, jobTitle, department, why []string
-	lastSignIn                                                           []*time.Time
-	active                                                               []bool
-	custom                                                               []string
+	lastSignIn                                                          []*time.Time
+	active                                                              []bool
+	custom                                                              []string
 }
 
 func (c *pageColumns) add(u *domain.PSAUser) error {
