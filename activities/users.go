@@ -430,41 +430,17 @@ const rereadsAtOnce = 4
 // partner's settings for one round, and returns the partner's safety brake
 // share with it.
 func (a *Activities) userPlan(ctx context.Context, partnerID string, customerID int64) (*usersync.Plan, int, error) {
-	settings, err := a.Store.UserSettings(ctx, partnerID)
+	in, err := a.Store.PlanInputs(ctx, partnerID, customerID)
 	if err != nil {
 		return nil, 0, err
 	}
-	sites, err := a.Store.SiteMappings(ctx, customerID)
-	if err != nil {
-		return nil, 0, err
-	}
-	fields, err := a.Store.FieldMappings(ctx, partnerID)
-	if err != nil {
-		return nil, 0, err
-	}
-	cfg := usersync.Config{Settings: usersync.Settings{IgnoreAccountEnabled: settings.IgnoreAccountEnabled}}
-	for _, r := range settings.MatchRules {
-		cfg.MatchRules = append(cfg.MatchRules, usersync.Field(r))
-	}
-	for _, s := range sites {
-		cfg.Sites = append(cfg.Sites, usersync.SiteMapping{Filter: s.Filter, SiteID: s.SiteID})
-	}
-	var partner, customer []usersync.FieldMapping
-	for _, f := range fields {
-		m := usersync.FieldMapping{Field: usersync.Field(f.Field), Expr: f.Expression}
-		switch f.CustomerID {
-		case 0:
-			partner = append(partner, m)
-		case customerID:
-			customer = append(customer, m)
-		}
-	}
-	cfg.Mappings = usersync.Resolve(partner, customer)
+	cfg := in.Config
+	cfg.Mappings = usersync.Resolve(in.Partner, in.Customer)
 	plan, err := usersync.NewPlan(cfg)
 	if err != nil {
 		return nil, 0, microsoft.FromCode("MappingInvalid", 0, err.Error(), 0, err)
 	}
-	return plan, settings.MaxInactivateShare, nil
+	return plan, in.Settings.MaxInactivateShare, nil
 }
 
 // decide decides a page of Graph users against the PSA users they concern.

@@ -339,33 +339,21 @@ func (c *Control) PreviewFieldMapping(ctx context.Context, partnerID, customerID
 // Building it refuses what saving refuses: a matching rule left without its
 // mapping.
 func (c *Control) previewPlan(ctx context.Context, st *store.Store, partnerID string, cid int64, own bool, candidate usersync.FieldMapping, p *FieldPreview) (*usersync.Plan, error) {
-	settings, err := st.UserSettings(ctx, partnerID)
+	in, err := st.PlanInputs(ctx, partnerID, cid)
 	if err != nil {
 		return nil, err
 	}
-	sites, err := st.SiteMappings(ctx, cid)
-	if err != nil {
-		return nil, err
-	}
-	all, err := st.FieldMappings(ctx, partnerID)
-	if err != nil {
-		return nil, err
-	}
-	partner, customer := splitMappings(all, cid)
 	replace := func(ms []usersync.FieldMapping) []usersync.FieldMapping {
 		ms = slices.DeleteFunc(slices.Clone(ms), func(m usersync.FieldMapping) bool { return m.Field == candidate.Field })
 		return append(ms, candidate)
 	}
 	if own {
-		customer = replace(customer)
+		in.Customer = replace(in.Customer)
 	} else {
-		partner = replace(partner)
-		p.Overridden = slices.ContainsFunc(customer, func(m usersync.FieldMapping) bool { return m.Field == candidate.Field })
+		in.Partner = replace(in.Partner)
+		p.Overridden = slices.ContainsFunc(in.Customer, func(m usersync.FieldMapping) bool { return m.Field == candidate.Field })
 	}
-	cfg := usersync.Config{Mappings: usersync.Resolve(partner, customer),
-		Settings: usersync.Settings{MatchRules: rulesOf(settings.MatchRules), IgnoreAccountEnabled: settings.IgnoreAccountEnabled}}
-	for _, s := range sites {
-		cfg.Sites = append(cfg.Sites, usersync.SiteMapping{Filter: s.Filter, SiteID: s.SiteID})
-	}
+	cfg := in.Config
+	cfg.Mappings = usersync.Resolve(in.Partner, in.Customer)
 	return usersync.NewPlan(cfg)
 }

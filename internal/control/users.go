@@ -284,24 +284,10 @@ func (c *Control) FieldMappings(ctx context.Context, partnerID, customerID strin
 	if err != nil {
 		return nil, err
 	}
-	partner, customer := splitMappings(all, cid)
+	partner, customer := store.SplitFieldMappings(all, cid)
 	return mapAll(usersync.Resolve(partner, customer), func(m usersync.FieldMapping) FieldMapping {
 		return FieldMapping{Field: string(m.Field), Expression: m.Expr}
 	}), nil
-}
-
-// splitMappings reads the stored mappings of the partner and of one customer.
-func splitMappings(all []store.FieldMapping, customerID int64) (partner, customer []usersync.FieldMapping) {
-	for _, f := range all {
-		m := usersync.FieldMapping{Field: usersync.Field(f.Field), Expr: f.Expression}
-		switch {
-		case f.CustomerID == 0:
-			partner = append(partner, m)
-		case f.CustomerID == customerID:
-			customer = append(customer, m)
-		}
-	}
-	return partner, customer
 }
 
 // SetFieldMapping maps a PSA field to an expression over the Graph user,
@@ -334,16 +320,8 @@ func (c *Control) SetFieldMapping(ctx context.Context, partnerID, customerID, fi
 	}
 	return st.ChangeFieldMapping(ctx, partnerID, store.FieldMapping{CustomerID: cid, Field: string(f), Expression: m.Expr},
 		func(settings store.UserSettings, all []store.FieldMapping) error {
-			return usersync.ValidateMatchRules(rulesOf(settings.MatchRules), usersync.Resolve(splitMappings(all, cid)))
+			return usersync.ValidateMatchRules(settings.Rules(), usersync.Resolve(store.SplitFieldMappings(all, cid)))
 		})
-}
-
-func rulesOf(rules []string) []usersync.Field {
-	out := make([]usersync.Field, len(rules))
-	for i, r := range rules {
-		out[i] = usersync.Field(r)
-	}
-	return out
 }
 
 // UserSettings reads a partner's users-sync settings.
@@ -403,8 +381,8 @@ func (c *Control) ChangeUserSettings(ctx context.Context, partnerID string, ch U
 		if ch.MaxInactivateShare != nil {
 			s.MaxInactivateShare = *ch.MaxInactivateShare
 		}
-		partner, _ := splitMappings(all, 0)
-		return usersync.ValidateMatchRules(rulesOf(s.MatchRules), usersync.Resolve(partner, nil))
+		partner, _ := store.SplitFieldMappings(all, 0)
+		return usersync.ValidateMatchRules(s.Rules(), usersync.Resolve(partner, nil))
 	})
 	if err != nil {
 		return UserSettings{}, err
