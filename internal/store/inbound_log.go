@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cspsync/cspsync/internal/domain"
 )
@@ -75,12 +76,26 @@ func (s *Store) InboundLog(ctx context.Context, customerID int64, user string, l
 // than its partner's retention (never its newest round), and returns how
 // many log rows went.
 func (s *Store) PruneInboundLog(ctx context.Context, customerID int64) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM inbound_log l USING customers c JOIN partners p ON p.id = c.partner_id
-		WHERE c.id = $1 AND l.customer_id = c.id AND l.at < now() - p.inbound_log_retention`, customerID)
-	if err != nil {
+	// Most rounds have nothing to prune, and finding that out by time visited every heap page
+	// of the customer's log (the index on at is a BRIN over all customers' interleaved rows:
+	// 55 ms a round at 3,500 rows). A customer's rounds run one at a time, so his oldest row
+	// by id is his oldest by time: one index probe tells whether anything is due (at worst,
+	// should another writer's row interleave, a row waits for the next round).
+	var due bool
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT l.at < now() - p.inbound_log_retention
+			FROM inbound_log l, customers c JOIN partners p ON p.id = c.partner_id
+			WHERE c.id = $1 AND l.customer_id = c.id ORDER BY l.id LIMIT 1), false)`, customerID).Scan(&due); err != nil {
 		return 0, err
 	}
-	_, err = s.pool.Exec(ctx, `DELETE FROM user_rounds r USING customers c JOIN partners p ON p.id = c.partner_id
+	var tag pgconn.CommandTag
+	if due {
+		var err error
+		if tag, err = s.pool.Exec(ctx, `DELETE FROM inbound_log l USING customers c JOIN partners p ON p.id = c.partner_id
+			WHERE c.id = $1 AND l.customer_id = c.id AND l.at < now() - p.inbound_log_retention`, customerID); err != nil {
+			return 0, err
+		}
+	}
+	_, err := s.pool.Exec(ctx, `DELETE FROM user_rounds r USING customers c JOIN partners p ON p.id = c.partner_id
 		WHERE c.id = $1 AND r.customer_id = c.id AND r.finished_at < now() - p.inbound_log_retention
 			AND r.id < (SELECT max(id) FROM user_rounds WHERE customer_id = $1)`, customerID)
 	return int(tag.RowsAffected()), err

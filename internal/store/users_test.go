@@ -216,13 +216,21 @@ func TestUserUpdateWritesTheDecidedRowAndLogsItsChanges(t *testing.T) {
 }
 
 // UnseenUsers lists the active users from Microsoft a full round saw in none
-// of its saved pages nor in the page being saved: users by hand, inactive
-// users and those of other customers are not its concern.
+// of its saved pages nor in the page being saved, and the inactive ones still holding a
+// licence: users by hand, inactive users without one and other customers' are not its concern.
 func TestUnseenUsersOfAFullRound(t *testing.T) {
 	f := newUsersFixture(t)
+	const (
+		azureD = "dddddddd-0000-0000-0000-00000000000d"
+		azureE = "eeeeeeee-0000-0000-0000-00000000000e"
+	)
 	r := f.start(t, domain.RoundFull)
+	dave, erin := f.newUser(azureD, "Dave"), f.newUser(azureE, "Erin")
+	dave.Row.Active, erin.Row.Active = false, false
 	_, err := f.st.SaveUserPage(f.ctx, r, store.UserPage{Users: []store.PageUser{f.newUser(azureA, "Alice"), f.newUser(azureB, "Bob"),
-		f.newUser(azureC, "Carol")}, End: &store.RoundEnd{DeltaLink: "https://graph.example/d"}})
+		f.newUser(azureC, "Carol"), dave, erin},
+		Licences: []store.UserLicences{{AzureObjectID: azureD, Skus: []string{"c42b9cae-ea4f-4ab7-9717-81576235ccac"}}},
+		End:      &store.RoundEnd{DeltaLink: "https://graph.example/d"}})
 	require.NoError(t, err)
 	_, err = f.st.AddUser(f.ctx, f.ids[0], "By Hand", "hand@contoso.example", "")
 	require.NoError(t, err)
@@ -232,10 +240,11 @@ func TestUnseenUsersOfAFullRound(t *testing.T) {
 	require.NoError(t, err)
 	unseen, err := f.st.UnseenUsers(f.ctx, r, []string{azureC})
 	require.NoError(t, err)
-	require.Len(t, unseen, 1)
+	require.Len(t, unseen, 2, "Bob, and Dave: inactive but still holding a licence; not Erin, inactive without one")
 	assert.Equal(t, azureB, unseen[0].AzureObjectID)
 	assert.Equal(t, "Bob", unseen[0].Name)
 	assert.True(t, unseen[0].Active)
+	assert.Equal(t, azureD, unseen[1].AzureObjectID)
 }
 
 // Resetting one tenant's delta state leaves every other tenant's alone;
@@ -296,6 +305,10 @@ func TestPruneInboundLogKeepsTheRetention(t *testing.T) {
 	require.NoError(t, f.st.Pool().QueryRow(f.ctx, `SELECT count(*) FROM user_rounds`).Scan(&rounds))
 	assert.Equal(t, 1, rounds)
 	assert.Len(t, f.users(t), 2, "pruning the log never touches users")
+	n, err = f.st.PruneInboundLog(f.ctx, f.ids[0])
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing is due again")
+	assert.Len(t, f.log(t), 1)
 }
 
 // An inactive user's reason is written as the decision hands it over: an
