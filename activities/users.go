@@ -64,14 +64,24 @@ func (a *Activities) SyncUsers(ctx context.Context, partnerID, tenantID string, 
 		return res, err
 	}
 	res.Resumed = r.Pages > 0
-	// Membership first, so that the pages are decided on the groups as they are now.
+	// Membership first, so that the pages are decided on the groups as they are now. The
+	// first users page needs nothing of it: it is fetched meanwhile, and Graph's answer
+	// time for the groups (their lookup, their delta pages) is no longer added to the
+	// round's.
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	defer stopFetch()
+	first := make(chan fetched, 1)
+	go func(r store.UserRound) {
+		body, err := rd.fetch(fetchCtx, r)
+		first <- fetched{body, err}
+	}(r)
 	if err := a.serviceGroups(ctx, rd, &r); err != nil {
 		return res, err
 	}
 	if rd.service, err = a.serviceRules(ctx, cu.ID); err != nil {
 		return res, err
 	}
-	if r, err = rd.run(ctx, r, &res.Restarts); err != nil {
+	if r, err = rd.run(ctx, r, &res.Restarts, first); err != nil {
 		return res, err
 	}
 	res.Kind, res.RoundCounts = r.Kind, r.RoundCounts
@@ -132,13 +142,27 @@ func (rd *usersRound) lap(d *time.Duration) {
 	rd.mark = now
 }
 
-// run reads, decides and saves the round's pages until it finishes. Graph
-// losing the tenant's delta state restarts the round in full, at most twice
-// (restarts counts them).
-func (rd *usersRound) run(ctx context.Context, r store.UserRound, restarts *int) (store.UserRound, error) {
+// fetched is a users page fetched ahead.
+type fetched struct {
+	body []byte
+	err  error
+}
+
+// run reads, decides and saves the round's pages until it finishes, starting
+// with first, the page r's cursor names, fetched ahead. Graph losing the
+// tenant's delta state restarts the round in full, at most twice (restarts
+// counts them).
+func (rd *usersRound) run(ctx context.Context, r store.UserRound, restarts *int, first <-chan fetched) (store.UserRound, error) {
 	rd.mark = time.Now()
 	for r.FinishedAt == nil {
-		body, err := rd.fetch(ctx, r)
+		var body []byte
+		var err error
+		if first != nil {
+			f := <-first
+			body, err, first = f.body, f.err, nil
+		} else {
+			body, err = rd.fetch(ctx, r)
+		}
 		if errors.Is(err, microsoft.ErrDeltaExpired) && *restarts < 2 {
 			activity.GetLogger(ctx).Info("delta state gone, reading the tenant's users in full", "tenant", rd.tenantID)
 			*restarts++
