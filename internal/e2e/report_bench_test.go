@@ -130,8 +130,9 @@ func (r report) table() string {
 	for _, rows := range r.rules {
 		plain, first, with := rows[0], rows[1], rows[2]
 		row("users full round with a service group and billable SKUs in force vs without, "+plain.scenario,
-			fmt.Sprintf("%.2fx (%s vs %s; %s of %s PSA users are service users)", with.took.Seconds()/plain.took.Seconds(), secs(with.took),
-				secs(plain.took), thousands(float64(with.serviceUsers)), thousands(float64(with.psaUsers))), "<= 1.10x", "", "")
+			fmt.Sprintf("%.2fx (medians %s vs %s, of %s vs %s; %s of %s PSA users are service users)", with.took.Seconds()/plain.took.Seconds(),
+				secs(with.took), secs(plain.took), samples(with.samples), samples(plain.samples),
+				thousands(float64(with.serviceUsers)), thousands(float64(with.psaUsers))), "<= 1.10x", "", "")
 		row("↳ the round that turns them on vs without (membership read in full, those users changed), "+plain.scenario,
 			fmt.Sprintf("%.2fx (%s vs %s)", first.took.Seconds()/plain.took.Seconds(), secs(first.took), secs(plain.took)), "", "", "")
 		for _, d := range rows[:3] {
@@ -187,6 +188,15 @@ func (r report) table() string {
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+// samples lists durations in seconds: "6.1, 6.3, 6.9 s".
+func samples(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprintf("%.2f", d.Seconds())
+	}
+	return strings.Join(parts, ", ") + " s"
+}
 
 // thousands formats a count with thousands separators.
 func thousands(v float64) string {

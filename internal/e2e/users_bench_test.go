@@ -29,6 +29,7 @@ type benchRow struct {
 	scenario, round string
 	users, pages    int
 	took, floor     time.Duration
+	samples         []time.Duration // the took of each round a median was kept from
 	// summed over the tenants' rounds: their durations and where the time went
 	roundsTook, microsoft, decide, write time.Duration
 	graphRequests, deltaRequests, writes int
@@ -272,17 +273,24 @@ func benchRules(b *testing.B, bin, name string, tenants, users int) []benchRow {
 		}
 		return r
 	}
-	// The rounds compared are each run three times and the median kept: one round's time
-	// varies by about a tenth from one to the next on this machine.
-	median := func(label string) benchRow {
-		rows := []benchRow{round(label, "--full"), round(label, "--full"), round(label, "--full")}
-		slices.SortFunc(rows, func(a, b benchRow) int { return cmp.Compare(a.took, b.took) })
-		return rows[1]
+	// The rounds compared are each run three times: one round's time varies by about a
+	// tenth from one to the next on this machine, and the rounds soon after the import run
+	// slower than later ones, so the rounds without rules run both before the rules are
+	// turned on and after they are turned off again.
+	repeat := func(label string) []benchRow {
+		return []benchRow{round(label, "--full"), round(label, "--full"), round(label, "--full")}
 	}
-	// A first full round warms the stack (caches, and autovacuum on the import's rows), so
-	// that the rounds compared run in the same conditions.
-	round("warm-up", "--full")
-	plain := median("full, no rules")
+	// median keeps the round of median time, with every round's time as its samples.
+	median := func(rows []benchRow) benchRow {
+		slices.SortFunc(rows, func(a, b benchRow) int { return cmp.Compare(a.took, b.took) })
+		m := rows[(len(rows)-1)/2]
+		m.samples = nil
+		for _, r := range rows {
+			m.samples = append(m.samples, r.took)
+		}
+		return m
+	}
+	plain := repeat("full, no rules")
 	// The billable-SKU list a partner keeps: the plans it bills its users for, here each
 	// tenant's base plan (the SKU most of its users hold). One tenant's plan alone would
 	// leave every user of the tenants on another plan unbillable: a round that changes
@@ -315,7 +323,7 @@ func benchRules(b *testing.B, bin, name string, tenants, users int) []benchRow {
 	require.NoError(b, s.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE service_user), count(*) FROM psa_users`).
 		Scan(&first.serviceUsers, &first.psaUsers))
 	require.Positive(b, first.serviceUsers, "the rules made service users")
-	rules := median("full, service group and billable SKUs in force")
+	rules := median(repeat("full, service group and billable SKUs in force"))
 	rules.serviceUsers, rules.psaUsers = first.serviceUsers, first.psaUsers
 
 	// 1 % of users change and 1 % of memberships: users taken out of All Staff.
@@ -338,7 +346,11 @@ func benchRules(b *testing.B, bin, name string, tenants, users int) []benchRow {
 		}
 	}
 	delta := round("delta (1 % users, 1 % memberships), service group and billable SKUs")
-	return []benchRow{plain, first, rules, delta}
+
+	out, err = runCLI(b, s, "mappings", "settings", "--partner", "acme", "--service-group", "", "--billable-skus", "")
+	require.NoError(b, err, out)
+	round("full, rules turned off", "--full")
+	return []benchRow{median(append(plain, repeat("full, no rules")...)), first, rules, delta}
 }
 
 // stackCPU is the CPU time the stack's processes spent, by process.
