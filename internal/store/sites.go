@@ -104,8 +104,16 @@ func (s *Store) SetSiteMappings(ctx context.Context, customerID int64, ms []Site
 // Microsoft: those a round makes inactive when no site mapping places them.
 func (s *Store) ActiveImportedUsers(ctx context.Context, customerID int64) (int, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM psa_users WHERE customer_id = $1 AND active AND azure_object_id IS NOT NULL`,
-		customerID).Scan(&n)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// At 100,000 users PostgreSQL counts them in parallel, and starting its workers
+		// took longer than the count (120 ms against 25 ms alone, auto_explain on the
+		// users benchmark): one process counts faster.
+		if _, err := tx.Exec(ctx, `SET LOCAL max_parallel_workers_per_gather = 0`); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT count(*) FROM psa_users WHERE customer_id = $1 AND active AND azure_object_id IS NOT NULL`,
+			customerID).Scan(&n)
+	})
 	return n, err
 }
 
