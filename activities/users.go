@@ -461,7 +461,7 @@ const rereadsAtOnce = 4
 // partner's settings for one round, and returns the partner's safety brake
 // share with it.
 func (a *Activities) userPlan(ctx context.Context, partnerID string, customerID int64) (*usersync.Plan, int, error) {
-	in, err := a.Store.PlanInputs(ctx, partnerID, customerID)
+	in, err := ReadPlanInputs(ctx, a.Store, partnerID, customerID)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/internal/domain"
 	"github.com/cspsync/cspsync/internal/microsoft"
 	"github.com/cspsync/cspsync/internal/store"
@@ -339,7 +340,7 @@ func (c *Control) PreviewFieldMapping(ctx context.Context, partnerID, customerID
 // Building it refuses what saving refuses: a matching rule left without its
 // mapping.
 func (c *Control) previewPlan(ctx context.Context, st *store.Store, partnerID string, cid int64, own bool, candidate usersync.FieldMapping, p *FieldPreview) (*usersync.Plan, error) {
-	in, err := st.PlanInputs(ctx, partnerID, cid)
+	in, err := activities.ReadPlanInputs(ctx, st, partnerID, cid)
 	if err != nil {
 		return nil, err
 	}

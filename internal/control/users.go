@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cspsync/cspsync/activities"
 	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/usersync"
 	"github.com/cspsync/cspsync/workflows"
@@ -284,7 +285,7 @@ func (c *Control) FieldMappings(ctx context.Context, partnerID, customerID strin
 	if err != nil {
 		return nil, err
 	}
-	partner, customer := store.SplitFieldMappings(all, cid)
+	partner, customer := activities.SplitFieldMappings(all, cid)
 	return mapAll(usersync.Resolve(partner, customer), func(m usersync.FieldMapping) FieldMapping {
 		return FieldMapping{Field: string(m.Field), Expression: m.Expr}
 	}), nil
@@ -320,7 +321,7 @@ func (c *Control) SetFieldMapping(ctx context.Context, partnerID, customerID, fi
 	}
 	return st.ChangeFieldMapping(ctx, partnerID, store.FieldMapping{CustomerID: cid, Field: string(f), Expression: m.Expr},
 		func(settings store.UserSettings, all []store.FieldMapping) error {
-			return usersync.ValidateMatchRules(settings.Rules(), usersync.Resolve(store.SplitFieldMappings(all, cid)))
+			return usersync.ValidateMatchRules(activities.MatchRules(settings), usersync.Resolve(activities.SplitFieldMappings(all, cid)))
 		})
 }
 
@@ -381,8 +382,8 @@ func (c *Control) ChangeUserSettings(ctx context.Context, partnerID string, ch U
 		if ch.MaxInactivateShare != nil {
 			s.MaxInactivateShare = *ch.MaxInactivateShare
 		}
-		partner, _ := store.SplitFieldMappings(all, 0)
-		return usersync.ValidateMatchRules(s.Rules(), usersync.Resolve(partner, nil))
+		partner, _ := activities.SplitFieldMappings(all, 0)
+		return usersync.ValidateMatchRules(activities.MatchRules(*s), usersync.Resolve(partner, nil))
 	})
 	if err != nil {
 		return UserSettings{}, err

@@ -1,24 +1,26 @@
-package store
+package activities
 
 import (
 	"context"
 
+	"github.com/cspsync/cspsync/internal/store"
 	"github.com/cspsync/cspsync/internal/usersync"
 )
 
 // PlanInputs is what a customer's users plan is compiled from, as stored, in usersync's
-// terms: the round and the console's preview read it here, so the two cannot drift.
+// terms: the round and the console's preview read it here, so the two cannot drift. The
+// conversion lives here, not in the store, which only reads and writes.
 type PlanInputs struct {
-	Settings UserSettings
+	Settings store.UserSettings
 	// Config holds the settings and the site mappings; its Mappings are left for the caller
 	// to resolve from Partner and Customer (a preview puts its candidate into one first).
 	Config            usersync.Config
 	Partner, Customer []usersync.FieldMapping
 }
 
-// PlanInputs reads the partner's user settings and field mappings and the customer's site
+// ReadPlanInputs reads the partner's user settings and field mappings and the customer's site
 // mappings and own field mappings.
-func (s *Store) PlanInputs(ctx context.Context, partnerID string, customerID int64) (PlanInputs, error) {
+func ReadPlanInputs(ctx context.Context, s *store.Store, partnerID string, customerID int64) (PlanInputs, error) {
 	var in PlanInputs
 	var err error
 	if in.Settings, err = s.UserSettings(ctx, partnerID); err != nil {
@@ -32,7 +34,7 @@ func (s *Store) PlanInputs(ctx context.Context, partnerID string, customerID int
 	if err != nil {
 		return in, err
 	}
-	in.Config.Settings = usersync.Settings{MatchRules: in.Settings.Rules(), IgnoreAccountEnabled: in.Settings.IgnoreAccountEnabled}
+	in.Config.Settings = usersync.Settings{MatchRules: MatchRules(in.Settings), IgnoreAccountEnabled: in.Settings.IgnoreAccountEnabled}
 	for _, m := range sites {
 		in.Config.Sites = append(in.Config.Sites, usersync.SiteMapping{Filter: m.Filter, SiteID: m.SiteID})
 	}
@@ -40,8 +42,8 @@ func (s *Store) PlanInputs(ctx context.Context, partnerID string, customerID int
 	return in, nil
 }
 
-// Rules is the settings' matching rules as usersync names them.
-func (u UserSettings) Rules() []usersync.Field {
+// MatchRules is the settings' matching rules as usersync names them.
+func MatchRules(u store.UserSettings) []usersync.Field {
 	out := make([]usersync.Field, len(u.MatchRules))
 	for i, r := range u.MatchRules {
 		out[i] = usersync.Field(r)
@@ -51,7 +53,7 @@ func (u UserSettings) Rules() []usersync.Field {
 
 // SplitFieldMappings sorts stored mappings into the partner's and one customer's (customerID
 // 0: none); other customers' are left out.
-func SplitFieldMappings(all []FieldMapping, customerID int64) (partner, customer []usersync.FieldMapping) {
+func SplitFieldMappings(all []store.FieldMapping, customerID int64) (partner, customer []usersync.FieldMapping) {
 	for _, f := range all {
 		m := usersync.FieldMapping{Field: usersync.Field(f.Field), Expr: f.Expression}
 		switch f.CustomerID {
